@@ -1,0 +1,34 @@
+//! The `promlite` binary: the server (the default command, coming with the server work)
+//! and promtool-style tools.
+
+mod check;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Prometheus, re-built in Rust: server and tools.
+#[derive(Parser)]
+#[command(name = "promlite", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check files for problems, like `promtool check`.
+    #[command(subcommand)]
+    Check(check::CheckCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check(c)) => check::run(c),
+        None => {
+            eprintln!("promlite: the server is not built yet; see `promlite --help` for the tools");
+            ExitCode::from(2)
+        }
+    }
+}

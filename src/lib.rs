@@ -1,0 +1,16 @@
+//! promlite: Prometheus re-built as a family of reusable Rust crates.
+//!
+//! This root package is the facade for programs that embed promlite. It re-exports the
+//! component crates under short names; the embedding API (`Monitor`) grows here as the
+//! components land.
+//!
+//! ```
+//! use promlite::model::Labels;
+//! let l = Labels::from_pairs([("__name__", "up")]);
+//! assert_eq!(l.metric_name(), Some("up"));
+//! ```
+#![deny(missing_docs)]
+
+pub use promlite_exposition as exposition;
+pub use promlite_model as model;
+pub use promlite_storage as storage;
