@@ -167,7 +167,16 @@ mod tests {
 
     #[test]
     fn spans_expand_to_indexes() {
-        let spans = [Span { offset: -2, length: 2 }, Span { offset: 3, length: 1 }];
+        let spans = [
+            Span {
+                offset: -2,
+                length: 2,
+            },
+            Span {
+                offset: 3,
+                length: 1,
+            },
+        ];
         let idx: Vec<i32> = bucket_indexes(&spans).collect();
         assert_eq!(idx, [-2, -1, 3]);
     }
@@ -179,7 +188,10 @@ mod tests {
             count: 6,
             zero_count: 1,
             sum: 3.5,
-            positive_spans: vec![Span { offset: 1, length: 3 }],
+            positive_spans: vec![Span {
+                offset: 1,
+                length: 3,
+            }],
             positive_buckets: vec![1, 1, -1],
             ..Default::default()
         };

@@ -51,7 +51,9 @@ pub struct Labels {
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Labels {
-        Labels { data: Arc::from(&[][..]) }
+        Labels {
+            data: Arc::from(&[][..]),
+        }
     }
 
     /// Builds a set from pairs in any order. A later pair replaces an earlier one with the
@@ -81,12 +83,15 @@ impl Labels {
 
     /// Iterates the pairs in name order.
     pub fn iter(&self) -> LabelsIter<'_> {
-        LabelsIter { data: &self.data, pos: 0 }
+        LabelsIter {
+            data: &self.data,
+            pos: 0,
+        }
     }
 
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        for l in self.iter() {
+        for l in self {
             match l.name.cmp(name) {
                 Ordering::Less => {}
                 Ordering::Equal => return Some(l.value),
@@ -118,7 +123,7 @@ impl Labels {
     /// A copy holding only the pairs for which `keep` returns true.
     pub fn retain(&self, mut keep: impl FnMut(Label<'_>) -> bool) -> Labels {
         let mut out = Vec::with_capacity(self.data.len());
-        for l in self.iter() {
+        for l in self {
             if keep(l) {
                 encode_pair(&mut out, l.name, l.value);
             }
@@ -171,10 +176,10 @@ impl Ord for Labels {
     /// Prometheus's `labels.Compare`: pair by pair, names first then values; a set that is
     /// a prefix of another sorts first.
     fn cmp(&self, other: &Self) -> Ordering {
-        let mut a = self.iter();
-        let mut b = other.iter();
+        let mut mine = self.iter();
+        let mut theirs = other.iter();
         loop {
-            match (a.next(), b.next()) {
+            match (mine.next(), theirs.next()) {
                 (None, None) => return Ordering::Equal,
                 (None, Some(_)) => return Ordering::Less,
                 (Some(_), None) => return Ordering::Greater,
@@ -351,7 +356,9 @@ impl LabelsBuilder {
     }
 
     fn find(&self, name: &str) -> Option<usize> {
-        self.pairs.iter().position(|(n, _)| &self.buf[n.clone()] == name)
+        self.pairs
+            .iter()
+            .position(|(n, _)| &self.buf[n.clone()] == name)
     }
 
     /// Sets `name` to `value`, replacing any earlier value; an empty value deletes.
@@ -464,7 +471,10 @@ mod tests {
         b.clear().set("q", "1");
         assert_eq!(b.build().to_string(), r#"{q="1"}"#);
         let l = Labels::from_pairs([("a", "1"), ("b", "2"), ("c", "3")]);
-        assert_eq!(l.to_builder().keep(&["a", "c"]).build().to_string(), r#"{a="1", c="3"}"#);
+        assert_eq!(
+            l.to_builder().keep(&["a", "c"]).build().to_string(),
+            r#"{a="1", c="3"}"#
+        );
         assert_eq!(l.without_metric_name(), l);
     }
 

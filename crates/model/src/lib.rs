@@ -47,13 +47,15 @@ pub mod value;
 
 pub use error::Error;
 pub use exemplar::Exemplar;
-pub use histogram::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span, bucket_indexes};
+pub use histogram::{
+    CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span, bucket_indexes,
+};
 pub use labels::{Label, Labels, LabelsBuilder, LabelsIter, METRIC_NAME};
 pub use matcher::{MatchType, Matcher};
 pub use metadata::{Metadata, MetricType};
 pub use names::{
-    ValidationScheme, is_valid_label_name, is_valid_legacy_label_name,
-    is_valid_legacy_metric_name, is_valid_metric_name,
+    ValidationScheme, is_valid_label_name, is_valid_legacy_label_name, is_valid_legacy_metric_name,
+    is_valid_metric_name,
 };
 pub use quote::{go_quote, write_go_quoted};
 pub use value::{STALE_NAN, is_stale_nan};

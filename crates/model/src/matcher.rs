@@ -296,7 +296,11 @@ fn any_or_nonempty(hir: &Hir) -> Option<Fast> {
     if rep.max.is_some() || rep.min > 1 || !matches_any_char(&rep.sub) {
         return None;
     }
-    Some(if rep.min == 0 { Fast::Any } else { Fast::NonEmpty })
+    Some(if rep.min == 0 {
+        Fast::Any
+    } else {
+        Fast::NonEmpty
+    })
 }
 
 fn matches_any_char(hir: &Hir) -> bool {

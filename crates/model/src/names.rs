@@ -33,7 +33,9 @@ pub fn is_valid_legacy_label_name(name: &str) -> bool {
         Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {}
         _ => return false,
     }
-    b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    b[1..]
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// Whether `name` is a valid metric name under `scheme`.
@@ -71,8 +73,14 @@ mod tests {
 
     #[test]
     fn utf8_names() {
-        assert!(is_valid_metric_name("http.requests", ValidationScheme::Utf8));
-        assert!(!is_valid_metric_name("http.requests", ValidationScheme::Legacy));
+        assert!(is_valid_metric_name(
+            "http.requests",
+            ValidationScheme::Utf8
+        ));
+        assert!(!is_valid_metric_name(
+            "http.requests",
+            ValidationScheme::Legacy
+        ));
         assert!(!is_valid_label_name("", ValidationScheme::Utf8));
     }
 }

@@ -26,17 +26,16 @@ pub fn write_go_quoted<W: Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
         }
         w.write_str(&s[start..i])?;
         start = i + c.len_utf8();
-        match esc {
-            Some(e) => w.write_str(e)?,
-            None => {
-                let n = u32::from(c);
-                if n < 0x80 {
-                    write!(w, "\\x{n:02x}")?;
-                } else if n < 0x1_0000 {
-                    write!(w, "\\u{n:04x}")?;
-                } else {
-                    write!(w, "\\U{n:08x}")?;
-                }
+        if let Some(e) = esc {
+            w.write_str(e)?;
+        } else {
+            let n = u32::from(c);
+            if n < 0x80 {
+                write!(w, "\\x{n:02x}")?;
+            } else if n < 0x1_0000 {
+                write!(w, "\\u{n:04x}")?;
+            } else {
+                write!(w, "\\U{n:08x}")?;
             }
         }
     }

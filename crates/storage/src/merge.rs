@@ -1,0 +1,489 @@
+//! Merging several stores into one view: a [`MergeQueryable`] over a primary and any
+//! number of secondary [`Queryable`]s.
+//!
+//! Series with equal labels from different stores become one series whose samples are
+//! merged by timestamp; when two stores hold a sample at the same timestamp, the one from
+//! the store listed first wins. As in Prometheus's fanout storage, a failing primary fails
+//! the query while a failing secondary (say, a remote-read endpoint that is down) only
+//! adds a warning.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use promlite_model::{FloatHistogram, Histogram, Labels, Matcher};
+
+use crate::Result;
+use crate::traits::{
+    LabelHints, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet, ValueType,
+};
+
+/// A [`Queryable`] answering from a primary and several secondary stores.
+#[derive(Clone)]
+pub struct MergeQueryable {
+    primary: Arc<dyn Queryable>,
+    secondaries: Vec<Arc<dyn Queryable>>,
+}
+
+impl MergeQueryable {
+    /// A merged view whose errors from `primary` are errors and from `secondaries` warnings.
+    pub fn new(primary: Arc<dyn Queryable>, secondaries: Vec<Arc<dyn Queryable>>) -> Self {
+        MergeQueryable {
+            primary,
+            secondaries,
+        }
+    }
+}
+
+impl Queryable for MergeQueryable {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>> {
+        let primary = self.primary.querier(mint, maxt)?;
+        let mut secondaries = Vec::with_capacity(self.secondaries.len());
+        let mut warnings = Vec::new();
+        for s in &self.secondaries {
+            match s.querier(mint, maxt) {
+                Ok(q) => secondaries.push(q),
+                Err(e) => warnings.push(e.to_string()),
+            }
+        }
+        Ok(Box::new(MergeQuerier {
+            primary,
+            secondaries,
+            warnings,
+        }))
+    }
+}
+
+/// A querier over the queriers of a [`MergeQueryable`].
+struct MergeQuerier<'a> {
+    primary: Box<dyn Querier + 'a>,
+    secondaries: Vec<Box<dyn Querier + 'a>>,
+    warnings: Vec<String>,
+}
+
+impl Querier for MergeQuerier<'_> {
+    fn select<'q>(
+        &'q self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet<'q> + 'q> {
+        if self.secondaries.is_empty() && self.warnings.is_empty() {
+            return self.primary.select(sorted, hints, matchers);
+        }
+        // Merging needs every input sorted; the output is then sorted too.
+        let mut inputs = vec![Input {
+            set: self.primary.select(true, hints, matchers),
+            primary: true,
+            head: None,
+        }];
+        for s in &self.secondaries {
+            inputs.push(Input {
+                set: s.select(true, hints, matchers),
+                primary: false,
+                head: None,
+            });
+        }
+        Box::new(MergeSeriesSet {
+            inputs,
+            started: false,
+            failed: false,
+            warnings: self.warnings.clone(),
+        })
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>> {
+        self.union(hints, |q| q.label_values(name, hints, matchers))
+    }
+
+    fn label_names(&self, hints: Option<&LabelHints>, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.union(hints, |q| q.label_names(hints, matchers))
+    }
+}
+
+impl MergeQuerier<'_> {
+    /// The sorted union of a string query over every querier. A secondary that fails is
+    /// left out; the failure shows as a warning on selections, which is where Prometheus's
+    /// API reports it too.
+    fn union(
+        &self,
+        hints: Option<&LabelHints>,
+        query: impl Fn(&dyn Querier) -> Result<Vec<String>>,
+    ) -> Result<Vec<String>> {
+        let mut all = query(&*self.primary)?;
+        for s in &self.secondaries {
+            if let Ok(more) = query(&**s) {
+                all.extend(more);
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        if let Some(h) = hints.filter(|h| h.limit > 0) {
+            all.truncate(h.limit);
+        }
+        Ok(all)
+    }
+}
+
+struct Input<'q> {
+    set: Box<dyn SeriesSet<'q> + 'q>,
+    primary: bool,
+    head: Option<Box<dyn Series + 'q>>,
+}
+
+/// Merges sorted series sets by labels.
+struct MergeSeriesSet<'q> {
+    inputs: Vec<Input<'q>>,
+    started: bool,
+    failed: bool,
+    warnings: Vec<String>,
+}
+
+impl MergeSeriesSet<'_> {
+    /// Pulls the next series of input `i` into its head; a secondary's error becomes a
+    /// warning and retires that input.
+    fn advance(&mut self, i: usize) -> Result<()> {
+        let input = &mut self.inputs[i];
+        match input.set.next() {
+            None => {
+                input.head = None;
+                self.warnings.extend(input.set.warnings());
+            }
+            Some(Ok(s)) => input.head = Some(s),
+            Some(Err(e)) if input.primary => return Err(e),
+            Some(Err(e)) => {
+                input.head = None;
+                self.warnings.push(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'q> Iterator for MergeSeriesSet<'q> {
+    type Item = Result<Box<dyn Series + 'q>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if !self.started {
+            self.started = true;
+            for i in 0..self.inputs.len() {
+                if let Err(e) = self.advance(i) {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let min = self
+            .inputs
+            .iter()
+            .filter_map(|i| i.head.as_ref().map(|s| s.labels()))
+            .min()?
+            .clone();
+        let mut group = Vec::new();
+        for i in 0..self.inputs.len() {
+            if self.inputs[i]
+                .head
+                .as_ref()
+                .is_some_and(|s| *s.labels() == min)
+            {
+                group.extend(self.inputs[i].head.take());
+                if let Err(e) = self.advance(i) {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        if group.len() == 1 {
+            return group.pop().map(Ok);
+        }
+        Some(Ok(Box::new(MergedSeries {
+            labels: min,
+            parts: group,
+        })))
+    }
+}
+
+impl<'q> SeriesSet<'q> for MergeSeriesSet<'q> {
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+}
+
+/// Series with the same labels from several stores, seen as one.
+struct MergedSeries<'q> {
+    labels: Labels,
+    parts: Vec<Box<dyn Series + 'q>>,
+}
+
+impl Series for MergedSeries<'_> {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn samples(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(ChainIterator::new(
+            self.parts.iter().map(|p| p.samples()).collect(),
+        ))
+    }
+}
+
+/// Merges sample iterators by timestamp; at equal timestamps the earliest iterator wins
+/// and the others' samples are skipped.
+pub struct ChainIterator<'a> {
+    its: Vec<Box<dyn SampleIterator + 'a>>,
+    heads: Vec<ValueType>,
+    cur: Option<usize>,
+    started: bool,
+}
+
+impl<'a> ChainIterator<'a> {
+    /// Merges `its`, which are listed in order of precedence.
+    pub fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> Self {
+        let heads = vec![ValueType::None; its.len()];
+        ChainIterator {
+            its,
+            heads,
+            cur: None,
+            started: false,
+        }
+    }
+
+    fn choose(&mut self) -> ValueType {
+        self.cur = None;
+        let mut best = i64::MAX;
+        for (i, h) in self.heads.iter().enumerate() {
+            if *h != ValueType::None {
+                let t = self.its[i].at_t();
+                if self.cur.is_none() || t < best {
+                    best = t;
+                    self.cur = Some(i);
+                }
+            }
+        }
+        self.cur.map_or(ValueType::None, |i| self.heads[i])
+    }
+
+    fn current(&self) -> &dyn SampleIterator {
+        let i = self
+            .cur
+            .expect("SampleIterator accessor called without a current sample");
+        &*self.its[i]
+    }
+}
+
+impl SampleIterator for ChainIterator<'_> {
+    fn next(&mut self) -> ValueType {
+        if self.started {
+            let Some(c) = self.cur else {
+                return ValueType::None;
+            };
+            let t = self.its[c].at_t();
+            for i in 0..self.its.len() {
+                if self.heads[i] != ValueType::None && self.its[i].at_t() == t {
+                    self.heads[i] = self.its[i].next();
+                }
+            }
+        } else {
+            self.started = true;
+            for i in 0..self.its.len() {
+                self.heads[i] = self.its[i].next();
+            }
+        }
+        self.choose()
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        if self.started {
+            match self.cur {
+                None => return ValueType::None,
+                Some(c) if self.its[c].at_t() >= t => return self.heads[c],
+                Some(_) => {}
+            }
+            for i in 0..self.its.len() {
+                if self.heads[i] != ValueType::None {
+                    self.heads[i] = self.its[i].seek(t);
+                }
+            }
+        } else {
+            self.started = true;
+            for i in 0..self.its.len() {
+                self.heads[i] = self.its[i].seek(t);
+            }
+        }
+        self.choose()
+    }
+
+    fn at(&self) -> (i64, f64) {
+        self.current().at()
+    }
+
+    fn at_histogram(&self) -> (i64, &Histogram) {
+        self.current().at_histogram()
+    }
+
+    fn at_float_histogram(&self) -> (i64, Cow<'_, FloatHistogram>) {
+        self.current().at_float_histogram()
+    }
+
+    fn at_t(&self) -> i64 {
+        self.current().at_t()
+    }
+
+    fn err(&self) -> Option<&crate::Error> {
+        self.its.iter().find_map(|i| i.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::{ListSeriesSet, Sample, SampleSeries, collect_samples};
+    use crate::traits::{Appendable, SeriesRef};
+    use crate::{Error, MemStore};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn store(data: &BTreeMap<(u8, i64), f64>) -> Arc<MemStore> {
+        let s = MemStore::new();
+        let mut app = s.appender();
+        for (&(series, t), &v) in data {
+            let l = Labels::from_pairs([("__name__", "m"), ("s", &series.to_string())]);
+            app.append(SeriesRef::NONE, &l, t, v).unwrap();
+        }
+        app.commit().unwrap();
+        Arc::new(s)
+    }
+
+    type Read = Vec<(Labels, Vec<(i64, f64)>)>;
+
+    fn read(q: &dyn Queryable) -> (Read, Vec<String>) {
+        let q = q.querier(i64::MIN, i64::MAX).unwrap();
+        let mut set = q.select(true, None, &[Matcher::equal("__name__", "m")]);
+        let mut out = Vec::new();
+        for s in set.by_ref() {
+            let s = s.unwrap();
+            let samples = collect_samples(&*s)
+                .into_iter()
+                .map(|x| match x.value {
+                    crate::SampleValue::Float(v) => (x.t, v),
+                    _ => unreachable!(),
+                })
+                .collect();
+            out.push((s.labels().clone(), samples));
+        }
+        (out, set.warnings())
+    }
+
+    proptest! {
+        /// Merging stores equals one store holding the union, earlier stores winning ties.
+        #[test]
+        fn merge_equals_union(
+            a in proptest::collection::btree_map((0u8..4, 0i64..40), 0.0f64..10.0, 0..60),
+            b in proptest::collection::btree_map((0u8..4, 0i64..40), 10.0f64..20.0, 0..60),
+        ) {
+            let mut union = b.clone();
+            union.extend(a.iter().map(|(k, v)| (*k, *v)));
+            let merged = MergeQueryable::new(store(&a), vec![store(&b)]);
+            prop_assert_eq!(read(&merged).0, read(&*store(&union)).0);
+        }
+    }
+
+    struct Failing;
+    struct FailingQuerier;
+
+    impl Queryable for Failing {
+        fn querier(&self, _: i64, _: i64) -> Result<Box<dyn Querier + '_>> {
+            Ok(Box::new(FailingQuerier))
+        }
+    }
+
+    impl Querier for FailingQuerier {
+        fn select<'q>(
+            &'q self,
+            _: bool,
+            _: Option<&SelectHints>,
+            _: &[Matcher],
+        ) -> Box<dyn SeriesSet<'q> + 'q> {
+            let ok = SampleSeries::new(
+                Labels::from_pairs([("__name__", "m"), ("s", "9")]),
+                vec![Sample::float(1, 1.0)],
+            );
+            Box::new(Chain(ListSeriesSet::new(vec![ok]), Some(Error::Closed)))
+        }
+        fn label_values(
+            &self,
+            _: &str,
+            _: Option<&LabelHints>,
+            _: &[Matcher],
+        ) -> Result<Vec<String>> {
+            Err(Error::Closed)
+        }
+        fn label_names(&self, _: Option<&LabelHints>, _: &[Matcher]) -> Result<Vec<String>> {
+            Err(Error::Closed)
+        }
+    }
+
+    /// Yields a list, then an error.
+    struct Chain<'q>(ListSeriesSet<'q, SampleSeries>, Option<Error>);
+
+    impl<'q> Iterator for Chain<'q> {
+        type Item = Result<Box<dyn Series + 'q>>;
+        fn next(&mut self) -> Option<Self::Item> {
+            self.0.next().or_else(|| self.1.take().map(Err))
+        }
+    }
+
+    impl<'q> SeriesSet<'q> for Chain<'q> {}
+
+    #[test]
+    fn failing_secondary_is_a_warning() {
+        let mut data = BTreeMap::new();
+        data.insert((1, 5), 1.0);
+        let merged = MergeQueryable::new(store(&data), vec![Arc::new(Failing)]);
+        let (series, warnings) = read(&merged);
+        assert_eq!(series.len(), 2);
+        assert_eq!(warnings, ["storage is closed"]);
+        let q = merged.querier(0, 10).unwrap();
+        assert_eq!(q.label_values("s", None, &[]).unwrap(), ["1"]);
+    }
+
+    #[test]
+    fn failing_primary_is_an_error() {
+        let merged = MergeQueryable::new(Arc::new(Failing), vec![store(&BTreeMap::new())]);
+        let q = merged.querier(0, 10).unwrap();
+        let items: Vec<_> = q.select(true, None, &[]).collect();
+        assert!(items.last().unwrap().is_err());
+        assert!(q.label_names(None, &[]).is_err());
+    }
+
+    #[test]
+    fn chain_iterator_seeks() {
+        let a = SampleSeries::new(
+            Labels::empty(),
+            vec![Sample::float(1, 1.0), Sample::float(5, 5.0)],
+        );
+        let b = SampleSeries::new(
+            Labels::empty(),
+            vec![
+                Sample::float(3, 30.0),
+                Sample::float(5, 50.0),
+                Sample::float(7, 70.0),
+            ],
+        );
+        let mut it = ChainIterator::new(vec![a.samples(), b.samples()]);
+        assert_eq!(it.seek(2), ValueType::Float);
+        assert_eq!(it.at(), (3, 30.0));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (5, 5.0));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (7, 70.0));
+        assert_eq!(it.next(), ValueType::None);
+    }
+}
