@@ -1,0 +1,3 @@
+//! Persistent blocks in Prometheus's on-disk format.
+
+pub mod chunks;

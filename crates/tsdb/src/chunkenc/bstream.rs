@@ -1,0 +1,190 @@
+//! Bit streams for the chunk encodings: a writer that produces exactly the bytes
+//! Prometheus's `bstream` produces, and a bounds-checked reader.
+//!
+//! The writer mirrors Prometheus byte for byte, including its habit of leaving a fully
+//! free trailing byte after a whole-byte write, so chunks we write are identical to the
+//! ones Prometheus writes for the same samples (which the interop tests compare).
+
+/// Reading ran past the end of the stream: the chunk is truncated or corrupt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eof;
+
+/// An append-only stream of bits, most significant bit first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BitWriter {
+    pub(crate) bytes: Vec<u8>,
+    /// Free bits in the last byte.
+    free: u8,
+}
+
+impl BitWriter {
+    /// A stream that starts with `header` whole bytes (e.g. a chunk's sample count).
+    pub(crate) fn with_header(header: usize, capacity: usize) -> BitWriter {
+        let mut bytes = Vec::with_capacity(capacity.max(header));
+        bytes.resize(header, 0);
+        BitWriter { bytes, free: 0 }
+    }
+
+    /// Rebuilds a writer positioned `free` bits before the end of `bytes`.
+
+    #[inline]
+    pub(crate) fn write_bit(&mut self, bit: bool) {
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        if bit {
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= 1 << (self.free - 1);
+        }
+        self.free -= 1;
+    }
+
+    #[inline]
+    pub(crate) fn write_byte(&mut self, byte: u8) {
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        let last = self.bytes.len() - 1;
+        // The top `free` bits complete the last byte; the rest start a new one. A shift by
+        // 8 is what Prometheus's Go code does here (yielding 0), so it is spelled out.
+        self.bytes[last] |= byte.checked_shr(u32::from(8 - self.free)).unwrap_or(0);
+        self.bytes
+            .push(byte.checked_shl(u32::from(self.free)).unwrap_or(0));
+    }
+
+    /// Writes the low `n` bits of `v`, most significant first.
+    #[inline]
+    pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let mut v = v << (64 - n);
+        let mut n = n;
+        while n >= 8 {
+            self.write_byte((v >> 56) as u8);
+            v <<= 8;
+            n -= 8;
+        }
+        while n > 0 {
+            self.write_bit(v >> 63 == 1);
+            v <<= 1;
+            n -= 1;
+        }
+    }
+
+    pub(crate) fn write_uvarint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.write_byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.write_byte(v as u8);
+    }
+
+    pub(crate) fn write_varint(&mut self, v: i64) {
+        self.write_uvarint(((v << 1) ^ (v >> 63)) as u64);
+    }
+}
+
+/// Reads bits from a byte slice, most significant first.
+#[derive(Debug, Clone)]
+pub(crate) struct BitReader<'a> {
+    data: &'a [u8],
+    /// Position in bits.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> BitReader<'a> {
+        BitReader { data, pos: 0 }
+    }
+
+    #[inline]
+    pub(crate) fn read_bit(&mut self) -> Result<bool, Eof> {
+        let byte = *self.data.get(self.pos >> 3).ok_or(Eof)?;
+        let bit = (byte >> (7 - (self.pos & 7))) & 1 == 1;
+        self.pos += 1;
+        Ok(bit)
+    }
+
+    /// Reads `n` (≤ 64) bits as the low bits of the result.
+    #[inline]
+    pub(crate) fn read_bits(&mut self, n: u32) -> Result<u64, Eof> {
+        if n == 0 {
+            return Ok(0);
+        }
+        if self.pos + n as usize > self.data.len() * 8 {
+            return Err(Eof);
+        }
+        let start = self.pos >> 3;
+        let shift = (self.pos & 7) as u32;
+        let mut window = [0u8; 16];
+        let avail = (self.data.len() - start).min(16);
+        window[..avail].copy_from_slice(&self.data[start..start + avail]);
+        let w = u128::from_be_bytes(window);
+        self.pos += n as usize;
+        Ok(((w << shift) >> (128 - n)) as u64)
+    }
+
+    pub(crate) fn read_byte(&mut self) -> Result<u8, Eof> {
+        self.read_bits(8).map(|b| b as u8)
+    }
+
+    pub(crate) fn read_uvarint(&mut self) -> Result<u64, Eof> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.read_byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(Eof)
+    }
+
+    pub(crate) fn read_varint(&mut self) -> Result<i64, Eof> {
+        let u = self.read_uvarint()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bits_round_trip(items in proptest::collection::vec((any::<u64>(), 0u32..=64), 0..50)) {
+            let mut w = BitWriter::default();
+            for &(v, n) in &items {
+                w.write_bits(v, n);
+            }
+            let mut r = BitReader::new(&w.bytes);
+            for &(v, n) in &items {
+                let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+                prop_assert_eq!(r.read_bits(n).unwrap(), v & mask);
+            }
+        }
+
+        #[test]
+        fn varints_round_trip(vs in proptest::collection::vec(any::<i64>(), 0..20), pad in 0u32..8) {
+            let mut w = BitWriter::default();
+            w.write_bits(0, pad);
+            for &v in &vs { w.write_varint(v); }
+            let mut r = BitReader::new(&w.bytes);
+            r.read_bits(pad).unwrap();
+            for &v in &vs { prop_assert_eq!(r.read_varint().unwrap(), v); }
+        }
+    }
+
+    #[test]
+    fn reading_past_the_end_is_an_error() {
+        let mut r = BitReader::new(&[0xff]);
+        assert_eq!(r.read_bits(4), Ok(0xf));
+        assert_eq!(r.read_bits(5), Err(Eof));
+        assert_eq!(r.read_bits(4), Ok(0xf));
+        assert_eq!(r.read_bit(), Err(Eof));
+    }
+}
