@@ -1,9 +1,11 @@
-//! promlite's time-series database (work in progress): chunk encodings and block chunk
-//! files, bit-compatible with Prometheus.
+//! promlite's time-series database (work in progress): the in-memory head, chunk
+//! encodings and block chunk files, bit-compatible with Prometheus.
 #![deny(missing_docs)]
 
 pub mod block;
 pub mod chunkenc;
 mod error;
+mod head;
 
 pub use error::{Error, Result};
+pub use head::{DEFAULT_MAX_EXEMPLARS, Head, HeadOptions};

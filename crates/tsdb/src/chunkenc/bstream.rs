@@ -25,8 +25,6 @@ impl BitWriter {
         BitWriter { bytes, free: 0 }
     }
 
-    /// Rebuilds a writer positioned `free` bits before the end of `bytes`.
-
     #[inline]
     pub(crate) fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {

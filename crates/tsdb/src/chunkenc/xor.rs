@@ -153,7 +153,7 @@ impl XorChunk {
     }
 
     /// An iterator over the samples.
-    pub fn iter(&self) -> XorIter<'_> {
+    pub fn samples(&self) -> XorIter<'_> {
         // Our own bytes always carry a header.
         XorIter::new(self.bytes()).unwrap_or_else(|_| XorIter::empty())
     }
@@ -362,12 +362,8 @@ mod tests {
                 continue;
             };
             let mut n = 0;
-            loop {
-                match it.next_sample() {
-                    Ok(true) => n += 1,
-                    Ok(false) => break,
-                    Err(Eof) => break,
-                }
+            while let Ok(true) = it.next_sample() {
+                n += 1;
             }
             assert!(n <= 20);
         }

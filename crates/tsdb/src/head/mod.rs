@@ -1,0 +1,500 @@
+//! The head: the in-memory part of the TSDB that takes every append.
+//!
+//! Series live in a sharded map keyed by their labels (striped locks, so appenders of
+//! different series rarely contend) and in an id-indexed table; an inverted index maps
+//! label pairs to sorted series ids. Each series keeps its samples in XOR chunks cut by
+//! Prometheus's rules (aiming at 120 samples, never crossing a chunk-range boundary,
+//! at most 1 KiB), so the head holds data as compactly as the blocks it becomes.
+//!
+//! Appends are transactions: samples are validated against the series' newest sample on
+//! `append` and applied under each series' lock on `commit`. Queriers take a snapshot of
+//! the chunks they need (closed chunks are shared, the open one is copied), so a reader
+//! never blocks a writer.
+
+mod postings;
+mod series;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+
+use hashbrown::HashMap;
+use parking_lot::{Mutex, RwLock};
+use promlite_model::{Exemplar, Labels, Matcher, Metadata};
+use promlite_storage::{
+    Appendable, Appender, Error as StorageError, HistogramRef, LabelHints, ListSeriesSet, Querier,
+    Queryable, SampleValue, SelectHints, SeriesRef, SeriesSet,
+};
+
+use postings::MemPostings;
+use series::{CutRules, HeadSeries, MemSeries};
+
+const STRIPES: usize = 64;
+
+/// One shard of the labels → series map.
+type Stripe = RwLock<HashMap<Labels, Arc<MemSeries>>>;
+
+/// Exemplars kept in the head's ring buffer by default (Prometheus's
+/// `--storage.tsdb.max-exemplars` default is 100,000).
+pub const DEFAULT_MAX_EXEMPLARS: usize = 100_000;
+
+/// Options for a [`Head`].
+#[derive(Debug, Clone)]
+pub struct HeadOptions {
+    /// Chunks never span a multiple of this many milliseconds (the block range).
+    pub chunk_range: i64,
+    /// The number of samples a chunk aims for.
+    pub samples_per_chunk: usize,
+    /// Size of the exemplar ring buffer (0 disables exemplars).
+    pub max_exemplars: usize,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions {
+            chunk_range: 2 * 60 * 60 * 1000,
+            samples_per_chunk: 120,
+            max_exemplars: DEFAULT_MAX_EXEMPLARS,
+        }
+    }
+}
+
+/// The in-memory head of the TSDB; an [`Appendable`] and [`Queryable`] on its own.
+///
+/// ```
+/// use promlite_model::{Labels, Matcher};
+/// use promlite_storage::{Appendable, Queryable, SeriesRef, ValueType};
+/// use promlite_tsdb::Head;
+///
+/// let head = Head::new(&Default::default());
+/// let l = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+/// let mut app = head.appender();
+/// let r = app.append(SeriesRef::NONE, &l, 15_000, 1.0).unwrap();
+/// app.append(r, &l, 30_000, 1.0).unwrap();
+/// app.commit().unwrap();
+///
+/// let q = head.querier(0, 60_000).unwrap();
+/// let s = q.select(true, None, &[Matcher::equal("job", "node")]).next().unwrap().unwrap();
+/// let mut it = s.samples();
+/// assert_eq!(it.seek(20_000), ValueType::Float);
+/// assert_eq!(it.at(), (30_000, 1.0));
+/// ```
+pub struct Head {
+    stripes: Box<[Stripe]>,
+    by_id: RwLock<Vec<Option<Arc<MemSeries>>>>,
+    postings: RwLock<MemPostings>,
+    next_id: AtomicU32,
+    mint: AtomicI64,
+    maxt: AtomicI64,
+    rules: CutRules,
+    exemplars: Mutex<ExemplarRing>,
+}
+
+struct ExemplarRing {
+    cap: usize,
+    items: std::collections::VecDeque<(Labels, Exemplar)>,
+}
+
+impl Head {
+    /// An empty head.
+    pub fn new(opts: &HeadOptions) -> Head {
+        Head {
+            stripes: (0..STRIPES).map(|_| RwLock::new(HashMap::new())).collect(),
+            by_id: RwLock::new(Vec::new()),
+            postings: RwLock::new(MemPostings::default()),
+            next_id: AtomicU32::new(0),
+            mint: AtomicI64::new(i64::MAX),
+            maxt: AtomicI64::new(i64::MIN),
+            rules: CutRules {
+                chunk_range: opts.chunk_range,
+                samples_per_chunk: opts.samples_per_chunk.max(4),
+            },
+            exemplars: Mutex::new(ExemplarRing {
+                cap: opts.max_exemplars,
+                items: std::collections::VecDeque::new(),
+            }),
+        }
+    }
+
+    /// The number of series.
+    pub fn num_series(&self) -> usize {
+        self.by_id.read().iter().filter(|s| s.is_some()).count()
+    }
+
+    /// The oldest and newest sample timestamps, if any sample was appended.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let (mint, maxt) = (
+            self.mint.load(Ordering::Acquire),
+            self.maxt.load(Ordering::Acquire),
+        );
+        (mint <= maxt).then_some((mint, maxt))
+    }
+
+    /// The metadata last recorded for a series.
+    pub fn metadata(&self, labels: &Labels) -> Option<Metadata> {
+        self.lookup(labels)
+            .and_then(|s| s.data.lock().metadata.clone())
+    }
+
+    /// Exemplars of series matching `matchers` with timestamps in `[mint, maxt]`.
+    pub fn exemplars(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Vec<(Labels, Exemplar)> {
+        let ring = self.exemplars.lock();
+        ring.items
+            .iter()
+            .filter(|(l, e)| {
+                e.timestamp.is_none_or(|t| t >= mint && t <= maxt)
+                    && matchers
+                        .iter()
+                        .all(|m| m.matches(l.get(m.name()).unwrap_or("")))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Drops all data older than `t` (after it has been persisted in a block) and removes
+    /// series left with no samples. Returns the number of series removed.
+    pub fn truncate_before(&self, t: i64) -> usize {
+        let mut gone: Vec<u32> = Vec::new();
+        {
+            let by_id = self.by_id.read();
+            for s in by_id.iter().flatten() {
+                if s.data.lock().truncate_before(t) {
+                    gone.push(s.id);
+                }
+            }
+        }
+        if gone.is_empty() {
+            return 0;
+        }
+        // Index first, so no new query finds a series that is about to go.
+        self.postings.write().delete(&gone);
+        let mut by_id = self.by_id.write();
+        for &id in &gone {
+            if let Some(s) = by_id.get_mut(id as usize).and_then(Option::take) {
+                self.stripe(&s.labels).write().remove(&s.labels);
+            }
+        }
+        let mint = by_id
+            .iter()
+            .flatten()
+            .filter_map(|s| s.data.lock().mint())
+            .min()
+            .unwrap_or(i64::MAX);
+        self.mint.store(mint, Ordering::Release);
+        gone.len()
+    }
+
+    fn stripe(&self, labels: &Labels) -> &Stripe {
+        use std::hash::BuildHasher;
+        let h = self.stripes[0].read().hasher().hash_one(labels);
+        &self.stripes[(h as usize) % STRIPES]
+    }
+
+    fn lookup(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
+        self.stripe(labels).read().get(labels).cloned()
+    }
+
+    /// The series for `labels`, created if new; `hint` is trusted if it still names them.
+    fn get_or_create(
+        &self,
+        hint: SeriesRef,
+        labels: &Labels,
+    ) -> Result<Arc<MemSeries>, StorageError> {
+        if hint != SeriesRef::NONE {
+            let by_id = self.by_id.read();
+            if let Some(Some(s)) = usize::try_from(hint.0 - 1).ok().and_then(|i| by_id.get(i))
+                && s.labels == *labels
+            {
+                return Ok(s.clone());
+            }
+        }
+        if let Some(s) = self.lookup(labels) {
+            return Ok(s);
+        }
+        validate_labels(labels)?;
+        let mut stripe = self.stripe(labels).write();
+        if let Some(s) = stripe.get(labels) {
+            return Ok(s.clone());
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let s = Arc::new(MemSeries::new(id, labels.clone()));
+        stripe.insert(labels.clone(), s.clone());
+        {
+            let mut by_id = self.by_id.write();
+            let i = id as usize;
+            if by_id.len() <= i {
+                by_id.resize(i + 1, None);
+            }
+            by_id[i] = Some(s.clone());
+        }
+        self.postings.write().add(id, labels);
+        Ok(s)
+    }
+
+    fn series_for(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        let ids = self.postings.read().for_matchers(matchers);
+        let by_id = self.by_id.read();
+        ids.iter()
+            .filter_map(|&i| by_id.get(i as usize).cloned().flatten())
+            .collect()
+    }
+}
+
+/// Rejects label sets Prometheus's head rejects.
+fn validate_labels(labels: &Labels) -> Result<(), StorageError> {
+    if labels.is_empty() {
+        return Err(StorageError::InvalidLabels("empty label set".into()));
+    }
+    Ok(())
+}
+
+impl Appendable for Head {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(HeadAppender {
+            head: self,
+            samples: Vec::new(),
+            pending: HashMap::new(),
+            exemplars: Vec::new(),
+            metadata: Vec::new(),
+        })
+    }
+}
+
+struct HeadAppender<'a> {
+    head: &'a Head,
+    samples: Vec<(Arc<MemSeries>, i64, SampleValue)>,
+    /// Index in `samples` of each series' newest pending sample.
+    pending: HashMap<u32, usize>,
+    exemplars: Vec<(Labels, Exemplar)>,
+    metadata: Vec<(Arc<MemSeries>, Metadata)>,
+}
+
+impl HeadAppender<'_> {
+    fn add(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        value: SampleValue,
+    ) -> Result<SeriesRef, StorageError> {
+        let s = self.head.get_or_create(r, labels)?;
+        let sref = SeriesRef(u64::from(s.id) + 1);
+        let last = match self.pending.get(&s.id) {
+            Some(&i) => Some((self.samples[i].1, self.samples[i].2.clone())),
+            None => s.data.lock().last.clone(),
+        };
+        if let Some((lt, lv)) = last {
+            if t < lt {
+                return Err(StorageError::OutOfOrderSample);
+            }
+            if t == lt {
+                return if lv.same_as(&value) {
+                    Ok(sref)
+                } else {
+                    Err(StorageError::DuplicateSampleForTimestamp)
+                };
+            }
+        }
+        self.pending.insert(s.id, self.samples.len());
+        self.samples.push((s, t, value));
+        Ok(sref)
+    }
+}
+
+impl Appender for HeadAppender<'_> {
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, StorageError> {
+        self.add(r, labels, t, SampleValue::Float(v))
+    }
+
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: HistogramRef<'_>,
+    ) -> Result<SeriesRef, StorageError> {
+        let value = match h {
+            HistogramRef::Int(h) => SampleValue::Histogram(Arc::new(h.clone())),
+            HistogramRef::Float(h) => SampleValue::FloatHistogram(Arc::new(h.clone())),
+        };
+        self.add(r, labels, t, value)
+    }
+
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        e: &Exemplar,
+    ) -> Result<SeriesRef, StorageError> {
+        let s = self.head.get_or_create(r, labels)?;
+        self.exemplars.push((labels.clone(), e.clone()));
+        Ok(SeriesRef(u64::from(s.id) + 1))
+    }
+
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        m: &Metadata,
+    ) -> Result<SeriesRef, StorageError> {
+        let s = self.head.get_or_create(r, labels)?;
+        let sref = SeriesRef(u64::from(s.id) + 1);
+        self.metadata.push((s, m.clone()));
+        Ok(sref)
+    }
+
+    /// Applies the samples. One that another transaction made out of order since it was
+    /// validated is dropped, as Prometheus's head drops it at commit.
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let this = *self;
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        for (s, t, v) in this.samples {
+            let mut d = s.data.lock();
+            if d.last.as_ref().is_none_or(|l| l.0 < t) {
+                d.append(t, v, this.head.rules);
+                mint = mint.min(t);
+                maxt = maxt.max(t);
+            }
+        }
+        if mint <= maxt {
+            this.head.mint.fetch_min(mint, Ordering::AcqRel);
+            this.head.maxt.fetch_max(maxt, Ordering::AcqRel);
+        }
+        for (s, m) in this.metadata {
+            s.data.lock().metadata = Some(m);
+        }
+        if !this.exemplars.is_empty() {
+            let mut ring = this.head.exemplars.lock();
+            for e in this.exemplars {
+                if ring.cap == 0 {
+                    break;
+                }
+                // Scrapes re-expose the same exemplar until a new one is observed.
+                if ring.items.iter().rev().take(64).any(|x| *x == e) {
+                    continue;
+                }
+                if ring.items.len() == ring.cap {
+                    ring.items.pop_front();
+                }
+                ring.items.push_back(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+impl Queryable for Head {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        Ok(Box::new(HeadQuerier {
+            head: self,
+            mint,
+            maxt,
+        }))
+    }
+}
+
+struct HeadQuerier<'a> {
+    head: &'a Head,
+    mint: i64,
+    maxt: i64,
+}
+
+impl HeadQuerier<'_> {
+    /// Series matching `matchers` with samples in range (by their time bounds).
+    fn matching(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        let mut v = self.head.series_for(matchers);
+        v.retain(|s| {
+            let d = s.data.lock();
+            matches!((d.mint(), d.maxt()), (Some(a), Some(b)) if a <= self.maxt && b >= self.mint)
+        });
+        v
+    }
+}
+
+impl Querier for HeadQuerier<'_> {
+    fn select<'q>(
+        &'q self,
+        sorted: bool,
+        _hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet<'q> + 'q> {
+        let mut series = self.matching(matchers);
+        if sorted {
+            series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        let out: Vec<HeadSeries> = series
+            .iter()
+            .map(|s| s.data.lock().snapshot(&s.labels, self.mint, self.maxt))
+            .collect();
+        Box::new(ListSeriesSet::new(out))
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, StorageError> {
+        let mut out: Vec<String> = if matchers.is_empty() {
+            self.head
+                .postings
+                .read()
+                .label_values(name)
+                .map(|(v, _)| v.to_owned())
+                .collect()
+        } else {
+            self.matching(matchers)
+                .iter()
+                .filter_map(|s| s.labels.get(name).map(str::to_owned))
+                .collect()
+        };
+        Ok(finish(&mut out, hints))
+    }
+
+    fn label_names(
+        &self,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, StorageError> {
+        let mut out: Vec<String> = if matchers.is_empty() {
+            self.head
+                .postings
+                .read()
+                .label_names()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            self.matching(matchers)
+                .iter()
+                .flat_map(|s| {
+                    s.labels
+                        .iter()
+                        .map(|l| l.name.to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        Ok(finish(&mut out, hints))
+    }
+}
+
+fn finish(out: &mut Vec<String>, hints: Option<&LabelHints>) -> Vec<String> {
+    out.sort_unstable();
+    out.dedup();
+    if let Some(h) = hints.filter(|h| h.limit > 0) {
+        out.truncate(h.limit);
+    }
+    std::mem::take(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,380 @@
+//! One in-memory series: its closed chunks, the open head chunk, and Prometheus's
+//! chunk-cutting rules.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use promlite_model::{FloatHistogram, Histogram, Labels, Metadata};
+use promlite_storage::{SampleIterator, SampleSeries, SampleValue, Series, ValueType};
+
+use crate::chunkenc::{XorChunk, XorIter};
+
+/// A full chunk: immutable bytes shared with any querier reading them.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedChunk {
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+    pub(crate) bytes: Arc<[u8]>,
+}
+
+/// The mutable part of a series, behind its lock.
+pub(crate) struct SeriesData {
+    pub(crate) closed: Vec<ClosedChunk>,
+    pub(crate) head: Option<(XorChunk, i64)>,
+    /// When the head chunk must be cut at the latest (Prometheus's `nextAt`).
+    next_at: i64,
+    /// Native-histogram samples, kept uncompressed until histogram chunks are encoded.
+    pub(crate) histograms: Vec<(i64, SampleValue)>,
+    /// Timestamp and value of the newest sample, whatever its kind.
+    pub(crate) last: Option<(i64, SampleValue)>,
+    pub(crate) metadata: Option<Metadata>,
+}
+
+/// A series in the head.
+pub(crate) struct MemSeries {
+    pub(crate) id: u32,
+    pub(crate) labels: Labels,
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+/// How chunks are cut.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CutRules {
+    /// Chunks never span a multiple of this (the block range, 2h by default).
+    pub(crate) chunk_range: i64,
+    /// The sample count a chunk aims for (Prometheus: 120).
+    pub(crate) samples_per_chunk: usize,
+}
+
+/// Prometheus caps XOR chunks at this many bytes.
+const MAX_BYTES_PER_XOR_CHUNK: usize = 1024;
+
+impl MemSeries {
+    pub(crate) fn new(id: u32, labels: Labels) -> MemSeries {
+        MemSeries {
+            id,
+            labels,
+            data: Mutex::new(SeriesData {
+                closed: Vec::new(),
+                head: None,
+                next_at: i64::MIN,
+                histograms: Vec::new(),
+                last: None,
+                metadata: None,
+            }),
+        }
+    }
+}
+
+impl SeriesData {
+    pub(crate) fn mint(&self) -> Option<i64> {
+        let f = self
+            .closed
+            .first()
+            .map(|c| c.mint)
+            .or(self.head.as_ref().map(|h| h.1));
+        let h = self.histograms.first().map(|h| h.0);
+        match (f, h) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn maxt(&self) -> Option<i64> {
+        self.last.as_ref().map(|l| l.0)
+    }
+
+    /// Appends a sample the caller has validated as newer than `last`.
+    pub(crate) fn append(&mut self, t: i64, value: SampleValue, rules: CutRules) {
+        match &value {
+            SampleValue::Float(v) => self.append_float(t, *v, rules),
+            SampleValue::Histogram(_) | SampleValue::FloatHistogram(_) => {
+                self.histograms.push((t, value.clone()));
+            }
+        }
+        self.last = Some((t, value));
+    }
+
+    fn append_float(&mut self, t: i64, v: f64, rules: CutRules) {
+        let cut = match &self.head {
+            None => true,
+            Some((c, mint)) => {
+                let n = c.num_samples();
+                // At a quarter of the target, predict when the chunk should end so the
+                // rest of the chunk range divides into evenly filled chunks.
+                if n == rules.samples_per_chunk / 4 {
+                    self.next_at = chunk_end_time(*mint, c.last_t(), self.next_at);
+                }
+                t >= self.next_at
+                    || n >= rules.samples_per_chunk * 2
+                    || c.bytes().len() > MAX_BYTES_PER_XOR_CHUNK
+                    || n >= usize::from(u16::MAX)
+            }
+        };
+        if cut {
+            if let Some((c, mint)) = self.head.take() {
+                self.closed.push(ClosedChunk {
+                    mint,
+                    maxt: c.last_t(),
+                    bytes: c.bytes().into(),
+                });
+            }
+            self.head = Some((XorChunk::new(), t));
+            self.next_at = range_end(t, rules.chunk_range);
+        }
+        if let Some((c, _)) = &mut self.head {
+            c.append(t, v);
+        }
+    }
+
+    /// Drops closed chunks and histogram samples entirely older than `t`; returns whether
+    /// the series is now empty (and may be garbage-collected).
+    pub(crate) fn truncate_before(&mut self, t: i64) -> bool {
+        self.closed.retain(|c| c.maxt >= t);
+        self.histograms.retain(|(ht, _)| *ht >= t);
+        if self.head.as_ref().is_some_and(|h| h.0.last_t() < t) {
+            self.head = None;
+        }
+        self.closed.is_empty() && self.head.is_none() && self.histograms.is_empty()
+    }
+
+    /// A snapshot of the samples in `[mint, maxt]` that no later append can change.
+    pub(crate) fn snapshot(&self, labels: &Labels, mint: i64, maxt: i64) -> HeadSeries {
+        let mut chunks: Vec<ClosedChunk> = self
+            .closed
+            .iter()
+            .filter(|c| c.maxt >= mint && c.mint <= maxt)
+            .cloned()
+            .collect();
+        if let Some((c, cmint)) = &self.head
+            && c.last_t() >= mint
+            && *cmint <= maxt
+        {
+            chunks.push(ClosedChunk {
+                mint: *cmint,
+                maxt: c.last_t(),
+                bytes: c.bytes().into(),
+            });
+        }
+        let histograms: Vec<promlite_storage::Sample> = self
+            .histograms
+            .iter()
+            .filter(|(t, _)| *t >= mint && *t <= maxt)
+            .map(|(t, v)| promlite_storage::Sample {
+                t: *t,
+                value: v.clone(),
+            })
+            .collect();
+        HeadSeries {
+            labels: labels.clone(),
+            chunks,
+            histograms: (!histograms.is_empty())
+                .then(|| SampleSeries::new(labels.clone(), histograms)),
+            mint,
+            maxt,
+        }
+    }
+}
+
+/// The end of the chunk range `t` falls in (Prometheus's `rangeForTimestamp`).
+fn range_end(t: i64, range: i64) -> i64 {
+    t.div_euclid(range) * range + range
+}
+
+/// Prometheus's `computeChunkEndTime(start, cur, max, 4)`: the end time that would
+/// split `[start, max)` into chunks holding as many samples as a full one, judged from
+/// the quarter chunk written so far.
+fn chunk_end_time(start: i64, cur: i64, max: i64) -> i64 {
+    let n = (max - start) as f64 / ((cur - start + 1) as f64 * 4.0);
+    if n <= 1.0 {
+        return max;
+    }
+    (start as f64 + (max - start) as f64 / n.floor()) as i64
+}
+
+/// A read-only view of a head series over a time range.
+pub(crate) struct HeadSeries {
+    labels: Labels,
+    chunks: Vec<ClosedChunk>,
+    histograms: Option<SampleSeries>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Series for HeadSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn samples(&self) -> Box<dyn SampleIterator + '_> {
+        let floats = Box::new(ChunksIter {
+            chunks: &self.chunks,
+            next_chunk: 0,
+            cur: None,
+            mint: self.mint,
+            maxt: self.maxt,
+            err: None,
+            done: false,
+        });
+        match &self.histograms {
+            None => floats,
+            Some(h) => Box::new(promlite_storage::ChainIterator::new(vec![
+                floats,
+                h.samples(),
+            ])),
+        }
+    }
+}
+
+/// Iterates XOR chunks in order, clipped to `[mint, maxt]`.
+struct ChunksIter<'a> {
+    chunks: &'a [ClosedChunk],
+    next_chunk: usize,
+    cur: Option<XorIter<'a>>,
+    mint: i64,
+    maxt: i64,
+    err: Option<promlite_storage::Error>,
+    done: bool,
+}
+
+impl ChunksIter<'_> {
+    fn fail(&mut self) -> ValueType {
+        self.err = Some(promlite_storage::Error::Other(
+            "corrupt XOR chunk in head".into(),
+        ));
+        self.done = true;
+        ValueType::None
+    }
+
+    /// Advances to the next sample with timestamp ≥ `t` (and ≥ mint).
+    fn advance(&mut self, t: i64) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        let t = t.max(self.mint);
+        loop {
+            if let Some(it) = &mut self.cur {
+                match it.next_sample() {
+                    Ok(true) => {
+                        let st = it.at().0;
+                        if st > self.maxt {
+                            self.done = true;
+                            return ValueType::None;
+                        }
+                        if st >= t {
+                            return ValueType::Float;
+                        }
+                        continue;
+                    }
+                    Ok(false) => self.cur = None,
+                    Err(_) => return self.fail(),
+                }
+            }
+            // Skip whole chunks that end before `t`.
+            while self.chunks.get(self.next_chunk).is_some_and(|c| c.maxt < t) {
+                self.next_chunk += 1;
+            }
+            let Some(c) = self.chunks.get(self.next_chunk) else {
+                self.done = true;
+                return ValueType::None;
+            };
+            self.next_chunk += 1;
+            match XorIter::new(&c.bytes) {
+                Ok(it) => self.cur = Some(it),
+                Err(_) => return self.fail(),
+            }
+        }
+    }
+}
+
+impl SampleIterator for ChunksIter<'_> {
+    fn next(&mut self) -> ValueType {
+        self.advance(i64::MIN)
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        if let Some(it) = &self.cur
+            && it.at().0 >= t.max(self.mint)
+        {
+            return ValueType::Float;
+        }
+        self.advance(t)
+    }
+
+    fn at(&self) -> (i64, f64) {
+        self.cur
+            .as_ref()
+            .expect("at() called without a current sample")
+            .at()
+    }
+
+    fn at_histogram(&self) -> (i64, &Histogram) {
+        panic!("at_histogram() called on a float series iterator")
+    }
+
+    fn at_float_histogram(&self) -> (i64, Cow<'_, FloatHistogram>) {
+        panic!("at_float_histogram() called on a float series iterator")
+    }
+
+    fn at_t(&self) -> i64 {
+        self.at().0
+    }
+
+    fn err(&self) -> Option<&promlite_storage::Error> {
+        self.err.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: CutRules = CutRules {
+        chunk_range: 2 * 3600 * 1000,
+        samples_per_chunk: 120,
+    };
+
+    #[test]
+    fn scrape_every_15s_cuts_120_sample_chunks_at_range_boundaries() {
+        let mut d = MemSeries::new(0, Labels::empty()).data.into_inner();
+        // Four hours of 15 s scrapes starting on a range boundary: 480 samples per 2h.
+        for i in 0..960 {
+            d.append(i * 15_000, SampleValue::Float(i as f64), RULES);
+        }
+        let sizes: Vec<usize> = d
+            .closed
+            .iter()
+            .map(|c| XorIter::new(&c.bytes).unwrap().len())
+            .chain(d.head.iter().map(|h| h.0.num_samples()))
+            .collect();
+        assert_eq!(sizes, [120; 8]);
+        // No chunk crosses the 2h boundary.
+        assert!(
+            d.closed
+                .iter()
+                .all(|c| c.mint / RULES.chunk_range == c.maxt / RULES.chunk_range)
+        );
+    }
+
+    #[test]
+    fn fast_series_respect_the_size_cap() {
+        let mut d = MemSeries::new(0, Labels::empty()).data.into_inner();
+        for i in 0..2000 {
+            // Random-looking values compress badly, so chunks fill by bytes first.
+            let v = f64::from_bits(
+                0x4000_0000_0000_0000 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 12,
+            );
+            d.append(i, SampleValue::Float(v), RULES);
+        }
+        assert!(
+            d.closed
+                .iter()
+                .all(|c| c.bytes.len() <= MAX_BYTES_PER_XOR_CHUNK + 32)
+        );
+        assert!(d.closed.len() > 10);
+    }
+}

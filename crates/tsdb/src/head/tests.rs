@@ -1,0 +1,184 @@
+//! Head tests: the storage contract, checked against `MemStore` as the oracle.
+
+use super::*;
+use promlite_model::MatchType;
+use promlite_storage::{MemStore, Sample, SampleValue, collect_samples};
+use proptest::prelude::*;
+
+fn read(q: &dyn Queryable, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<(Labels, Vec<Sample>)> {
+    let q = q.querier(mint, maxt).unwrap();
+    q.select(true, None, ms)
+        .map(|s| {
+            let s = s.unwrap();
+            (s.labels().clone(), collect_samples(&*s))
+        })
+        .collect()
+}
+
+proptest! {
+    /// For any appends, transactions and query windows, the head answers exactly as the
+    /// simple in-memory store does.
+    #[test]
+    fn head_agrees_with_memstore(
+        ops in proptest::collection::vec((0u8..5, 0i64..3_000, -5.0f64..5.0, any::<bool>()), 1..400),
+        window in (0i64..3_000, 0i64..3_000),
+        job in prop::sample::select(vec!["a", "b", ""]),
+    ) {
+        let head = Head::new(&HeadOptions { samples_per_chunk: 8, chunk_range: 500, ..Default::default() });
+        let mem = MemStore::new();
+        let mut ha = head.appender();
+        let mut ma = mem.appender();
+        for (s, t, v, commit) in ops {
+            let l = Labels::from_pairs([("__name__", "m"), ("job", ["a", "b"][usize::from(s % 2)]), ("i", &s.to_string())]);
+            let h = ha.append(SeriesRef::NONE, &l, t, v).map(|_| ());
+            let m = ma.append(SeriesRef::NONE, &l, t, v).map(|_| ());
+            prop_assert_eq!(h.is_ok(), m.is_ok());
+            if commit {
+                ha.commit().unwrap();
+                ma.commit().unwrap();
+                ha = head.appender();
+                ma = mem.appender();
+            }
+        }
+        ha.commit().unwrap();
+        ma.commit().unwrap();
+        let (a, b) = (window.0.min(window.1), window.0.max(window.1));
+        let ms = [Matcher::new(MatchType::Regexp, "__name__", "m").unwrap(), Matcher::equal("job", job)];
+        prop_assert_eq!(read(&head, a, b, &ms), read(&mem, a, b, &ms));
+        let ms = [Matcher::equal("__name__", "m")];
+        prop_assert_eq!(read(&head, a, b, &ms), read(&mem, a, b, &ms));
+    }
+}
+
+#[test]
+fn seek_across_chunks() {
+    let head = Head::new(&HeadOptions {
+        samples_per_chunk: 4,
+        chunk_range: 100,
+        ..Default::default()
+    });
+    let l = Labels::from_pairs([("__name__", "x")]);
+    let mut app = head.appender();
+    for t in 0..1000 {
+        app.append(SeriesRef::NONE, &l, t * 10, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+    let q = head.querier(0, 10_000).unwrap();
+    let s = q
+        .select(false, None, &[Matcher::equal("__name__", "x")])
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut it = s.samples();
+    for target in [0, 5, 995, 4000, 4001, 9990] {
+        assert_eq!(it.seek(target), promlite_storage::ValueType::Float);
+        let want = (target + 9) / 10 * 10;
+        assert_eq!(it.at_t(), want, "seek({target})");
+    }
+    assert_eq!(it.seek(9991), promlite_storage::ValueType::None);
+}
+
+#[test]
+fn histograms_and_floats_share_a_series() {
+    let head = Head::new(&HeadOptions::default());
+    let l = Labels::from_pairs([("__name__", "h")]);
+    let mut app = head.appender();
+    let h = promlite_model::Histogram {
+        count: 3,
+        sum: 1.5,
+        ..Default::default()
+    };
+    app.append(SeriesRef::NONE, &l, 1, 1.0).unwrap();
+    app.append_histogram(SeriesRef::NONE, &l, 2, HistogramRef::Int(&h))
+        .unwrap();
+    app.append(SeriesRef::NONE, &l, 3, 3.0).unwrap();
+    app.commit().unwrap();
+    let got = read(&head, 0, 10, &[Matcher::equal("__name__", "h")]);
+    let kinds: Vec<_> = got[0]
+        .1
+        .iter()
+        .map(|s| (s.t, matches!(s.value, SampleValue::Float(_))))
+        .collect();
+    assert_eq!(kinds, [(1, true), (2, false), (3, true)]);
+}
+
+#[test]
+fn label_queries_and_metadata() {
+    let head = Head::new(&HeadOptions::default());
+    let mut app = head.appender();
+    for (job, inst) in [("a", "1"), ("a", "2"), ("b", "1")] {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", job), ("instance", inst)]);
+        app.append(SeriesRef::NONE, &l, 10, 1.0).unwrap();
+        app.update_metadata(
+            SeriesRef::NONE,
+            &l,
+            &Metadata {
+                help: "up?".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let l = Labels::from_pairs([("__name__", "up"), ("job", "a"), ("instance", "1")]);
+    let e = Exemplar {
+        labels: Labels::from_pairs([("trace_id", "t")]),
+        value: 1.0,
+        timestamp: Some(10),
+    };
+    app.append_exemplar(SeriesRef::NONE, &l, &e).unwrap();
+    app.commit().unwrap();
+    let q = head.querier(0, 100).unwrap();
+    assert_eq!(q.label_values("job", None, &[]).unwrap(), ["a", "b"]);
+    assert_eq!(
+        q.label_values("instance", None, &[Matcher::equal("job", "b")])
+            .unwrap(),
+        ["1"]
+    );
+    assert_eq!(
+        q.label_names(None, &[]).unwrap(),
+        ["__name__", "instance", "job"]
+    );
+    assert_eq!(head.metadata(&l).unwrap().help, "up?");
+    assert_eq!(
+        head.exemplars(0, 100, &[Matcher::equal("job", "a")]),
+        [(l, e)]
+    );
+    assert_eq!(head.num_series(), 3);
+    assert_eq!(head.time_range(), Some((10, 10)));
+}
+
+#[test]
+fn truncation_drops_old_chunks_and_empty_series() {
+    let head = Head::new(&HeadOptions {
+        samples_per_chunk: 4,
+        chunk_range: 100,
+        ..Default::default()
+    });
+    let old = Labels::from_pairs([("__name__", "old")]);
+    let live = Labels::from_pairs([("__name__", "live")]);
+    let mut app = head.appender();
+    for t in 0..50 {
+        app.append(SeriesRef::NONE, &old, t, 1.0).unwrap();
+        app.append(SeriesRef::NONE, &live, t * 10, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    assert_eq!(head.truncate_before(200), 1);
+    assert_eq!(head.num_series(), 1);
+    let got = read(
+        &head,
+        0,
+        1000,
+        &[Matcher::new(MatchType::Regexp, "__name__", ".+").unwrap()],
+    );
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].1.first().unwrap().t >= 100,
+        "chunks wholly before 200 are gone"
+    );
+    assert_eq!(got[0].1.last().unwrap().t, 490);
+    // The removed series can come back as a new one.
+    let mut app = head.appender();
+    app.append(SeriesRef::NONE, &old, 1000, 2.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(head.num_series(), 2);
+}
