@@ -4,8 +4,11 @@
 
 pub mod block;
 pub mod chunkenc;
+mod encoding;
 mod error;
 mod head;
+pub mod wal;
 
+pub use encoding::DecodeError;
 pub use error::{Error, Result};
 pub use head::{DEFAULT_MAX_EXEMPLARS, Head, HeadOptions};

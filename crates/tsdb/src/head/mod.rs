@@ -14,6 +14,7 @@
 mod postings;
 mod series;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
@@ -25,6 +26,10 @@ use promlite_storage::{
     Queryable, SampleValue, SelectHints, SeriesRef, SeriesSet,
 };
 
+use crate::wal::log::{Wal, WalOptions, repair, replay};
+use crate::wal::record::{
+    self, Record, RefExemplar, RefHistogram, RefMetadata, RefSample, RefSeries,
+};
 use postings::MemPostings;
 use series::{CutRules, HeadSeries, MemSeries};
 
@@ -87,6 +92,7 @@ pub struct Head {
     maxt: AtomicI64,
     rules: CutRules,
     exemplars: Mutex<ExemplarRing>,
+    wal: Option<Mutex<Wal>>,
 }
 
 struct ExemplarRing {
@@ -112,7 +118,150 @@ impl Head {
                 cap: opts.max_exemplars,
                 items: std::collections::VecDeque::new(),
             }),
+            wal: None,
         }
+    }
+
+    /// A head backed by the write-ahead log in `wal_dir`: the log is replayed first
+    /// (a damaged tail is cut off at the last whole record and reported), then every
+    /// commit is logged before it becomes visible.
+    pub fn open(opts: &HeadOptions, wal_dir: &Path, wal_opts: WalOptions) -> crate::Result<Head> {
+        let mut head = Head::new(opts);
+        let stats = head.replay_wal(wal_dir)?;
+        tracing::info!(
+            dir = %wal_dir.display(),
+            series = stats.series,
+            samples = stats.samples,
+            "WAL replay completed"
+        );
+        head.wal = Some(Mutex::new(Wal::open(wal_dir, wal_opts)?));
+        Ok(head)
+    }
+
+    fn replay_wal(&self, dir: &Path) -> crate::Result<ReplayStats> {
+        let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
+        let mut stats = ReplayStats::default();
+        let mut failure: Option<crate::Error> = None;
+        let corruption = replay(dir, 0, |rec| {
+            if failure.is_some() {
+                return;
+            }
+            match record::decode(rec) {
+                Ok(r) => self.replay_record(r, &mut refs, &mut stats),
+                Err(e) => {
+                    failure = Some(crate::Error::corrupt(
+                        dir,
+                        e.offset as u64,
+                        format!("undecodable WAL record: {}", e.what),
+                    ));
+                }
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if let Some(c) = corruption {
+            tracing::warn!(
+                segment = c.segment,
+                offset = c.offset,
+                reason = %c.reason,
+                "WAL is damaged; truncating it at the last complete record"
+            );
+            repair(dir, &c)?;
+            stats.repaired = true;
+        }
+        Ok(stats)
+    }
+
+    fn replay_record(
+        &self,
+        r: Record,
+        refs: &mut HashMap<u64, Arc<MemSeries>>,
+        stats: &mut ReplayStats,
+    ) {
+        let mut apply = |r: u64, t: i64, v: SampleValue| {
+            if let Some(s) = refs.get(&r) {
+                let mut d = s.data.lock();
+                if d.last.as_ref().is_none_or(|l| l.0 < t) {
+                    d.append(t, v, self.rules);
+                    self.mint.fetch_min(t, Ordering::AcqRel);
+                    self.maxt.fetch_max(t, Ordering::AcqRel);
+                    stats.samples += 1;
+                }
+            } else {
+                stats.unknown_refs += 1;
+            }
+        };
+        match r {
+            Record::Series(series) => {
+                for s in series {
+                    let series = self.create_with_ref(s.r, &s.labels);
+                    series.logged.store(true, Ordering::Release);
+                    refs.insert(s.r, series);
+                    stats.series += 1;
+                }
+            }
+            Record::Samples(samples) => {
+                for s in samples {
+                    apply(s.r, s.t, SampleValue::Float(s.v));
+                }
+            }
+            Record::Histograms(hs) => {
+                for h in hs {
+                    apply(h.r, h.t, SampleValue::Histogram(Arc::new(h.h)));
+                }
+            }
+            Record::FloatHistograms(hs) => {
+                for h in hs {
+                    apply(h.r, h.t, SampleValue::FloatHistogram(Arc::new(h.h)));
+                }
+            }
+            Record::Metadata(ms) => {
+                for m in ms {
+                    if let Some(s) = refs.get(&m.r) {
+                        s.data.lock().metadata = Some(Metadata {
+                            metric_type: m.metric_type,
+                            help: m.help,
+                            unit: m.unit,
+                        });
+                    }
+                }
+            }
+            Record::Exemplars(es) => {
+                let mut ring = self.exemplars.lock();
+                for e in es {
+                    if let Some(s) = refs.get(&e.r)
+                        && ring.cap > 0
+                    {
+                        if ring.items.len() == ring.cap {
+                            ring.items.pop_front();
+                        }
+                        ring.items.push_back((
+                            s.labels.clone(),
+                            Exemplar {
+                                labels: e.labels,
+                                value: e.v,
+                                timestamp: Some(e.t),
+                            },
+                        ));
+                    }
+                }
+            }
+            // Deletions arrive with the tombstone support of blocks; out-of-order markers
+            // and other record types carry nothing the head keeps.
+            Record::Tombstones(_) | Record::Other(_) => {}
+        }
+    }
+
+    /// Recreates a series under its WAL reference. Prometheus may log one label set
+    /// under two references (across checkpoints); both then resolve to one series.
+    fn create_with_ref(&self, r: u64, labels: &Labels) -> Arc<MemSeries> {
+        if let Some(s) = self.lookup(labels) {
+            return s;
+        }
+        let id = u32::try_from(r.saturating_sub(1)).unwrap_or(u32::MAX - 1);
+        self.next_id.fetch_max(id + 1, Ordering::AcqRel);
+        self.insert_series(id, labels)
     }
 
     /// The number of series.
@@ -211,11 +360,20 @@ impl Head {
             return Ok(s);
         }
         validate_labels(labels)?;
-        let mut stripe = self.stripe(labels).write();
+        let stripe = self.stripe(labels).write();
         if let Some(s) = stripe.get(labels) {
             return Ok(s.clone());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        drop(stripe);
+        Ok(self.insert_series(id, labels))
+    }
+
+    fn insert_series(&self, id: u32, labels: &Labels) -> Arc<MemSeries> {
+        let mut stripe = self.stripe(labels).write();
+        if let Some(s) = stripe.get(labels) {
+            return s.clone();
+        }
         let s = Arc::new(MemSeries::new(id, labels.clone()));
         stripe.insert(labels.clone(), s.clone());
         {
@@ -227,7 +385,7 @@ impl Head {
             by_id[i] = Some(s.clone());
         }
         self.postings.write().add(id, labels);
-        Ok(s)
+        s
     }
 
     fn series_for(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
@@ -237,6 +395,15 @@ impl Head {
             .filter_map(|&i| by_id.get(i as usize).cloned().flatten())
             .collect()
     }
+}
+
+/// What a WAL replay found.
+#[derive(Debug, Default, Clone, Copy)]
+struct ReplayStats {
+    series: usize,
+    samples: usize,
+    unknown_refs: usize,
+    repaired: bool,
 }
 
 /// Rejects label sets Prometheus's head rejects.
@@ -264,11 +431,114 @@ struct HeadAppender<'a> {
     samples: Vec<(Arc<MemSeries>, i64, SampleValue)>,
     /// Index in `samples` of each series' newest pending sample.
     pending: HashMap<u32, usize>,
-    exemplars: Vec<(Labels, Exemplar)>,
+    exemplars: Vec<(Arc<MemSeries>, (Labels, Exemplar))>,
     metadata: Vec<(Arc<MemSeries>, Metadata)>,
 }
 
 impl HeadAppender<'_> {
+    /// The WAL records of this transaction: first the series the WAL has not seen, then
+    /// samples, histograms, exemplars and metadata. Must run under the WAL lock, which
+    /// makes "not yet logged" exact.
+    fn encode(&self) -> Vec<Vec<u8>> {
+        let wal_ref = |s: &MemSeries| u64::from(s.id) + 1;
+        let mut new_series = Vec::new();
+        let mut mark = |s: &Arc<MemSeries>| {
+            if !s.logged.swap(true, Ordering::AcqRel) {
+                new_series.push(RefSeries {
+                    r: wal_ref(s),
+                    labels: s.labels.clone(),
+                });
+            }
+        };
+        let mut floats = Vec::new();
+        let mut hists = Vec::new();
+        let mut custom_hists = Vec::new();
+        let mut fhists = Vec::new();
+        let mut custom_fhists = Vec::new();
+        for (s, t, v) in &self.samples {
+            mark(s);
+            let (r, t) = (wal_ref(s), *t);
+            match v {
+                SampleValue::Float(v) => floats.push(RefSample { r, t, v: *v }),
+                SampleValue::Histogram(h) if h.uses_custom_buckets() => {
+                    custom_hists.push(RefHistogram {
+                        r,
+                        t,
+                        h: (**h).clone(),
+                    });
+                }
+                SampleValue::Histogram(h) => hists.push(RefHistogram {
+                    r,
+                    t,
+                    h: (**h).clone(),
+                }),
+                SampleValue::FloatHistogram(h) if h.uses_custom_buckets() => {
+                    custom_fhists.push(RefHistogram {
+                        r,
+                        t,
+                        h: (**h).clone(),
+                    });
+                }
+                SampleValue::FloatHistogram(h) => fhists.push(RefHistogram {
+                    r,
+                    t,
+                    h: (**h).clone(),
+                }),
+            }
+        }
+        let mut exemplars = Vec::new();
+        for (s, (_, e)) in &self.exemplars {
+            mark(s);
+            exemplars.push(RefExemplar {
+                r: wal_ref(s),
+                t: e.timestamp.unwrap_or(0),
+                v: e.value,
+                labels: e.labels.clone(),
+            });
+        }
+        let mut metadata = Vec::new();
+        for (s, m) in &self.metadata {
+            mark(s);
+            metadata.push(RefMetadata {
+                r: wal_ref(s),
+                metric_type: m.metric_type,
+                unit: m.unit.clone(),
+                help: m.help.clone(),
+            });
+        }
+        let mut out = Vec::new();
+        let mut push = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = Vec::new();
+            f(&mut b);
+            out.push(b);
+        };
+        if !new_series.is_empty() {
+            push(&|b| record::encode_series(&new_series, b));
+        }
+        if !floats.is_empty() {
+            push(&|b| record::encode_samples(&floats, b));
+        }
+        if !hists.is_empty() {
+            push(&|b| record::encode_histograms(&hists, false, b));
+        }
+        if !custom_hists.is_empty() {
+            push(&|b| record::encode_histograms(&custom_hists, true, b));
+        }
+        if !fhists.is_empty() {
+            push(&|b| record::encode_float_histograms(&fhists, false, b));
+        }
+        if !custom_fhists.is_empty() {
+            push(&|b| record::encode_float_histograms(&custom_fhists, true, b));
+        }
+        if !exemplars.is_empty() {
+            push(&|b| record::encode_exemplars(&exemplars, b));
+        }
+        if !metadata.is_empty() {
+            push(&|b| record::encode_metadata(&metadata, b));
+        }
+        out
+    }
+
     fn add(
         &mut self,
         r: SeriesRef,
@@ -332,8 +602,9 @@ impl Appender for HeadAppender<'_> {
         e: &Exemplar,
     ) -> Result<SeriesRef, StorageError> {
         let s = self.head.get_or_create(r, labels)?;
-        self.exemplars.push((labels.clone(), e.clone()));
-        Ok(SeriesRef(u64::from(s.id) + 1))
+        let sref = SeriesRef(u64::from(s.id) + 1);
+        self.exemplars.push((s, (labels.clone(), e.clone())));
+        Ok(sref)
     }
 
     fn update_metadata(
@@ -348,29 +619,44 @@ impl Appender for HeadAppender<'_> {
         Ok(sref)
     }
 
-    /// Applies the samples. One that another transaction made out of order since it was
-    /// validated is dropped, as Prometheus's head drops it at commit.
+    /// Logs the transaction to the WAL (when there is one), then applies it. A sample
+    /// that another transaction made out of order since it was validated is dropped, as
+    /// Prometheus's head drops it at commit.
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         let this = *self;
+        let head = this.head;
+        // Holding the WAL lock while applying keeps memory in the order of the log, so a
+        // replay rebuilds exactly what queries saw.
+        let _wal_guard = match &head.wal {
+            Some(wal) => {
+                let mut wal = wal.lock();
+                let records = this.encode();
+                let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+                wal.log(&refs)
+                    .map_err(|e| StorageError::Other(Box::new(e)))?;
+                Some(wal)
+            }
+            None => None,
+        };
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         for (s, t, v) in this.samples {
             let mut d = s.data.lock();
             if d.last.as_ref().is_none_or(|l| l.0 < t) {
-                d.append(t, v, this.head.rules);
+                d.append(t, v, head.rules);
                 mint = mint.min(t);
                 maxt = maxt.max(t);
             }
         }
         if mint <= maxt {
-            this.head.mint.fetch_min(mint, Ordering::AcqRel);
-            this.head.maxt.fetch_max(maxt, Ordering::AcqRel);
+            head.mint.fetch_min(mint, Ordering::AcqRel);
+            head.maxt.fetch_max(maxt, Ordering::AcqRel);
         }
         for (s, m) in this.metadata {
             s.data.lock().metadata = Some(m);
         }
         if !this.exemplars.is_empty() {
-            let mut ring = this.head.exemplars.lock();
-            for e in this.exemplars {
+            let mut ring = head.exemplars.lock();
+            for (_, e) in this.exemplars {
                 if ring.cap == 0 {
                     break;
                 }

@@ -36,6 +36,8 @@ pub(crate) struct MemSeries {
     pub(crate) id: u32,
     pub(crate) labels: Labels,
     pub(crate) data: Mutex<SeriesData>,
+    /// Whether the WAL holds this series' record yet (set under the WAL lock).
+    pub(crate) logged: std::sync::atomic::AtomicBool,
 }
 
 /// How chunks are cut.
@@ -55,6 +57,7 @@ impl MemSeries {
         MemSeries {
             id,
             labels,
+            logged: std::sync::atomic::AtomicBool::new(false),
             data: Mutex::new(SeriesData {
                 closed: Vec::new(),
                 head: None,

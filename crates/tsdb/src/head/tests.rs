@@ -182,3 +182,103 @@ fn truncation_drops_old_chunks_and_empty_series() {
     app.commit().unwrap();
     assert_eq!(head.num_series(), 2);
 }
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("promlite-head-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn wal_replay_restores_everything_committed() {
+    let dir = tmpdir("replay");
+    let opts = HeadOptions {
+        samples_per_chunk: 8,
+        chunk_range: 1000,
+        ..Default::default()
+    };
+    let all = [Matcher::new(MatchType::Regexp, "__name__", ".+").unwrap()];
+    let h = promlite_model::Histogram {
+        count: 2,
+        sum: 3.0,
+        schema: 1,
+        ..Default::default()
+    };
+    let ex = Exemplar {
+        labels: Labels::from_pairs([("trace_id", "x")]),
+        value: 2.0,
+        timestamp: Some(5),
+    };
+    let want = {
+        let head = Head::open(&opts, &dir, crate::wal::WalOptions::default()).unwrap();
+        for round in 0..20 {
+            let mut app = head.appender();
+            for s in 0..30 {
+                let l = Labels::from_pairs([("__name__", "m"), ("s", &s.to_string())]);
+                app.append(
+                    SeriesRef::NONE,
+                    &l,
+                    round * 100 + s,
+                    f64::from(s as i32) + 0.5,
+                )
+                .unwrap();
+            }
+            if round == 3 {
+                let l = Labels::from_pairs([("__name__", "h")]);
+                app.append_histogram(SeriesRef::NONE, &l, 1, HistogramRef::Int(&h))
+                    .unwrap();
+                app.append_exemplar(SeriesRef::NONE, &l, &ex).unwrap();
+                app.update_metadata(
+                    SeriesRef::NONE,
+                    &l,
+                    &Metadata {
+                        help: "hist".into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            }
+            if round == 7 {
+                // Rolled back: must not come back after replay.
+                let mut app2 = head.appender();
+                app2.append(
+                    SeriesRef::NONE,
+                    &Labels::from_pairs([("__name__", "ghost")]),
+                    1,
+                    1.0,
+                )
+                .unwrap();
+                app2.rollback().unwrap();
+            }
+            app.commit().unwrap();
+        }
+        read(&head, i64::MIN, i64::MAX, &all)
+    };
+    let head = Head::open(
+        &opts,
+        &dir,
+        crate::wal::WalOptions {
+            compress: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(read(&head, i64::MIN, i64::MAX, &all), want);
+    let hl = Labels::from_pairs([("__name__", "h")]);
+    assert_eq!(head.metadata(&hl).unwrap().help, "hist");
+    assert_eq!(head.exemplars(0, 10, &[]).len(), 1);
+    // New series after a restart get fresh references and survive another restart.
+    let mut app = head.appender();
+    app.append(
+        SeriesRef::NONE,
+        &Labels::from_pairs([("__name__", "new")]),
+        10_000,
+        1.0,
+    )
+    .unwrap();
+    app.commit().unwrap();
+    drop(head);
+    let head = Head::open(&opts, &dir, crate::wal::WalOptions::default()).unwrap();
+    assert_eq!(read(&head, i64::MIN, i64::MAX, &all).len(), want.len() + 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
