@@ -1,25 +1,431 @@
 //! `promlite check …`: validation tools modelled on `promtool check`.
+//!
+//! `check metrics` reads an exposition from a file or standard input and behaves like
+//! `promtool check metrics`: a parse error is printed as `error while linting: LINE:COL:
+//! message` and exits 1; lint problems are printed one per line as `metric_name problem`,
+//! sorted by metric then text, and exit 3 (promtool's `lintErrExitCode`); a clean input
+//! prints nothing and exits 0.
+//!
+//! promtool only reads the text format. We also read OpenMetrics, chosen when the input's
+//! last non-blank line is `# EOF` (OpenMetrics requires that line and the text format has
+//! no reason to end with it), so `curl -H 'Accept: application/openmetrics-text' …`
+//! output can be checked too.
 
+use std::collections::HashMap;
+use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use promlite_exposition::{Entry, OpenMetricsParser, ParseError, PromParser, TextParser};
+use promlite_model::MetricType;
 
 /// What to check.
 #[derive(Subcommand)]
 pub(crate) enum CheckCommand {
     /// Lint metrics exposition read from a file or standard input (like `promtool check
-    /// metrics`).
+    /// metrics`). Exit codes: 0 clean, 1 parse error, 3 lint problems.
     Metrics {
         /// The file to read; standard input when absent.
         file: Option<std::path::PathBuf>,
     },
 }
 
+/// promtool's exit code for lint problems.
+const LINT_EXIT: u8 = 3;
+
 pub(crate) fn run(cmd: CheckCommand) -> ExitCode {
     match cmd {
-        CheckCommand::Metrics { file: _ } => {
-            eprintln!("not implemented yet");
+        CheckCommand::Metrics { file } => check_metrics(file.as_deref()),
+    }
+}
+
+fn check_metrics(file: Option<&std::path::Path>) -> ExitCode {
+    let data = if let Some(path) = file {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    } else {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map(|_| buf)
+            .map_err(|e| format!("reading standard input: {e}"))
+    };
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match lint(&data) {
+        Err(e) => {
+            eprintln!("error while linting: {e}");
             ExitCode::FAILURE
         }
+        Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
+        Ok(problems) => {
+            for p in &problems {
+                eprintln!("{} {}", p.metric, p.text);
+            }
+            ExitCode::from(LINT_EXIT)
+        }
+    }
+}
+
+/// A lint finding, as promlint reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Problem {
+    pub(crate) metric: String,
+    pub(crate) text: String,
+}
+
+/// A metric family as the text format groups samples: declared by HELP/TYPE, or implied
+/// by a sample name.
+#[derive(Default)]
+struct Family {
+    name: String,
+    mtype: MetricType,
+    has_help: bool,
+    /// Label names of each series (the labels that distinguish series within the family;
+    /// `le` and `quantile` of histograms and summaries do not).
+    series: Vec<Vec<String>>,
+    /// Sample identities seen, for the "metric not unique" check.
+    samples: HashMap<String, usize>,
+    duplicates: usize,
+}
+
+/// Whether the input is OpenMetrics: it ends with a `# EOF` line.
+fn is_openmetrics(data: &[u8]) -> bool {
+    let end = data
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    let trimmed = &data[..end];
+    trimmed.ends_with(b"\n# EOF") || trimmed == b"# EOF"
+}
+
+/// Parses `data` and lints its families with promlint's rules.
+pub(crate) fn lint(data: &[u8]) -> Result<Vec<Problem>, ParseError> {
+    let om = is_openmetrics(data);
+    let families = if om {
+        collect(OpenMetricsParser::from_bytes(data)?)?
+    } else {
+        collect(PromParser::from_bytes(data)?)?
+    };
+    let mut problems = Vec::new();
+    for f in &families {
+        lint_family(f, om, &mut problems);
+    }
+    problems.sort();
+    Ok(problems)
+}
+
+/// Whether sample `name` belongs to family `f` (the suffixes the text format's decoder
+/// folds into a family).
+fn owns(f: &Family, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(f.name.as_str()) else {
+        return false;
+    };
+    let suffixes: &[&str] = match f.mtype {
+        MetricType::Histogram | MetricType::GaugeHistogram => {
+            &["_bucket", "_sum", "_count", "_created", "_gsum", "_gcount"]
+        }
+        MetricType::Summary => &["_sum", "_count", "_created"],
+        MetricType::Counter => &["_total", "_created"],
+        MetricType::Info => &["_info"],
+        _ => &[],
+    };
+    rest.is_empty() || suffixes.contains(&rest)
+}
+
+fn collect<const OM: bool>(mut p: TextParser<'_, OM>) -> Result<Vec<Family>, ParseError> {
+    let mut families: Vec<Family> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut family_for = |families: &mut Vec<Family>, name: &str| -> usize {
+        *index.entry(name.to_owned()).or_insert_with(|| {
+            families.push(Family {
+                name: name.to_owned(),
+                ..Family::default()
+            });
+            families.len() - 1
+        })
+    };
+    let mut current: Option<usize> = None;
+    while let Some(e) = p.next()? {
+        match e {
+            Entry::Help { name, .. } => {
+                let i = family_for(&mut families, name);
+                families[i].has_help = true;
+                current = Some(i);
+            }
+            Entry::Type { name, metric_type } => {
+                let i = family_for(&mut families, name);
+                families[i].mtype = metric_type;
+                current = Some(i);
+            }
+            Entry::Unit { name, .. } => current = Some(family_for(&mut families, name)),
+            Entry::Series(s) => {
+                let i = match current {
+                    Some(i) if owns(&families[i], s.name) => i,
+                    _ => {
+                        let i = family_for(&mut families, s.name);
+                        current = Some(i);
+                        i
+                    }
+                };
+                let f = &mut families[i];
+                let grouped = matches!(
+                    f.mtype,
+                    MetricType::Histogram | MetricType::GaugeHistogram | MetricType::Summary
+                );
+                let mut names: Vec<String> = s
+                    .labels
+                    .iter()
+                    .filter(|l| !(grouped && (l.name == "le" || l.name == "quantile")))
+                    .map(|l| l.name.to_owned())
+                    .collect();
+                names.sort();
+                let mut id = s.name.to_owned();
+                let mut pairs: Vec<_> = s.labels.iter().map(|l| (l.name, l.value)).collect();
+                pairs.sort_unstable();
+                for (n, v) in pairs {
+                    id.push('\u{0}');
+                    id.push_str(n);
+                    id.push('\u{0}');
+                    id.push_str(v);
+                }
+                let seen = f.samples.entry(id).or_insert(0);
+                *seen += 1;
+                if *seen == 2 {
+                    f.duplicates += 1;
+                }
+                // One label-name set per series, as promlint sees one Metric per series.
+                if !f.series.contains(&names) || names.is_empty() {
+                    f.series.push(names);
+                }
+            }
+            Entry::Comment(_) | Entry::Histogram(_) => {}
+        }
+    }
+    Ok(families)
+}
+
+/// Units promlint recognises, with their base unit.
+const UNITS: &[(&str, &str)] = &[
+    ("amperes", "amperes"),
+    ("bytes", "bytes"),
+    ("celsius", "celsius"),
+    ("grams", "grams"),
+    ("joules", "joules"),
+    ("kelvin", "kelvin"),
+    ("meters", "meters"),
+    ("metres", "metres"),
+    ("seconds", "seconds"),
+    ("volts", "volts"),
+    ("minutes", "seconds"),
+    ("hours", "seconds"),
+    ("days", "seconds"),
+    ("weeks", "seconds"),
+    ("kelvins", "kelvin"),
+    ("fahrenheit", "celsius"),
+    ("rankine", "celsius"),
+    ("inches", "meters"),
+    ("yards", "meters"),
+    ("miles", "meters"),
+    ("bits", "bytes"),
+    ("calories", "joules"),
+    ("pounds", "grams"),
+    ("ounces", "grams"),
+];
+
+const UNIT_PREFIXES: &[&str] = &[
+    "pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo", "kibi", "mega",
+    "mibi", "giga", "gibi", "tera", "tebi", "peta", "pebi",
+];
+
+const UNIT_ABBREVIATIONS: &[&str] = &[
+    "s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d",
+];
+
+/// The first `_`-separated word of `name` that is a known unit, optionally prefixed.
+fn metric_unit(name: &str) -> Option<(&str, &'static str)> {
+    for word in name.split('_') {
+        for &(unit, base) in UNITS {
+            if word == unit
+                || UNIT_PREFIXES
+                    .iter()
+                    .any(|p| word.strip_prefix(p) == Some(unit))
+            {
+                return Some((word, base));
+            }
+        }
+    }
+    None
+}
+
+fn has_camel_case(s: &str) -> bool {
+    s.as_bytes()
+        .windows(2)
+        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+}
+
+/// Lints one family. In OpenMetrics a counter family is named without `_total` (its
+/// samples carry it), so that rule is checked only for the text format.
+fn lint_family(f: &Family, om: bool, out: &mut Vec<Problem>) {
+    let mut add = |text: String| {
+        out.push(Problem {
+            metric: f.name.clone(),
+            text,
+        });
+    };
+    let n = f.name.as_str();
+    let t = f.mtype;
+    let untyped = t == MetricType::Unknown;
+    let is_histogram = matches!(t, MetricType::Histogram | MetricType::GaugeHistogram);
+    let is_summary = t == MetricType::Summary;
+
+    if !f.has_help {
+        add("no help text".into());
+    }
+    if let Some((unit, base)) = metric_unit(n)
+        && unit != base
+    {
+        add(format!("use base unit {base:?} instead of {unit:?}"));
+    }
+    let is_counter = t == MetricType::Counter;
+    if is_counter && !n.ends_with("_total") && !om {
+        add(r#"counter metrics should have "_total" suffix"#.into());
+    } else if !untyped && !is_counter && n.ends_with("_total") {
+        add(r#"non-counter metrics should not have "_total" suffix"#.into());
+    }
+    if !untyped && t != MetricType::Gauge && n.ends_with("_timestamp_seconds") {
+        add(r#"non-gauge metrics should not have "_timestamp_seconds" suffix"#.into());
+    }
+    if !untyped {
+        if !is_histogram && n.ends_with("_bucket") {
+            add(r#"non-histogram metrics should not have "_bucket" suffix"#.into());
+        }
+        if !is_histogram && !is_summary && n.ends_with("_count") {
+            add(r#"non-histogram and non-summary metrics should not have "_count" suffix"#.into());
+        }
+        if !is_histogram && !is_summary && n.ends_with("_sum") {
+            add(r#"non-histogram and non-summary metrics should not have "_sum" suffix"#.into());
+        }
+        for labels in &f.series {
+            for l in labels {
+                if !is_histogram && l == "le" {
+                    add(r#"non-histogram metrics should not have "le" label"#.into());
+                }
+                if !is_summary && l == "quantile" {
+                    add(r#"non-summary metrics should not have "quantile" label"#.into());
+                }
+            }
+        }
+    }
+    let lower = n.to_ascii_lowercase();
+    for typename in [
+        "counter",
+        "gauge",
+        "summary",
+        "histogram",
+        "gauge_histogram",
+    ] {
+        if lower.contains(&format!("_{typename}_")) || lower.ends_with(&format!("_{typename}")) {
+            add(format!("metric name should not include type '{typename}'"));
+        }
+    }
+    if n.contains(':') {
+        add("metric names should not contain ':'".into());
+    }
+    if has_camel_case(n) {
+        add("metric names should be written in 'snake_case' not 'camelCase'".into());
+    }
+    for labels in &f.series {
+        for l in labels {
+            if has_camel_case(l) {
+                add("label names should be written in 'snake_case' not 'camelCase'".into());
+            }
+        }
+    }
+    for abbr in UNIT_ABBREVIATIONS {
+        if lower.contains(&format!("_{abbr}_")) || lower.ends_with(&format!("_{abbr}")) {
+            add("metric names should not contain abbreviated units".into());
+        }
+    }
+    for _ in 0..f.duplicates {
+        add("metric not unique".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(input: &str) -> Vec<String> {
+        lint(input.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|p| format!("{} {}", p.metric, p.text))
+            .collect()
+    }
+
+    #[test]
+    fn promlint_rules() {
+        let input = "\
+# HELP requests Requests.
+# TYPE requests counter
+requests 1
+# TYPE temp_total gauge
+temp_total 1
+# HELP x_count X.
+# TYPE x_count gauge
+x_count{le=\"1\",quantile=\"2\"} 1
+# HELP httpRequests H.
+# TYPE httpRequests untyped
+httpRequests{pathName=\"/\"} 1
+# HELP disk_kilobytes D.
+# TYPE disk_kilobytes gauge
+disk_kilobytes 1
+# HELP up_gauge U.
+# TYPE up_gauge gauge
+up_gauge 1
+# HELP rate:x R.
+# TYPE rate:x gauge
+rate:x 1
+# HELP lat_ms L.
+# TYPE lat_ms histogram
+lat_ms_bucket{le=\"+Inf\"} 1
+lat_ms_sum 1
+lat_ms_count 1
+# HELP dup D.
+# TYPE dup gauge
+dup{a=\"1\"} 1
+dup{a=\"1\"} 2
+";
+        assert_eq!(
+            problems(input),
+            [
+                "disk_kilobytes use base unit \"bytes\" instead of \"kilobytes\"",
+                "dup metric not unique",
+                "httpRequests label names should be written in 'snake_case' not 'camelCase'",
+                "httpRequests metric names should be written in 'snake_case' not 'camelCase'",
+                "lat_ms metric names should not contain abbreviated units",
+                "rate:x metric names should not contain ':'",
+                "requests counter metrics should have \"_total\" suffix",
+                "temp_total no help text",
+                "temp_total non-counter metrics should not have \"_total\" suffix",
+                "up_gauge metric name should not include type 'gauge'",
+                "x_count non-histogram and non-summary metrics should not have \"_count\" suffix",
+                "x_count non-histogram metrics should not have \"le\" label",
+                "x_count non-summary metrics should not have \"quantile\" label",
+            ]
+        );
+    }
+
+    #[test]
+    fn openmetrics_is_detected_by_its_eof() {
+        assert!(is_openmetrics(b"a 1\n# EOF\n"));
+        assert!(is_openmetrics(b"# EOF"));
+        assert!(!is_openmetrics(b"a 1\n"));
+        assert!(problems("# HELP a A.\n# TYPE a counter\na_total 1\n# EOF\n").is_empty());
     }
 }

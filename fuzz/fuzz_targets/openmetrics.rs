@@ -1,0 +1,10 @@
+//! Fuzzes the openmetrics parser: no panic, and the invariants of
+//! `promlite_exposition::fuzzing::check_openmetrics` (errors point into the input; parsed samples
+//! re-encode to text that parses back the same).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    promlite_exposition::fuzzing::check_openmetrics(data);
+});
