@@ -78,6 +78,22 @@ impl<'a> Decbuf<'a> {
         self.pos += n;
         Ok(s)
     }
+    /// Bytes consumed so far.
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+    pub(crate) fn be32_raw(&mut self) -> D<u32> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// A big-endian 32-bit count of items that each take at least one byte.
+    pub(crate) fn be32_count(&mut self) -> D<usize> {
+        let n = self.be32_raw()? as usize;
+        if n > self.remaining() {
+            return self.err("count exceeds remaining data");
+        }
+        Ok(n)
+    }
     pub(crate) fn byte(&mut self) -> D<u8> {
         Ok(self.bytes(1)?[0])
     }

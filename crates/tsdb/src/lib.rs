@@ -3,10 +3,12 @@
 #![deny(missing_docs)]
 
 pub mod block;
+mod chunk_iter;
 pub mod chunkenc;
 mod encoding;
 mod error;
 mod head;
+mod postings;
 pub mod wal;
 
 pub use encoding::DecodeError;

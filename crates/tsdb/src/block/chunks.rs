@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::mmap::Bytes;
 use crate::chunkenc::Encoding;
 use crate::{Error, Result};
 
@@ -29,21 +30,31 @@ pub fn split_ref(r: u64) -> (u32, u32) {
 }
 
 /// One segment file's bytes, validated on open.
-#[derive(Debug)]
 pub struct Segment {
     path: PathBuf,
-    data: Vec<u8>,
+    data: Bytes,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Segment {
-    /// Reads and validates a segment file.
+    /// Maps and validates a segment file.
     pub fn open(path: &Path) -> Result<Segment> {
-        let data = std::fs::read(path).map_err(Error::io(path))?;
-        Segment::from_bytes(path.to_owned(), data)
+        Segment::validate(path.to_owned(), Bytes::map(path)?)
     }
 
     /// Validates segment bytes read by other means (`path` names them in errors).
     pub fn from_bytes(path: PathBuf, data: Vec<u8>) -> Result<Segment> {
+        Segment::validate(path, Bytes::Owned(data))
+    }
+
+    fn validate(path: PathBuf, data: Bytes) -> Result<Segment> {
         if data.len() < SEGMENT_HEADER_LEN {
             return Err(Error::corrupt(path, 0, "segment shorter than its header"));
         }

@@ -1,3 +1,332 @@
-//! Persistent blocks in Prometheus's on-disk format.
+//! Persistent blocks in Prometheus's on-disk format: a directory named by a ULID holding
+//! `meta.json`, `index`, `chunks/000001…` and `tombstones`. A block covers the half-open
+//! time range `[minTime, maxTime)` and never changes once written.
 
 pub mod chunks;
+pub mod index;
+mod mmap;
+
+use std::path::{Path, PathBuf};
+
+use promlite_model::{Labels, LabelsBuilder, Matcher};
+use promlite_storage::{
+    Error as StorageError, LabelHints, ListSeriesSet, Querier, Queryable, SampleIterator,
+    SelectHints, Series, SeriesSet,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::chunk_iter::{ChunkRef, ChunksIter};
+use crate::chunkenc::Encoding;
+use crate::{Error, Result};
+use chunks::{Segment, split_ref};
+use index::IndexReader;
+
+/// `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockMeta {
+    /// The block's ULID.
+    pub ulid: String,
+    /// Inclusive start of the time range, in milliseconds.
+    pub min_time: i64,
+    /// Exclusive end of the time range, in milliseconds.
+    pub max_time: i64,
+    /// Counts.
+    #[serde(default)]
+    pub stats: BlockStats,
+    /// Compaction history.
+    #[serde(default)]
+    pub compaction: Compaction,
+    /// Format version (1).
+    pub version: u32,
+}
+
+/// Counts recorded in `meta.json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockStats {
+    /// Samples.
+    #[serde(default)]
+    pub num_samples: u64,
+    /// Series.
+    #[serde(default)]
+    pub num_series: u64,
+    /// Chunks.
+    #[serde(default)]
+    pub num_chunks: u64,
+    /// Tombstones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_tombstones: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// How a block came to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compaction {
+    /// 1 for blocks cut from the head; higher for blocks merged from others.
+    #[serde(default)]
+    pub level: u32,
+    /// ULIDs of the level-1 blocks this one contains.
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// An open, immutable block.
+pub struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    index: IndexReader,
+    segments: Vec<Segment>,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("dir", &self.dir)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Block {
+    /// Opens the block in `dir`.
+    pub fn open(dir: &Path) -> Result<Block> {
+        let meta_path = dir.join("meta.json");
+        let meta_bytes = std::fs::read(&meta_path).map_err(Error::io(&meta_path))?;
+        let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|e| {
+            Error::corrupt(
+                &meta_path,
+                e.column() as u64,
+                format!("invalid meta.json: {e}"),
+            )
+        })?;
+        let index = IndexReader::open(&dir.join("index"))?;
+        let chunks_dir = dir.join("chunks");
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&chunks_dir)
+            .map_err(Error::io(&chunks_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .collect();
+        names.sort();
+        let segments = names
+            .iter()
+            .map(|p| Segment::open(p))
+            .collect::<Result<_>>()?;
+        Ok(Block {
+            dir: dir.to_owned(),
+            meta,
+            index,
+            segments,
+        })
+    }
+
+    /// The block's `meta.json`.
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// The block's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The index.
+    pub fn index(&self) -> &IndexReader {
+        &self.index
+    }
+
+    /// The chunk a reference points at: its encoding and data.
+    pub fn chunk(&self, r: u64) -> Result<(Encoding, &[u8])> {
+        let (seg, off) = split_ref(r);
+        let s = self.segments.get(seg as usize).ok_or_else(|| {
+            Error::corrupt(
+                &self.dir,
+                r,
+                format!("chunk reference to missing segment {seg}"),
+            )
+        })?;
+        let (enc, data, _) = s.chunk(off as usize)?;
+        Ok((enc, data))
+    }
+}
+
+impl Queryable for Block {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> std::result::Result<Box<dyn Querier + '_>, StorageError> {
+        Ok(Box::new(BlockQuerier {
+            block: self,
+            mint,
+            maxt,
+        }))
+    }
+}
+
+struct BlockQuerier<'a> {
+    block: &'a Block,
+    mint: i64,
+    maxt: i64,
+}
+
+fn storage_err(e: Error) -> StorageError {
+    StorageError::Other(Box::new(e))
+}
+
+impl<'a> BlockQuerier<'a> {
+    fn series(&self, matchers: &[Matcher]) -> Result<Vec<BlockSeries<'a>>> {
+        let ids = self.block.index.postings_for_matchers(matchers)?;
+        let mut lb = LabelsBuilder::new();
+        let mut metas = Vec::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            metas.clear();
+            let labels = self.block.index.series(id, &mut lb, &mut metas)?;
+            let mut chunks = Vec::new();
+            for m in metas
+                .iter()
+                .filter(|m| m.maxt >= self.mint && m.mint <= self.maxt)
+            {
+                let (encoding, bytes) = self.block.chunk(m.r)?;
+                chunks.push(ChunkRef {
+                    mint: m.mint,
+                    maxt: m.maxt,
+                    encoding,
+                    bytes,
+                });
+            }
+            if !chunks.is_empty() {
+                out.push(BlockSeries {
+                    labels,
+                    chunks,
+                    mint: self.mint,
+                    maxt: self.maxt,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the query range overlaps the block at all.
+    fn overlaps(&self) -> bool {
+        self.mint < self.block.meta.max_time && self.maxt >= self.block.meta.min_time
+    }
+}
+
+impl Querier for BlockQuerier<'_> {
+    fn select<'q>(
+        &'q self,
+        _sorted: bool,
+        _hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet<'q> + 'q> {
+        // Index order is label order, so the result is always sorted.
+        if !self.overlaps() {
+            return Box::new(ListSeriesSet::<BlockSeries<'_>>::new(Vec::new()));
+        }
+        match self.series(matchers) {
+            Ok(s) => Box::new(ListSeriesSet::new(s)),
+            Err(e) => Box::new(ErrSet(Some(storage_err(e)), std::marker::PhantomData)),
+        }
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> std::result::Result<Vec<String>, StorageError> {
+        let mut out: Vec<String> = if matchers.is_empty() {
+            self.block
+                .index
+                .label_values(name)
+                .map(str::to_owned)
+                .collect()
+        } else {
+            let series = self.series(matchers).map_err(storage_err)?;
+            let mut v: Vec<String> = series
+                .iter()
+                .filter_map(|s| s.labels.get(name).map(str::to_owned))
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        if let Some(h) = hints.filter(|h| h.limit > 0) {
+            out.truncate(h.limit);
+        }
+        Ok(out)
+    }
+
+    fn label_names(
+        &self,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> std::result::Result<Vec<String>, StorageError> {
+        let mut out: Vec<String> = if matchers.is_empty() {
+            self.block
+                .index
+                .label_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            let series = self.series(matchers).map_err(storage_err)?;
+            let mut v: Vec<String> = series
+                .iter()
+                .flat_map(|s| {
+                    s.labels
+                        .iter()
+                        .map(|l| l.name.to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        if let Some(h) = hints.filter(|h| h.limit > 0) {
+            out.truncate(h.limit);
+        }
+        Ok(out)
+    }
+}
+
+/// A series set that only reports an error.
+struct ErrSet<'q>(Option<StorageError>, std::marker::PhantomData<&'q ()>);
+
+impl<'q> Iterator for ErrSet<'q> {
+    type Item = std::result::Result<Box<dyn Series + 'q>, StorageError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.take().map(Err)
+    }
+}
+
+impl<'q> SeriesSet<'q> for ErrSet<'q> {}
+
+/// A block series over the chunks that overlap the query range.
+struct BlockSeries<'a> {
+    labels: Labels,
+    chunks: Vec<ChunkRef<'a>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Series for BlockSeries<'_> {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn samples(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(ChunksIter::new(self.chunks.clone(), self.mint, self.maxt))
+    }
+}

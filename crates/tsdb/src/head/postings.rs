@@ -1,6 +1,7 @@
-//! The head's inverted index: label pair → sorted list of series ids, and the set
-//! algebra PromQL selections need (intersection with galloping search, union,
-//! difference).
+//! The head's inverted index: label pair → sorted list of series ids.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
 
 use hashbrown::HashMap;
 use promlite_model::{Labels, Matcher};
@@ -67,127 +68,44 @@ impl MemPostings {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// The union of the lists of values of `m.name()` for which `want == m.matches(value)`.
-    fn matching(&self, m: &Matcher, want: bool) -> Vec<u32> {
-        if want && let Some(set) = m.set_matches() {
-            let lists: Vec<&[u32]> = set.iter().map(|v| self.get(m.name(), v)).collect();
-            return union(&lists);
-        }
-        let lists: Vec<&[u32]> = self
-            .label_values(m.name())
-            .filter(|(v, _)| m.matches(v) == want)
-            .map(|(_, l)| l)
-            .collect();
-        union(&lists)
-    }
-
-    /// Ids of series matching every matcher (Prometheus's `PostingsForMatchers`).
-    ///
-    /// A matcher that matches the empty string also selects series without the label, so
-    /// it cannot be answered by the label's postings; instead the series whose value does
-    /// *not* match are subtracted from the result.
+    /// Ids of series matching every matcher.
     pub(crate) fn for_matchers(&self, matchers: &[Matcher]) -> Vec<u32> {
-        let mut include: Vec<Vec<u32>> = Vec::new();
-        let mut exclude: Vec<Vec<u32>> = Vec::new();
-        for m in matchers {
-            if m.matches_empty() {
-                exclude.push(self.matching(m, false));
-            } else {
-                let list = self.matching(m, true);
-                if list.is_empty() {
-                    return Vec::new();
-                }
-                include.push(list);
-            }
-        }
-        include.sort_by_key(Vec::len);
-        let mut result = match include.split_first() {
-            Some((first, rest)) => rest.iter().fold(first.clone(), |acc, l| intersect(&acc, l)),
-            None => self.all.clone(),
-        };
-        let exclude: Vec<&[u32]> = exclude.iter().map(Vec::as_slice).collect();
-        let exclude = union(&exclude);
-        if !exclude.is_empty() {
-            result = difference(&result, &exclude);
-        }
-        result
-    }
-}
-
-/// Intersection of two ascending lists, galloping through the longer one.
-pub(crate) fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let (small, mut large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    let mut out = Vec::with_capacity(small.len());
-    for &x in small {
-        // Gallop: double the step until past x, then binary search that window.
-        let mut step = 1;
-        while step < large.len() && large[step] < x {
-            step *= 2;
-        }
-        let window = &large[..large.len().min(step + 1)];
-        let i = window.partition_point(|&y| y < x);
-        large = &large[i..];
-        if large.first() == Some(&x) {
-            out.push(x);
-            large = &large[1..];
-        }
-        if large.is_empty() {
-            break;
-        }
-    }
-    out
-}
-
-/// Union of ascending lists.
-pub(crate) fn union(lists: &[&[u32]]) -> Vec<u32> {
-    match lists {
-        [] => Vec::new(),
-        [one] => one.to_vec(),
-        _ => {
-            let mut out: Vec<u32> = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
-            for l in lists {
-                out.extend_from_slice(l);
-            }
-            out.sort_unstable();
-            out.dedup();
-            out
+        match crate::postings::for_matchers(self, matchers) {
+            Ok(v) => v,
+            Err(never) => match never {},
         }
     }
 }
 
-/// Elements of ascending `a` not in ascending `b`.
-pub(crate) fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len());
-    let mut j = 0;
-    for &x in a {
-        while j < b.len() && b[j] < x {
-            j += 1;
-        }
-        if b.get(j) != Some(&x) {
-            out.push(x);
-        }
+impl crate::postings::Postings for MemPostings {
+    type Error = Infallible;
+
+    fn all(&self) -> Result<Cow<'_, [u32]>, Infallible> {
+        Ok(Cow::Borrowed(&self.all))
     }
-    out
+
+    fn list(&self, name: &str, value: &str) -> Result<Cow<'_, [u32]>, Infallible> {
+        Ok(Cow::Borrowed(self.get(name, value)))
+    }
+
+    fn lists_where(
+        &self,
+        name: &str,
+        keep: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Vec<Cow<'_, [u32]>>, Infallible> {
+        Ok(self
+            .label_values(name)
+            .filter(|(v, _)| keep(v))
+            .map(|(_, l)| Cow::Borrowed(l))
+            .collect())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use promlite_model::MatchType;
-    use proptest::prelude::*;
     use std::collections::BTreeSet;
-
-    proptest! {
-        #[test]
-        fn set_algebra(a in proptest::collection::btree_set(0u32..300, 0..100),
-                       b in proptest::collection::btree_set(0u32..300, 0..100)) {
-            let va: Vec<u32> = a.iter().copied().collect();
-            let vb: Vec<u32> = b.iter().copied().collect();
-            prop_assert_eq!(intersect(&va, &vb), a.intersection(&b).copied().collect::<Vec<_>>());
-            prop_assert_eq!(union(&[&va, &vb]), a.union(&b).copied().collect::<Vec<_>>());
-            prop_assert_eq!(difference(&va, &vb), a.difference(&b).copied().collect::<Vec<_>>());
-        }
-    }
 
     #[test]
     fn matchers_follow_prometheus_semantics() {

@@ -1,14 +1,14 @@
 //! One in-memory series: its closed chunks, the open head chunk, and Prometheus's
 //! chunk-cutting rules.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use promlite_model::{FloatHistogram, Histogram, Labels, Metadata};
-use promlite_storage::{SampleIterator, SampleSeries, SampleValue, Series, ValueType};
+use promlite_model::{Labels, Metadata};
+use promlite_storage::{SampleIterator, SampleSeries, SampleValue, Series};
 
-use crate::chunkenc::{XorChunk, XorIter};
+use crate::chunk_iter::{ChunkRef, ChunksIter};
+use crate::chunkenc::{Encoding, XorChunk};
 
 /// A full chunk: immutable bytes shared with any querier reading them.
 #[derive(Debug, Clone)]
@@ -211,15 +211,17 @@ impl Series for HeadSeries {
     }
 
     fn samples(&self) -> Box<dyn SampleIterator + '_> {
-        let floats = Box::new(ChunksIter {
-            chunks: &self.chunks,
-            next_chunk: 0,
-            cur: None,
-            mint: self.mint,
-            maxt: self.maxt,
-            err: None,
-            done: false,
-        });
+        let chunks = self
+            .chunks
+            .iter()
+            .map(|c| ChunkRef {
+                mint: c.mint,
+                maxt: c.maxt,
+                encoding: Encoding::Xor,
+                bytes: &c.bytes,
+            })
+            .collect();
+        let floats = Box::new(ChunksIter::new(chunks, self.mint, self.maxt));
         match &self.histograms {
             None => floats,
             Some(h) => Box::new(promlite_storage::ChainIterator::new(vec![
@@ -230,111 +232,10 @@ impl Series for HeadSeries {
     }
 }
 
-/// Iterates XOR chunks in order, clipped to `[mint, maxt]`.
-struct ChunksIter<'a> {
-    chunks: &'a [ClosedChunk],
-    next_chunk: usize,
-    cur: Option<XorIter<'a>>,
-    mint: i64,
-    maxt: i64,
-    err: Option<promlite_storage::Error>,
-    done: bool,
-}
-
-impl ChunksIter<'_> {
-    fn fail(&mut self) -> ValueType {
-        self.err = Some(promlite_storage::Error::Other(
-            "corrupt XOR chunk in head".into(),
-        ));
-        self.done = true;
-        ValueType::None
-    }
-
-    /// Advances to the next sample with timestamp ≥ `t` (and ≥ mint).
-    fn advance(&mut self, t: i64) -> ValueType {
-        if self.done {
-            return ValueType::None;
-        }
-        let t = t.max(self.mint);
-        loop {
-            if let Some(it) = &mut self.cur {
-                match it.next_sample() {
-                    Ok(true) => {
-                        let st = it.at().0;
-                        if st > self.maxt {
-                            self.done = true;
-                            return ValueType::None;
-                        }
-                        if st >= t {
-                            return ValueType::Float;
-                        }
-                        continue;
-                    }
-                    Ok(false) => self.cur = None,
-                    Err(_) => return self.fail(),
-                }
-            }
-            // Skip whole chunks that end before `t`.
-            while self.chunks.get(self.next_chunk).is_some_and(|c| c.maxt < t) {
-                self.next_chunk += 1;
-            }
-            let Some(c) = self.chunks.get(self.next_chunk) else {
-                self.done = true;
-                return ValueType::None;
-            };
-            self.next_chunk += 1;
-            match XorIter::new(&c.bytes) {
-                Ok(it) => self.cur = Some(it),
-                Err(_) => return self.fail(),
-            }
-        }
-    }
-}
-
-impl SampleIterator for ChunksIter<'_> {
-    fn next(&mut self) -> ValueType {
-        self.advance(i64::MIN)
-    }
-
-    fn seek(&mut self, t: i64) -> ValueType {
-        if self.done {
-            return ValueType::None;
-        }
-        if let Some(it) = &self.cur
-            && it.at().0 >= t.max(self.mint)
-        {
-            return ValueType::Float;
-        }
-        self.advance(t)
-    }
-
-    fn at(&self) -> (i64, f64) {
-        self.cur
-            .as_ref()
-            .expect("at() called without a current sample")
-            .at()
-    }
-
-    fn at_histogram(&self) -> (i64, &Histogram) {
-        panic!("at_histogram() called on a float series iterator")
-    }
-
-    fn at_float_histogram(&self) -> (i64, Cow<'_, FloatHistogram>) {
-        panic!("at_float_histogram() called on a float series iterator")
-    }
-
-    fn at_t(&self) -> i64 {
-        self.at().0
-    }
-
-    fn err(&self) -> Option<&promlite_storage::Error> {
-        self.err.as_ref()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunkenc::XorIter;
 
     const RULES: CutRules = CutRules {
         chunk_range: 2 * 3600 * 1000,

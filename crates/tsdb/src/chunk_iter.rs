@@ -1,0 +1,137 @@
+//! Iteration over a series stored as a list of encoded chunks, shared by the head and
+//! blocks: whole chunks outside the wanted range are skipped without decoding.
+
+use std::borrow::Cow;
+
+use promlite_model::{FloatHistogram, Histogram};
+use promlite_storage::{SampleIterator, ValueType};
+
+use crate::chunkenc::{Encoding, XorIter};
+
+/// A chunk to read: its time range, encoding and bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkRef<'a> {
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+    pub(crate) encoding: Encoding,
+    pub(crate) bytes: &'a [u8],
+}
+
+/// Iterates a series' chunks in order, clipped to `[mint, maxt]`.
+pub(crate) struct ChunksIter<'a> {
+    chunks: Vec<ChunkRef<'a>>,
+    next_chunk: usize,
+    cur: Option<XorIter<'a>>,
+    mint: i64,
+    maxt: i64,
+    err: Option<promlite_storage::Error>,
+    done: bool,
+}
+
+impl<'a> ChunksIter<'a> {
+    pub(crate) fn new(chunks: Vec<ChunkRef<'a>>, mint: i64, maxt: i64) -> ChunksIter<'a> {
+        ChunksIter {
+            chunks,
+            next_chunk: 0,
+            cur: None,
+            mint,
+            maxt,
+            err: None,
+            done: false,
+        }
+    }
+
+    fn fail(&mut self, why: &str) -> ValueType {
+        self.err = Some(promlite_storage::Error::Other(why.into()));
+        self.done = true;
+        ValueType::None
+    }
+
+    /// Advances to the next sample with timestamp ≥ `t` (and ≥ mint).
+    fn advance(&mut self, t: i64) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        let t = t.max(self.mint);
+        loop {
+            if let Some(it) = &mut self.cur {
+                match it.next_sample() {
+                    Ok(true) => {
+                        let st = it.at().0;
+                        if st > self.maxt {
+                            self.done = true;
+                            return ValueType::None;
+                        }
+                        if st >= t {
+                            return ValueType::Float;
+                        }
+                        continue;
+                    }
+                    Ok(false) => self.cur = None,
+                    Err(_) => return self.fail("corrupt XOR chunk"),
+                }
+            }
+            // Skip whole chunks that end before `t`.
+            while self.chunks.get(self.next_chunk).is_some_and(|c| c.maxt < t) {
+                self.next_chunk += 1;
+            }
+            let Some(c) = self
+                .chunks
+                .get(self.next_chunk)
+                .filter(|c| c.mint <= self.maxt)
+            else {
+                self.done = true;
+                return ValueType::None;
+            };
+            self.next_chunk += 1;
+            if c.encoding != Encoding::Xor {
+                return self.fail("native-histogram chunks are not readable yet");
+            }
+            match XorIter::new(c.bytes) {
+                Ok(it) => self.cur = Some(it),
+                Err(_) => return self.fail("corrupt XOR chunk header"),
+            }
+        }
+    }
+}
+
+impl SampleIterator for ChunksIter<'_> {
+    fn next(&mut self) -> ValueType {
+        self.advance(i64::MIN)
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        if let Some(it) = &self.cur
+            && it.at().0 >= t.max(self.mint)
+        {
+            return ValueType::Float;
+        }
+        self.advance(t)
+    }
+
+    fn at(&self) -> (i64, f64) {
+        self.cur
+            .as_ref()
+            .expect("at() called without a current sample")
+            .at()
+    }
+
+    fn at_histogram(&self) -> (i64, &Histogram) {
+        panic!("at_histogram() called on a float series iterator")
+    }
+
+    fn at_float_histogram(&self) -> (i64, Cow<'_, FloatHistogram>) {
+        panic!("at_float_histogram() called on a float series iterator")
+    }
+
+    fn at_t(&self) -> i64 {
+        self.at().0
+    }
+
+    fn err(&self) -> Option<&promlite_storage::Error> {
+        self.err.as_ref()
+    }
+}
