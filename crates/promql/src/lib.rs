@@ -1,0 +1,97 @@
+//! PromQL for promlite: the lexer, parser, syntax tree, static type checker and canonical
+//! printer of the Prometheus query language, as Prometheus 3 speaks it. (The evaluator
+//! will live in this crate too, walking the same tree.)
+//!
+//! # What it does
+//!
+//! [`parse`] (or [`Parser::parse`] with [`ParserOptions`]) turns a query into an [`Expr`]
+//! tree and type-checks it exactly as Prometheus's `ParseExpr` does: instant vs range
+//! vector vs scalar vs string, function arity and argument types, the vector-matching
+//! rules, `bool` on scalar comparisons, and so on. Errors are a [`ParseError`] whose text is
+//! Prometheus's, position included (`1:14: parse error: unexpected "=" in label matching,
+//! expected string`), because people paste these messages into search engines. Printing an
+//! [`Expr`] with `Display` gives the one-line canonical form of Prometheus's `String()`
+//! (what `format_query` returns), and parsing that text gives the same tree back.
+//!
+//! # Main types
+//!
+//! - [`Expr`]: an enum over [`AggregateExpr`], [`BinaryExpr`], [`Call`],
+//!   [`MatrixSelector`], [`NumberLiteral`], [`ParenExpr`], [`StringLiteral`],
+//!   [`SubqueryExpr`], [`UnaryExpr`] and [`VectorSelector`]. Every node carries a
+//!   [`PosRange`] of byte offsets. [`Expr::children`], [`Expr::walk`] and
+//!   [`Expr::selectors`] walk it; [`Expr::value_type`] gives its [`ValueType`].
+//! - [`DurationValue`] and [`DurationExpr`]: ranges, subquery steps and offsets, either
+//!   fixed milliseconds or (experimental) expressions such as `5m + step()`.
+//! - [`Function`] and [`FUNCTIONS`]: every function of Prometheus 3 with its signature.
+//! - [`ParserOptions`]: switches for Prometheus's experimental features — functions
+//!   (`info`, `sort_by_label`, `mad_over_time`, `ts_of_*`, `limitk`, …), duration
+//!   expressions, `anchored`/`smoothed` and `fill()` modifiers. All are off by default,
+//!   as in Prometheus; [`ParserOptions::all`] turns everything on.
+//!
+//! # Design decisions
+//!
+//! - **Hand-written recursive descent with precedence climbing**, not a parser generator:
+//!   it is fast (no tables, one token of lookahead, a lexer that allocates nothing), and
+//!   it can reproduce Prometheus's yacc error messages by tracking the grammar context an
+//!   error occurs in (aggregation, offset, `@`, range, label matching, grouping).
+//! - **The lexer is Prometheus's state machine, rule for rule**: number, duration, string
+//!   and escape scanning, what is allowed inside `{…}` and `[…]`, keyword recognition —
+//!   because its quirks decide which inputs are valid and what the errors say.
+//! - **Only the first error is reported**, as Prometheus prints only the first; so the
+//!   parser stops there instead of recovering.
+//! - **Plain enums with boxed children** so an evaluator can `match` on them cheaply;
+//!   matchers are [`promlite_model::Matcher`]s, compiled once at parse time.
+//! - **Durations are whole milliseconds**, the unit of Prometheus's engine (it truncates
+//!   its nanosecond durations to milliseconds before evaluating).
+//! - **Nesting is bounded** at [`MAX_DEPTH`] levels ("expression too deeply nested"), so
+//!   no input can overflow the stack; every loop consumes input, so none can hang.
+//!
+//! Known differences from Prometheus: regex errors carry the Rust `regex` crate's
+//! explanation rather than Go's; string escapes that produce bytes which are not UTF-8
+//! (`"\xff"`) become U+FFFD because Rust strings are UTF-8; a unary `+` in a duration
+//! expression is dropped (Prometheus keeps a node that prints as nothing); and duration
+//! literals print exactly where Prometheus's float truncation would print `1s1ms` as `1s`.
+//!
+//! # Example
+//!
+//! ```
+//! use promlite_promql::{Expr, Parser, ParserOptions, ValueType, parse};
+//!
+//! let expr = parse(r#"sum by(job) (rate(http_requests_total{code=~"5.."}[5m])) > 0.1"#)?;
+//! assert_eq!(expr.value_type(), ValueType::Vector);
+//! assert_eq!(
+//!     expr.to_string(),
+//!     r#"sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) > 0.1"#
+//! );
+//! let names: Vec<_> = expr.selectors().iter().filter_map(|s| s.name.clone()).collect();
+//! assert_eq!(names, ["http_requests_total"]);
+//!
+//! let err = parse(r#"foo{__name__= =}"#).unwrap_err();
+//! assert_eq!(err.to_string(), r#"1:15: parse error: unexpected "=" in label matching, expected string"#);
+//!
+//! // Experimental syntax needs its switch.
+//! assert!(parse("foo[5m + step()]").is_err());
+//! let p = Parser::new(ParserOptions::new().duration_expressions(true));
+//! assert!(matches!(p.parse("foo[5m + step()]")?, Expr::MatrixSelector(_)));
+//! # Ok::<(), promlite_promql::ParseError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod ast;
+mod check;
+mod error;
+mod functions;
+pub mod fuzzing;
+mod go;
+mod lexer;
+mod parser;
+mod printer;
+
+pub use ast::{
+    AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Children,
+    DurationExpr, DurationValue, Expr, MatrixSelector, NumberLiteral, ParenExpr, PosRange,
+    StringLiteral, SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
+};
+pub use error::{ErrorKind, Location, ParseError};
+pub use functions::{FUNCTIONS, Function, function};
+pub use parser::{MAX_DEPTH, Parser, ParserOptions, parse};
