@@ -46,16 +46,27 @@ impl Queryable for MergeQueryable {
             }
         }
         Ok(Box::new(MergeQuerier {
-            primary,
+            primaries: vec![primary],
             secondaries,
             warnings,
         }))
     }
 }
 
+/// One querier over several, all primary: an error from any of them is an error. This is
+/// how a store made of parts (a TSDB's head and blocks) presents one view; series with
+/// equal labels are merged, the earlier querier winning timestamp ties.
+pub fn merge_queriers<'a>(queriers: Vec<Box<dyn Querier + 'a>>) -> Box<dyn Querier + 'a> {
+    Box::new(MergeQuerier {
+        primaries: queriers,
+        secondaries: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
 /// A querier over the queriers of a [`MergeQueryable`].
 struct MergeQuerier<'a> {
-    primary: Box<dyn Querier + 'a>,
+    primaries: Vec<Box<dyn Querier + 'a>>,
     secondaries: Vec<Box<dyn Querier + 'a>>,
     warnings: Vec<String>,
 }
@@ -67,15 +78,19 @@ impl Querier for MergeQuerier<'_> {
         hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet<'q> + 'q> {
-        if self.secondaries.is_empty() && self.warnings.is_empty() {
-            return self.primary.select(sorted, hints, matchers);
+        if self.primaries.len() == 1 && self.secondaries.is_empty() && self.warnings.is_empty() {
+            return self.primaries[0].select(sorted, hints, matchers);
         }
         // Merging needs every input sorted; the output is then sorted too.
-        let mut inputs = vec![Input {
-            set: self.primary.select(true, hints, matchers),
-            primary: true,
-            head: None,
-        }];
+        let mut inputs: Vec<Input<'q>> = self
+            .primaries
+            .iter()
+            .map(|p| Input {
+                set: p.select(true, hints, matchers),
+                primary: true,
+                head: None,
+            })
+            .collect();
         for s in &self.secondaries {
             inputs.push(Input {
                 set: s.select(true, hints, matchers),
@@ -114,7 +129,10 @@ impl MergeQuerier<'_> {
         hints: Option<&LabelHints>,
         query: impl Fn(&dyn Querier) -> Result<Vec<String>>,
     ) -> Result<Vec<String>> {
-        let mut all = query(&*self.primary)?;
+        let mut all = Vec::new();
+        for p in &self.primaries {
+            all.extend(query(&**p)?);
+        }
         for s in &self.secondaries {
             if let Ok(more) = query(&**s) {
                 all.extend(more);

@@ -39,6 +39,11 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Another process holds the data directory's lock.
+    #[error(
+        "{0}: data directory is locked by another process (is another promlite or Prometheus running on it?)"
+    )]
+    Locked(PathBuf),
     /// A storage-level rejection (out of order, duplicate …).
     #[error(transparent)]
     Storage(#[from] promlite_storage::Error),

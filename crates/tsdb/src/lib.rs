@@ -5,12 +5,16 @@
 pub mod block;
 mod chunk_iter;
 pub mod chunkenc;
+mod db;
 mod encoding;
 mod error;
 mod head;
+pub(crate) use head::HeadQuerier;
 mod postings;
+mod ulid;
 pub mod wal;
 
+pub use db::{DEFAULT_RETENTION, Db, DbOptions};
 pub use encoding::DecodeError;
 pub use error::{Error, Result};
 pub use head::{DEFAULT_MAX_EXEMPLARS, Head, HeadOptions};

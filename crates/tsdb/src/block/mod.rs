@@ -5,6 +5,7 @@
 pub mod chunks;
 pub mod index;
 mod mmap;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -172,18 +173,19 @@ impl Queryable for Block {
     }
 }
 
-struct BlockQuerier<'a> {
-    block: &'a Block,
-    mint: i64,
-    maxt: i64,
+/// A querier over a block held by reference or by `Arc`.
+pub(crate) struct BlockQuerier<B: std::ops::Deref<Target = Block>> {
+    pub(crate) block: B,
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
 }
 
 fn storage_err(e: Error) -> StorageError {
     StorageError::Other(Box::new(e))
 }
 
-impl<'a> BlockQuerier<'a> {
-    fn series(&self, matchers: &[Matcher]) -> Result<Vec<BlockSeries<'a>>> {
+impl<B: std::ops::Deref<Target = Block>> BlockQuerier<B> {
+    fn series(&self, matchers: &[Matcher]) -> Result<Vec<BlockSeries<'_>>> {
         let ids = self.block.index.postings_for_matchers(matchers)?;
         let mut lb = LabelsBuilder::new();
         let mut metas = Vec::new();
@@ -222,7 +224,7 @@ impl<'a> BlockQuerier<'a> {
     }
 }
 
-impl Querier for BlockQuerier<'_> {
+impl<B: std::ops::Deref<Target = Block>> Querier for BlockQuerier<B> {
     fn select<'q>(
         &'q self,
         _sorted: bool,

@@ -26,6 +26,8 @@ use promlite_storage::{
     Queryable, SampleValue, SelectHints, SeriesRef, SeriesSet,
 };
 
+use crate::block::writer::BlockWriter;
+use crate::wal::checkpoint;
 use crate::wal::log::{Wal, WalOptions, repair, replay};
 use crate::wal::record::{
     self, Record, RefExemplar, RefHistogram, RefMetadata, RefSample, RefSeries,
@@ -51,6 +53,9 @@ pub struct HeadOptions {
     pub samples_per_chunk: usize,
     /// Size of the exemplar ring buffer (0 disables exemplars).
     pub max_exemplars: usize,
+    /// Samples older than this are rejected on append and skipped on WAL replay (the
+    /// time already persisted in blocks).
+    pub min_valid_time: i64,
 }
 
 impl Default for HeadOptions {
@@ -59,6 +64,7 @@ impl Default for HeadOptions {
             chunk_range: 2 * 60 * 60 * 1000,
             samples_per_chunk: 120,
             max_exemplars: DEFAULT_MAX_EXEMPLARS,
+            min_valid_time: i64::MIN,
         }
     }
 }
@@ -90,6 +96,9 @@ pub struct Head {
     next_id: AtomicU32,
     mint: AtomicI64,
     maxt: AtomicI64,
+    /// Samples older than this are rejected as out of bounds: they belong to time that
+    /// has been persisted in blocks.
+    min_valid_time: AtomicI64,
     rules: CutRules,
     exemplars: Mutex<ExemplarRing>,
     wal: Option<Mutex<Wal>>,
@@ -110,6 +119,7 @@ impl Head {
             next_id: AtomicU32::new(0),
             mint: AtomicI64::new(i64::MAX),
             maxt: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(opts.min_valid_time),
             rules: CutRules {
                 chunk_range: opts.chunk_range,
                 samples_per_chunk: opts.samples_per_chunk.max(4),
@@ -142,7 +152,24 @@ impl Head {
         let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
         let mut stats = ReplayStats::default();
         let mut failure: Option<crate::Error> = None;
-        let corruption = replay(dir, 0, |rec| {
+        let mut from = 0;
+        if let Some((index, path)) = checkpoint::latest(dir)? {
+            let damaged = replay(&path, 0, |rec| match record::decode(rec) {
+                Ok(r) => self.replay_record(r, &mut refs, &mut stats),
+                Err(e) => {
+                    failure.get_or_insert(crate::Error::corrupt(&path, e.offset as u64, e.what));
+                }
+            })?;
+            if let Some(c) = damaged {
+                return Err(crate::Error::corrupt(
+                    path,
+                    c.offset as u64,
+                    format!("checkpoint damaged: {}", c.reason),
+                ));
+            }
+            from = index + 1;
+        }
+        let corruption = replay(dir, from, |rec| {
             if failure.is_some() {
                 return;
             }
@@ -179,7 +206,11 @@ impl Head {
         refs: &mut HashMap<u64, Arc<MemSeries>>,
         stats: &mut ReplayStats,
     ) {
+        let min_valid = self.min_valid_time.load(Ordering::Acquire);
         let mut apply = |r: u64, t: i64, v: SampleValue| {
+            if t < min_valid {
+                return;
+            }
             if let Some(s) = refs.get(&r) {
                 let mut d = s.data.lock();
                 if d.last.as_ref().is_none_or(|l| l.0 < t) {
@@ -299,6 +330,135 @@ impl Head {
             .collect()
     }
 
+    /// Rejects appends older than `t` from now on (time already persisted in blocks).
+    pub fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Writes the head's float data in `[mint, maxt)` as a level-1 block under `parent`.
+    /// Returns the block's directory, or `None` when the range holds no sample.
+    pub fn write_block(
+        &self,
+        parent: &Path,
+        mint: i64,
+        maxt: i64,
+    ) -> crate::Result<Option<std::path::PathBuf>> {
+        let mut series: Vec<Arc<MemSeries>> = self.by_id.read().iter().flatten().cloned().collect();
+        series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        let mut w = BlockWriter::new(
+            parent,
+            mint,
+            maxt,
+            crate::block::Compaction {
+                level: 1,
+                sources: Vec::new(),
+            },
+        )?;
+        for s in series {
+            let chunks = s.data.lock().chunks_in(mint, maxt);
+            w.add_series(s.labels.clone(), &chunks)?;
+        }
+        w.finish()
+    }
+
+    /// Starts a new WAL segment, writes a checkpoint of everything the head holds at or
+    /// after `t` covering all older segments, and deletes those segments. Call after
+    /// [`Head::truncate_before`]`(t)`.
+    pub fn checkpoint_wal(&self, t: i64) -> crate::Result<()> {
+        let Some(wal) = &self.wal else { return Ok(()) };
+        let (dir, last) = {
+            let mut w = wal.lock();
+            let new = w.next_segment()?;
+            (w.dir().to_owned(), new - 1)
+        };
+        let series: Vec<Arc<MemSeries>> = self.by_id.read().iter().flatten().cloned().collect();
+        let mut records = Vec::new();
+        let mut buf = Vec::new();
+        for batch in series.chunks(1000) {
+            let refs: Vec<RefSeries> = batch
+                .iter()
+                .map(|s| RefSeries {
+                    r: u64::from(s.id) + 1,
+                    labels: s.labels.clone(),
+                })
+                .collect();
+            record::encode_series(&refs, &mut buf);
+            records.push(std::mem::take(&mut buf));
+            let mut floats = Vec::new();
+            let mut hists = Vec::new();
+            let mut fhists = Vec::new();
+            let mut meta = Vec::new();
+            let mut samples = Vec::new();
+            for s in batch {
+                let r = u64::from(s.id) + 1;
+                samples.clear();
+                let d = s.data.lock();
+                d.samples_from(t, &mut samples);
+                if let Some(m) = &d.metadata {
+                    meta.push(RefMetadata {
+                        r,
+                        metric_type: m.metric_type,
+                        unit: m.unit.clone(),
+                        help: m.help.clone(),
+                    });
+                }
+                drop(d);
+                for (st, v) in samples.drain(..) {
+                    match v {
+                        SampleValue::Float(v) => floats.push(RefSample { r, t: st, v }),
+                        SampleValue::Histogram(h) => hists.push((
+                            h.uses_custom_buckets(),
+                            RefHistogram {
+                                r,
+                                t: st,
+                                h: (*h).clone(),
+                            },
+                        )),
+                        SampleValue::FloatHistogram(h) => fhists.push((
+                            h.uses_custom_buckets(),
+                            RefHistogram {
+                                r,
+                                t: st,
+                                h: (*h).clone(),
+                            },
+                        )),
+                    }
+                }
+            }
+            for f in floats.chunks(10_000) {
+                record::encode_samples(f, &mut buf);
+                records.push(std::mem::take(&mut buf));
+            }
+            for custom in [false, true] {
+                let hs: Vec<_> = hists
+                    .iter()
+                    .filter(|h| h.0 == custom)
+                    .map(|h| h.1.clone())
+                    .collect();
+                if !hs.is_empty() {
+                    record::encode_histograms(&hs, custom, &mut buf);
+                    records.push(std::mem::take(&mut buf));
+                }
+                let fs: Vec<_> = fhists
+                    .iter()
+                    .filter(|h| h.0 == custom)
+                    .map(|h| h.1.clone())
+                    .collect();
+                if !fs.is_empty() {
+                    record::encode_float_histograms(&fs, custom, &mut buf);
+                    records.push(std::mem::take(&mut buf));
+                }
+            }
+            if !meta.is_empty() {
+                record::encode_metadata(&meta, &mut buf);
+                records.push(std::mem::take(&mut buf));
+            }
+        }
+        checkpoint::write(&dir, last, &records)?;
+        wal.lock().truncate_before(last + 1)?;
+        Ok(())
+    }
+
     /// Drops all data older than `t` (after it has been persisted in a block) and removes
     /// series left with no samples. Returns the number of series removed.
     pub fn truncate_before(&self, t: i64) -> usize {
@@ -311,11 +471,10 @@ impl Head {
                 }
             }
         }
-        if gone.is_empty() {
-            return 0;
+        if !gone.is_empty() {
+            // Index first, so no new query finds a series that is about to go.
+            self.postings.write().delete(&gone);
         }
-        // Index first, so no new query finds a series that is about to go.
-        self.postings.write().delete(&gone);
         let mut by_id = self.by_id.write();
         for &id in &gone {
             if let Some(s) = by_id.get_mut(id as usize).and_then(Option::take) {
@@ -546,6 +705,9 @@ impl HeadAppender<'_> {
         t: i64,
         value: SampleValue,
     ) -> Result<SeriesRef, StorageError> {
+        if t < self.head.min_valid_time.load(Ordering::Acquire) {
+            return Err(StorageError::OutOfBounds);
+        }
         let s = self.head.get_or_create(r, labels)?;
         let sref = SeriesRef(u64::from(s.id) + 1);
         let last = match self.pending.get(&s.id) {
@@ -688,13 +850,14 @@ impl Queryable for Head {
     }
 }
 
-struct HeadQuerier<'a> {
-    head: &'a Head,
-    mint: i64,
-    maxt: i64,
+/// A querier over a head held by reference or by `Arc`.
+pub(crate) struct HeadQuerier<H: std::ops::Deref<Target = Head>> {
+    pub(crate) head: H,
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
 }
 
-impl HeadQuerier<'_> {
+impl<H: std::ops::Deref<Target = Head>> HeadQuerier<H> {
     /// Series matching `matchers` with samples in range (by their time bounds).
     fn matching(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
         let mut v = self.head.series_for(matchers);
@@ -706,7 +869,7 @@ impl HeadQuerier<'_> {
     }
 }
 
-impl Querier for HeadQuerier<'_> {
+impl<H: std::ops::Deref<Target = Head>> Querier for HeadQuerier<H> {
     fn select<'q>(
         &'q self,
         sorted: bool,

@@ -7,8 +7,9 @@ use parking_lot::Mutex;
 use promlite_model::{Labels, Metadata};
 use promlite_storage::{SampleIterator, SampleSeries, SampleValue, Series};
 
+use crate::block::writer::EncodedChunk;
 use crate::chunk_iter::{ChunkRef, ChunksIter};
-use crate::chunkenc::{Encoding, XorChunk};
+use crate::chunkenc::{Encoding, XorChunk, XorIter};
 
 /// A full chunk: immutable bytes shared with any querier reading them.
 #[derive(Debug, Clone)]
@@ -131,15 +132,98 @@ impl SeriesData {
         }
     }
 
-    /// Drops closed chunks and histogram samples entirely older than `t`; returns whether
-    /// the series is now empty (and may be garbage-collected).
+    /// Drops float chunks entirely older than `t`; returns whether the series is now
+    /// empty (and may be garbage-collected). Native-histogram samples stay: blocks cannot
+    /// hold them until the histogram chunk encodings land, and dropping them would lose
+    /// data.
     pub(crate) fn truncate_before(&mut self, t: i64) -> bool {
         self.closed.retain(|c| c.maxt >= t);
-        self.histograms.retain(|(ht, _)| *ht >= t);
         if self.head.as_ref().is_some_and(|h| h.0.last_t() < t) {
             self.head = None;
         }
         self.closed.is_empty() && self.head.is_none() && self.histograms.is_empty()
+    }
+
+    /// The float chunks holding samples in `[mint, maxt)`, ready for a block: chunks wholly
+    /// inside are copied as they are (head chunks never cross a chunk-range boundary, so
+    /// with block range = chunk range this is every chunk); others are re-encoded with
+    /// only their samples in range.
+    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<EncodedChunk> {
+        let head = self
+            .head
+            .as_ref()
+            .map(|(c, cmint)| (*cmint, c.last_t(), c.bytes()));
+        let all = self
+            .closed
+            .iter()
+            .map(|c| (c.mint, c.maxt, &c.bytes[..]))
+            .chain(head);
+        let mut out = Vec::new();
+        for (cmint, cmaxt, bytes) in all {
+            if cmaxt < mint || cmint >= maxt {
+                continue;
+            }
+            if cmint >= mint && cmaxt < maxt {
+                let samples = bytes
+                    .get(..2)
+                    .map_or(0, |h| u64::from(u16::from_be_bytes([h[0], h[1]])));
+                out.push(EncodedChunk {
+                    mint: cmint,
+                    maxt: cmaxt,
+                    encoding: Encoding::Xor,
+                    data: bytes.to_vec(),
+                    samples,
+                });
+                continue;
+            }
+            let Ok(mut it) = XorIter::new(bytes) else {
+                continue;
+            };
+            let mut c = XorChunk::new();
+            let (mut first, mut last) = (i64::MAX, i64::MIN);
+            while let Ok(true) = it.next_sample() {
+                let (t, v) = it.at();
+                if t >= mint && t < maxt {
+                    c.append(t, v);
+                    first = first.min(t);
+                    last = last.max(t);
+                }
+            }
+            if c.num_samples() > 0 {
+                out.push(EncodedChunk {
+                    mint: first,
+                    maxt: last,
+                    encoding: Encoding::Xor,
+                    samples: c.num_samples() as u64,
+                    data: c.bytes().to_vec(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Every sample at or after `t`, in order: floats from the chunks, then histograms
+    /// (for checkpoints, which only need per-kind order).
+    pub(crate) fn samples_from(&self, t: i64, out: &mut Vec<(i64, SampleValue)>) {
+        let head = self.head.as_ref().map(|(c, _)| c.bytes());
+        for bytes in self
+            .closed
+            .iter()
+            .filter(|c| c.maxt >= t)
+            .map(|c| &c.bytes[..])
+            .chain(head)
+        {
+            let Ok(mut it) = XorIter::new(bytes) else {
+                continue;
+            };
+            while let Ok(true) = it.next_sample() {
+                let (st, v) = it.at();
+                if st >= t {
+                    out.push((st, SampleValue::Float(v)));
+                }
+            }
+        }
+        out.extend(self.histograms.iter().filter(|(ht, _)| *ht >= t).cloned());
     }
 
     /// A snapshot of the samples in `[mint, maxt]` that no later append can change.
@@ -235,7 +319,6 @@ impl Series for HeadSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunkenc::XorIter;
 
     const RULES: CutRules = CutRules {
         chunk_range: 2 * 3600 * 1000,

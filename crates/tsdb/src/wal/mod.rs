@@ -1,6 +1,7 @@
 //! The write-ahead log: Prometheus's segment/page/fragment format ([`log`]) and record
 //! encodings ([`record`]).
 
+pub mod checkpoint;
 pub mod log;
 pub mod record;
 

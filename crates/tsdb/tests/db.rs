@@ -1,0 +1,166 @@
+//! The data directory end to end: head compaction into blocks, leveled compaction,
+//! retention, restart (blocks + WAL checkpoint + segments), locking — always checked
+//! against `MemStore` holding the same samples.
+
+use std::path::PathBuf;
+
+use promlite_model::{Labels, MatchType, Matcher};
+use promlite_storage::{Appendable, MemStore, Queryable, Sample, SeriesRef, collect_samples};
+use promlite_tsdb::{Db, DbOptions, Error, HeadOptions};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("promlite-db-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn read(q: &dyn Queryable) -> Vec<(Labels, Vec<Sample>)> {
+    let q = q.querier(i64::MIN, i64::MAX).unwrap();
+    let all = Matcher::new(MatchType::Regexp, "__name__", ".+").unwrap();
+    q.select(true, None, &[all])
+        .map(|s| {
+            let s = s.unwrap();
+            (s.labels().clone(), collect_samples(&*s))
+        })
+        .collect()
+}
+
+fn small_opts() -> DbOptions {
+    DbOptions {
+        head: HeadOptions {
+            chunk_range: 1_000,
+            samples_per_chunk: 8,
+            ..Default::default()
+        },
+        retention_time: None,
+        max_block_duration: 9_000,
+        ..Default::default()
+    }
+}
+
+/// Appends `series` × timestamps `from..to` (step `step`) to both stores.
+fn fill(db: &Db, mem: &MemStore, series: usize, from: i64, to: i64, step: i64) {
+    let mut a = db.appender();
+    let mut m = mem.appender();
+    for t in (from..to).step_by(step as usize) {
+        for s in 0..series {
+            let l = Labels::from_pairs([("__name__", "m"), ("s", &s.to_string())]);
+            let v = (t as f64 * 0.37 + s as f64).sin();
+            a.append(SeriesRef::NONE, &l, t, v).unwrap();
+            m.append(SeriesRef::NONE, &l, t, v).unwrap();
+        }
+    }
+    a.commit().unwrap();
+    m.commit().unwrap();
+}
+
+#[test]
+fn compaction_and_restart_keep_every_sample() {
+    let dir = tmp("compact");
+    let mem = MemStore::new();
+    {
+        let db = Db::open(&dir, small_opts()).unwrap();
+        fill(&db, &mem, 5, 0, 20_000, 50);
+        db.compact().unwrap();
+        let blocks = db.blocks();
+        assert!(!blocks.is_empty(), "the head should have been persisted");
+        assert!(
+            blocks.iter().any(|b| b.meta().compaction.level > 1),
+            "leveled compaction should have merged blocks"
+        );
+        for w in blocks.windows(2) {
+            assert!(
+                w[0].meta().max_time <= w[1].meta().min_time,
+                "blocks overlap after compaction"
+            );
+        }
+        assert_eq!(read(&db), read(&mem));
+        // Time already in blocks is closed for appends.
+        let mut a = db.appender();
+        let err = a
+            .append(
+                SeriesRef::NONE,
+                &Labels::from_pairs([("__name__", "m"), ("s", "0")]),
+                10,
+                1.0,
+            )
+            .unwrap_err();
+        assert!(matches!(err, promlite_storage::Error::OutOfBounds), "{err}");
+        // More data after compaction, then a restart without closing.
+        fill(&db, &mem, 5, 20_000, 21_000, 50);
+    }
+    let db = Db::open(&dir, small_opts()).unwrap();
+    assert_eq!(read(&db), read(&mem));
+    // The WAL was checkpointed: old segments are gone.
+    let wal: Vec<String> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(wal.iter().any(|n| n.starts_with("checkpoint.")), "{wal:?}");
+    assert!(
+        wal.iter()
+            .filter(|n| !n.starts_with("checkpoint."))
+            .all(|n| n.as_str() > "00000000"),
+        "{wal:?}"
+    );
+    drop(db);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn retention_deletes_old_blocks() {
+    let dir = tmp("retention");
+    let mem = MemStore::new();
+    let db = Db::open(
+        &dir,
+        DbOptions {
+            retention_time: Some(5_000),
+            max_block_duration: 1_000,
+            ..small_opts()
+        },
+    )
+    .unwrap();
+    fill(&db, &mem, 2, 0, 20_000, 100);
+    db.compact().unwrap();
+    let blocks = db.blocks();
+    let newest = blocks.iter().map(|b| b.meta().max_time).max().unwrap();
+    assert!(blocks.iter().all(|b| newest - b.meta().max_time < 5_000));
+    assert!(
+        blocks.first().unwrap().meta().min_time > 0,
+        "the oldest blocks are gone"
+    );
+    let dirs = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(dirs, blocks.len() + 2, "only blocks, wal and lock remain");
+    drop(db);
+
+    let db = Db::open(
+        &dir,
+        DbOptions {
+            retention_time: None,
+            retention_size: Some(1),
+            max_block_duration: 1_000,
+            ..small_opts()
+        },
+    )
+    .unwrap();
+    db.compact().unwrap();
+    assert!(
+        db.blocks().is_empty(),
+        "size retention removes every block when nothing fits"
+    );
+    drop(db);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_locked_directory_cannot_be_opened_twice() {
+    let dir = tmp("lock");
+    let db = Db::open(&dir, DbOptions::default()).unwrap();
+    assert!(matches!(
+        Db::open(&dir, DbOptions::default()),
+        Err(Error::Locked(_))
+    ));
+    drop(db);
+    Db::open(&dir, DbOptions::default()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
