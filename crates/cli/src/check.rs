@@ -6,6 +6,13 @@
 //! sorted by metric then text, and exit 3 (promtool's `lintErrExitCode`); a clean input
 //! prints nothing and exits 0.
 //!
+//! The verdicts are promtool's: the text format is read in the exposition parser's strict
+//! mode, which accepts and rejects what promtool's parser (expfmt) does and groups samples
+//! into families as it does, where the scrape parser would be more lenient in some places
+//! and stricter in others (`crates/cli/tests/promtool_peer.rs` compares both on a table of
+//! broken inputs). One lint differs on purpose: duplicate series are reported as `metric
+//! not unique`, as promtool does from Prometheus 3 on; 2.42's promlint did not check them.
+//!
 //! promtool only reads the text format. We also read OpenMetrics, chosen when the input's
 //! last non-blank line is `# EOF` (OpenMetrics requires that line and the text format has
 //! no reason to end with it), so `curl -H 'Accept: application/openmetrics-text' …`
@@ -16,7 +23,9 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use promlite_exposition::{Entry, OpenMetricsParser, ParseError, PromParser, TextParser};
+use promlite_exposition::{
+    Entry, ErrorKind, OpenMetricsParser, ParseError, Position, PromOptions, PromParser, TextParser,
+};
 use promlite_model::MetricType;
 
 /// What to check.
@@ -91,6 +100,9 @@ struct Family {
     /// Sample identities seen, for the "metric not unique" check.
     samples: HashMap<String, usize>,
     duplicates: usize,
+    sample_count: usize,
+    /// Offset of the first sample with a label value that lossy UTF-8 decoding changed.
+    replaced_value: Option<usize>,
 }
 
 /// Whether the input is OpenMetrics: it ends with a `# EOF` line.
@@ -104,20 +116,40 @@ fn is_openmetrics(data: &[u8]) -> bool {
 }
 
 /// Parses `data` and lints its families with promlint's rules.
+///
+/// The text format is parsed in strict mode, which accepts and rejects what promtool's
+/// parser (expfmt) does and groups samples into families as it does. expfmt reads bytes
+/// and rejects invalid UTF-8 only in label values; our parsers read `&str`, so input that
+/// is not UTF-8 is read lossily and a label value holding the replacement character
+/// counts as the invalid one (a genuine U+FFFD in such a file would be misjudged).
 pub(crate) fn lint(data: &[u8]) -> Result<Vec<Problem>, ParseError> {
     let om = is_openmetrics(data);
     let families = if om {
-        collect(OpenMetricsParser::from_bytes(data)?)?
+        collect(OpenMetricsParser::from_bytes(data)?, false)?
+    } else if let Ok(text) = std::str::from_utf8(data) {
+        collect(PromParser::with_options(text, STRICT), true)?
     } else {
-        collect(PromParser::from_bytes(data)?)?
+        let text = String::from_utf8_lossy(data);
+        let families = collect(PromParser::with_options(&text, STRICT), true)?;
+        if let Some(&offset) = families.iter().find_map(|f| f.replaced_value.as_ref()) {
+            return Err(ParseError::new(
+                Position::in_text(text.as_bytes(), offset),
+                ErrorKind::InvalidUtf8,
+            ));
+        }
+        families
     };
     let mut problems = Vec::new();
-    for f in &families {
+    // expfmt drops families without samples (a HELP or TYPE alone), so promlint never
+    // sees them.
+    for f in families.iter().filter(|f| f.sample_count > 0) {
         lint_family(f, om, &mut problems);
     }
     problems.sort();
     Ok(problems)
 }
+
+const STRICT: PromOptions = PromOptions { strict: true };
 
 /// Whether sample `name` belongs to family `f` (the suffixes the text format's decoder
 /// folds into a family).
@@ -137,7 +169,47 @@ fn owns(f: &Family, name: &str) -> bool {
     rest.is_empty() || suffixes.contains(&rest)
 }
 
-fn collect<const OM: bool>(mut p: TextParser<'_, OM>) -> Result<Vec<Family>, ParseError> {
+/// What `collect` keeps of an entry: owned, so the parser can be asked for the entry's
+/// family once the entry (which borrows the parser) is gone.
+enum Item {
+    Help(String),
+    Type(String, MetricType),
+    Unit(String),
+    Sample {
+        name: String,
+        labels: Vec<(String, String)>,
+        offset: usize,
+    },
+    Other,
+}
+
+impl Item {
+    fn of(e: Entry<'_>, input: &str) -> Item {
+        match e {
+            Entry::Help { name, .. } => Item::Help(name.to_owned()),
+            Entry::Type { name, metric_type } => Item::Type(name.to_owned(), metric_type),
+            Entry::Unit { name, .. } => Item::Unit(name.to_owned()),
+            Entry::Series(s) => Item::Sample {
+                name: s.name.to_owned(),
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_owned(), l.value.to_owned()))
+                    .collect(),
+                // `series` is a slice of the input: its address gives the line for errors.
+                offset: (s.series.as_ptr() as usize).saturating_sub(input.as_ptr() as usize),
+            },
+            Entry::Comment(_) | Entry::Histogram(_) => Item::Other,
+        }
+    }
+}
+
+/// Groups the entries into families: as the strict parser reports them (expfmt's
+/// grouping) when `strict`, else by the open family and its type's suffixes.
+fn collect<const OM: bool>(
+    mut p: TextParser<'_, OM>,
+    strict: bool,
+) -> Result<Vec<Family>, ParseError> {
     let mut families: Vec<Family> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut family_for = |families: &mut Vec<Family>, name: &str| -> usize {
@@ -149,49 +221,57 @@ fn collect<const OM: bool>(mut p: TextParser<'_, OM>) -> Result<Vec<Family>, Par
             families.len() - 1
         })
     };
+    let input = p.input();
     let mut current: Option<usize> = None;
-    while let Some(e) = p.next()? {
-        match e {
-            Entry::Help { name, .. } => {
-                let i = family_for(&mut families, name);
+    while let Some(item) = p.next()?.map(|e| Item::of(e, input)) {
+        let grouped = if strict { p.family() } else { None };
+        match item {
+            Item::Help(name) => {
+                let i = family_for(&mut families, grouped.unwrap_or(&name));
                 families[i].has_help = true;
                 current = Some(i);
             }
-            Entry::Type { name, metric_type } => {
-                let i = family_for(&mut families, name);
+            Item::Type(name, metric_type) => {
+                let i = family_for(&mut families, grouped.unwrap_or(&name));
                 families[i].mtype = metric_type;
                 current = Some(i);
             }
-            Entry::Unit { name, .. } => current = Some(family_for(&mut families, name)),
-            Entry::Series(s) => {
-                let i = match current {
-                    Some(i) if owns(&families[i], s.name) => i,
-                    _ => {
-                        let i = family_for(&mut families, s.name);
-                        current = Some(i);
-                        i
-                    }
+            Item::Unit(name) => current = Some(family_for(&mut families, &name)),
+            Item::Sample {
+                name,
+                labels,
+                offset,
+            } => {
+                let i = match (grouped, current) {
+                    (Some(g), _) => family_for(&mut families, g),
+                    (None, Some(i)) if owns(&families[i], &name) => i,
+                    (None, _) => family_for(&mut families, &name),
                 };
+                current = Some(i);
                 let f = &mut families[i];
-                let grouped = matches!(
+                f.sample_count += 1;
+                if f.replaced_value.is_none() && labels.iter().any(|(_, v)| v.contains('\u{FFFD}'))
+                {
+                    f.replaced_value = Some(offset);
+                }
+                let grouped_type = matches!(
                     f.mtype,
                     MetricType::Histogram | MetricType::GaugeHistogram | MetricType::Summary
                 );
-                let mut names: Vec<String> = s
-                    .labels
+                let mut names: Vec<String> = labels
                     .iter()
-                    .filter(|l| !(grouped && (l.name == "le" || l.name == "quantile")))
-                    .map(|l| l.name.to_owned())
+                    .filter(|(n, _)| !(grouped_type && (n == "le" || n == "quantile")))
+                    .map(|(n, _)| n.clone())
                     .collect();
                 names.sort();
-                let mut id = s.name.to_owned();
-                let mut pairs: Vec<_> = s.labels.iter().map(|l| (l.name, l.value)).collect();
+                let mut id = name;
+                let mut pairs = labels;
                 pairs.sort_unstable();
                 for (n, v) in pairs {
                     id.push('\u{0}');
-                    id.push_str(n);
+                    id.push_str(&n);
                     id.push('\u{0}');
-                    id.push_str(v);
+                    id.push_str(&v);
                 }
                 let seen = f.samples.entry(id).or_insert(0);
                 *seen += 1;
@@ -203,7 +283,7 @@ fn collect<const OM: bool>(mut p: TextParser<'_, OM>) -> Result<Vec<Family>, Par
                     f.series.push(names);
                 }
             }
-            Entry::Comment(_) | Entry::Histogram(_) => {}
+            Item::Other => {}
         }
     }
     Ok(families)

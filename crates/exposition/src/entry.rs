@@ -215,11 +215,25 @@ pub(crate) struct StrSpan {
 }
 
 impl StrSpan {
+    #[inline]
     pub(crate) fn resolve<'s>(self, input: &'s str, scratch: &'s str) -> &'s str {
         let src = if self.scratch { scratch } else { input };
         // Spans are made by the lexer at character boundaries it found itself, so `get`
         // never fails; it is used instead of indexing to keep this path panic-free.
         src.get(self.start..self.end).unwrap_or("")
+    }
+
+    /// The bytes of the span: no character-boundary checks, for comparisons on the hot
+    /// path.
+    #[inline]
+    pub(crate) fn bytes<'s>(self, input: &'s str, scratch: &'s str) -> &'s [u8] {
+        let src = if self.scratch { scratch } else { input };
+        src.as_bytes().get(self.start..self.end).unwrap_or(&[])
+    }
+
+    #[inline]
+    pub(crate) fn len(self) -> usize {
+        self.end - self.start
     }
 }
 

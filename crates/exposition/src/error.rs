@@ -178,6 +178,31 @@ pub enum ErrorKind {
     /// Exemplar labels are longer than OpenMetrics's limit of 128 UTF-8 characters.
     #[error("exemplar labels have {0} UTF-8 characters, more than 128")]
     ExemplarTooLong(usize),
+    /// A backslash escape other than `\\`, `\"` and `\n` (`\"` is not allowed in HELP
+    /// either); only strict mode rejects them, the scrape parser keeps them verbatim. Holds
+    /// the escaped character.
+    #[error("invalid escape sequence '\\{0}'")]
+    InvalidEscape(String),
+    /// A HELP or TYPE line whose metric name is not a valid legacy name, or is not
+    /// followed by a blank (strict mode).
+    #[error("invalid metric name in comment")]
+    InvalidMetricNameInComment,
+    /// A label named `__name__` (strict mode: expfmt reserves it for the metric name).
+    #[error("label name {0:?} is reserved")]
+    ReservedLabelName(String),
+    /// A summary's `quantile` or a histogram's `le` label value is not a float (strict
+    /// mode).
+    #[error("expected float as value for '{label}' label, got {value:?}")]
+    InvalidBound {
+        /// `quantile` or `le`.
+        label: &'static str,
+        /// The value found.
+        value: String,
+    },
+    /// The input ends inside a line: strict mode, like expfmt, requires every line to
+    /// end with a line feed.
+    #[error("unexpected end of input stream: the last line has no line feed")]
+    MissingLineFeed,
     /// The input is not valid UTF-8.
     #[error("invalid UTF-8")]
     InvalidUtf8,

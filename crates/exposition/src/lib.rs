@@ -23,12 +23,21 @@
 //! # Design decisions
 //!
 //! - **A hand-written byte lexer, not `nom`.** The grammar is line-based and tiny; what
-//!   costs time is touching every byte. A lexer over `&[u8]` with 256-entry class tables
-//!   for names, `memchr` for line ends, and an integer fast path for values does the
-//!   least work per byte and never backtracks. A combinator parser would re-check the same
-//!   bytes through its alternatives and return `IResult`s through every layer; the
-//!   benchmark in `benches/exposition.rs` (figures in `docs/benchmarks.md`) is the
-//!   measurement behind this choice.
+//!   costs time is touching every byte. A lexer over `&[u8]` does the least work per byte
+//!   and never backtracks: names and label values are scanned eight bytes per step (SWAR
+//!   on a `u64`, safe code; `memchr`'s set-up costs more than a short token), HELP text is
+//!   scanned once for its line end and escapes together (`memchr2`), and values are parsed
+//!   while they are scanned. A combinator parser would re-check the same bytes through its
+//!   alternatives and return `IResult`s through every layer; the benchmark in
+//!   `benches/exposition.rs` and instruction counts from callgrind (figures in
+//!   `docs/benchmarks.md`) are the measurements behind these choices.
+//! - **Values: an exact fast path, then the general parser.** Decimals of up to 19 digits
+//!   whose integer fits 2^53, with a power-of-ten exponent up to 22, are converted with one
+//!   exact multiplication or division (Clinger's fast path), which is correctly rounded
+//!   and so bit-identical to `str::parse::<f64>` and Go's `strconv.ParseFloat` (a property
+//!   test checks it). Everything else (`NaN`, `+Inf`, long mantissas) goes to the standard
+//!   parser, with Go's exceptions applied: `_` and hex floats are rejected, and a finite
+//!   literal that overflows (`1e400`) is an error, not infinity.
 //! - **Lending entries.** `next()` returns an entry that borrows the parser: its strings
 //!   are slices of the input, or of a scratch buffer reused for text that needed
 //!   unescaping (a label value with `\"`, a HELP with `\n`). Nothing is allocated per
@@ -48,6 +57,27 @@
 //!   128-character exemplar limit. Sample names belong to the open family when they are
 //!   its name or its name plus a standard suffix (`_total`, `_bucket`, …). The text parser
 //!   is as lenient as Prometheus's, except that it too rejects duplicate label names.
+//! - **Strict mode for validation** ([`PromOptions::strict`]). Scraping wants Prometheus's
+//!   scrape parser (`textparse`): lenient, and fast. `promtool check metrics` uses another
+//!   parser, client_golang/common's `expfmt.TextParser`, and a checker must give its
+//!   verdicts. Strict mode is that parser's grammar on the same lexer, not a second
+//!   parser: the differences sit on paths the scrape input rarely takes (escapes, blanks,
+//!   metadata lines) or behind a few predictable branches per sample. It follows expfmt as
+//!   shipped with Prometheus 2.42 (checked against that promtool):
+//!   - rejects escapes other than `\\`, `\"`, `\n` in label values and other than `\\`,
+//!     `\n` in HELP; quoted (UTF-8) names; a second HELP or TYPE for one family, and TYPE
+//!     after the family's samples (families are kept by name, so they may interleave, and
+//!     a histogram's `_bucket`/`_sum`/`_count` and a summary's `_sum`/`_count` count as the
+//!     family); the label `__name__`; a summary's `quantile` or a histogram's `le` that is
+//!     not a float; anything after a timestamp, blanks included; a last line without its
+//!     line feed;
+//!   - accepts TYPE words in any case and `gauge_histogram`; HELP or TYPE without text (they
+//!     are returned as comments); leading blanks on a line; blanks between a name and its
+//!     braces; a value right after `}`.
+//!
+//!   [`TextParser::family`] then names the family each entry was counted in, as expfmt
+//!   groups them. Newer expfmt releases also accept `\"` in HELP and quoted names; strict
+//!   mode keeps 2.42's rules because that is the promtool it is compared with.
 //! - **Created timestamps.** The protobuf format carries them; in OpenMetrics the
 //!   `_created` lines are ordinary samples unless
 //!   [`OpenMetricsOptions::created_timestamps`] is set, in which case they are consumed
@@ -111,4 +141,4 @@ pub use negotiate::{
     negotiate, parser_for,
 };
 pub use protobuf::{ProtobufOptions, ProtobufParser, encode_delimited};
-pub use text::{OpenMetricsOptions, OpenMetricsParser, PromParser, TextParser};
+pub use text::{OpenMetricsOptions, OpenMetricsParser, PromOptions, PromParser, TextParser};

@@ -7,9 +7,9 @@
 //! OpenMetrics adds. The dialect is a const generic, so each parser is compiled without the
 //! other's branches.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use promlite_model::MetricType;
+use promlite_model::{METRIC_NAME, MetricType};
 
 use crate::entry::{Entry, ExemplarRef, LabelPairs, PairSpan, Parser, Sample, StrSpan};
 use crate::error::{ErrorKind, ParseError, Position};
@@ -54,6 +54,73 @@ pub struct TextParser<'a, const OM: bool> {
     ex_spans: Vec<PairSpan>,
     options: OpenMetricsOptions,
     om: OmState,
+    /// expfmt's rules ([`PromOptions::strict`]); always false for OpenMetrics.
+    strict: bool,
+    expfmt: ExpfmtState,
+}
+
+/// Options of the Prometheus text parser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PromOptions {
+    /// Accept and reject what client_golang/common's `expfmt.TextParser` does, as of
+    /// Prometheus 2.42 (the parser behind `promtool check metrics`), instead of the
+    /// leniency of Prometheus's scrape parser. See "Strict mode" in the crate docs.
+    pub strict: bool,
+}
+
+/// What strict mode remembers to apply expfmt's rules: every metric family by name, as
+/// expfmt's `TextParser` keeps them (in a map, so families may interleave), with what has
+/// been declared for it. One entry per family, nothing per sample.
+#[derive(Default)]
+struct ExpfmtState {
+    families: HashMap<Box<str>, ExpfmtFamily>,
+    /// The family of the last line, for [`TextParser::family`].
+    current: String,
+}
+
+#[derive(Default, Clone, Copy)]
+struct ExpfmtFamily {
+    help: bool,
+    mtype: Option<MetricType>,
+    /// The type was implied (untyped) by a sample, not declared by TYPE.
+    implied: bool,
+}
+
+impl ExpfmtState {
+    /// The family a sample or metadata `name` belongs to, created if new; it becomes the
+    /// current one. Like expfmt, `_count` and `_sum` fold into an existing summary, and
+    /// those and `_bucket` into an existing histogram; any other name is its own family.
+    fn family(&mut self, name: &str) -> &mut ExpfmtFamily {
+        let key = self.resolve(name);
+        self.current.clear();
+        self.current.push_str(key);
+        // Looked up before inserting so that only a new family allocates its key.
+        if !self.families.contains_key(key) {
+            self.families.insert(key.into(), ExpfmtFamily::default());
+        }
+        self.families.get_mut(key).expect("inserted above")
+    }
+
+    fn resolve<'n>(&self, name: &'n str) -> &'n str {
+        if self.families.contains_key(name) {
+            return name;
+        }
+        let folded = |suffixes: &[&str], t: MetricType| {
+            suffixes
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|b| !b.is_empty()))
+                .filter(|base| self.families.get(*base).and_then(|f| f.mtype) == Some(t))
+        };
+        folded(&["_count", "_sum"], MetricType::Summary)
+            .or_else(|| folded(&["_count", "_sum", "_bucket"], MetricType::Histogram))
+            .unwrap_or(name)
+    }
+
+    fn set_type(&mut self, t: MetricType) {
+        if let Some(f) = self.families.get_mut(self.current.as_str()) {
+            f.mtype = Some(t);
+        }
+    }
 }
 
 /// What the OpenMetrics parser remembers across lines to enforce the format's structure.
@@ -158,6 +225,47 @@ fn input_span(start: usize, end: usize) -> StrSpan {
     }
 }
 
+/// Marks (high bit set) the bytes of `v` that are ASCII letters, digits or `_`, and `:`
+/// too when `COLON`: eight name characters classified at once, with additions that never
+/// carry from one byte into the next because every byte is first cut to seven bits.
+#[inline]
+fn name_bytes<const COLON: bool>(v: u64) -> u64 {
+    let hi = splat(0x80);
+    let v7 = v & splat(0x7F);
+    // `x` is in `lo..=up` when `x + (0x80 - lo)` has its high bit set and `x + (0x7F - up)`
+    // has not.
+    let in_range = |x: u64, lo: u8, up: u8| (x + splat(0x80 - lo)) & !(x + splat(0x7F - up));
+    // `| 0x20` folds upper-case letters onto lower-case ones (and no other byte onto one).
+    let letter = in_range(v7 | splat(0x20), b'a', b'z');
+    let digit = in_range(v7, b'0', b'9');
+    // `(x ^ c) + 0x7F` has its high bit set exactly when `x != c`.
+    let under = !((v7 ^ splat(b'_')) + splat(0x7F));
+    let mut ok = letter | digit | under;
+    if COLON {
+        ok |= !((v7 ^ splat(b':')) + splat(0x7F));
+    }
+    // Bytes from 0x80 up are never name characters.
+    ok & !v & hi
+}
+
+/// Scans name characters (letters, digits, `_`, and `:` when `COLON`) from `i`, eight
+/// bytes per step while they last: metric names are long (`node_cpu_seconds_total`) and
+/// appear on HELP, TYPE and every sample line, so this is the lexer's busiest loop.
+#[inline]
+fn scan_name<const COLON: bool>(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(arr) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let bad = !name_bytes::<COLON>(u64::from_le_bytes(arr)) & splat(0x80);
+        if bad != 0 {
+            return i + (bad.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    scan(b, i, if COLON { &METRIC_CHAR } else { &LABEL_CHAR })
+}
+
 /// Scans `[chars]*` from `i`.
 #[inline]
 fn scan(b: &[u8], mut i: usize, chars: &[bool; 256]) -> usize {
@@ -172,6 +280,10 @@ fn scan(b: &[u8], mut i: usize, chars: &[bool; 256]) -> usize {
 
 #[inline]
 fn skip_blanks(b: &[u8], mut i: usize) -> usize {
+    // Separators are nearly always one space: settle that case without a loop.
+    if b.get(i) == Some(&b' ') && !matches!(b.get(i + 1), Some(b' ' | b'\t')) {
+        return i + 1;
+    }
     while let Some(b' ' | b'\t') = b.get(i) {
         i += 1;
     }
@@ -187,30 +299,88 @@ fn line_end(b: &[u8], i: usize) -> usize {
     }
 }
 
+/// Eight copies of a byte in a `u64`, for the SWAR scans below.
+const fn splat(c: u8) -> u64 {
+    0x0101_0101_0101_0101 * c as u64
+}
+
+/// Marks (high bit set) the zero bytes of `v`. A borrow can also mark a byte above a
+/// zero byte, never one below it, so the lowest mark is always a true zero byte.
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(splat(1)) & !v & splat(0x80)
+}
+
+/// The index of the first `"`, `\` or line feed at or after `i`, or `b.len()`.
+///
+/// Label values are short but many, so this looks at eight bytes per step (SWAR: three
+/// byte compares on a `u64`) instead of calling `memchr3`, whose set-up costs more than
+/// a typical label value; the tail is scanned byte by byte.
+#[inline]
+fn quote_stop(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(arr) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let v = u64::from_le_bytes(arr);
+        let m = zero_bytes(v ^ splat(b'"'))
+            | zero_bytes(v ^ splat(b'\\'))
+            | zero_bytes(v ^ splat(b'\n'));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b'"' | b'\\' | b'\n') {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// Lexes a double-quoted string whose opening quote is at `pos`; returns its unescaped
 /// span and the index after the closing quote. `\\`, `\"` and `\n` are unescaped; any
-/// other escape is kept verbatim, as Prometheus does.
+/// other escape is kept verbatim, as Prometheus's scrape parser does, or rejected when
+/// `strict` (as expfmt does).
+#[inline]
 fn quoted(
     b: &[u8],
     input: &str,
     pos: usize,
     scratch: &mut String,
     what: &'static str,
+    strict: bool,
 ) -> Lex<(StrSpan, usize)> {
     let start = pos + 1;
-    let mut i = start;
-    loop {
-        match b.get(i) {
-            Some(b'"') => return Ok((input_span(start, i), i + 1)),
-            Some(b'\\') => break,
-            Some(b'\n') | None => return expected(b, input, pos, what),
-            Some(_) => i += 1,
-        }
+    let i = quote_stop(b, start);
+    // The common case, no escape, stays inline in the label loop; the rest is a call.
+    if b.get(i) == Some(&b'"') {
+        return Ok((input_span(start, i), i + 1));
     }
-    // Slow path: at least one escape. Copy into scratch, unescaping.
+    quoted_slow(b, input, pos, i, scratch, what, strict)
+}
+
+/// [`quoted`] from `i`, the first stop byte, when it is not the closing quote: copies the
+/// string into scratch, unescaping.
+#[cold]
+#[inline(never)]
+fn quoted_slow(
+    b: &[u8],
+    input: &str,
+    pos: usize,
+    mut i: usize,
+    scratch: &mut String,
+    what: &'static str,
+    strict: bool,
+) -> Lex<(StrSpan, usize)> {
+    let start = pos + 1;
+    if b.get(i) != Some(&b'\\') {
+        return expected(b, input, pos, what);
+    }
     let s0 = scratch.len();
-    scratch.push_str(input.get(start..i).unwrap_or(""));
-    let mut run = i;
+    let mut run = start;
     loop {
         match b.get(i) {
             Some(b'"') => {
@@ -229,59 +399,165 @@ fn quoted(
                     Some(b'"') => scratch.push('"'),
                     Some(b'n') => scratch.push('\n'),
                     Some(b'\n') | None => return expected(b, input, pos, what),
+                    Some(_) if strict => {
+                        return fail(i, ErrorKind::InvalidEscape(found_at(b, input, i + 1)));
+                    }
                     Some(_) => {
                         // Kept verbatim: the backslash here, the character with the run.
                         scratch.push('\\');
-                        i += 1;
-                        run = i;
+                        run = i + 1;
+                        i = quote_stop(b, i + 1);
                         continue;
                     }
                 }
-                i += 2;
-                run = i;
+                run = i + 2;
+                i = quote_stop(b, i + 2);
             }
-            Some(b'\n') | None => return expected(b, input, pos, what),
-            Some(_) => i += 1,
+            _ => return expected(b, input, pos, what),
         }
     }
 }
 
-/// Unescapes HELP text: `\\` and `\n` in both formats, and `\"` in OpenMetrics.
-fn help_text(input: &str, start: usize, end: usize, om: bool, scratch: &mut String) -> StrSpan {
-    let Some(raw) = input.get(start..end) else {
-        return input_span(start, start);
+/// Lexes HELP text from `start` to the end of its line in one pass; returns the text's
+/// span and the index of the line end. `\\` and `\n` are unescaped in both formats, and
+/// `\"` in OpenMetrics; other escapes are kept verbatim, or rejected when `strict`.
+fn help_text(
+    b: &[u8],
+    input: &str,
+    start: usize,
+    om: bool,
+    strict: bool,
+    scratch: &mut String,
+) -> Lex<(StrSpan, usize)> {
+    let stop = |from: usize| {
+        b.get(from..)
+            .and_then(|r| memchr::memchr2(b'\n', b'\\', r))
+            .map_or(b.len(), |n| from + n)
     };
-    if memchr::memchr(b'\\', raw.as_bytes()).is_none() {
-        return input_span(start, end);
+    let mut i = stop(start);
+    if b.get(i) != Some(&b'\\') {
+        return Ok((input_span(start, i), i));
     }
     let s0 = scratch.len();
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            scratch.push(c);
-            continue;
-        }
-        match chars.clone().next() {
-            Some('\\') => {
+    let mut run = start;
+    while b.get(i) == Some(&b'\\') {
+        scratch.push_str(input.get(run..i).unwrap_or(""));
+        match b.get(i + 1) {
+            Some(b'\\') => scratch.push('\\'),
+            Some(b'n') => scratch.push('\n'),
+            Some(b'"') if om => scratch.push('"'),
+            _ if strict => return fail(i, ErrorKind::InvalidEscape(found_at(b, input, i + 1))),
+            _ => {
+                // Kept verbatim; the next character (maybe the line end) is looked at again.
                 scratch.push('\\');
-                chars.next();
+                run = i + 1;
+                i = stop(run);
+                continue;
             }
-            Some('n') => {
-                scratch.push('\n');
-                chars.next();
-            }
-            Some('"') if om => {
-                scratch.push('"');
-                chars.next();
-            }
-            _ => scratch.push('\\'),
         }
+        run = i + 2;
+        i = stop(run);
     }
-    StrSpan {
+    scratch.push_str(input.get(run..i).unwrap_or(""));
+    let span = StrSpan {
         start: s0,
         end: scratch.len(),
         scratch: true,
+    };
+    Ok((span, i))
+}
+
+/// Exact powers of ten: every one up to 1e22 is representable in an f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Reads decimal digits from `i` into `acc`; returns the index after them.
+#[inline]
+fn digits(b: &[u8], mut i: usize, acc: &mut u64) -> usize {
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        *acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
     }
+    i
+}
+
+/// The fast path for decimal floats: `[+-]digits[.digits][(e|E)[+-]digits]` starting at
+/// `i` and ending at a blank, a line feed or the end of the input. Returns the value and
+/// the index after it, or `None` to send the token to the general parser.
+///
+/// It answers only when the result is exact by construction (Clinger's fast path): at
+/// most 19 digits whose integer is at most 2^53, so it converts to f64 exactly, scaled by
+/// an exact power of ten up to 1e22 with one multiplication or division, which IEEE
+/// arithmetic rounds correctly. That is the same correctly rounded result
+/// `str::parse::<f64>` and Go's `strconv.ParseFloat` give, bit for bit (a property test
+/// checks it); anything else (long mantissas, big exponents, `Inf`, `NaN`) takes the
+/// general path.
+#[inline]
+pub(crate) fn fast_decimal(b: &[u8], mut i: usize) -> Option<(f64, usize)> {
+    let neg = match b.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut mant = 0u64;
+    let d0 = i;
+    i = digits(b, i, &mut mant);
+    let mut ndigits = i - d0;
+    let mut exp: i64 = 0;
+    if b.get(i) == Some(&b'.') {
+        let f0 = i + 1;
+        i = digits(b, f0, &mut mant);
+        ndigits += i - f0;
+        exp = -((i - f0) as i64);
+    }
+    if ndigits == 0 || ndigits > 19 {
+        return None;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        let eneg = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let e0 = i;
+        let mut e = 0u64;
+        i = digits(b, i, &mut e);
+        // More than four exponent digits could wrap `e`; such values are not exact anyway.
+        if i == e0 || i - e0 > 4 {
+            return None;
+        }
+        exp += if eneg { -(e as i64) } else { e as i64 };
+    }
+    if !matches!(b.get(i), None | Some(b' ' | b'\t' | b'\n')) || mant > 1 << 53 {
+        return None;
+    }
+    let exact = mant as f64;
+    let v = match exp {
+        0 => exact,
+        1..=22 => exact * POW10[exp as usize],
+        -22..=-1 => exact / POW10[(-exp) as usize],
+        _ => return None,
+    };
+    Some((if neg { -v } else { v }, i))
 }
 
 /// Parses a sample value with Go's `strconv.ParseFloat` syntax minus the characters
@@ -289,30 +565,33 @@ fn help_text(input: &str, start: usize, end: usize, om: bool, scratch: &mut Stri
 #[inline]
 pub(crate) fn parse_float(tok: &str) -> Result<f64, ErrorKind> {
     let b = tok.as_bytes();
-    // Fast path: short unsigned integers, the most common values in real scrapes. Up to 15
-    // digits are exact in an f64.
-    if !b.is_empty() && b.len() <= 15 {
-        let mut n = 0u64;
-        let mut all_digits = true;
-        for &c in b {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                all_digits = false;
-                break;
-            }
-            n = n * 10 + u64::from(d);
-        }
-        if all_digits {
-            return Ok(n as f64);
-        }
+    if let Some((v, end)) = fast_decimal(b, 0)
+        && end == b.len()
+    {
+        return Ok(v);
     }
+    parse_float_slow(tok)
+}
+
+/// The general float parser behind [`parse_float`] and the lexer's fast path.
+#[cold]
+fn parse_float_slow(tok: &str) -> Result<f64, ErrorKind> {
+    let b = tok.as_bytes();
     if b.iter().any(|&c| matches!(c, b'_' | b'p' | b'P')) {
         return Err(ErrorKind::UnsupportedFloatChar(tok.to_owned()));
     }
     // Rust's float syntax equals Go's for decimal input, including `Inf`, `+Inf`, `NaN`
     // and `infinity` in any case. Go's hex floats need `p`, rejected above.
-    tok.parse::<f64>()
-        .map_err(|_| ErrorKind::InvalidFloat(tok.to_owned()))
+    let v = tok
+        .parse::<f64>()
+        .map_err(|_| ErrorKind::InvalidFloat(tok.to_owned()))?;
+    // Go reports a finite literal that overflows (`1e400`) as a range error where Rust
+    // rounds it to infinity; Prometheus rejects the sample, so do we. Only the spelled-out
+    // infinities contain an `i`.
+    if v.is_infinite() && !b.iter().any(|&c| c == b'i' || c == b'I') {
+        return Err(ErrorKind::InvalidFloat(tok.to_owned()));
+    }
+    Ok(v)
 }
 
 /// Parses an integer millisecond timestamp (text format).
@@ -401,6 +680,23 @@ fn text_type(s: &str) -> Option<MetricType> {
     })
 }
 
+/// A TYPE word as expfmt reads it: the names of client_model's `MetricType` enum, in
+/// any letter case, and nothing else (not even trailing blanks).
+fn expfmt_type(s: &str) -> Option<MetricType> {
+    const TYPES: [(&str, MetricType); 6] = [
+        ("counter", MetricType::Counter),
+        ("gauge", MetricType::Gauge),
+        ("summary", MetricType::Summary),
+        ("untyped", MetricType::Unknown),
+        ("histogram", MetricType::Histogram),
+        ("gauge_histogram", MetricType::GaugeHistogram),
+    ];
+    TYPES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .map(|&(_, t)| t)
+}
+
 fn om_type(s: &str) -> Option<MetricType> {
     Some(match s {
         "counter" => MetricType::Counter,
@@ -439,6 +735,23 @@ impl<'a> TextParser<'a, false> {
     pub fn new(input: &'a str) -> Self {
         Self::make(input, OpenMetricsOptions::default())
     }
+
+    /// A parser for Prometheus text 0.0.4 with `options`.
+    pub fn with_options(input: &'a str, options: PromOptions) -> Self {
+        let mut p = Self::make(input, OpenMetricsOptions::default());
+        p.strict = options.strict;
+        p
+    }
+
+    /// A parser over bytes, which must be UTF-8, with `options`.
+    pub fn from_bytes_with_options(
+        input: &'a [u8],
+        options: PromOptions,
+    ) -> Result<Self, ParseError> {
+        let mut p = Self::from_bytes(input)?;
+        p.strict = options.strict;
+        Ok(p)
+    }
 }
 
 impl<'a> TextParser<'a, true> {
@@ -464,7 +777,23 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
             ex_spans: Vec::new(),
             options,
             om: OmState::default(),
+            strict: false,
+            expfmt: ExpfmtState::default(),
         }
+    }
+
+    /// In strict mode, the metric family the last entry was counted in, named as expfmt
+    /// names it: a summary's `x_count` sample belongs to `x`, a TYPE line for
+    /// `x_bucket` of a histogram `x` to `x`. `None` when not strict or before the first
+    /// sample or metadata line.
+    pub fn family(&self) -> Option<&str> {
+        (self.strict && !self.expfmt.current.is_empty()).then_some(self.expfmt.current.as_str())
+    }
+
+    /// The input being parsed. Entry strings that are not unescaped are slices of it, so
+    /// their offset in it (by address) locates them.
+    pub fn input(&self) -> &'a str {
+        self.input
     }
 
     /// A parser over bytes, which must be UTF-8.
@@ -548,6 +877,9 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
             match c {
                 b'#' => {
                     if let Some(tok) = self.comment_line()? {
+                        if !OM && self.strict {
+                            self.strict_line_end()?;
+                        }
                         return Ok(Some(tok));
                     }
                     if OM && self.om.eof {
@@ -556,11 +888,13 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
                 }
                 b'\n' if !OM => self.pos += 1,
                 b' ' | b'\t' if !OM => {
-                    // Blank-led lines: only blank lines are allowed, as in Prometheus.
+                    // Blank-led lines: only blank lines are allowed, as in Prometheus; expfmt
+                    // (strict) skips leading blanks.
                     let i = skip_blanks(b, pos);
                     match b.get(i) {
                         Some(b'\n') => self.pos = i + 1,
                         None => self.pos = i,
+                        Some(_) if self.strict => self.pos = i,
                         Some(_) => return expected(b, self.input, pos, "a valid start token"),
                     }
                 }
@@ -572,6 +906,9 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
                         }
                         tok.created = self.created_for();
                     }
+                    if !OM && self.strict {
+                        self.strict_line_end()?;
+                    }
                     return Ok(Some(Tok::Series(tok)));
                 }
                 _ => return expected(b, self.input, pos, "a valid start token"),
@@ -579,15 +916,98 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
         }
     }
 
+    /// expfmt's checks on a HELP or TYPE line for `name` at `pos`: one of each per
+    /// family, and no TYPE once samples made the family untyped.
+    fn strict_metadata(&mut self, name: &str, what: &'static str, pos: usize) -> Lex<()> {
+        let f = self.expfmt.family(name);
+        let kind = if what == "HELP" {
+            if !f.help {
+                f.help = true;
+                return Ok(());
+            }
+            ErrorKind::DuplicateMetadata {
+                what,
+                name: String::new(),
+            }
+        } else {
+            match f.mtype {
+                None => return Ok(()),
+                Some(_) if f.implied => ErrorKind::MetadataAfterSamples {
+                    what,
+                    name: String::new(),
+                },
+                Some(_) => ErrorKind::DuplicateMetadata {
+                    what,
+                    name: String::new(),
+                },
+            }
+        };
+        let family = self.expfmt.current.clone();
+        fail(
+            pos,
+            match kind {
+                ErrorKind::MetadataAfterSamples { what, .. } => {
+                    ErrorKind::MetadataAfterSamples { what, name: family }
+                }
+                _ => ErrorKind::DuplicateMetadata { what, name: family },
+            },
+        )
+    }
+
+    /// expfmt's checks on a sample: its family becomes untyped if it had no TYPE, the
+    /// label name `__name__` is reserved, and a summary's `quantile` and a histogram's
+    /// `le` must be floats.
+    fn strict_sample(&mut self, tok: &SeriesTok) -> Lex<()> {
+        let (input, scratch) = (self.input, self.scratch.as_str());
+        let f = self.expfmt.family(tok.name.resolve(input, scratch));
+        if f.mtype.is_none() {
+            f.mtype = Some(MetricType::Unknown);
+            f.implied = true;
+        }
+        let bound = match f.mtype {
+            Some(MetricType::Summary) => "quantile",
+            Some(MetricType::Histogram) => "le",
+            _ => "",
+        };
+        for l in LabelPairs::spans(input, scratch, &self.spans) {
+            if l.name == METRIC_NAME {
+                return fail(
+                    tok.series.start,
+                    ErrorKind::ReservedLabelName(l.name.to_owned()),
+                );
+            }
+            if l.name == bound && parse_float(l.value).is_err() {
+                return fail(
+                    tok.series.start,
+                    ErrorKind::InvalidBound {
+                        label: bound,
+                        value: l.value.to_owned(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// expfmt reads every line through its line feed, so a last line without one is an
+    /// error ("unexpected end of input stream"), whatever the line holds.
+    fn strict_line_end(&self) -> Lex<()> {
+        let b = self.input.as_bytes();
+        if self.pos >= b.len() && b.last() != Some(&b'\n') {
+            return fail(b.len(), ErrorKind::MissingLineFeed);
+        }
+        Ok(())
+    }
+
     /// Lexes a line starting with `#`. Returns `None` for `# EOF` (OpenMetrics).
     fn comment_line(&mut self) -> Lex<Option<Tok>> {
         let b = self.input.as_bytes();
         let input = self.input;
         let pos = self.pos;
-        let end = line_end(b, pos);
-        let next_line = (end + 1).min(b.len());
-        let rest = input.get(pos..end).unwrap_or("");
         if OM {
+            let end = line_end(b, pos);
+            let next_line = (end + 1).min(b.len());
+            let rest = input.get(pos..end).unwrap_or("");
             let (what, after) = if let Some(r) = rest.strip_prefix("# HELP") {
                 ("HELP", r)
             } else if let Some(r) = rest.strip_prefix("# TYPE") {
@@ -643,7 +1063,7 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
             let tok = match what {
                 "HELP" => Tok::Help(
                     name,
-                    help_text(input, text_start, end, true, &mut self.scratch),
+                    help_text(b, input, text_start, true, false, &mut self.scratch)?.0,
                 ),
                 "TYPE" => {
                     let t = input.get(text_start..end).unwrap_or("");
@@ -673,42 +1093,93 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
             return Ok(Some(tok));
         }
 
-        // Prometheus text: `#`, blanks, then HELP/TYPE and blanks, or any comment.
+        // Prometheus text: `#`, blanks, then HELP/TYPE and blanks, or any comment. The line
+        // end is found while lexing, not up front: HELP text is scanned once, for the line
+        // end and escapes together, and a TYPE line ends right after its type word.
+        let strict = self.strict;
         let kw = skip_blanks(b, pos + 1);
-        let what = match input.get(kw..kw + 4) {
-            Some("HELP") => "HELP",
-            Some("TYPE") => "TYPE",
-            _ => {
-                self.pos = next_line;
-                return Ok(Some(Tok::Comment(input_span(kw.min(end), end))));
-            }
+        let what = match b.get(kw..kw + 4) {
+            Some(b"HELP") => "HELP",
+            Some(b"TYPE") => "TYPE",
+            _ => return Ok(Some(self.comment_rest(kw))),
         };
         match b.get(kw + 4) {
             Some(b' ' | b'\t') => {}
+            // expfmt ignores a keyword alone on its line.
+            Some(b'\n') | None if strict => return Ok(Some(self.comment_rest(kw))),
             Some(b'\n') | None => return expected(b, input, kw + 4, meta_name_expectation(what)),
             Some(_) => {
                 // `# HELPER …` is an ordinary comment.
-                self.pos = next_line;
-                return Ok(Some(Tok::Comment(input_span(kw, end))));
+                return Ok(Some(self.comment_rest(kw)));
             }
         }
         let name_pos = skip_blanks(b, kw + 4);
+        if strict {
+            match b.get(name_pos) {
+                // A keyword with no name is ignored by expfmt too.
+                Some(b'\n') | None => return Ok(Some(self.comment_rest(kw))),
+                Some(&c) if METRIC_START[usize::from(c)] => {}
+                _ => return fail(name_pos, ErrorKind::InvalidMetricNameInComment),
+            }
+        }
         let (name, after_name) = self.meta_name(name_pos, what)?;
         let text_start = skip_blanks(b, after_name);
-        if text_start == after_name && after_name < end {
+        if text_start == after_name && !matches!(b.get(after_name), Some(b'\n') | None) {
+            if strict {
+                return fail(after_name, ErrorKind::InvalidMetricNameInComment);
+            }
             return expected(b, input, after_name, "space after metric name in metadata");
         }
-        self.pos = next_line;
-        if what == "HELP" {
-            return Ok(Some(Tok::Help(
-                name,
-                help_text(input, text_start, end, false, &mut self.scratch),
-            )));
+        if strict {
+            let name = name.resolve(input, &self.scratch).to_owned();
+            // expfmt looks the family up (creating it) before it looks at the text, so a
+            // HELP or TYPE line without text still counts as seen for nothing but that.
+            let empty = matches!(b.get(text_start), Some(b'\n') | None);
+            if empty {
+                if text_start > after_name {
+                    self.expfmt.family(&name);
+                }
+                self.pos = (text_start + 1).min(b.len());
+                return Ok(Some(Tok::Comment(input_span(kw, text_start))));
+            }
+            self.strict_metadata(&name, what, pos)?;
         }
-        let t = input
-            .get(text_start..end)
-            .unwrap_or("")
-            .trim_end_matches([' ', '\t']);
+        if what == "HELP" {
+            let (help, end) = help_text(b, input, text_start, false, strict, &mut self.scratch)?;
+            self.pos = (end + 1).min(b.len());
+            return Ok(Some(Tok::Help(name, help)));
+        }
+        // Type words are lower-case letters (and `_` in expfmt's `gauge_histogram`); when
+        // one reaches the line end there is nothing to trim or search.
+        let mut e = text_start;
+        while let Some(&c) = b.get(e) {
+            if !(c.is_ascii_alphabetic() || c == b'_') {
+                break;
+            }
+            e += 1;
+        }
+        let end = if matches!(b.get(e), Some(b'\n') | None) {
+            e
+        } else {
+            line_end(b, e)
+        };
+        self.pos = (end + 1).min(b.len());
+        let raw = input.get(text_start..end).unwrap_or("");
+        if strict {
+            // expfmt takes the rest of the line, blanks included, in any letter case.
+            return match expfmt_type(raw) {
+                Some(t) => {
+                    self.expfmt.set_type(t);
+                    Ok(Some(Tok::Type(name, t)))
+                }
+                None => fail(text_start, ErrorKind::InvalidMetricType(raw.to_owned())),
+            };
+        }
+        let t = if end == e {
+            raw
+        } else {
+            raw.trim_end_matches([' ', '\t'])
+        };
         if t.is_empty() {
             return fail(text_start, ErrorKind::ExpectedText("TYPE"));
         }
@@ -718,12 +1189,20 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
         }
     }
 
+    /// A comment line of the text format whose text starts at `kw`: the rest of the line.
+    fn comment_rest(&mut self, kw: usize) -> Tok {
+        let b = self.input.as_bytes();
+        let end = line_end(b, kw);
+        self.pos = (end + 1).min(b.len());
+        Tok::Comment(input_span(kw.min(end), end))
+    }
+
     /// Lexes the metric name of a metadata line: legacy or quoted.
     fn meta_name(&mut self, pos: usize, what: &'static str) -> Lex<(StrSpan, usize)> {
         let b = self.input.as_bytes();
         match b.get(pos) {
             Some(&c) if METRIC_START[usize::from(c)] => {
-                let e = scan(b, pos + 1, &METRIC_CHAR);
+                let e = scan_name::<true>(b, pos + 1);
                 Ok((input_span(pos, e), e))
             }
             Some(b'"') => {
@@ -733,6 +1212,7 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
                     pos,
                     &mut self.scratch,
                     meta_name_expectation(what),
+                    false,
                 )?;
                 if s.start == s.end {
                     return fail(pos, ErrorKind::InvalidMetricName(String::new()));
@@ -747,23 +1227,39 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
     fn series_line(&mut self) -> Lex<SeriesTok> {
         let b = self.input.as_bytes();
         let input = self.input;
+        // Only the text format has a strict mode; this lets the OpenMetrics build drop it.
+        let strict = !OM && self.strict;
         let start = self.pos;
         let mut i = start;
         let mut name = None;
-        if b.get(i) != Some(&b'{') {
-            let e = scan(b, i + 1, &METRIC_CHAR);
+        if b.get(i) == Some(&b'{') {
+            if strict {
+                // expfmt knows no quoted names, so a series must start with its name.
+                return fail(start, ErrorKind::MetricNameNotSet);
+            }
+        } else {
+            let e = scan_name::<true>(b, i + 1);
             name = Some(input_span(i, e));
             i = e;
+            if strict && matches!(b.get(i), Some(b' ' | b'\t')) {
+                // expfmt allows blanks between the name and the braces.
+                let j = skip_blanks(b, i);
+                if b.get(j) == Some(&b'{') {
+                    i = j;
+                }
+            }
         }
         self.spans.clear();
         if b.get(i) == Some(&b'{') {
+            let slot = if strict { None } else { Some(&mut name) };
             i = labels(
                 b,
                 input,
                 i + 1,
                 &mut self.scratch,
                 &mut self.spans,
-                Some(&mut name),
+                slot,
+                strict,
             )?;
         }
         let series = input_span(start, i);
@@ -778,23 +1274,33 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
             i + 1
         } else {
             let j = skip_blanks(b, i);
-            if j == i {
+            // expfmt reads the value straight after a closing brace.
+            if j == i && !(strict && i > start && b.get(i - 1) == Some(&b'}')) {
                 return expected(b, input, i, "value after metric");
             }
             j
         };
-        let mut v1 = v0;
-        while let Some(&c) = b.get(v1) {
-            if c == b' ' || c == b'\n' || (!OM && c == b'\t') {
-                break;
+        // The value: decimal numbers, nearly all of them, are parsed while they are
+        // scanned; the rest (and OpenMetrics values ending in a tab, which belongs to the
+        // token there) go through the general parser.
+        let (value, v1) = match fast_decimal(b, v0) {
+            Some((v, e)) if !(OM && b.get(e) == Some(&b'\t')) => (v, e),
+            _ => {
+                let mut v1 = v0;
+                while let Some(&c) = b.get(v1) {
+                    if c == b' ' || c == b'\n' || (!OM && c == b'\t') {
+                        break;
+                    }
+                    v1 += 1;
+                }
+                if v1 == v0 {
+                    return expected(b, input, v0, "value after metric");
+                }
+                let v = parse_float_slow(input.get(v0..v1).unwrap_or(""))
+                    .map_err(|k| Box::new(At(v0, k)))?;
+                (v, v1)
             }
-            v1 += 1;
-        }
-        if v1 == v0 {
-            return expected(b, input, v0, "value after metric");
-        }
-        let value =
-            parse_float(input.get(v0..v1).unwrap_or("")).map_err(|k| Box::new(At(v0, k)))?;
+        };
         let mut tok = SeriesTok {
             series,
             name,
@@ -806,6 +1312,9 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
         i = v1;
         if OM {
             self.om_tail(&mut tok, i)?;
+        } else if b.get(i) == Some(&b'\n') {
+            // No timestamp: the common case.
+            self.pos = i + 1;
         } else {
             let t0 = skip_blanks(b, i);
             let mut t1 = t0;
@@ -815,19 +1324,23 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
                 }
                 t1 += 1;
             }
-            if t1 > t0 {
+            if t1 > t0 || (strict && t0 > i) {
+                // expfmt takes a blank after the value as the start of a timestamp.
                 let ts = input.get(t0..t1).unwrap_or("");
                 match parse_int_ts(ts) {
                     Some(t) => tok.timestamp = Some(t),
                     None => return fail(t0, ErrorKind::InvalidTimestamp(ts.to_owned())),
                 }
             }
-            let e = skip_blanks(b, t1);
+            let e = if strict { t1 } else { skip_blanks(b, t1) };
             match b.get(e) {
                 Some(b'\n') => self.pos = e + 1,
                 None => self.pos = e,
                 Some(_) => return expected(b, input, e, "next entry after timestamp"),
             }
+        }
+        if strict {
+            self.strict_sample(&tok)?;
         }
         Ok(tok)
     }
@@ -876,7 +1389,15 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
             return expected(b, input, i, "exemplar labels");
         }
         let l0 = i + 1;
-        let mut i = labels(b, input, i + 2, &mut self.scratch, &mut self.ex_spans, None)?;
+        let mut i = labels(
+            b,
+            input,
+            i + 2,
+            &mut self.scratch,
+            &mut self.ex_spans,
+            None,
+            false,
+        )?;
         let len: usize = LabelPairs::spans(input, &self.scratch, &self.ex_spans)
             .iter()
             .map(|l| l.name.chars().count() + l.value.chars().count())
@@ -1083,8 +1604,10 @@ fn meta_name_expectation(what: &str) -> &'static str {
 
 /// Lexes a label set from `i` (just after `{`) through the closing brace; returns the
 /// index after it. A quoted string not followed by `=` is the metric name (Prometheus 3),
-/// allowed only when `name` is given and not yet set.
+/// allowed only when `name` is given and not yet set; `strict` (expfmt) allows no quoted
+/// names at all and no escapes other than `\\`, `\"` and `\n`.
 #[allow(clippy::many_single_char_names)] // `b`, `i`, `e`, `s`, `q`: bytes, index, end, span, quote.
+#[inline]
 fn labels(
     b: &[u8],
     input: &str,
@@ -1092,20 +1615,28 @@ fn labels(
     scratch: &mut String,
     spans: &mut Vec<PairSpan>,
     mut name: Option<&mut Option<StrSpan>>,
+    strict: bool,
 ) -> Lex<usize> {
     loop {
-        i = skip_blanks(b, i);
+        // Blanks are allowed around every token, but real input has none: test the byte
+        // before paying for the skip.
+        if matches!(b.get(i), Some(b' ' | b'\t')) {
+            i = skip_blanks(b, i);
+        }
         let lname = match b.get(i) {
-            Some(b'}') => return Ok(i + 1),
             Some(&c) if LABEL_START[usize::from(c)] => {
-                let e = scan(b, i + 1, &LABEL_CHAR);
+                let e = scan_name::<false>(b, i + 1);
                 let s = input_span(i, e);
                 i = e;
                 s
             }
+            Some(b'}') => return Ok(i + 1),
+            Some(b'"') if strict => {
+                return fail(i, ErrorKind::InvalidLabelName(found_at(b, input, i)));
+            }
             Some(b'"') => {
                 let q = i;
-                let (s, e) = quoted(b, input, i, scratch, "label name")?;
+                let (s, e) = quoted(b, input, i, scratch, "label name", false)?;
                 i = skip_blanks(b, e);
                 if matches!(b.get(i), Some(b',' | b'}')) {
                     // A quoted metric name inside the braces.
@@ -1129,26 +1660,43 @@ fn labels(
             }
             _ => return expected(b, input, i, "label name"),
         };
-        i = skip_blanks(b, i);
-        if b.get(i) != Some(&b'=') {
-            return expected(b, input, i, "equal");
-        }
-        i = skip_blanks(b, i + 1);
-        if b.get(i) != Some(&b'"') {
-            return expected(b, input, i, "label value");
+        if b.get(i) == Some(&b'=') && b.get(i + 1) == Some(&b'"') {
+            i += 1;
+        } else {
+            i = skip_blanks(b, i);
+            if b.get(i) != Some(&b'=') {
+                return expected(b, input, i, "equal");
+            }
+            i = skip_blanks(b, i + 1);
+            if b.get(i) != Some(&b'"') {
+                return expected(b, input, i, "label value");
+            }
         }
         let n0 = i;
-        let (value, e) = quoted(b, input, i, scratch, "label value")?;
-        let ln = lname.resolve(input, scratch);
-        if spans.iter().any(|p| p.name.resolve(input, scratch) == ln) {
+        let (value, e) = quoted(b, input, i, scratch, "label value", strict)?;
+        // Label names are compared as bytes, length first: in real label sets the lengths
+        // almost always differ, so most comparisons stop there.
+        let ln = lname.bytes(input, scratch);
+        if spans
+            .iter()
+            .any(|p| p.name.len() == ln.len() && p.name.bytes(input, scratch) == ln)
+        {
+            let ln = lname.resolve(input, scratch);
             return fail(n0, ErrorKind::DuplicateLabelName(ln.to_owned()));
         }
         spans.push(PairSpan { name: lname, value });
-        i = skip_blanks(b, e);
+        i = e;
         match b.get(i) {
             Some(b',') => i += 1,
             Some(b'}') => return Ok(i + 1),
-            _ => return expected(b, input, i, "comma or brace close"),
+            _ => {
+                i = skip_blanks(b, i);
+                match b.get(i) {
+                    Some(b',') => i += 1,
+                    Some(b'}') => return Ok(i + 1),
+                    _ => return expected(b, input, i, "comma or brace close"),
+                }
+            }
         }
     }
 }
@@ -1198,6 +1746,231 @@ mod tests {
             Err(ErrorKind::InvalidFloat(_))
         ));
         assert!(matches!(parse_float(""), Err(ErrorKind::InvalidFloat(_))));
+    }
+
+    #[test]
+    fn overflowing_floats_are_rejected_like_go() {
+        // Go's ParseFloat reports a range error where Rust would round to infinity.
+        assert!(matches!(
+            parse_float("1e400"),
+            Err(ErrorKind::InvalidFloat(_))
+        ));
+        assert!(matches!(
+            parse_float("-2e308"),
+            Err(ErrorKind::InvalidFloat(_))
+        ));
+        assert_eq!(parse_float("1e-400"), Ok(0.0));
+        assert_eq!(parse_float("-Infinity"), Ok(f64::NEG_INFINITY));
+    }
+
+    proptest::proptest! {
+        /// The fast path answers only with the bits `str::parse::<f64>` gives (which are
+        /// Go's `ParseFloat`'s for decimal input), and for every plain decimal it answers.
+        #[test]
+        fn fast_decimal_agrees_with_str_parse(
+            sign in proptest::sample::select(vec!["", "-", "+"]),
+            int in "[0-9]{0,12}",
+            frac in proptest::option::of("[0-9]{0,12}"),
+            exp in proptest::option::of((proptest::sample::select(vec!["e", "E"]), proptest::sample::select(vec!["", "-", "+"]), 0u32..40)),
+            end in proptest::sample::select(vec!["", " ", "\n", "\t"]),
+        ) {
+            let mut tok = format!("{sign}{int}");
+            if let Some(f) = &frac {
+                tok.push('.');
+                tok.push_str(f);
+            }
+            if let Some((e, es, n)) = exp {
+                tok = format!("{tok}{e}{es}{n}");
+            }
+            let input = format!("{tok}{end}");
+            let want = tok.parse::<f64>();
+            if let Some((v, e)) = fast_decimal(input.as_bytes(), 0) {
+                    proptest::prop_assert_eq!(e, tok.len());
+                    let want = *want.as_ref().expect("fast path accepted what str::parse rejects");
+                    proptest::prop_assert_eq!(v.to_bits(), want.to_bits(), "{}", tok);
+            } else {
+                    // Declining is allowed, but not for short plain decimals with a small
+                    // exponent: those are the fast path's reason to exist.
+                    let digits = int.len() + frac.as_ref().map_or(0, String::len);
+                    let e = exp.map_or(0, |(_, es, n)| if es == "-" { -i64::from(n) } else { i64::from(n) });
+                    let eff = e - frac.as_ref().map_or(0, |f| f.len() as i64);
+                    proptest::prop_assert!(!((1..=15).contains(&digits) && (-22..=22).contains(&eff)), "declined {}", tok);
+            }
+            // The public entry point agrees whichever path it takes.
+            if let Ok(w) = want
+                && w.is_finite()
+            {
+                proptest::prop_assert_eq!(parse_float(&tok).map(f64::to_bits), Ok(w.to_bits()));
+            }
+        }
+
+        /// Random floats printed in Rust's shortest and exponent forms read back exactly.
+        #[test]
+        fn floats_round_trip(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() {
+                for s in [format!("{v}"), format!("{v:e}"), format!("{v:.3}")] {
+                    let want = s.parse::<f64>().unwrap();
+                    proptest::prop_assert_eq!(parse_float(&s).map(f64::to_bits), Ok(want.to_bits()), "{}", s);
+                }
+            }
+        }
+
+        /// The eight-bytes-at-a-time scans stop where a byte-at-a-time scan does.
+        #[test]
+        fn swar_scans_agree_with_byte_scans(s in proptest::collection::vec(proptest::sample::select(b"aZ09_:{} =\"\\\n\x80\xff-.".to_vec()), 0..40), from in 0usize..8) {
+            let from = from.min(s.len());
+            proptest::prop_assert_eq!(scan_name::<true>(&s, from), scan(&s, from, &METRIC_CHAR));
+            proptest::prop_assert_eq!(scan_name::<false>(&s, from), scan(&s, from, &LABEL_CHAR));
+            let stop = s[from..].iter().position(|c| matches!(c, b'"' | b'\\' | b'\n')).map_or(s.len(), |p| from + p);
+            proptest::prop_assert_eq!(quote_stop(&s, from), stop);
+        }
+    }
+
+    /// Runs a parser to its end: the first error's message, or `ok`.
+    fn verdict(mut p: PromParser<'_>) -> String {
+        loop {
+            match p.next() {
+                Ok(Some(_)) => {}
+                Ok(None) => return "ok".into(),
+                Err(e) => return e.to_string(),
+            }
+        }
+    }
+
+    /// Strict mode against the scrape parser on the inputs where expfmt and Prometheus's
+    /// scrape parser disagree (each verdict checked against promtool 2.42 by the peer test
+    /// in `crates/cli/tests/promtool_peer.rs`).
+    #[test]
+    fn strict_mode_follows_expfmt() {
+        let cases: &[(&str, &str, &str)] = &[
+            // (input, scrape parser, strict)
+            (
+                "m{a=\"\\q\"} 1\n",
+                "ok",
+                "1:6: invalid escape sequence '\\q'",
+            ),
+            (
+                "# HELP m a \\q\nm 1\n",
+                "ok",
+                "1:12: invalid escape sequence '\\q'",
+            ),
+            (
+                "# HELP m \\\"\nm 1\n",
+                "ok",
+                "1:10: invalid escape sequence '\\\"'",
+            ),
+            (
+                "# HELP m a\n# HELP m b\n",
+                "ok",
+                "2:1: duplicate HELP for metric family \"m\"",
+            ),
+            (
+                "m 1\n# TYPE m gauge\n",
+                "ok",
+                "2:1: TYPE for metric family \"m\" after its samples",
+            ),
+            (
+                "# TYPE m histogram\nm_sum 1\n# TYPE m_bucket gauge\n",
+                "ok",
+                "3:1: duplicate TYPE for metric family \"m\"",
+            ),
+            ("a 1\nb 1\na 2\n", "ok", "ok"),
+            (
+                "m{__name__=\"x\"} 1\n",
+                "ok",
+                "1:1: label name \"__name__\" is reserved",
+            ),
+            (
+                "# TYPE m summary\nm_sum{quantile=\"x\"} 1\n",
+                "ok",
+                "2:1: expected float as value for 'quantile' label, got \"x\"",
+            ),
+            (
+                "m 1",
+                "ok",
+                "1:4: unexpected end of input stream: the last line has no line feed",
+            ),
+            (
+                "# c",
+                "ok",
+                "1:4: unexpected end of input stream: the last line has no line feed",
+            ),
+            ("m 1 \n", "ok", "1:5: invalid timestamp \"\""),
+            (
+                "m 1 2 \n",
+                "ok",
+                "1:6: expected next entry after timestamp, got \" \"",
+            ),
+            ("{\"m\"} 1\n", "ok", "1:1: metric name not set"),
+            (
+                "m{\"a\"=\"b\"} 1\n",
+                "ok",
+                "1:3: invalid label name \"\\\"\"",
+            ),
+            (
+                "# HELP \"m\" x\n",
+                "ok",
+                "1:8: invalid metric name in comment",
+            ),
+            (
+                "# TYPE m COUNTER\nm 1\n",
+                "1:10: invalid metric type \"COUNTER\"",
+                "ok",
+            ),
+            (
+                "# TYPE m gauge_histogram\nm 1\n",
+                "1:10: invalid metric type \"gauge_histogram\"",
+                "ok",
+            ),
+            (
+                "# TYPE m gauge \nm 1\n",
+                "ok",
+                "1:10: invalid metric type \"gauge \"",
+            ),
+            ("# TYPE m\nm 1\n", "1:9: expected text in TYPE", "ok"),
+            (
+                "# HELP\n",
+                "1:7: expected metric name after HELP, got \"\\n\"",
+                "ok",
+            ),
+            (
+                "m{a=\"b\"}1\n",
+                "1:9: expected value after metric, got \"1\"",
+                "ok",
+            ),
+            (
+                "m {a=\"b\"} 1\n",
+                "1:3: invalid float \"{a=\\\"b\\\"}\"",
+                "ok",
+            ),
+            (
+                "  m 1\n",
+                "1:1: expected a valid start token, got \" \"",
+                "ok",
+            ),
+        ];
+        for &(input, lenient, strict) in cases {
+            assert_eq!(
+                verdict(PromParser::new(input)),
+                lenient,
+                "scrape parser on {input:?}"
+            );
+            let p = PromParser::with_options(input, PromOptions { strict: true });
+            assert_eq!(verdict(p), strict, "strict mode on {input:?}");
+        }
+    }
+
+    #[test]
+    fn strict_mode_reports_expfmt_families() {
+        let input = "# TYPE s summary\ns_count 1\n# HELP s_sum x\ns_total 2\n";
+        let mut p = PromParser::with_options(input, PromOptions { strict: true });
+        let mut seen = Vec::new();
+        while p.next().unwrap().is_some() {
+            seen.push(p.family().unwrap().to_owned());
+        }
+        assert_eq!(seen, ["s", "s", "s", "s_total"]);
+        assert_eq!(PromParser::new(input).family(), None);
     }
 
     #[test]
