@@ -15,3 +15,4 @@ pub use promlite_exposition as exposition;
 pub use promlite_model as model;
 pub use promlite_promql as promql;
 pub use promlite_storage as storage;
+pub use promlite_tsdb as tsdb;

@@ -363,7 +363,7 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Re-encodes float samples into XOR chunks of up to 120 samples.
+/// Re-encodes float samples into XOR chunks of up to `BLOCK_CHUNK_SAMPLES` samples.
 fn encode_floats(it: &mut dyn SampleIterator) -> std::result::Result<Vec<EncodedChunk>, String> {
     let mut out = Vec::new();
     let mut cur = XorChunk::new();
@@ -389,7 +389,7 @@ fn encode_floats(it: &mut dyn SampleIterator) -> std::result::Result<Vec<Encoded
                     first = t;
                 }
                 cur.append(t, v);
-                if cur.num_samples() >= 120 {
+                if cur.num_samples() >= crate::block::writer::BLOCK_CHUNK_SAMPLES {
                     flush(&mut cur, first, &mut out);
                 }
             }

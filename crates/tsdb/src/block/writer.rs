@@ -34,6 +34,55 @@ pub struct EncodedChunk {
     pub samples: u64,
 }
 
+/// Samples per chunk in blocks promlite writes. Prometheus cuts at 120 for its head; in
+/// a block, fewer, longer chunks spend fewer bytes on per-chunk headers (first timestamp
+/// and value, length, checksum, index entry), and Prometheus reads chunks of any length.
+pub const BLOCK_CHUNK_SAMPLES: usize = 480;
+
+/// Re-encodes consecutive XOR chunks into chunks of up to [`BLOCK_CHUNK_SAMPLES`]
+/// samples. Other encodings pass through unchanged.
+pub fn merge_chunks(chunks: Vec<EncodedChunk>) -> Vec<EncodedChunk> {
+    use crate::chunkenc::{XorChunk, XorIter};
+    let mut out: Vec<EncodedChunk> = Vec::with_capacity(chunks.len());
+    let mut cur = XorChunk::new();
+    let mut first = 0;
+    let flush = |cur: &mut XorChunk, first: i64, out: &mut Vec<EncodedChunk>| {
+        if cur.num_samples() > 0 {
+            out.push(EncodedChunk {
+                mint: first,
+                maxt: cur.last_t(),
+                encoding: Encoding::Xor,
+                samples: cur.num_samples() as u64,
+                data: cur.bytes().to_vec(),
+            });
+            *cur = XorChunk::new();
+        }
+    };
+    for c in chunks {
+        let Ok(mut it) = (if c.encoding == Encoding::Xor {
+            XorIter::new(&c.data)
+        } else {
+            Err(crate::chunkenc::Eof)
+        }) else {
+            flush(&mut cur, first, &mut out);
+            out.push(c);
+            continue;
+        };
+        while let Ok(true) = it.next_sample() {
+            let (t, v) = it.at();
+            if cur.num_samples() == 0 {
+                first = t;
+            }
+            cur.append(t, v);
+            if cur.num_samples() >= BLOCK_CHUNK_SAMPLES {
+                flush(&mut cur, first, &mut out);
+            }
+        }
+    }
+    flush(&mut cur, first, &mut out);
+    out
+}
+
 /// Builds one block. Series must be added in [`Labels`] order.
 pub struct BlockWriter {
     parent: PathBuf,

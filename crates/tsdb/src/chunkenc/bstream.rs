@@ -27,48 +27,51 @@ impl BitWriter {
 
     #[inline]
     pub(crate) fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.bytes.push(0);
-            self.free = 8;
-        }
-        if bit {
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= 1 << (self.free - 1);
-        }
-        self.free -= 1;
+        self.write_bits(u64::from(bit), 1);
     }
 
     #[inline]
     pub(crate) fn write_byte(&mut self, byte: u8) {
-        if self.free == 0 {
-            self.bytes.push(0);
-            self.free = 8;
-        }
-        let last = self.bytes.len() - 1;
-        // The top `free` bits complete the last byte; the rest start a new one. A shift by
-        // 8 is what Prometheus's Go code does here (yielding 0), so it is spelled out.
-        self.bytes[last] |= byte.checked_shr(u32::from(8 - self.free)).unwrap_or(0);
-        self.bytes
-            .push(byte.checked_shl(u32::from(self.free)).unwrap_or(0));
+        self.write_bits(u64::from(byte), 8);
     }
 
     /// Writes the low `n` bits of `v`, most significant first.
+    ///
+    /// Prometheus writes bit by bit and byte by byte; this writes whole bytes at once but
+    /// ends in exactly the state Prometheus's sequence would, including its one quirk: a
+    /// write of a multiple of 8 bits that starts byte-aligned leaves an empty trailing
+    /// byte behind (Prometheus's `writeByte` appends the next byte up front). The test
+    /// `fast_writer_matches_prometheus_sequence` checks this against a literal port of the
+    /// bit-by-bit algorithm.
     #[inline]
     pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
         if n == 0 {
             return;
         }
+        let start_free = self.free;
         let mut v = v << (64 - n);
-        let mut n = n;
-        while n >= 8 {
-            self.write_byte((v >> 56) as u8);
-            v <<= 8;
-            n -= 8;
+        let mut rem = n;
+        if self.free > 0 {
+            let take = u32::from(self.free).min(rem);
+            let last = self.bytes.len() - 1;
+            // The top `take` bits of `v` go just below the bits already in the byte.
+            self.bytes[last] |= ((v >> (64 - take)) << (u32::from(self.free) - take)) as u8;
+            self.free -= take as u8;
+            v = v.checked_shl(take).unwrap_or(0);
+            rem -= take;
         }
-        while n > 0 {
-            self.write_bit(v >> 63 == 1);
-            v <<= 1;
-            n -= 1;
+        while rem >= 8 {
+            self.bytes.push((v >> 56) as u8);
+            v <<= 8;
+            rem -= 8;
+        }
+        if rem > 0 {
+            self.bytes.push((v >> 56) as u8);
+            self.free = (8 - rem) as u8;
+        }
+        if n.is_multiple_of(8) && (start_free == 0 || start_free == 8) {
+            self.bytes.push(0);
+            self.free = 8;
         }
     }
 
@@ -151,6 +154,73 @@ impl<'a> BitReader<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A literal port of Prometheus's `bstream` writes, bit by bit and byte by byte.
+    #[derive(Default)]
+    struct Reference {
+        bytes: Vec<u8>,
+        free: u8,
+    }
+
+    impl Reference {
+        fn bit(&mut self, bit: bool) {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            if bit {
+                let last = self.bytes.len() - 1;
+                self.bytes[last] |= 1 << (self.free - 1);
+            }
+            self.free -= 1;
+        }
+        fn byte(&mut self, byte: u8) {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= byte.checked_shr(u32::from(8 - self.free)).unwrap_or(0);
+            self.bytes
+                .push(byte.checked_shl(u32::from(self.free)).unwrap_or(0));
+        }
+        fn bits(&mut self, v: u64, n: u32) {
+            if n == 0 {
+                return;
+            }
+            let mut v = v << (64 - n);
+            let mut n = n;
+            while n >= 8 {
+                self.byte((v >> 56) as u8);
+                v <<= 8;
+                n -= 8;
+            }
+            while n > 0 {
+                self.bit(v >> 63 == 1);
+                v <<= 1;
+                n -= 1;
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_writer_matches_prometheus_sequence(
+            ops in proptest::collection::vec((any::<u64>(), 0u32..=64, 0u8..3), 0..60)
+        ) {
+            let mut fast = BitWriter::default();
+            let mut slow = Reference::default();
+            for (v, n, kind) in ops {
+                match kind {
+                    0 => { fast.write_bit(v & 1 == 1); slow.bit(v & 1 == 1); }
+                    1 => { fast.write_byte(v as u8); slow.byte(v as u8); }
+                    _ => { fast.write_bits(v, n); slow.bits(v, n); }
+                }
+                prop_assert_eq!(&fast.bytes, &slow.bytes);
+                prop_assert_eq!(fast.free, slow.free);
+            }
+        }
+    }
 
     proptest! {
         #[test]

@@ -149,7 +149,7 @@ impl Head {
     }
 
     fn replay_wal(&self, dir: &Path) -> crate::Result<ReplayStats> {
-        let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
+        let mut refs = ReplayRefs::default();
         let mut stats = ReplayStats::default();
         let mut failure: Option<crate::Error> = None;
         let mut from = 0;
@@ -200,23 +200,19 @@ impl Head {
         Ok(stats)
     }
 
-    fn replay_record(
-        &self,
-        r: Record,
-        refs: &mut HashMap<u64, Arc<MemSeries>>,
-        stats: &mut ReplayStats,
-    ) {
+    fn replay_record(&self, r: Record, refs: &mut ReplayRefs, stats: &mut ReplayStats) {
         let min_valid = self.min_valid_time.load(Ordering::Acquire);
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut apply = |r: u64, t: i64, v: SampleValue| {
             if t < min_valid {
                 return;
             }
-            if let Some(s) = refs.get(&r) {
+            if let Some(s) = refs.get(r) {
                 let mut d = s.data.lock();
                 if d.last.as_ref().is_none_or(|l| l.0 < t) {
                     d.append(t, v, self.rules);
-                    self.mint.fetch_min(t, Ordering::AcqRel);
-                    self.maxt.fetch_max(t, Ordering::AcqRel);
+                    mint = mint.min(t);
+                    maxt = maxt.max(t);
                     stats.samples += 1;
                 }
             } else {
@@ -249,7 +245,7 @@ impl Head {
             }
             Record::Metadata(ms) => {
                 for m in ms {
-                    if let Some(s) = refs.get(&m.r) {
+                    if let Some(s) = refs.get(m.r) {
                         s.data.lock().metadata = Some(Metadata {
                             metric_type: m.metric_type,
                             help: m.help,
@@ -261,7 +257,7 @@ impl Head {
             Record::Exemplars(es) => {
                 let mut ring = self.exemplars.lock();
                 for e in es {
-                    if let Some(s) = refs.get(&e.r)
+                    if let Some(s) = refs.get(e.r)
                         && ring.cap > 0
                     {
                         if ring.items.len() == ring.cap {
@@ -281,6 +277,10 @@ impl Head {
             // Deletions arrive with the tombstone support of blocks; out-of-order markers
             // and other record types carry nothing the head keeps.
             Record::Tombstones(_) | Record::Other(_) => {}
+        }
+        if mint <= maxt {
+            self.mint.fetch_min(mint, Ordering::AcqRel);
+            self.maxt.fetch_max(maxt, Ordering::AcqRel);
         }
     }
 
@@ -355,7 +355,7 @@ impl Head {
             },
         )?;
         for s in series {
-            let chunks = s.data.lock().chunks_in(mint, maxt);
+            let chunks = crate::block::writer::merge_chunks(s.data.lock().chunks_in(mint, maxt));
             w.add_series(s.labels.clone(), &chunks)?;
         }
         w.finish()
@@ -553,6 +553,40 @@ impl Head {
         ids.iter()
             .filter_map(|&i| by_id.get(i as usize).cloned().flatten())
             .collect()
+    }
+}
+
+/// WAL series references seen during a replay. References are dense small integers
+/// (Prometheus and promlite both count up from 1), so a vector indexes them; a map takes
+/// the rare outliers.
+#[derive(Default)]
+struct ReplayRefs {
+    dense: Vec<Option<Arc<MemSeries>>>,
+    sparse: HashMap<u64, Arc<MemSeries>>,
+}
+
+impl ReplayRefs {
+    const DENSE_LIMIT: u64 = 1 << 26;
+
+    fn insert(&mut self, r: u64, s: Arc<MemSeries>) {
+        if r < Self::DENSE_LIMIT {
+            let i = r as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i] = Some(s);
+        } else {
+            self.sparse.insert(r, s);
+        }
+    }
+
+    #[inline]
+    fn get(&self, r: u64) -> Option<&Arc<MemSeries>> {
+        if r < Self::DENSE_LIMIT {
+            self.dense.get(r as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&r)
+        }
     }
 }
 
