@@ -148,140 +148,61 @@ impl Head {
         Ok(head)
     }
 
+    /// Replays the checkpoint and WAL segments. Decoding runs on this thread; samples are
+    /// applied by worker threads, each owning a fixed share of the series (by id), so
+    /// every series still receives its samples in log order, without lock contention.
     fn replay_wal(&self, dir: &Path) -> crate::Result<ReplayStats> {
-        let mut refs = ReplayRefs::default();
-        let mut stats = ReplayStats::default();
-        let mut failure: Option<crate::Error> = None;
-        let mut from = 0;
-        if let Some((index, path)) = checkpoint::latest(dir)? {
-            let damaged = replay(&path, 0, |rec| match record::decode(rec) {
-                Ok(r) => self.replay_record(r, &mut refs, &mut stats),
-                Err(e) => {
-                    failure.get_or_insert(crate::Error::corrupt(&path, e.offset as u64, e.what));
-                }
-            })?;
-            if let Some(c) = damaged {
-                return Err(crate::Error::corrupt(
-                    path,
-                    c.offset as u64,
-                    format!("checkpoint damaged: {}", c.reason),
-                ));
-            }
-            from = index + 1;
-        }
-        let corruption = replay(dir, from, |rec| {
-            if failure.is_some() {
-                return;
-            }
-            match record::decode(rec) {
-                Ok(r) => self.replay_record(r, &mut refs, &mut stats),
-                Err(e) => {
-                    failure = Some(crate::Error::corrupt(
-                        dir,
-                        e.offset as u64,
-                        format!("undecodable WAL record: {}", e.what),
-                    ));
-                }
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        if let Some(c) = corruption {
-            tracing::warn!(
-                segment = c.segment,
-                offset = c.offset,
-                reason = %c.reason,
-                "WAL is damaged; truncating it at the last complete record"
-            );
-            repair(dir, &c)?;
-            stats.repaired = true;
-        }
-        Ok(stats)
-    }
-
-    fn replay_record(&self, r: Record, refs: &mut ReplayRefs, stats: &mut ReplayStats) {
-        let min_valid = self.min_valid_time.load(Ordering::Acquire);
-        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        let mut apply = |r: u64, t: i64, v: SampleValue| {
-            if t < min_valid {
-                return;
-            }
-            if let Some(s) = refs.get(r) {
-                let mut d = s.data.lock();
-                if d.last.as_ref().is_none_or(|l| l.0 < t) {
-                    d.append(t, v, self.rules);
-                    mint = mint.min(t);
-                    maxt = maxt.max(t);
-                    stats.samples += 1;
-                }
-            } else {
-                stats.unknown_refs += 1;
-            }
-        };
-        match r {
-            Record::Series(series) => {
-                for s in series {
-                    let series = self.create_with_ref(s.r, &s.labels);
-                    series.logged.store(true, Ordering::Release);
-                    refs.insert(s.r, series);
-                    stats.series += 1;
-                }
-            }
-            Record::Samples(samples) => {
-                for s in samples {
-                    apply(s.r, s.t, SampleValue::Float(s.v));
-                }
-            }
-            Record::Histograms(hs) => {
-                for h in hs {
-                    apply(h.r, h.t, SampleValue::Histogram(Arc::new(h.h)));
-                }
-            }
-            Record::FloatHistograms(hs) => {
-                for h in hs {
-                    apply(h.r, h.t, SampleValue::FloatHistogram(Arc::new(h.h)));
-                }
-            }
-            Record::Metadata(ms) => {
-                for m in ms {
-                    if let Some(s) = refs.get(m.r) {
-                        s.data.lock().metadata = Some(Metadata {
-                            metric_type: m.metric_type,
-                            help: m.help,
-                            unit: m.unit,
-                        });
-                    }
-                }
-            }
-            Record::Exemplars(es) => {
-                let mut ring = self.exemplars.lock();
-                for e in es {
-                    if let Some(s) = refs.get(e.r)
-                        && ring.cap > 0
-                    {
-                        if ring.items.len() == ring.cap {
-                            ring.items.pop_front();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 8);
+        std::thread::scope(|scope| {
+            let mut senders = Vec::with_capacity(workers);
+            let mut handles = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ReplayWork>>(4);
+                senders.push(tx);
+                handles.push(scope.spawn(move || {
+                    let (mut mint, mut maxt, mut n) = (i64::MAX, i64::MIN, 0usize);
+                    for batch in rx {
+                        // One read lock per batch; the ids were resolved when decoding.
+                        let by_id = self.by_id.read();
+                        for (id, t, v) in batch {
+                            let Some(Some(s)) = by_id.get(id as usize) else {
+                                continue;
+                            };
+                            let mut d = s.data.lock();
+                            if d.last.as_ref().is_none_or(|l| l.0 < t) {
+                                d.append(t, v, self.rules);
+                                mint = mint.min(t);
+                                maxt = maxt.max(t);
+                                n += 1;
+                            }
                         }
-                        ring.items.push_back((
-                            s.labels.clone(),
-                            Exemplar {
-                                labels: e.labels,
-                                value: e.v,
-                                timestamp: Some(e.t),
-                            },
-                        ));
                     }
+                    (mint, maxt, n)
+                }));
+            }
+            let mut r = Replayer {
+                head: self,
+                refs: ReplayRefs::default(),
+                stats: ReplayStats::default(),
+                batches: (0..workers).map(|_| Vec::new()).collect(),
+                senders,
+                min_valid: self.min_valid_time.load(Ordering::Acquire),
+            };
+            let result = r.run(dir);
+            let mut stats = r.finish();
+            for h in handles {
+                // A worker only panics on a bug; surface it rather than lose samples quietly.
+                let (mint, maxt, n) = h.join().expect("WAL replay worker panicked");
+                stats.samples += n;
+                if mint <= maxt {
+                    self.mint.fetch_min(mint, Ordering::AcqRel);
+                    self.maxt.fetch_max(maxt, Ordering::AcqRel);
                 }
             }
-            // Deletions arrive with the tombstone support of blocks; out-of-order markers
-            // and other record types carry nothing the head keeps.
-            Record::Tombstones(_) | Record::Other(_) => {}
-        }
-        if mint <= maxt {
-            self.mint.fetch_min(mint, Ordering::AcqRel);
-            self.maxt.fetch_max(maxt, Ordering::AcqRel);
-        }
+            result.map(|()| stats)
+        })
     }
 
     /// Recreates a series under its WAL reference. Prometheus may log one label set
@@ -553,6 +474,170 @@ impl Head {
         ids.iter()
             .filter_map(|&i| by_id.get(i as usize).cloned().flatten())
             .collect()
+    }
+}
+
+/// A sample on its way to a replay worker: series id, timestamp, value. Ids rather than
+/// `Arc`s, so no reference count is touched per sample.
+type ReplayWork = (u32, i64, SampleValue);
+
+/// Samples per message to a replay worker.
+const REPLAY_BATCH: usize = 4096;
+
+/// The decoding side of a WAL replay.
+struct Replayer<'h> {
+    head: &'h Head,
+    refs: ReplayRefs,
+    stats: ReplayStats,
+    batches: Vec<Vec<ReplayWork>>,
+    senders: Vec<std::sync::mpsc::SyncSender<Vec<ReplayWork>>>,
+    min_valid: i64,
+}
+
+impl Replayer<'_> {
+    /// Reads the newest checkpoint, then the segments after it, repairing a damaged tail.
+    fn run(&mut self, dir: &Path) -> crate::Result<()> {
+        let mut failure: Option<crate::Error> = None;
+        let mut from = 0;
+        if let Some((index, path)) = checkpoint::latest(dir)? {
+            let damaged = replay(&path, 0, |rec| match record::decode(rec) {
+                Ok(r) => self.record(r),
+                Err(e) => {
+                    failure.get_or_insert(crate::Error::corrupt(&path, e.offset as u64, e.what));
+                }
+            })?;
+            if let Some(c) = damaged {
+                return Err(crate::Error::corrupt(
+                    path,
+                    c.offset as u64,
+                    format!("checkpoint damaged: {}", c.reason),
+                ));
+            }
+            from = index + 1;
+        }
+        let corruption = replay(dir, from, |rec| {
+            if failure.is_some() {
+                return;
+            }
+            match record::decode(rec) {
+                Ok(r) => self.record(r),
+                Err(e) => {
+                    failure = Some(crate::Error::corrupt(
+                        dir,
+                        e.offset as u64,
+                        format!("undecodable WAL record: {}", e.what),
+                    ));
+                }
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if let Some(c) = corruption {
+            tracing::warn!(
+                segment = c.segment,
+                offset = c.offset,
+                reason = %c.reason,
+                "WAL is damaged; truncating it at the last complete record"
+            );
+            repair(dir, &c)?;
+            self.stats.repaired = true;
+        }
+        Ok(())
+    }
+
+    /// Sends the remaining batches and closes the workers' channels.
+    fn finish(mut self) -> ReplayStats {
+        for w in 0..self.batches.len() {
+            self.flush(w);
+        }
+        self.senders.clear();
+        self.stats
+    }
+
+    fn flush(&mut self, w: usize) {
+        let batch = std::mem::take(&mut self.batches[w]);
+        if !batch.is_empty() {
+            // A worker only goes away by panicking, which `replay_wal` reports on join.
+            let _ = self.senders[w].send(batch);
+        }
+    }
+
+    fn sample(&mut self, r: u64, t: i64, v: SampleValue) {
+        if t < self.min_valid {
+            return;
+        }
+        let Some(s) = self.refs.get(r) else {
+            self.stats.unknown_refs += 1;
+            return;
+        };
+        let w = s.id as usize % self.batches.len();
+        self.batches[w].push((s.id, t, v));
+        if self.batches[w].len() >= REPLAY_BATCH {
+            self.flush(w);
+        }
+    }
+
+    fn record(&mut self, r: Record) {
+        match r {
+            Record::Series(series) => {
+                for s in series {
+                    let series = self.head.create_with_ref(s.r, &s.labels);
+                    series.logged.store(true, Ordering::Release);
+                    self.refs.insert(s.r, series);
+                    self.stats.series += 1;
+                }
+            }
+            Record::Samples(samples) => {
+                for s in samples {
+                    self.sample(s.r, s.t, SampleValue::Float(s.v));
+                }
+            }
+            Record::Histograms(hs) => {
+                for h in hs {
+                    self.sample(h.r, h.t, SampleValue::Histogram(Arc::new(h.h)));
+                }
+            }
+            Record::FloatHistograms(hs) => {
+                for h in hs {
+                    self.sample(h.r, h.t, SampleValue::FloatHistogram(Arc::new(h.h)));
+                }
+            }
+            Record::Metadata(ms) => {
+                for m in ms {
+                    if let Some(s) = self.refs.get(m.r) {
+                        s.data.lock().metadata = Some(Metadata {
+                            metric_type: m.metric_type,
+                            help: m.help,
+                            unit: m.unit,
+                        });
+                    }
+                }
+            }
+            Record::Exemplars(es) => {
+                let mut ring = self.head.exemplars.lock();
+                for e in es {
+                    if let Some(s) = self.refs.get(e.r)
+                        && ring.cap > 0
+                    {
+                        if ring.items.len() == ring.cap {
+                            ring.items.pop_front();
+                        }
+                        ring.items.push_back((
+                            s.labels.clone(),
+                            Exemplar {
+                                labels: e.labels,
+                                value: e.v,
+                                timestamp: Some(e.t),
+                            },
+                        ));
+                    }
+                }
+            }
+            // Deletions arrive with tombstone support; out-of-order markers and other
+            // record types carry nothing the head keeps.
+            Record::Tombstones(_) | Record::Other(_) => {}
+        }
     }
 }
 
