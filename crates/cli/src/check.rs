@@ -24,7 +24,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use promlite_exposition::{
-    Entry, ErrorKind, OpenMetricsParser, ParseError, Position, PromOptions, PromParser, TextParser,
+    Entry, ErrorKind, OpenMetricsOptions, OpenMetricsParser, ParseError, Position, PromOptions,
+    PromParser, TextParser,
 };
 use promlite_model::MetricType;
 
@@ -125,7 +126,16 @@ fn is_openmetrics(data: &[u8]) -> bool {
 pub(crate) fn lint(data: &[u8]) -> Result<Vec<Problem>, ParseError> {
     let om = is_openmetrics(data);
     let families = if om {
-        collect(OpenMetricsParser::from_bytes(data)?, false)?
+        // A validation tool holds OpenMetrics input to the specification's structural
+        // rules, which the scrape path (like Prometheus's) does not enforce.
+        let strict = OpenMetricsOptions {
+            strict: true,
+            ..OpenMetricsOptions::default()
+        };
+        match std::str::from_utf8(data) {
+            Ok(text) => collect(OpenMetricsParser::with_options(text, strict), false)?,
+            Err(_) => collect(OpenMetricsParser::from_bytes(data)?, false)?,
+        }
     } else if let Ok(text) = std::str::from_utf8(data) {
         collect(PromParser::with_options(text, STRICT), true)?
     } else {

@@ -51,33 +51,16 @@
 //! - **Errors carry a position, not a copy of the line.** Lines and columns are counted
 //!   only when an error is raised, so the hot path tracks a byte offset alone. The kind is
 //!   boxed to keep `Result` small.
-//! - **Strict where OpenMetrics is strict.** The OpenMetrics parser enforces `# EOF`
-//!   (required, nothing after it), single-space separators, unique metadata per family,
-//!   metadata before samples, no interleaving of families, unique label names and the
-//!   128-character exemplar limit. Sample names belong to the open family when they are
-//!   its name or its name plus a standard suffix (`_total`, `_bucket`, …). The text parser
-//!   is as lenient as Prometheus's, except that it too rejects duplicate label names.
-//! - **Strict mode for validation** ([`PromOptions::strict`]). Scraping wants Prometheus's
-//!   scrape parser (`textparse`): lenient, and fast. `promtool check metrics` uses another
-//!   parser, client_golang/common's `expfmt.TextParser`, and a checker must give its
-//!   verdicts. Strict mode is that parser's grammar on the same lexer, not a second
-//!   parser: the differences sit on paths the scrape input rarely takes (escapes, blanks,
-//!   metadata lines) or behind a few predictable branches per sample. It follows expfmt as
-//!   shipped with Prometheus 2.42 (checked against that promtool):
-//!   - rejects escapes other than `\\`, `\"`, `\n` in label values and other than `\\`,
-//!     `\n` in HELP; quoted (UTF-8) names; a second HELP or TYPE for one family, and TYPE
-//!     after the family's samples (families are kept by name, so they may interleave, and
-//!     a histogram's `_bucket`/`_sum`/`_count` and a summary's `_sum`/`_count` count as the
-//!     family); the label `__name__`; a summary's `quantile` or a histogram's `le` that is
-//!     not a float; anything after a timestamp, blanks included; a last line without its
-//!     line feed;
-//!   - accepts TYPE words in any case and `gauge_histogram`; HELP or TYPE without text (they
-//!     are returned as comments); leading blanks on a line; blanks between a name and its
-//!     braces; a value right after `}`.
-//!
-//!   [`TextParser::family`] then names the family each entry was counted in, as expfmt
-//!   groups them. Newer expfmt releases also accept `\"` in HELP and quoted names; strict
-//!   mode keeps 2.42's rules because that is the promtool it is compared with.
+//! - **As lenient as Prometheus by default, strict on request.** The OpenMetrics parser
+//!   always enforces `# EOF` (required, nothing after it), single-space separators,
+//!   unique label names and the 128-character exemplar limit, as Prometheus's does. The
+//!   specification's structural rules — unique metadata per family, metadata before
+//!   samples, no interleaving of families — are checked only with
+//!   [`OpenMetricsOptions::strict`], because Prometheus scrapes and backfills input that
+//!   breaks them (real exporters do). Sample names belong to the open family when they
+//!   are its name or its name plus a standard suffix (`_total`, `_bucket`, …). The text
+//!   parser is as lenient as Prometheus's, except that it too rejects duplicate label
+//!   names; `PromOptions::strict` gives promtool's (expfmt's) stricter reading.
 //! - **Created timestamps.** The protobuf format carries them; in OpenMetrics the
 //!   `_created` lines are ordinary samples unless
 //!   [`OpenMetricsOptions::created_timestamps`] is set, in which case they are consumed

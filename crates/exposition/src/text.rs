@@ -30,6 +30,12 @@ pub struct OpenMetricsOptions {
     /// Prometheus's behaviour when created-timestamp ingestion is on; off, `_created`
     /// lines are ordinary samples.
     pub created_timestamps: bool,
+    /// Enforce the OpenMetrics specification's structural rules: at most one HELP, TYPE
+    /// and UNIT per family, metadata before samples, and no family resuming after
+    /// another began. Prometheus's own parser (scrapes, `promtool tsdb
+    /// create-blocks-from openmetrics`) checks none of these, so neither does the
+    /// default; validation tools turn it on.
+    pub strict: bool,
 }
 
 /// The text parser behind [`PromParser`] (`OM = false`) and [`OpenMetricsParser`]
@@ -1442,6 +1448,7 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
 
     /// Tracks metric families for OpenMetrics's structural rules on a metadata line.
     fn om_metadata(&mut self, name: &str, what: &'static str, tok: &Tok, pos: usize) -> Lex<()> {
+        let strict = self.options.strict;
         let om = &mut self.om;
         if om.open && om.family == name {
             let seen = match what {
@@ -1449,7 +1456,7 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
                 "TYPE" => &mut om.has_type,
                 _ => &mut om.has_unit,
             };
-            if *seen {
+            if strict && *seen {
                 return fail(
                     pos,
                     ErrorKind::DuplicateMetadata {
@@ -1458,7 +1465,7 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
                     },
                 );
             }
-            if om.has_samples {
+            if strict && om.has_samples {
                 return fail(
                     pos,
                     ErrorKind::MetadataAfterSamples {
@@ -1484,12 +1491,15 @@ impl<'a, const OM: bool> TextParser<'a, OM> {
     }
 
     fn open_family(&mut self, name: &str, pos: usize) -> Lex<()> {
+        let strict = self.options.strict;
         let om = &mut self.om;
-        if om.open {
-            om.closed.insert(om.family.as_str().into());
-        }
-        if om.closed.contains(name) {
-            return fail(pos, ErrorKind::InterleavedFamily(name.to_owned()));
+        if strict {
+            if om.open {
+                om.closed.insert(om.family.as_str().into());
+            }
+            if om.closed.contains(name) {
+                return fail(pos, ErrorKind::InterleavedFamily(name.to_owned()));
+            }
         }
         om.open = true;
         om.family.clear();

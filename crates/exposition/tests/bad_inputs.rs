@@ -3,7 +3,9 @@
 //! tables, plus promlite's stricter OpenMetrics structure rules. One table, one helper;
 //! a failure prints the input, the expected and the actual error.
 
-use promlite_exposition::{Entry, OpenMetricsParser, ParseError, PromParser, TextParser};
+use promlite_exposition::{
+    Entry, OpenMetricsOptions, OpenMetricsParser, ParseError, PromParser, TextParser,
+};
 
 /// `P`: Prometheus text; `O`: OpenMetrics. Then the input and `line:col: message`.
 const CASES: &[(char, &str, &str)] = &[
@@ -316,27 +318,27 @@ const CASES: &[(char, &str, &str)] = &[
     ('O', "#", "1:1: expected a valid start token, got \"#\""),
     ('O', "# H", "1:1: expected a valid start token, got \"# H\""),
     (
-        'O',
+        'S',
         "# TYPE a gauge\n# TYPE a gauge\n# EOF\n",
         "2:1: duplicate TYPE for metric family \"a\"",
     ),
     (
-        'O',
+        'S',
         "# HELP a x\n# HELP a y\n# EOF\n",
         "2:1: duplicate HELP for metric family \"a\"",
     ),
     (
-        'O',
+        'S',
         "# TYPE a gauge\na 1\n# HELP a late\n# EOF\n",
         "3:1: HELP for metric family \"a\" after its samples",
     ),
     (
-        'O',
+        'S',
         "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na 2\n# EOF\n",
         "5:1: metric family \"a\" is interleaved with another family",
     ),
     (
-        'O',
+        'S',
         "a 1\nb 1\n# TYPE a gauge\n# EOF\n",
         "3:1: metric family \"a\" is interleaved with another family",
     ),
@@ -362,6 +364,22 @@ const CASES: &[(char, &str, &str)] = &[
     ),
     ('O', "a{\"b\"} 1\n# EOF\n", "1:3: metric name already set"),
 ];
+
+/// OpenMetrics with the specification's structural rules on (`strict`).
+fn first_error_strict_om(input: &str) -> Option<ParseError> {
+    let options = OpenMetricsOptions {
+        strict: true,
+        ..OpenMetricsOptions::default()
+    };
+    let mut p = OpenMetricsParser::with_options(input, options);
+    loop {
+        match p.next() {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(e),
+        }
+    }
+}
 
 fn first_error<const OM: bool>(input: &str) -> Option<ParseError> {
     let mut p = match TextParser::<OM>::from_bytes(input.as_bytes()) {
@@ -392,6 +410,7 @@ fn bad_inputs_are_rejected_with_position_and_message() {
         let got = match format {
             'P' => first_error::<false>(input),
             'O' => first_error::<true>(input),
+            'S' => first_error_strict_om(input),
             f => panic!("case {i}: unknown format {f}"),
         };
         let got = got.map_or_else(|| "<no error>".to_owned(), |e| e.to_string());

@@ -162,6 +162,7 @@ fn openmetrics_created_lines_become_created_timestamps() {
         &text,
         OpenMetricsOptions {
             created_timestamps: true,
+            ..OpenMetricsOptions::default()
         },
     );
     let (mut series, mut with_created, mut types) = (0, 0, Vec::new());

@@ -61,6 +61,7 @@ fn check(cases: &[(&str, &str)], om: bool, created: bool) {
                 input,
                 OpenMetricsOptions {
                     created_timestamps: created,
+                    ..OpenMetricsOptions::default()
                 },
             ))
         } else {
