@@ -2,6 +2,7 @@
 //! and promtool-style tools.
 
 mod check;
+mod tsdb;
 
 use std::process::ExitCode;
 
@@ -20,12 +21,16 @@ enum Command {
     /// Check files for problems, like `promtool check`.
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Inspect and create TSDB blocks, like `promtool tsdb`.
+    #[command(subcommand)]
+    Tsdb(tsdb::TsdbCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check(c)) => check::run(c),
+        Some(Command::Tsdb(c)) => tsdb::run(c),
         None => {
             eprintln!("promlite: the server is not built yet; see `promlite --help` for the tools");
             ExitCode::from(2)

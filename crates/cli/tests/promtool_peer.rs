@@ -5,29 +5,14 @@
 //!
 //! The peers are used when installed; with `PROMLITE_PEERS=1` (CI) a missing peer fails.
 
+mod common;
+
+use common::peer;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn peer(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    assert!(
-        found.is_some() || std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
-        "peer {name} is not installed but PROMLITE_PEERS=1"
-    );
-    if found.is_none() {
-        eprintln!(
-            "peer {name} not installed; comparison not run (set PROMLITE_PEERS=1 to require it)"
-        );
-    }
-    found
-}
 
 /// Runs `cmd` with `input` on standard input: exit code, standard output, standard error.
 fn run(cmd: &mut Command, input: &[u8]) -> (i32, String, String) {

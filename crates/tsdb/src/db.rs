@@ -77,7 +77,7 @@ pub struct Db {
     head: Arc<Head>,
     blocks: RwLock<Vec<Arc<Block>>>,
     compact_lock: Mutex<()>,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl std::fmt::Debug for Db {
@@ -129,7 +129,35 @@ impl Db {
             head,
             blocks: RwLock::new(blocks),
             compact_lock: Mutex::new(()),
-            _lock: lock,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens a data directory for reading only — blocks and the WAL's contents — without
+    /// taking its lock or changing anything, so tools can inspect the directory of a
+    /// running server (as `promtool tsdb dump` does).
+    pub fn open_read_only(dir: &Path, opts: DbOptions) -> Result<Db> {
+        let mut blocks = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+            let entry = entry.map_err(Error::io(dir))?;
+            let name = entry.file_name();
+            if name.to_str().is_some_and(is_ulid) && entry.path().join("meta.json").exists() {
+                blocks.push(Arc::new(Block::open(&entry.path())?));
+            }
+        }
+        blocks.sort_by_key(|b| b.meta().min_time);
+        let mut head_opts = opts.head.clone();
+        if let Some(last) = blocks.iter().map(|b| b.meta().max_time).max() {
+            head_opts.min_valid_time = head_opts.min_valid_time.max(last);
+        }
+        let head = Arc::new(Head::open_read_only(&head_opts, &dir.join("wal"))?);
+        Ok(Db {
+            dir: dir.to_owned(),
+            opts,
+            head,
+            blocks: RwLock::new(blocks),
+            compact_lock: Mutex::new(()),
+            _lock: None,
         })
     }
 

@@ -8,6 +8,7 @@
 //! Peers are used when installed; with `PROMLITE_PEERS=1` (CI) a missing one fails.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ fn prometheus_reads_promlite_blocks() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while http_get(port, "/-/ready").is_none_or(|(c, _)| c != 200) {
         assert!(Instant::now() < deadline, "Prometheus did not become ready");
         std::thread::sleep(Duration::from_millis(100));
@@ -234,7 +235,7 @@ fn promlite_reads_promtool_blocks() {
         for s in 0..3 {
             let t = base + i * 10;
             let v = (i * (s + 1)) as f64 + 0.25;
-            om.push_str(&format!("gen_total{{s=\"{s}\"}} {v} {t}\n"));
+            writeln!(om, "gen_total{{s=\"{s}\"}} {v} {t}").unwrap();
             let key =
                 Labels::from_pairs([("__name__", "gen_total"), ("s", &s.to_string())]).to_string();
             want.entry(key).or_default().push((t * 1000, v.to_bits()));

@@ -137,7 +137,7 @@ impl Head {
     /// commit is logged before it becomes visible.
     pub fn open(opts: &HeadOptions, wal_dir: &Path, wal_opts: WalOptions) -> crate::Result<Head> {
         let mut head = Head::new(opts);
-        let stats = head.replay_wal(wal_dir)?;
+        let stats = head.replay_wal(wal_dir, true)?;
         tracing::info!(
             dir = %wal_dir.display(),
             series = stats.series,
@@ -148,10 +148,22 @@ impl Head {
         Ok(head)
     }
 
+    /// A head holding what the WAL in `wal_dir` holds, for reading only: nothing in the
+    /// directory is changed (a damaged tail is reported and skipped, not repaired), and
+    /// appends are not logged. For tools that inspect a data directory another process
+    /// may own.
+    pub fn open_read_only(opts: &HeadOptions, wal_dir: &Path) -> crate::Result<Head> {
+        let head = Head::new(opts);
+        if wal_dir.exists() {
+            head.replay_wal(wal_dir, false)?;
+        }
+        Ok(head)
+    }
+
     /// Replays the checkpoint and WAL segments. Decoding runs on this thread; samples are
     /// applied by worker threads, each owning a fixed share of the series (by id), so
     /// every series still receives its samples in log order, without lock contention.
-    fn replay_wal(&self, dir: &Path) -> crate::Result<ReplayStats> {
+    fn replay_wal(&self, dir: &Path, repair_tail: bool) -> crate::Result<ReplayStats> {
         let workers = std::thread::available_parallelism()
             .map_or(1, std::num::NonZero::get)
             .clamp(1, 8);
@@ -190,7 +202,7 @@ impl Head {
                 senders,
                 min_valid: self.min_valid_time.load(Ordering::Acquire),
             };
-            let result = r.run(dir);
+            let result = r.run(dir, repair_tail);
             let mut stats = r.finish();
             for h in handles {
                 // A worker only panics on a bug; surface it rather than lose samples quietly.
@@ -496,7 +508,7 @@ struct Replayer<'h> {
 
 impl Replayer<'_> {
     /// Reads the newest checkpoint, then the segments after it, repairing a damaged tail.
-    fn run(&mut self, dir: &Path) -> crate::Result<()> {
+    fn run(&mut self, dir: &Path, repair_tail: bool) -> crate::Result<()> {
         let mut failure: Option<crate::Error> = None;
         let mut from = 0;
         if let Some((index, path)) = checkpoint::latest(dir)? {
@@ -533,7 +545,9 @@ impl Replayer<'_> {
         if let Some(e) = failure {
             return Err(e);
         }
-        if let Some(c) = corruption {
+        if let Some(c) = corruption.as_ref().filter(|_| !repair_tail) {
+            tracing::warn!(segment = c.segment, offset = c.offset, reason = %c.reason, "WAL is damaged; reading up to the last complete record");
+        } else if let Some(c) = corruption {
             tracing::warn!(
                 segment = c.segment,
                 offset = c.offset,
