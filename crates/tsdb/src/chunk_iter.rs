@@ -135,3 +135,72 @@ impl SampleIterator for ChunksIter<'_> {
         self.err.as_ref()
     }
 }
+
+/// Hides samples that fall in deleted intervals (tombstones) from another iterator.
+pub(crate) struct Deleted<'a> {
+    inner: Box<dyn SampleIterator + 'a>,
+    intervals: Vec<(i64, i64)>,
+}
+
+impl<'a> Deleted<'a> {
+    /// Wraps `inner` unless there is nothing to hide.
+    pub(crate) fn wrap(
+        inner: Box<dyn SampleIterator + 'a>,
+        intervals: &[(i64, i64)],
+    ) -> Box<dyn SampleIterator + 'a> {
+        if intervals.is_empty() {
+            inner
+        } else {
+            Box::new(Deleted {
+                inner,
+                intervals: intervals.to_vec(),
+            })
+        }
+    }
+
+    /// Moves past deleted samples starting from the current one.
+    fn skip(&mut self, mut vt: ValueType) -> ValueType {
+        while vt != ValueType::None {
+            let t = self.inner.at_t();
+            let i = self.intervals.partition_point(|iv| iv.1 < t);
+            match self.intervals.get(i) {
+                // Inside a deleted interval: jump to its end.
+                Some(&(a, b)) if a <= t => vt = self.inner.seek(b.saturating_add(1)),
+                _ => return vt,
+            }
+        }
+        vt
+    }
+}
+
+impl SampleIterator for Deleted<'_> {
+    fn next(&mut self) -> ValueType {
+        let vt = self.inner.next();
+        self.skip(vt)
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        let vt = self.inner.seek(t);
+        self.skip(vt)
+    }
+
+    fn at(&self) -> (i64, f64) {
+        self.inner.at()
+    }
+
+    fn at_histogram(&self) -> (i64, &Histogram) {
+        self.inner.at_histogram()
+    }
+
+    fn at_float_histogram(&self) -> (i64, Cow<'_, FloatHistogram>) {
+        self.inner.at_float_histogram()
+    }
+
+    fn at_t(&self) -> i64 {
+        self.inner.at_t()
+    }
+
+    fn err(&self) -> Option<&promlite_storage::Error> {
+        self.inner.err()
+    }
+}

@@ -328,6 +328,53 @@ impl Db {
         Ok(())
     }
 
+    /// Deletes `[mint, maxt]` of the series matching `matchers` in the head and in every
+    /// block (as tombstones, which queries honour at once and compaction applies).
+    /// Returns how many series were affected, counted per block and head.
+    pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<usize> {
+        let mut n = self.head.delete(mint, maxt, matchers)?;
+        for b in self.blocks() {
+            n += b.delete(mint, maxt, matchers)?;
+        }
+        Ok(n)
+    }
+
+    /// Rewrites every block that has tombstones without the deleted samples (Prometheus's
+    /// `clean_tombstones`).
+    pub fn clean_tombstones(&self) -> Result<()> {
+        let _guard = self.compact_lock.lock();
+        for b in self.blocks() {
+            if !b.tombstones().is_empty() {
+                self.merge_blocks(std::slice::from_ref(&b))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot into `dst`: every block, hard-linked (no copy), and with
+    /// `with_head` the head as one more block. Returns the snapshot's block directories.
+    pub fn snapshot(&self, dst: &Path, with_head: bool) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dst).map_err(Error::io(dst))?;
+        let mut out = Vec::new();
+        for b in self.blocks() {
+            let to = dst.join(&b.meta().ulid);
+            link_dir(b.dir(), &to)?;
+            out.push(to);
+        }
+        if with_head && let Some((mint, maxt)) = self.head.time_range() {
+            let min_valid = self
+                .blocks()
+                .iter()
+                .map(|b| b.meta().max_time)
+                .max()
+                .unwrap_or(i64::MIN);
+            if let Some(dir) = self.head.write_block(dst, mint.max(min_valid), maxt + 1)? {
+                out.push(dir);
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes blocks beyond the time and size retention.
     fn apply_retention(&self) -> Result<()> {
         let mut blocks = self.blocks.write();
@@ -376,6 +423,21 @@ fn delete_block(dir: &Path) -> Result<()> {
     tmp.push(".tmp-for-deletion");
     std::fs::rename(dir, &tmp).map_err(Error::io(dir))?;
     std::fs::remove_dir_all(&tmp).map_err(Error::io(dir))
+}
+
+/// Recreates `from` at `to` with hard links to its files.
+fn link_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(Error::io(to))?;
+    for e in std::fs::read_dir(from).map_err(Error::io(from))? {
+        let e = e.map_err(Error::io(from))?;
+        let dst = to.join(e.file_name());
+        if e.path().is_dir() {
+            link_dir(&e.path(), &dst)?;
+        } else {
+            std::fs::hard_link(e.path(), &dst).map_err(Error::io(&dst))?;
+        }
+    }
+    Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -11,6 +11,7 @@ mod error;
 mod head;
 pub(crate) use head::HeadQuerier;
 mod postings;
+pub mod tombstones;
 mod ulid;
 pub mod wal;
 

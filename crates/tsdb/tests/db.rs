@@ -164,3 +164,53 @@ fn a_locked_directory_cannot_be_opened_twice() {
     Db::open(&dir, DbOptions::default()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn deletion_survives_restart_clean_tombstones_and_snapshots() {
+    let dir = tmp("delete");
+    let mem = MemStore::new();
+    let deleted = |l: &Labels, t: i64| {
+        (l.get("s") == Some("1") && (3_000..=6_000).contains(&t))
+            || (l.get("s") == Some("2") && (18_000..=19_000).contains(&t))
+    };
+    let want = |mem: &MemStore| -> Vec<(Labels, Vec<Sample>)> {
+        read(mem)
+            .into_iter()
+            .map(|(l, s)| {
+                let kept = s.into_iter().filter(|x| !deleted(&l, x.t)).collect();
+                (l, kept)
+            })
+            .collect()
+    };
+    {
+        let db = Db::open(&dir, small_opts()).unwrap();
+        fill(&db, &mem, 4, 0, 20_000, 50);
+        db.compact().unwrap();
+        assert!(
+            db.delete(3_000, 6_000, &[Matcher::equal("s", "1")])
+                .unwrap()
+                > 0
+        );
+        assert!(
+            db.delete(18_000, 19_000, &[Matcher::equal("s", "2")])
+                .unwrap()
+                > 0
+        );
+        assert_eq!(read(&db), want(&mem));
+    }
+    // Block tombstone files and the WAL's tombstone records bring it back.
+    let db = Db::open(&dir, small_opts()).unwrap();
+    assert_eq!(read(&db), want(&mem));
+    assert!(db.blocks().iter().any(|b| !b.tombstones().is_empty()));
+    db.clean_tombstones().unwrap();
+    assert!(db.blocks().iter().all(|b| b.tombstones().is_empty()));
+    assert_eq!(read(&db), want(&mem));
+    // A snapshot with the head opens as a data directory of its own.
+    let snap = dir.join("snapshots").join("s1");
+    let blocks = db.snapshot(&snap, true).unwrap();
+    assert!(blocks.len() > db.blocks().len());
+    let copy = Db::open_read_only(&snap, small_opts()).unwrap();
+    assert_eq!(read(&copy), want(&mem));
+    drop(db);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

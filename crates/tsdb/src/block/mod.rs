@@ -16,8 +16,9 @@ use promlite_storage::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::chunk_iter::{ChunkRef, ChunksIter};
+use crate::chunk_iter::{ChunkRef, ChunksIter, Deleted};
 use crate::chunkenc::Encoding;
+use crate::tombstones::Tombstones;
 use crate::{Error, Result};
 use chunks::{Segment, split_ref};
 use index::IndexReader;
@@ -82,6 +83,7 @@ pub struct Block {
     meta: BlockMeta,
     index: IndexReader,
     segments: Vec<Segment>,
+    tombstones: parking_lot::RwLock<Tombstones>,
 }
 
 impl std::fmt::Debug for Block {
@@ -121,11 +123,13 @@ impl Block {
             .iter()
             .map(|p| Segment::open(p))
             .collect::<Result<_>>()?;
+        let tombstones = parking_lot::RwLock::new(Tombstones::read(&dir.join("tombstones"))?);
         Ok(Block {
             dir: dir.to_owned(),
             meta,
             index,
             segments,
+            tombstones,
         })
     }
 
@@ -137,6 +141,39 @@ impl Block {
     /// The block's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The deleted intervals of the block's series (by series id in the index).
+    pub fn tombstones(&self) -> Tombstones {
+        self.tombstones.read().clone()
+    }
+
+    /// Deletes `[mint, maxt]` of the series matching `matchers` by adding tombstones,
+    /// rewriting the `tombstones` file atomically. Returns how many series were affected.
+    pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<usize> {
+        let (lo, hi) = (
+            mint.max(self.meta.min_time),
+            maxt.min(self.meta.max_time - 1),
+        );
+        if lo > hi {
+            return Ok(0);
+        }
+        let ids = self.index.postings_for_matchers(matchers)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut t = self.tombstones.write();
+        let mut next = t.clone();
+        for id in &ids {
+            next.add(u64::from(*id), lo, hi);
+        }
+        let tmp = self.dir.join("tombstones.tmp");
+        std::fs::write(&tmp, next.encode()).map_err(Error::io(&tmp))?;
+        let dst = self.dir.join("tombstones");
+        std::fs::rename(&tmp, &dst).map_err(Error::io(&dst))?;
+        writer::sync_dir(&self.dir)?;
+        *t = next;
+        Ok(ids.len())
     }
 
     /// The index.
@@ -187,6 +224,7 @@ fn storage_err(e: Error) -> StorageError {
 impl<B: std::ops::Deref<Target = Block>> BlockQuerier<B> {
     fn series(&self, matchers: &[Matcher]) -> Result<Vec<BlockSeries<'_>>> {
         let ids = self.block.index.postings_for_matchers(matchers)?;
+        let tombstones = self.block.tombstones.read();
         let mut lb = LabelsBuilder::new();
         let mut metas = Vec::new();
         let mut out = Vec::with_capacity(ids.len());
@@ -212,6 +250,7 @@ impl<B: std::ops::Deref<Target = Block>> BlockQuerier<B> {
                     chunks,
                     mint: self.mint,
                     maxt: self.maxt,
+                    deleted: tombstones.get(u64::from(id)).to_vec(),
                 });
             }
         }
@@ -321,6 +360,7 @@ struct BlockSeries<'a> {
     chunks: Vec<ChunkRef<'a>>,
     mint: i64,
     maxt: i64,
+    deleted: Vec<(i64, i64)>,
 }
 
 impl Series for BlockSeries<'_> {
@@ -329,6 +369,9 @@ impl Series for BlockSeries<'_> {
     }
 
     fn samples(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(ChunksIter::new(self.chunks.clone(), self.mint, self.maxt))
+        Deleted::wrap(
+            Box::new(ChunksIter::new(self.chunks.clone(), self.mint, self.maxt)),
+            &self.deleted,
+        )
     }
 }

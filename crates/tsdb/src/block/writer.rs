@@ -16,9 +16,6 @@ use crate::chunkenc::Encoding;
 use crate::encoding::Encbuf;
 use crate::{Error, Result};
 
-/// The magic number of the `tombstones` file.
-pub const MAGIC_TOMBSTONES: u32 = 0x0130_BA30;
-
 /// An encoded chunk ready to be written.
 #[derive(Debug, Clone)]
 pub struct EncodedChunk {
@@ -189,10 +186,10 @@ impl BlockWriter {
         }
         let index = encode_index(&self.series);
         write_synced(&self.tmp.join("index"), &index)?;
-        let mut tomb = MAGIC_TOMBSTONES.to_be_bytes().to_vec();
-        tomb.push(1);
-        tomb.extend_from_slice(&crc32c::crc32c(&[]).to_be_bytes());
-        write_synced(&self.tmp.join("tombstones"), &tomb)?;
+        write_synced(
+            &self.tmp.join("tombstones"),
+            &crate::tombstones::Tombstones::new().encode(),
+        )?;
         write_synced(&self.tmp.join("meta.json"), &meta_json(&self.meta))?;
         let dst = self.parent.join(&self.meta.ulid);
         std::fs::rename(&self.tmp, &dst).map_err(Error::io(&dst))?;

@@ -27,10 +27,11 @@ use promlite_storage::{
 };
 
 use crate::block::writer::BlockWriter;
+use crate::tombstones::Tombstones;
 use crate::wal::checkpoint;
 use crate::wal::log::{Wal, WalOptions, repair, replay};
 use crate::wal::record::{
-    self, Record, RefExemplar, RefHistogram, RefMetadata, RefSample, RefSeries,
+    self, Record, RefExemplar, RefHistogram, RefMetadata, RefSample, RefSeries, RefTombstone,
 };
 use postings::MemPostings;
 use series::{CutRules, HeadSeries, MemSeries};
@@ -101,6 +102,8 @@ pub struct Head {
     min_valid_time: AtomicI64,
     rules: CutRules,
     exemplars: Mutex<ExemplarRing>,
+    /// Deleted intervals by series id.
+    tombstones: RwLock<Tombstones>,
     wal: Option<Mutex<Wal>>,
 }
 
@@ -129,6 +132,7 @@ impl Head {
                 items: std::collections::VecDeque::new(),
             }),
             wal: None,
+            tombstones: RwLock::new(Tombstones::new()),
         }
     }
 
@@ -263,6 +267,56 @@ impl Head {
             .collect()
     }
 
+    /// Deletes `[mint, maxt]` of the series matching `matchers`: the interval is recorded
+    /// as a tombstone (logged to the WAL) and hidden from queries; the samples disappear
+    /// for good when the head is persisted. Returns how many series were affected.
+    pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> crate::Result<usize> {
+        let series = self.series_for(matchers);
+        if series.is_empty() || mint > maxt {
+            return Ok(0);
+        }
+        let stones: Vec<RefTombstone> = series
+            .iter()
+            .map(|s| RefTombstone {
+                r: u64::from(s.id) + 1,
+                mint,
+                maxt,
+            })
+            .collect();
+        let _wal = match &self.wal {
+            Some(wal) => {
+                let mut wal = wal.lock();
+                let mut rec = Vec::new();
+                // The series must be in the log before a record refers to them.
+                let mut new = Vec::new();
+                for s in &series {
+                    if !s.logged.swap(true, Ordering::AcqRel) {
+                        new.push(RefSeries {
+                            r: u64::from(s.id) + 1,
+                            labels: s.labels.clone(),
+                        });
+                    }
+                }
+                let mut recs = Vec::new();
+                if !new.is_empty() {
+                    record::encode_series(&new, &mut rec);
+                    recs.push(std::mem::take(&mut rec));
+                }
+                record::encode_tombstones(&stones, &mut rec);
+                recs.push(rec);
+                let refs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+                wal.log(&refs)?;
+                Some(wal)
+            }
+            None => None,
+        };
+        let mut t = self.tombstones.write();
+        for s in &series {
+            t.add(u64::from(s.id), mint, maxt);
+        }
+        Ok(series.len())
+    }
+
     /// Rejects appends older than `t` from now on (time already persisted in blocks).
     pub fn set_min_valid_time(&self, t: i64) {
         self.min_valid_time.fetch_max(t, Ordering::AcqRel);
@@ -278,6 +332,7 @@ impl Head {
     ) -> crate::Result<Option<std::path::PathBuf>> {
         let mut series: Vec<Arc<MemSeries>> = self.by_id.read().iter().flatten().cloned().collect();
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        let tombstones = self.tombstones.read().clone();
         let mut w = BlockWriter::new(
             parent,
             mint,
@@ -288,7 +343,11 @@ impl Head {
             },
         )?;
         for s in series {
-            let chunks = crate::block::writer::merge_chunks(s.data.lock().chunks_in(mint, maxt));
+            let chunks = crate::block::writer::merge_chunks(s.data.lock().chunks_in(
+                mint,
+                maxt,
+                tombstones.get(u64::from(s.id)),
+            ));
             w.add_series(s.labels.clone(), &chunks)?;
         }
         w.finish()
@@ -305,6 +364,8 @@ impl Head {
             (w.dir().to_owned(), new - 1)
         };
         let series: Vec<Arc<MemSeries>> = self.by_id.read().iter().flatten().cloned().collect();
+        // A copy, so no tombstone lock is taken while a series lock is held.
+        let tombstones = self.tombstones.read().clone();
         let mut records = Vec::new();
         let mut buf = Vec::new();
         for batch in series.chunks(1000) {
@@ -326,7 +387,7 @@ impl Head {
                 let r = u64::from(s.id) + 1;
                 samples.clear();
                 let d = s.data.lock();
-                d.samples_from(t, &mut samples);
+                d.samples_from(t, tombstones.get(u64::from(s.id)), &mut samples);
                 if let Some(m) = &d.metadata {
                     meta.push(RefMetadata {
                         r,
@@ -395,6 +456,7 @@ impl Head {
     /// Drops all data older than `t` (after it has been persisted in a block) and removes
     /// series left with no samples. Returns the number of series removed.
     pub fn truncate_before(&self, t: i64) -> usize {
+        self.tombstones.write().truncate_before(t);
         let mut gone: Vec<u32> = Vec::new();
         {
             let by_id = self.by_id.read();
@@ -650,7 +712,15 @@ impl Replayer<'_> {
             }
             // Deletions arrive with tombstone support; out-of-order markers and other
             // record types carry nothing the head keeps.
-            Record::Tombstones(_) | Record::Other(_) => {}
+            Record::Tombstones(stones) => {
+                let mut t = self.head.tombstones.write();
+                for s in stones {
+                    if let Some(series) = self.refs.get(s.r) {
+                        t.add(u64::from(series.id), s.mint, s.maxt);
+                    }
+                }
+            }
+            Record::Other(_) => {}
         }
     }
 }
@@ -1013,9 +1083,17 @@ impl<H: std::ops::Deref<Target = Head>> Querier for HeadQuerier<H> {
         if sorted {
             series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         }
+        let tombstones = self.head.tombstones.read();
         let out: Vec<HeadSeries> = series
             .iter()
-            .map(|s| s.data.lock().snapshot(&s.labels, self.mint, self.maxt))
+            .map(|s| {
+                s.data.lock().snapshot(
+                    &s.labels,
+                    self.mint,
+                    self.maxt,
+                    tombstones.get(u64::from(s.id)),
+                )
+            })
             .collect();
         Box::new(ListSeriesSet::new(out))
     }

@@ -8,7 +8,7 @@ use promlite_model::{Labels, Metadata};
 use promlite_storage::{SampleIterator, SampleSeries, SampleValue, Series};
 
 use crate::block::writer::EncodedChunk;
-use crate::chunk_iter::{ChunkRef, ChunksIter};
+use crate::chunk_iter::{ChunkRef, ChunksIter, Deleted};
 use crate::chunkenc::{Encoding, XorChunk, XorIter};
 
 /// A full chunk: immutable bytes shared with any querier reading them.
@@ -148,7 +148,12 @@ impl SeriesData {
     /// inside are copied as they are (head chunks never cross a chunk-range boundary, so
     /// with block range = chunk range this is every chunk); others are re-encoded with
     /// only their samples in range.
-    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<EncodedChunk> {
+    pub(crate) fn chunks_in(
+        &self,
+        mint: i64,
+        maxt: i64,
+        deleted: &[(i64, i64)],
+    ) -> Vec<EncodedChunk> {
         let head = self
             .head
             .as_ref()
@@ -163,7 +168,8 @@ impl SeriesData {
             if cmaxt < mint || cmint >= maxt {
                 continue;
             }
-            if cmint >= mint && cmaxt < maxt {
+            let hit = deleted.iter().any(|&(a, b)| a <= cmaxt && b >= cmint);
+            if cmint >= mint && cmaxt < maxt && !hit {
                 let samples = bytes
                     .get(..2)
                     .map_or(0, |h| u64::from(u16::from_be_bytes([h[0], h[1]])));
@@ -183,7 +189,7 @@ impl SeriesData {
             let (mut first, mut last) = (i64::MAX, i64::MIN);
             while let Ok(true) = it.next_sample() {
                 let (t, v) = it.at();
-                if t >= mint && t < maxt {
+                if t >= mint && t < maxt && !crate::tombstones::deleted(deleted, t) {
                     c.append(t, v);
                     first = first.min(t);
                     last = last.max(t);
@@ -204,7 +210,12 @@ impl SeriesData {
 
     /// Every sample at or after `t`, in order: floats from the chunks, then histograms
     /// (for checkpoints, which only need per-kind order).
-    pub(crate) fn samples_from(&self, t: i64, out: &mut Vec<(i64, SampleValue)>) {
+    pub(crate) fn samples_from(
+        &self,
+        t: i64,
+        deleted: &[(i64, i64)],
+        out: &mut Vec<(i64, SampleValue)>,
+    ) {
         let head = self.head.as_ref().map(|(c, _)| c.bytes());
         for bytes in self
             .closed
@@ -218,16 +229,27 @@ impl SeriesData {
             };
             while let Ok(true) = it.next_sample() {
                 let (st, v) = it.at();
-                if st >= t {
+                if st >= t && !crate::tombstones::deleted(deleted, st) {
                     out.push((st, SampleValue::Float(v)));
                 }
             }
         }
-        out.extend(self.histograms.iter().filter(|(ht, _)| *ht >= t).cloned());
+        out.extend(
+            self.histograms
+                .iter()
+                .filter(|(ht, _)| *ht >= t && !crate::tombstones::deleted(deleted, *ht))
+                .cloned(),
+        );
     }
 
     /// A snapshot of the samples in `[mint, maxt]` that no later append can change.
-    pub(crate) fn snapshot(&self, labels: &Labels, mint: i64, maxt: i64) -> HeadSeries {
+    pub(crate) fn snapshot(
+        &self,
+        labels: &Labels,
+        mint: i64,
+        maxt: i64,
+        deleted: &[(i64, i64)],
+    ) -> HeadSeries {
         let mut chunks: Vec<ClosedChunk> = self
             .closed
             .iter()
@@ -260,6 +282,7 @@ impl SeriesData {
                 .then(|| SampleSeries::new(labels.clone(), histograms)),
             mint,
             maxt,
+            deleted: deleted.to_vec(),
         }
     }
 }
@@ -287,6 +310,7 @@ pub(crate) struct HeadSeries {
     histograms: Option<SampleSeries>,
     mint: i64,
     maxt: i64,
+    deleted: Vec<(i64, i64)>,
 }
 
 impl Series for HeadSeries {
@@ -306,13 +330,14 @@ impl Series for HeadSeries {
             })
             .collect();
         let floats = Box::new(ChunksIter::new(chunks, self.mint, self.maxt));
-        match &self.histograms {
+        let all: Box<dyn SampleIterator + '_> = match &self.histograms {
             None => floats,
             Some(h) => Box::new(promlite_storage::ChainIterator::new(vec![
                 floats,
                 h.samples(),
             ])),
-        }
+        };
+        Deleted::wrap(all, &self.deleted)
     }
 }
 
