@@ -12,11 +12,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use promlite::exposition::{Entry, OpenMetricsParser, PromParser, TextParser};
 use promlite::model::LabelsBuilder;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/exposition/");
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/conformance/exposition/"
+);
 
 fn read(name: &str) -> String {
-    std::fs::read_to_string(format!("{CORPUS}{name}"))
-        .unwrap_or_else(|e| panic!("{CORPUS}{name}: {e} (the shared conformance corpus must sit beside the repository)"))
+    std::fs::read_to_string(format!("{CORPUS}{name}")).unwrap_or_else(|e| {
+        panic!("{CORPUS}{name}: {e} (the shared conformance corpus must sit beside the repository)")
+    })
 }
 
 fn synthetic_gauges(n: usize) -> String {
@@ -62,10 +66,16 @@ fn prometheus_parse(body: &str) -> usize {
 fn bench_text(c: &mut Criterion, name: &str, body: &str) {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Bytes(body.len() as u64));
-    g.bench_function("promlite", |b| b.iter(|| promlite_entries(PromParser::new(black_box(body)))));
+    g.bench_function("promlite", |b| {
+        b.iter(|| promlite_entries(PromParser::new(black_box(body))))
+    });
     let mut lb = LabelsBuilder::new();
-    g.bench_function("promlite+labels", |b| b.iter(|| promlite_labels(PromParser::new(black_box(body)), &mut lb)));
-    g.bench_function("prometheus-parse", |b| b.iter(|| prometheus_parse(black_box(body))));
+    g.bench_function("promlite+labels", |b| {
+        b.iter(|| promlite_labels(PromParser::new(black_box(body)), &mut lb))
+    });
+    g.bench_function("prometheus-parse", |b| {
+        b.iter(|| prometheus_parse(black_box(body)))
+    });
     g.bench_function("openmetrics-parser", |b| {
         b.iter(|| openmetrics_parser::prometheus::parse_prometheus(black_box(body)).is_ok())
     });
@@ -80,7 +90,9 @@ fn benches(c: &mut Criterion) {
     let om = read("alltypes.5mfs.om.txt");
     let mut g = c.benchmark_group("openmetrics-alltypes.5mfs");
     g.throughput(Throughput::Bytes(om.len() as u64));
-    g.bench_function("promlite", |b| b.iter(|| promlite_entries(OpenMetricsParser::new(black_box(&om)))));
+    g.bench_function("promlite", |b| {
+        b.iter(|| promlite_entries(OpenMetricsParser::new(black_box(&om))))
+    });
     g.bench_function("openmetrics-parser", |b| {
         b.iter(|| openmetrics_parser::openmetrics::parse_openmetrics(black_box(&om)).is_ok())
     });

@@ -49,7 +49,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-const NODE_OM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/tsdb/node_exporter-480x15s.om.gz");
+const NODE_OM: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/conformance/tsdb/node_exporter-480x15s.om.gz"
+);
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("promlite-bench-{name}-{}", std::process::id()));
@@ -62,7 +65,13 @@ fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| {
             rd.filter_map(Result::ok)
-                .map(|e| if e.path().is_dir() { dir_size(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
+                .map(|e| {
+                    if e.path().is_dir() {
+                        dir_size(&e.path())
+                    } else {
+                        e.metadata().map_or(0, |m| m.len())
+                    }
+                })
                 .sum()
         })
         .unwrap_or(0)
@@ -70,15 +79,31 @@ fn dir_size(p: &Path) -> u64 {
 
 /// node_exporter-like label sets: 50 metric names × per-host label values.
 fn node_labels(i: usize) -> Labels {
-    const NAMES: [&str; 5] = ["node_cpu_seconds_total", "node_network_receive_bytes_total", "node_filesystem_avail_bytes", "node_disk_io_time_seconds_total", "node_memory_MemFree_bytes"];
-    const MODES: [&str; 8] = ["idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user"];
+    const NAMES: [&str; 5] = [
+        "node_cpu_seconds_total",
+        "node_network_receive_bytes_total",
+        "node_filesystem_avail_bytes",
+        "node_disk_io_time_seconds_total",
+        "node_memory_MemFree_bytes",
+    ];
+    const MODES: [&str; 8] = [
+        "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
+    ];
     let host = i / 400;
     let k = i % 400;
     Labels::from_pairs([
         ("__name__", NAMES[k % 5]),
         ("cpu", &(k / 40).to_string()),
         ("mode", MODES[(k / 5) % 8]),
-        ("instance", &format!("10.{}.{}.{}:9100", host / 65536, (host / 256) % 256, host % 256)),
+        (
+            "instance",
+            &format!(
+                "10.{}.{}.{}:9100",
+                host / 65536,
+                (host / 256) % 256,
+                host % 256
+            ),
+        ),
         ("job", "node"),
     ])
 }
@@ -93,7 +118,9 @@ fn memory_per_series(n: usize) -> f64 {
             let mut app = head.appender();
             for (j, l) in chunk.iter().enumerate() {
                 let idx = chunk_i * 10_000 + j;
-                refs[idx] = app.append(refs[idx], l, 1_000 + round * 15_000, idx as f64).unwrap();
+                refs[idx] = app
+                    .append(refs[idx], l, 1_000 + round * 15_000, idx as f64)
+                    .unwrap();
             }
             app.commit().unwrap();
         }
@@ -105,7 +132,9 @@ fn memory_per_series(n: usize) -> f64 {
 
 fn node_exporter_om() -> String {
     let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(NODE_OM).expect("conformance data")).read_to_string(&mut s).unwrap();
+    flate2::read::GzDecoder::new(std::fs::File::open(NODE_OM).expect("conformance data"))
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
 
@@ -126,7 +155,8 @@ fn bytes_per_sample() {
     while let Some(e) = p.next().unwrap() {
         if let Entry::Series(s) = e {
             let t = s.timestamp.unwrap() * 1000;
-            app.append(SeriesRef::NONE, &s.to_labels(&mut lb), t, s.value).unwrap();
+            app.append(SeriesRef::NONE, &s.to_labels(&mut lb), t, s.value)
+                .unwrap();
             samples += 1;
             n += 1;
             mint = mint.min(t);
@@ -142,12 +172,21 @@ fn bytes_per_sample() {
     let block = head.write_block(&work, mint, maxt + 1).unwrap().unwrap();
     let ours_chunks = dir_size(&block.join("chunks"));
     let ours_total = ours_chunks + std::fs::metadata(block.join("index")).unwrap().len();
-    println!("bytes/sample node_exporter-480x15s ({samples} samples): promlite chunks {:.3}, chunks+index {:.3}", ours_chunks as f64 / samples as f64, ours_total as f64 / samples as f64);
+    println!(
+        "bytes/sample node_exporter-480x15s ({samples} samples): promlite chunks {:.3}, chunks+index {:.3}",
+        ours_chunks as f64 / samples as f64,
+        ours_total as f64 / samples as f64
+    );
     if which("promtool").is_some() {
         let src = work.join("in.om");
         std::fs::write(&src, &om).unwrap();
         let out = work.join("promtool");
-        let st = Command::new("promtool").args(["tsdb", "create-blocks-from", "openmetrics"]).arg(&src).arg(&out).output().unwrap();
+        let st = Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&src)
+            .arg(&out)
+            .output()
+            .unwrap();
         assert!(st.status.success());
         let (mut chunks, mut total) = (0, 0);
         for e in std::fs::read_dir(&out).unwrap().filter_map(Result::ok) {
@@ -169,19 +208,30 @@ fn bytes_per_sample() {
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
 }
 
 /// Writes a WAL of `series` × `samples` (15 s apart, one commit per scrape round).
 fn write_wal(dir: &Path, series: usize, samples: usize) -> u64 {
-    let head = Head::open(&HeadOptions::default(), &dir.join("wal"), WalOptions::default()).unwrap();
+    let head = Head::open(
+        &HeadOptions::default(),
+        &dir.join("wal"),
+        WalOptions::default(),
+    )
+    .unwrap();
     let labels: Vec<Labels> = (0..series).map(node_labels).collect();
     let mut refs = vec![SeriesRef::NONE; series];
     let t0 = promlite::model::value::now_ms() - samples as i64 * 15_000;
     for round in 0..samples {
         let mut app = head.appender();
         for (i, l) in labels.iter().enumerate() {
-            refs[i] = app.append(refs[i], l, t0 + round as i64 * 15_000, (round * i) as f64).unwrap();
+            refs[i] = app
+                .append(refs[i], l, t0 + round as i64 * 15_000, (round * i) as f64)
+                .unwrap();
         }
         app.commit().unwrap();
     }
@@ -189,7 +239,9 @@ fn write_wal(dir: &Path, series: usize, samples: usize) -> u64 {
 }
 
 fn http_ok(port: u16, path: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
     let mut r = String::new();
     let _ = s.read_to_string(&mut r);
@@ -204,24 +256,42 @@ fn wal_replay(series: usize, samples: usize) {
     let mut ours = Duration::MAX;
     for _ in 0..3 {
         let start = Instant::now();
-        let head = Head::open(&HeadOptions::default(), &work.join("wal"), WalOptions::default()).unwrap();
+        let head = Head::open(
+            &HeadOptions::default(),
+            &work.join("wal"),
+            WalOptions::default(),
+        )
+        .unwrap();
         ours = ours.min(start.elapsed());
         drop(head);
     }
-    println!("WAL replay {series} series × {samples} samples: promlite {:.2}s ({:.1}M samples/s)", ours.as_secs_f64(), total as f64 / ours.as_secs_f64() / 1e6);
-    let Some(prom) = which("prometheus") else { return };
+    println!(
+        "WAL replay {series} series × {samples} samples: promlite {:.2}s ({:.1}M samples/s)",
+        ours.as_secs_f64(),
+        total as f64 / ours.as_secs_f64() / 1e6
+    );
+    let Some(prom) = which("prometheus") else {
+        return;
+    };
     let mut theirs = Duration::MAX;
     for run in 0..2 {
         let copy = work.join(format!("copy{run}"));
         std::fs::create_dir_all(copy.join("wal")).unwrap();
-        for e in std::fs::read_dir(work.join("wal")).unwrap().filter_map(Result::ok) {
+        for e in std::fs::read_dir(work.join("wal"))
+            .unwrap()
+            .filter_map(Result::ok)
+        {
             if e.path().is_file() {
                 std::fs::copy(e.path(), copy.join("wal").join(e.file_name())).unwrap();
             }
         }
         let cfg = work.join("p.yml");
         std::fs::write(&cfg, "global: {}\n").unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let start = Instant::now();
         let mut child = Command::new(&prom)
             .arg(format!("--config.file={}", cfg.display()))
@@ -232,14 +302,21 @@ fn wal_replay(series: usize, samples: usize) {
             .spawn()
             .unwrap();
         while !http_ok(port, "/-/ready") {
-            assert!(start.elapsed() < Duration::from_secs(600), "Prometheus never became ready");
+            assert!(
+                start.elapsed() < Duration::from_secs(600),
+                "Prometheus never became ready"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         theirs = theirs.min(start.elapsed());
         let _ = child.kill();
         let _ = child.wait();
     }
-    println!("WAL replay Prometheus 2.42 (start to ready): {:.2}s; promlite is {:.1}x faster", theirs.as_secs_f64(), theirs.as_secs_f64() / ours.as_secs_f64());
+    println!(
+        "WAL replay Prometheus 2.42 (start to ready): {:.2}s; promlite is {:.1}x faster",
+        theirs.as_secs_f64(),
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
 
@@ -273,12 +350,14 @@ fn criterion_benches(c: &mut Criterion) {
     for i in 0..10_000 {
         let l = Labels::from_pairs([("__name__", "sel"), ("i", &i.to_string())]);
         for s in 0..120 {
-            app.append(SeriesRef::NONE, &l, s * 15_000, (s * i) as f64).unwrap();
+            app.append(SeriesRef::NONE, &l, s * 15_000, (s * i) as f64)
+                .unwrap();
         }
     }
     let one = Labels::from_pairs([("__name__", "long")]);
     for s in 0..11_520 {
-        app.append(SeriesRef::NONE, &one, s * 15_000, s as f64).unwrap();
+        app.append(SeriesRef::NONE, &one, s * 15_000, s as f64)
+            .unwrap();
     }
     app.commit().unwrap();
     let mut g = c.benchmark_group("tsdb_select_decode");
@@ -296,18 +375,28 @@ fn criterion_benches(c: &mut Criterion) {
         n
     };
     g.throughput(Throughput::Elements(11_520));
-    g.bench_function("one_series_2_days", |b| b.iter(|| decode(&Matcher::equal("__name__", "long"))));
+    g.bench_function("one_series_2_days", |b| {
+        b.iter(|| decode(&Matcher::equal("__name__", "long")))
+    });
     g.throughput(Throughput::Elements(10_000 * 120));
     g.sample_size(10);
-    g.bench_function("10k_series_by_matcher", |b| b.iter(|| decode(&Matcher::equal("__name__", "sel"))));
+    g.bench_function("10k_series_by_matcher", |b| {
+        b.iter(|| decode(&Matcher::equal("__name__", "sel")))
+    });
     g.finish();
 }
 
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     if wants("memory") {
-        println!("head memory per series (1M node-like series, 2 samples each): {:.0} bytes", memory_per_series(1_000_000));
+        println!(
+            "head memory per series (1M node-like series, 2 samples each): {:.0} bytes",
+            memory_per_series(1_000_000)
+        );
     }
     if wants("size") {
         bytes_per_sample();
@@ -315,7 +404,10 @@ fn main() {
     if wants("replay") {
         wal_replay(100_000, 120);
     }
-    let mut c = Criterion::default().configure_from_args().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     criterion_benches(&mut c);
     c.final_summary();
 }
