@@ -1,6 +1,7 @@
 //! PromQL for promlite: the lexer, parser, syntax tree, static type checker and canonical
-//! printer of the Prometheus query language, as Prometheus 3 speaks it. (The evaluator
-//! will live in this crate too, walking the same tree.)
+//! printer of the Prometheus query language, as Prometheus 3 speaks it; the evaluator
+//! ([`Engine`]) that runs queries over any [`promlite_storage::Queryable`]; and the
+//! [`promqltest`] runner for Prometheus's PromQL test scripts.
 //!
 //! # What it does
 //!
@@ -27,6 +28,47 @@
 //!   (`info`, `sort_by_label`, `mad_over_time`, `ts_of_*`, `limitk`, …), duration
 //!   expressions, `anchored`/`smoothed` and `fill()` modifiers. All are off by default,
 //!   as in Prometheus; [`ParserOptions::all`] turns everything on.
+//!
+//! # Evaluation
+//!
+//! [`Engine::instant_query`] and [`Engine::range_query`] return a [`QueryResult`]: a
+//! [`Value`] (scalar, string, instant [`Vector`] or range [`Matrix`], the latter sorted by
+//! labels) and the [`Annotations`] Prometheus would return (`PromQL info: metric might not
+//! be a counter…`), rendered with the position of the expression they are about. Errors are
+//! an [`EvalError`] worded as Prometheus words them. [`EngineOptions`] sets the lookback
+//! delta (5m), the sample limit, the timeout, the 11,000-points-per-series limit,
+//! delayed `__name__` removal and the parser's experimental switches; a [`CancelToken`]
+//! stops a running query.
+//!
+//! Semantics are Prometheus 3's: left-open windows `(t - range, t]`, staleness markers
+//! ending a series' lookback, `@`/`offset`, subqueries on absolute step multiples, native
+//! histograms (float counts, all schemas and custom buckets) in every operator, function
+//! and aggregation, Kahan summation where Prometheus uses it. Like Prometheus, every node
+//! evaluates to one point per step, so a range query walks the tree once: selectors stream
+//! series from storage one at a time, range functions slide a window over each series'
+//! samples across all steps, and aggregations assign each series its group once, by
+//! hashing the grouping labels. `docs/compatibility.md` lists the conformance results.
+//!
+//! ```
+//! use promlite_model::Labels;
+//! use promlite_promql::{Engine, EngineOptions, Value};
+//! use promlite_storage::{Appendable, MemStore, SeriesRef};
+//!
+//! let store = MemStore::new();
+//! let mut app = store.appender();
+//! let s = Labels::from_pairs([("__name__", "requests_total"), ("job", "api")]);
+//! for i in 0..10 {
+//!     app.append(SeriesRef::NONE, &s, i * 60_000, (i * 60) as f64).unwrap();
+//! }
+//! app.commit().unwrap();
+//!
+//! let engine = Engine::new(EngineOptions::new());
+//! let r = engine.instant_query(&store, "sum by (job) (rate(requests_total[5m]))", 540_000)?;
+//! let Value::Vector(v) = r.value else { unreachable!() };
+//! assert_eq!(v[0].metric.to_string(), r#"{job="api"}"#);
+//! assert!((v[0].f - 1.0).abs() < 1e-9);
+//! # Ok::<(), promlite_promql::EvalError>(())
+//! ```
 //!
 //! # Design decisions
 //!
@@ -76,22 +118,45 @@
 //! # Ok::<(), promlite_promql::ParseError>(())
 //! ```
 #![deny(missing_docs)]
+// The evaluator's numeric code keeps Prometheus's short variable names (`f`, `h`, `q`,
+// `k`, …) so it can be read side by side with `functions.go` and `engine.go`.
+#![allow(clippy::many_single_char_names)]
+// `match` with an early-return arm reads better than `if let … else` in the evaluator's
+// many "take this value or bail out" steps.
+#![allow(clippy::single_match_else)]
+// Accumulators and parsed commands carry several independent flags, as Prometheus's do.
+#![allow(clippy::struct_excessive_bools)]
 
+mod aggr;
 mod ast;
+mod binop;
 mod check;
+mod engine;
 mod error;
+mod eval_error;
+mod funcs;
 mod functions;
 pub mod fuzzing;
 mod go;
+mod hist;
 mod lexer;
 mod parser;
 mod printer;
+pub mod promqltest;
+mod value;
 
 pub use ast::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Children,
     DurationExpr, DurationValue, Expr, MatrixSelector, NumberLiteral, ParenExpr, PosRange,
     StringLiteral, SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
+pub use engine::{
+    CancelToken, CancellableEngine, Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryResult,
+};
 pub use error::{ErrorKind, Location, ParseError};
+pub use eval_error::EvalError;
 pub use functions::{FUNCTIONS, Function, function};
 pub use parser::{MAX_DEPTH, Parser, ParserOptions, parse};
+pub use value::{
+    Annotation, AnnotationKind, Annotations, FPoint, HPoint, Matrix, Sample, Series, Value, Vector,
+};

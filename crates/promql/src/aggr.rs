@@ -1,0 +1,689 @@
+//! Aggregation operators (`sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`,
+//! `stdvar`, `quantile`, `topk`, `bottomk`, `count_values`, `limitk`, `limit_ratio`).
+//!
+//! Each input series is assigned its group once, by hashing the grouping labels into a
+//! map; every step then folds the series' point into its group's accumulator. No
+//! per-step label sets are built. Float sums use Kahan compensation and `avg` falls back
+//! to an incremental mean on overflow, exactly as Prometheus does, so results agree to
+//! the last bit in the conformance tests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use promlite_model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder, METRIC_NAME};
+
+use crate::ast::{AggregateExpr, AggregateOp, Expr};
+use crate::engine::{Evaluator, push_sample};
+use crate::eval_error::EvalError;
+use crate::hist;
+use crate::value::{Matrix, Series};
+
+/// Kahan summation step (Prometheus's `kahansum.Inc`).
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// The labels of a group: only the `by` labels, or all but the `without` labels and the
+/// metric name.
+pub(crate) fn grouping_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        l.retain(|lb| lb.name != METRIC_NAME && !grouping.iter().any(|g| g == lb.name))
+    } else {
+        l.retain(|lb| grouping.iter().any(|g| g == lb.name))
+    }
+}
+
+#[derive(Default, Clone)]
+struct Group {
+    seen: bool,
+    f: f64,
+    mean: f64,
+    kahan_c: f64,
+    count: f64,
+    h: Option<hist::KahanSum>,
+    h_incremental: bool,
+    has_float: bool,
+    has_hist: bool,
+    incompatible: bool,
+    incremental: bool,
+    reset_seen: bool,
+    not_reset_seen: bool,
+    drop_name: bool,
+    values: Vec<f64>,
+    picks: Vec<(usize, f64, Option<Arc<FloatHistogram>>)>,
+}
+
+/// Per-series cursor over a matrix, advanced step by step.
+pub(crate) struct Cursor {
+    fi: Vec<usize>,
+    hi: Vec<usize>,
+}
+
+impl Cursor {
+    pub(crate) fn new(n: usize) -> Cursor {
+        Cursor {
+            fi: vec![0; n],
+            hi: vec![0; n],
+        }
+    }
+
+    /// The value of series `i` at `ts`, if it has one.
+    pub(crate) fn next(
+        &mut self,
+        s: &Series,
+        i: usize,
+        ts: i64,
+    ) -> Option<(f64, Option<Arc<FloatHistogram>>)> {
+        if let Some(p) = s.floats.get(self.fi[i])
+            && p.t == ts
+        {
+            self.fi[i] += 1;
+            return Some((p.f, None));
+        }
+        if let Some(p) = s.histograms.get(self.hi[i])
+            && p.t == ts
+        {
+            self.hi[i] += 1;
+            return Some((0.0, Some(p.h.clone())));
+        }
+        None
+    }
+}
+
+fn track_hint(g: &mut Group, h: &FloatHistogram) {
+    match h.counter_reset_hint {
+        CounterResetHint::CounterReset => g.reset_seen = true,
+        CounterResetHint::NotCounterReset => g.not_reset_seen = true,
+        _ => {}
+    }
+}
+
+pub(crate) fn eval_aggregate(
+    ev: &mut Evaluator<'_>,
+    a: &AggregateExpr,
+) -> Result<Matrix, EvalError> {
+    let mut grouping = a.grouping.clone();
+    grouping.sort();
+    let expr_pos = a.expr.span();
+    if a.op == AggregateOp::CountValues {
+        let label = match a.param.as_ref().map(crate::funcs::unwrap) {
+            Some(Expr::String(s)) => s.value.clone(),
+            _ => return Err(EvalError::msg("count_values needs a string parameter")),
+        };
+        if !crate::funcs::valid_label_name(&label) {
+            return Err(EvalError::msg(format!(
+                "invalid label name {}",
+                promlite_model::go_quote(&label)
+            )));
+        }
+        if !a.without {
+            grouping.push(label.clone());
+            grouping.sort();
+        }
+        let input = ev.eval_matrix(&a.expr)?;
+        let without = a.without;
+        return ev.range_eval(&[input], |v, _| {
+            let mut groups: Vec<(Labels, f64)> = Vec::new();
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            let mut b = LabelsBuilder::new();
+            for s in &v[0] {
+                b.reset(&s.metric);
+                let value = match &s.h {
+                    Some(h) => crate::funcs::histogram_string(h),
+                    None => {
+                        let mut t = String::new();
+                        let _ = crate::go::write_float(&mut t, s.f);
+                        t
+                    }
+                };
+                b.set(&label, &value);
+                let m = b.build();
+                let g = grouping_labels(&m, &grouping, without);
+                match index.get(&g) {
+                    Some(&i) => groups[i].1 += 1.0,
+                    None => {
+                        index.insert(g.clone(), groups.len());
+                        groups.push((g, 1.0));
+                    }
+                }
+            }
+            Ok(groups
+                .into_iter()
+                .map(|(l, c)| crate::value::Sample::float(l, 0, c))
+                .collect())
+        });
+    }
+    let params = match &a.param {
+        Some(p) if a.op != AggregateOp::CountValues => Some(ev.eval_scalar_steps(p)?),
+        _ => None,
+    };
+    let input = ev.eval_matrix(&a.expr)?;
+    let k_op = matches!(
+        a.op,
+        AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
+    );
+    // Group assignment, once per series.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut to_group = Vec::with_capacity(input.len());
+    let mut out: Matrix = Vec::new();
+    for s in &input {
+        let key = grouping_labels(&s.metric, &grouping, a.without);
+        let n = index.len();
+        let g = *index.entry(key.clone()).or_insert_with(|| {
+            if !k_op {
+                out.push(Series {
+                    metric: key,
+                    ..Series::default()
+                });
+            }
+            n
+        });
+        to_group.push(g);
+    }
+    let ngroups = index.len();
+    let param_pos = a.param.as_ref().map(Expr::span).unwrap_or_default();
+    if let Some(ps) = &params {
+        let max = ps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = ps.iter().copied().fold(f64::INFINITY, f64::min);
+        let any_nan = ps.iter().any(|p| p.is_nan());
+        match a.op {
+            AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
+                if max < 1.0 && !any_nan {
+                    return Ok(Vec::new());
+                }
+                if any_nan {
+                    return Err(EvalError::msg("Parameter value is NaN"));
+                }
+                if min <= -9.223_372_036_854_776e18 {
+                    return Err(EvalError::msg(format!(
+                        "Scalar value {} underflows int64",
+                        go_v(min)
+                    )));
+                }
+                if max >= 9.223_372_036_854_776e18 {
+                    return Err(EvalError::msg(format!(
+                        "Scalar value {} overflows int64",
+                        go_v(max)
+                    )));
+                }
+            }
+            AggregateOp::LimitRatio => {
+                if max == 0.0 && min == 0.0 {
+                    return Ok(Vec::new());
+                }
+                if any_nan {
+                    return Err(EvalError::msg("Ratio value is NaN"));
+                }
+                if max > 1.0 {
+                    ev.annos.warn(
+                        format!(
+                            "ratio value should be between -1 and 1, got {}, capping to 1",
+                            go_v(max)
+                        ),
+                        param_pos,
+                    );
+                }
+                if min < -1.0 {
+                    ev.annos.warn(
+                        format!(
+                            "ratio value should be between -1 and 1, got {}, capping to -1",
+                            go_v(min)
+                        ),
+                        param_pos,
+                    );
+                }
+            }
+            AggregateOp::Quantile => {
+                if any_nan {
+                    ev.annos.warn(
+                        "quantile value should be between 0 and 1, got NaN",
+                        param_pos,
+                    );
+                }
+                if max > 1.0 {
+                    ev.annos.warn(
+                        format!(
+                            "quantile value should be between 0 and 1, got {}",
+                            go_v(max)
+                        ),
+                        param_pos,
+                    );
+                }
+                if min < 0.0 {
+                    ev.annos.warn(
+                        format!(
+                            "quantile value should be between 0 and 1, got {}",
+                            go_v(min)
+                        ),
+                        param_pos,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let steps = ev.steps();
+    let instant = ev.start == ev.end;
+    let mut groups = vec![Group::default(); ngroups];
+    let mut cursor = Cursor::new(input.len());
+    let mut k_out: Vec<Series> = Vec::new();
+    let mut k_index: HashMap<usize, usize> = HashMap::new();
+    let mut ts = ev.start;
+    let mut step = 0usize;
+    let op = a.op;
+    let op_name = op.as_str();
+    while ts <= ev.end {
+        ev.tick()?;
+        let param = params.as_ref().map_or(0.0, |p| p[step]);
+        for g in &mut groups {
+            g.seen = false;
+        }
+        if k_op {
+            let k = match op {
+                AggregateOp::LimitRatio => 0,
+                _ => (param as i64).min(input.len() as i64),
+            };
+            let ratio = param.clamp(-1.0, 1.0);
+            for (si, s) in input.iter().enumerate() {
+                let Some((f, h)) = cursor.next(s, si, ts) else {
+                    continue;
+                };
+                let g = &mut groups[to_group[si]];
+                if !g.seen {
+                    g.seen = true;
+                    g.picks.clear();
+                }
+                match op {
+                    AggregateOp::Topk | AggregateOp::Bottomk => {
+                        if h.is_some() {
+                            ev.annos.info(
+                                format!("ignored histogram in {op_name} aggregation"),
+                                a.span,
+                            );
+                            continue;
+                        }
+                        g.picks.push((si, f, None));
+                    }
+                    AggregateOp::Limitk => {
+                        if (g.picks.len() as i64) < k {
+                            g.picks.push((si, f, h));
+                        }
+                    }
+                    _ => {
+                        if ratio_sample(ratio, &s.metric) {
+                            g.picks.push((si, f, h));
+                        }
+                    }
+                }
+            }
+            if matches!(
+                op,
+                AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk
+            ) && k < 1
+            {
+                ts += ev.interval;
+                step += 1;
+                continue;
+            }
+            for g in &mut groups {
+                if !g.seen {
+                    continue;
+                }
+                match op {
+                    AggregateOp::Topk => {
+                        // NaN ranks lowest, so it is picked last.
+                        g.picks.sort_by(|x, y| desc_nan_last(x.1, y.1));
+                        g.picks.truncate(k as usize);
+                    }
+                    AggregateOp::Bottomk => {
+                        g.picks.sort_by(|x, y| asc_nan_last(x.1, y.1));
+                        g.picks.truncate(k as usize);
+                    }
+                    _ => {}
+                }
+                for (si, f, h) in g.picks.drain(..) {
+                    let i = *k_index.entry(si).or_insert_with(|| {
+                        k_out.push(Series {
+                            metric: input[si].metric.clone(),
+                            drop_name: input[si].drop_name,
+                            ..Series::default()
+                        });
+                        k_out.len() - 1
+                    });
+                    if instant {
+                        // Instant results keep the per-group order (topk descending).
+                        let mut ser = Series {
+                            metric: input[si].metric.clone(),
+                            drop_name: input[si].drop_name,
+                            ..Series::default()
+                        };
+                        push_sample(&mut ser, ts, f, h, 1);
+                        out.push(ser);
+                    } else {
+                        push_sample(&mut k_out[i], ts, f, h, steps);
+                    }
+                }
+            }
+            ts += ev.interval;
+            step += 1;
+            continue;
+        }
+        for (si, s) in input.iter().enumerate() {
+            let Some((f, h)) = cursor.next(s, si, ts) else {
+                continue;
+            };
+            let g = &mut groups[to_group[si]];
+            if !g.seen {
+                *g = Group {
+                    seen: true,
+                    f,
+                    mean: f,
+                    count: 1.0,
+                    drop_name: s.drop_name,
+                    values: std::mem::take(&mut g.values),
+                    picks: std::mem::take(&mut g.picks),
+                    ..Group::default()
+                };
+                g.values.clear();
+                match op {
+                    AggregateOp::Sum | AggregateOp::Avg => match &h {
+                        Some(h) => {
+                            track_hint(g, h);
+                            g.h = Some(hist::KahanSum::new(h));
+                            g.has_hist = true;
+                        }
+                        None => g.has_float = true,
+                    },
+                    AggregateOp::Stddev | AggregateOp::Stdvar => {
+                        if h.is_some() {
+                            g.seen = false;
+                            ev.annos.info(
+                                format!("ignored histogram in {op_name} aggregation"),
+                                expr_pos,
+                            );
+                        } else if f.is_nan() || f.is_infinite() {
+                            g.f = f64::NAN;
+                        } else {
+                            g.f = 0.0;
+                        }
+                    }
+                    AggregateOp::Quantile => {
+                        if h.is_some() {
+                            g.seen = false;
+                            ev.annos.info(
+                                format!("ignored histogram in {op_name} aggregation"),
+                                expr_pos,
+                            );
+                        }
+                        g.values.push(f);
+                    }
+                    AggregateOp::Group => g.f = 1.0,
+                    AggregateOp::Min | AggregateOp::Max if h.is_some() => {
+                        g.seen = false;
+                        ev.annos.info(
+                            format!("ignored histogram in {op_name} aggregation"),
+                            expr_pos,
+                        );
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if g.incompatible {
+                continue;
+            }
+            if s.drop_name {
+                g.drop_name = true;
+            }
+            match op {
+                AggregateOp::Sum => match h {
+                    Some(h) => {
+                        g.has_hist = true;
+                        track_hint(g, &h);
+                        if let Some(acc) = &mut g.h {
+                            match acc.add(&h) {
+                                Ok(reconciled) => {
+                                    if reconciled {
+                                        ev.annos.info(
+                                            "mismatched custom buckets were reconciled during aggregation",
+                                            expr_pos,
+                                        );
+                                    }
+                                }
+                                Err(()) => {
+                                    mixed_schema_warning(ev, &s.metric, expr_pos);
+                                    g.incompatible = true;
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        g.has_float = true;
+                        (g.f, g.kahan_c) = kahan_inc(f, g.f, g.kahan_c);
+                    }
+                },
+                AggregateOp::Avg => {
+                    g.count += 1.0;
+                    match h {
+                        Some(h) => {
+                            g.has_hist = true;
+                            track_hint(g, &h);
+                            if let Some(acc) = &mut g.h {
+                                match acc.add_for_mean(&h, g.count, &mut g.h_incremental) {
+                                    Ok(reconciled) => {
+                                        if reconciled {
+                                            ev.annos.info(
+                                                "mismatched custom buckets were reconciled during aggregation",
+                                                expr_pos,
+                                            );
+                                        }
+                                    }
+                                    Err(()) => {
+                                        mixed_schema_warning(ev, &s.metric, expr_pos);
+                                        g.incompatible = true;
+                                    }
+                                }
+                            }
+                        }
+                        None => {
+                            g.has_float = true;
+                            if !g.incremental {
+                                let (nv, nc) = kahan_inc(f, g.f, g.kahan_c);
+                                if !nv.is_infinite() {
+                                    g.f = nv;
+                                    g.kahan_c = nc;
+                                    continue;
+                                }
+                                g.incremental = true;
+                                g.mean = g.f / (g.count - 1.0);
+                                g.kahan_c /= g.count - 1.0;
+                            }
+                            let q = (g.count - 1.0) / g.count;
+                            (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
+                        }
+                    }
+                }
+                AggregateOp::Max => {
+                    if h.is_some() {
+                        ev.annos
+                            .info("ignored histogram in max aggregation", expr_pos);
+                        continue;
+                    }
+                    if g.f < f || g.f.is_nan() {
+                        g.f = f;
+                    }
+                }
+                AggregateOp::Min => {
+                    if h.is_some() {
+                        ev.annos
+                            .info("ignored histogram in min aggregation", expr_pos);
+                        continue;
+                    }
+                    if g.f > f || g.f.is_nan() {
+                        g.f = f;
+                    }
+                }
+                AggregateOp::Count => g.count += 1.0,
+                AggregateOp::Stddev | AggregateOp::Stdvar => {
+                    if h.is_none() {
+                        g.count += 1.0;
+                        let delta = f - g.mean;
+                        g.mean += delta / g.count;
+                        g.f += delta * (f - g.mean);
+                    } else {
+                        ev.annos.info(
+                            format!("ignored histogram in {op_name} aggregation"),
+                            expr_pos,
+                        );
+                    }
+                }
+                AggregateOp::Quantile => {
+                    if h.is_some() {
+                        ev.annos
+                            .info("ignored histogram in quantile aggregation", expr_pos);
+                        continue;
+                    }
+                    g.values.push(f);
+                }
+                _ => {}
+            }
+        }
+        for (gi, g) in groups.iter_mut().enumerate() {
+            if !g.seen {
+                continue;
+            }
+            let mut hv: Option<FloatHistogram> = None;
+            let mut fv = g.f;
+            match op {
+                AggregateOp::Avg | AggregateOp::Sum => {
+                    if g.has_float && g.has_hist {
+                        ev.annos.warn(
+                            "encountered a mix of histograms and floats for aggregation",
+                            expr_pos,
+                        );
+                        continue;
+                    }
+                    if g.incompatible {
+                        continue;
+                    }
+                    if g.has_hist {
+                        let h = match g.h.take() {
+                            Some(k) if op == AggregateOp::Avg => k.mean(g.count, g.h_incremental),
+                            Some(k) => k.total(),
+                            None => FloatHistogram::default(),
+                        };
+                        hv = Some(hist::compact(&h));
+                    } else if op == AggregateOp::Sum {
+                        fv = g.f + g.kahan_c;
+                    } else if g.incremental {
+                        fv = g.mean + g.kahan_c;
+                    } else {
+                        fv = g.f / g.count + g.kahan_c / g.count;
+                    }
+                }
+                AggregateOp::Count => fv = g.count,
+                AggregateOp::Stdvar => fv = g.f / g.count,
+                AggregateOp::Stddev => fv = (g.f / g.count).sqrt(),
+                AggregateOp::Quantile => fv = quantile(param, &mut g.values),
+                _ => {}
+            }
+            if g.reset_seen && g.not_reset_seen {
+                ev.annos.warn(
+                    "conflicting counter resets during histogram aggregation",
+                    expr_pos,
+                );
+            }
+            let ser = &mut out[gi];
+            ser.drop_name = g.drop_name;
+            push_sample(ser, ts, fv, hv.map(Arc::new), steps);
+        }
+        ev.add_samples(0)?;
+        ts += ev.interval;
+        step += 1;
+    }
+    if k_op && !instant {
+        out = k_out;
+    }
+    out.retain(|s| !s.is_empty());
+    ev.add_samples(out.iter().map(Series::len).sum())?;
+    Ok(out)
+}
+
+fn mixed_schema_warning(ev: &mut Evaluator<'_>, metric: &Labels, pos: crate::ast::PosRange) {
+    ev.annos.warn(
+        format!(
+            "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {}",
+            promlite_model::go_quote(metric.metric_name().unwrap_or(""))
+        ),
+        pos,
+    );
+}
+
+fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Whether `limit_ratio(r, …)` keeps a series: its label hash, scaled to `[0, 1)`, is
+/// compared with the ratio, so the same series are kept at every step.
+fn ratio_sample(r: f64, l: &Labels) -> bool {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    l.hash(&mut h);
+    let off = h.finish() as f64 / u64::MAX as f64;
+    (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r)
+}
+
+/// Prometheus's `quantile` over floats: linear interpolation between closest ranks.
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    // Go sorts NaN first (its Less treats NaN as smallest).
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Go's `%v` for a float.
+pub(crate) fn go_v(v: f64) -> String {
+    let mut s = String::new();
+    let _ = crate::go::write_float_v(&mut s, v);
+    s
+}

@@ -1,0 +1,1290 @@
+//! The evaluator: [`Engine`] runs instant and range queries over any
+//! [`Queryable`](promlite_storage::Queryable).
+//!
+//! Like Prometheus, every instant-vector and scalar node evaluates to a matrix holding one
+//! point per step of the query range (an instant query is a range query of one step), so
+//! the tree is walked once per query, not once per step. Selectors stream one series at
+//! a time out of storage: a series' samples are read once into a buffer and every step's
+//! window is a slice of it, found by moving two cursors forward.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use promlite_model::{FloatHistogram, Labels, METRIC_NAME, Matcher, is_stale_nan};
+use promlite_storage::{Queryable, SelectHints, ValueType as StoreType};
+
+use crate::ast::{
+    AtModifier, BinaryOp, DurationExpr, DurationValue, Expr, MatrixSelector, SubqueryExpr, UnaryOp,
+    ValueType, VectorSelector,
+};
+use crate::eval_error::EvalError;
+use crate::parser::{Parser, ParserOptions};
+use crate::value::{Annotations, FPoint, HPoint, Matrix, Sample, Series, Value, Vector};
+
+/// Prometheus's default maximum number of points per series of a range query.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Options of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub(crate) lookback_delta: i64,
+    pub(crate) max_samples: usize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) delayed_name_removal: bool,
+    pub(crate) no_step_subquery_interval: i64,
+    pub(crate) parser: ParserOptions,
+    pub(crate) max_points_per_series: Option<i64>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: 5 * 60 * 1000,
+            max_samples: 50_000_000,
+            timeout: Some(Duration::from_mins(2)),
+            delayed_name_removal: false,
+            no_step_subquery_interval: 60_000,
+            parser: ParserOptions::new(),
+            max_points_per_series: Some(MAX_POINTS_PER_SERIES),
+        }
+    }
+}
+
+impl EngineOptions {
+    /// Prometheus's defaults: 5m lookback, 50M samples, 2m timeout, name removal at
+    /// once, 1m default subquery step, 11,000 points per series, stable syntax only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How far back an instant selector looks for a sample (milliseconds).
+    pub fn lookback_delta(mut self, ms: i64) -> Self {
+        self.lookback_delta = if ms <= 0 { 5 * 60 * 1000 } else { ms };
+        self
+    }
+
+    /// The most samples a query may hold in memory at once.
+    pub fn max_samples(mut self, n: usize) -> Self {
+        self.max_samples = n;
+        self
+    }
+
+    /// The longest a query may run; `None` for no limit.
+    pub fn timeout(mut self, d: Option<Duration>) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Prometheus's `promql-delayed-name-removal` feature: `__name__` is removed when the
+    /// query finishes rather than by each function, so e.g. `rate(a[1m]) or rate(b[1m])`
+    /// keeps both series apart until the end.
+    pub fn delayed_name_removal(mut self, on: bool) -> Self {
+        self.delayed_name_removal = on;
+        self
+    }
+
+    /// The step of subqueries written without one (`x[5m:]`), in milliseconds.
+    pub fn no_step_subquery_interval(mut self, ms: i64) -> Self {
+        self.no_step_subquery_interval = ms.max(1);
+        self
+    }
+
+    /// The parser options (experimental syntax).
+    pub fn parser_options(mut self, p: ParserOptions) -> Self {
+        self.parser = p;
+        self
+    }
+
+    /// The most points a range query may return per series (`None`: no limit); the
+    /// Prometheus API uses 11,000.
+    pub fn max_points_per_series(mut self, n: Option<i64>) -> Self {
+        self.max_points_per_series = n;
+        self
+    }
+}
+
+/// The result of a query: a value and the annotations raised while computing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    /// The value.
+    pub value: Value,
+    /// Warnings and infos.
+    pub annotations: Annotations,
+}
+
+/// The PromQL engine. Cheap to share; each query creates its own evaluator.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+/// A handle to cancel running queries: pass it to [`Engine::with_cancel`] and call
+/// [`CancelToken::cancel`] from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels every query using this token.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Per-query settings beyond the engine's.
+#[derive(Debug, Clone, Default)]
+struct QueryCtx {
+    cancel: Option<CancelToken>,
+}
+
+impl Engine {
+    /// An engine with `opts`.
+    pub fn new(opts: EngineOptions) -> Engine {
+        Engine { opts }
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// A view of this engine whose queries stop with
+    /// [`EvalError::Canceled`] once `token` is cancelled.
+    pub fn with_cancel(&self, token: CancelToken) -> CancellableEngine<'_> {
+        CancellableEngine {
+            engine: self,
+            ctx: QueryCtx {
+                cancel: Some(token),
+            },
+        }
+    }
+
+    /// Parses `query` with the engine's parser options.
+    pub fn parse(&self, query: &str) -> Result<Expr, EvalError> {
+        Ok(Parser::new(self.opts.parser).parse(query)?)
+    }
+
+    /// Evaluates `query` at `t` (milliseconds).
+    pub fn instant_query(
+        &self,
+        store: &dyn Queryable,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, EvalError> {
+        let expr = self.parse(query)?;
+        self.instant_expr(store, &expr, t)
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (milliseconds).
+    pub fn range_query(
+        &self,
+        store: &dyn Queryable,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, EvalError> {
+        let expr = self.parse(query)?;
+        self.range_expr(store, &expr, start, end, step)
+    }
+
+    /// Evaluates a parsed expression at `t`.
+    pub fn instant_expr(
+        &self,
+        store: &dyn Queryable,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<QueryResult, EvalError> {
+        run(&self.opts, &QueryCtx::default(), store, expr, t, t, 0)
+    }
+
+    /// Evaluates a parsed expression over a range.
+    pub fn range_expr(
+        &self,
+        store: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, EvalError> {
+        check_range(&self.opts, expr, start, end, step)?;
+        run(
+            &self.opts,
+            &QueryCtx::default(),
+            store,
+            expr,
+            start,
+            end,
+            step,
+        )
+    }
+}
+
+/// An [`Engine`] bound to a [`CancelToken`].
+#[derive(Debug)]
+pub struct CancellableEngine<'e> {
+    engine: &'e Engine,
+    ctx: QueryCtx,
+}
+
+impl CancellableEngine<'_> {
+    /// See [`Engine::instant_query`].
+    pub fn instant_query(
+        &self,
+        store: &dyn Queryable,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, EvalError> {
+        let expr = self.engine.parse(query)?;
+        run(&self.engine.opts, &self.ctx, store, &expr, t, t, 0)
+    }
+
+    /// See [`Engine::range_query`].
+    pub fn range_query(
+        &self,
+        store: &dyn Queryable,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, EvalError> {
+        let expr = self.engine.parse(query)?;
+        check_range(&self.engine.opts, &expr, start, end, step)?;
+        run(&self.engine.opts, &self.ctx, store, &expr, start, end, step)
+    }
+}
+
+fn check_range(
+    opts: &EngineOptions,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<(), EvalError> {
+    if step <= 0 {
+        return Err(EvalError::InvalidStep);
+    }
+    if end < start {
+        return Err(EvalError::EndBeforeStart);
+    }
+    if let Some(max) = opts.max_points_per_series
+        && (end - start) / step >= max
+    {
+        return Err(EvalError::TooManyPoints);
+    }
+    match expr.value_type() {
+        ValueType::Scalar | ValueType::Vector => Ok(()),
+        other => Err(EvalError::InvalidRangeQueryType(other.documented())),
+    }
+}
+
+fn run(
+    opts: &EngineOptions,
+    ctx: &QueryCtx,
+    store: &dyn Queryable,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<QueryResult, EvalError> {
+    let instant = step == 0;
+    let mut ev = Evaluator {
+        store,
+        start,
+        end,
+        interval: if instant { 1 } else { step },
+        query_start: start,
+        query_end: end,
+        query_step: step,
+        lookback: opts.lookback_delta,
+        max_samples: opts.max_samples,
+        current_samples: 0,
+        delayed: opts.delayed_name_removal,
+        no_step_subquery_interval: opts.no_step_subquery_interval,
+        deadline: opts.timeout.map(|d| Instant::now() + d),
+        cancel: ctx.cancel.clone(),
+        annos: Annotations::default(),
+        ticks: 0,
+        stats_decoding: false,
+    };
+    let val = ev.eval(expr)?;
+    let mat = match val {
+        Val::String(s) => {
+            return Ok(QueryResult {
+                value: Value::String { t: start, s },
+                annotations: ev.annos,
+            });
+        }
+        Val::Matrix(m) => m,
+    };
+    let value = if instant {
+        match expr.value_type() {
+            ValueType::Scalar => Value::Scalar {
+                t: start,
+                v: mat
+                    .first()
+                    .and_then(|s| s.floats.first())
+                    .map_or(f64::NAN, |p| p.f),
+            },
+            ValueType::Matrix => {
+                let mut mat = ev.cleanup_matrix(mat)?;
+                mat.sort_by(|a, b| a.metric.cmp(&b.metric));
+                Value::Matrix(mat)
+            }
+            _ => {
+                let mut vec: Vector = Vec::with_capacity(mat.len());
+                for s in mat {
+                    let (f, h) = match (s.histograms.first(), s.floats.first()) {
+                        (Some(h), _) => (0.0, Some(h.h.clone())),
+                        (None, Some(p)) => (p.f, None),
+                        (None, None) => continue,
+                    };
+                    vec.push(Sample {
+                        metric: s.metric,
+                        t: start,
+                        f,
+                        h,
+                        drop_name: s.drop_name,
+                    });
+                }
+                Value::Vector(ev.cleanup_vector(vec)?)
+            }
+        }
+    } else {
+        let mut mat = ev.cleanup_matrix(mat)?;
+        mat.sort_by(|a, b| a.metric.cmp(&b.metric));
+        Value::Matrix(mat)
+    };
+    Ok(QueryResult {
+        value,
+        annotations: ev.annos,
+    })
+}
+
+/// What a node evaluates to inside the evaluator.
+pub(crate) enum Val {
+    /// Instant vectors and scalars (one point per step), and range vectors.
+    Matrix(Matrix),
+    /// A string literal.
+    String(String),
+}
+
+/// The samples of one series between two times, read once from storage.
+pub(crate) struct Loaded {
+    pub(crate) metric: Labels,
+    pub(crate) floats: Vec<FPoint>,
+    pub(crate) hists: Vec<HPoint>,
+    pub(crate) drop_name: bool,
+}
+
+/// One step's window of a range-vector argument.
+pub(crate) struct Window<'a> {
+    pub(crate) metric: &'a Labels,
+    pub(crate) floats: &'a [FPoint],
+    pub(crate) hists: &'a [HPoint],
+}
+
+pub(crate) struct Evaluator<'a> {
+    pub(crate) store: &'a dyn Queryable,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) interval: i64,
+    pub(crate) query_start: i64,
+    pub(crate) query_end: i64,
+    pub(crate) query_step: i64,
+    pub(crate) lookback: i64,
+    pub(crate) max_samples: usize,
+    pub(crate) current_samples: usize,
+    pub(crate) delayed: bool,
+    pub(crate) no_step_subquery_interval: i64,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) cancel: Option<CancelToken>,
+    pub(crate) annos: Annotations,
+    pub(crate) ticks: u32,
+    /// Selectors below `histogram_count`/`_sum`/`_avg` read histograms the way
+    /// Prometheus's `HistogramStatsIterator` does: unknown counter-reset hints are
+    /// replaced by on-the-fly reset detection.
+    pub(crate) stats_decoding: bool,
+}
+
+/// Per-step state of [`Evaluator::range_eval`]: where each input series' cursor is.
+struct Gather {
+    fi: Vec<usize>,
+    hi: Vec<usize>,
+}
+
+impl Gather {
+    fn new(m: &Matrix) -> Gather {
+        Gather {
+            fi: vec![0; m.len()],
+            hi: vec![0; m.len()],
+        }
+    }
+
+    /// The samples of `m` at `ts` (and the index of each sample's series in `m`).
+    fn at(&mut self, m: &Matrix, ts: i64, out: &mut Vector, idx: &mut Vec<usize>) {
+        out.clear();
+        idx.clear();
+        for (i, s) in m.iter().enumerate() {
+            if let Some(p) = s.floats.get(self.fi[i])
+                && p.t == ts
+            {
+                self.fi[i] += 1;
+                out.push(Sample {
+                    metric: s.metric.clone(),
+                    t: ts,
+                    f: p.f,
+                    h: None,
+                    drop_name: s.drop_name,
+                });
+                idx.push(i);
+                continue;
+            }
+            if let Some(p) = s.histograms.get(self.hi[i])
+                && p.t == ts
+            {
+                self.hi[i] += 1;
+                out.push(Sample {
+                    metric: s.metric.clone(),
+                    t: ts,
+                    f: 0.0,
+                    h: Some(p.h.clone()),
+                    drop_name: s.drop_name,
+                });
+                idx.push(i);
+            }
+        }
+    }
+}
+
+/// The per-step context handed to functions and operators.
+pub(crate) struct StepCtx<'e> {
+    pub(crate) ts: i64,
+    pub(crate) delayed: bool,
+    pub(crate) annos: &'e mut Annotations,
+    /// For each argument, the index of each sample's series in the argument's matrix.
+    pub(crate) series_idx: &'e [Vec<usize>],
+}
+
+impl StepCtx<'_> {
+    /// Marks `s` to lose its metric name, now or (delayed) at the end of the query.
+    pub(crate) fn drop_name(&self, s: &mut Sample) {
+        if self.delayed {
+            s.drop_name = true;
+        } else {
+            s.metric = s.metric.retain(crate::engine::keep_label);
+        }
+    }
+}
+
+impl<'a> Evaluator<'a> {
+    pub(crate) fn steps(&self) -> usize {
+        ((self.end - self.start) / self.interval + 1) as usize
+    }
+
+    pub(crate) fn check_time(&mut self) -> Result<(), EvalError> {
+        if let Some(c) = &self.cancel
+            && c.is_cancelled()
+        {
+            return Err(EvalError::Canceled("expression evaluation"));
+        }
+        if let Some(d) = self.deadline
+            && Instant::now() > d
+        {
+            return Err(EvalError::Timeout("expression evaluation"));
+        }
+        Ok(())
+    }
+
+    /// A cheaper [`Self::check_time`] for hot loops: looks at the clock every 256 calls.
+    pub(crate) fn tick(&mut self) -> Result<(), EvalError> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(256) {
+            self.check_time()
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), EvalError> {
+        self.current_samples += n;
+        if self.current_samples > self.max_samples {
+            return Err(EvalError::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
+    fn child(&self, start: i64, end: i64, interval: i64) -> Evaluator<'a> {
+        Evaluator {
+            store: self.store,
+            start,
+            end,
+            interval,
+            query_start: self.query_start,
+            query_end: self.query_end,
+            query_step: self.query_step,
+            lookback: self.lookback,
+            max_samples: self.max_samples,
+            current_samples: self.current_samples,
+            delayed: self.delayed,
+            no_step_subquery_interval: self.no_step_subquery_interval,
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
+            annos: Annotations::default(),
+            ticks: 0,
+            stats_decoding: false,
+        }
+    }
+
+    pub(crate) fn eval_matrix(&mut self, e: &Expr) -> Result<Matrix, EvalError> {
+        match self.eval(e)? {
+            Val::Matrix(m) => Ok(m),
+            Val::String(_) => Err(EvalError::msg("unexpected string value")),
+        }
+    }
+
+    pub(crate) fn eval(&mut self, e: &Expr) -> Result<Val, EvalError> {
+        self.check_time()?;
+        if self.end < self.start {
+            return Ok(Val::Matrix(Vec::new()));
+        }
+        match e {
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::String(s) => Ok(Val::String(s.value.clone())),
+            Expr::Number(n) => {
+                let v = n.value;
+                Ok(Val::Matrix(self.scalar_series(|_| v)))
+            }
+            Expr::Unary(u) => {
+                let mut m = self.eval_matrix(&u.expr)?;
+                if u.op == UnaryOp::Minus {
+                    for s in &mut m {
+                        if !s.metric.is_empty() {
+                            if self.delayed {
+                                s.drop_name = true;
+                            } else {
+                                s.metric = s.metric.retain(crate::engine::keep_label);
+                            }
+                        }
+                        for p in &mut s.floats {
+                            p.f = -p.f;
+                        }
+                        for p in &mut s.histograms {
+                            p.h = Arc::new(crate::hist::scale(&p.h, -1.0));
+                        }
+                    }
+                    if !self.delayed {
+                        m = merge_same_labelset(m)?;
+                    }
+                }
+                Ok(Val::Matrix(m))
+            }
+            Expr::VectorSelector(vs) => Ok(Val::Matrix(self.vector_selector(vs, false)?)),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector_instant(ms)?)),
+            Expr::Subquery(sq) => {
+                let (m, _) = self.subquery_instant(sq)?;
+                Ok(Val::Matrix(m))
+            }
+            Expr::Binary(b) => Ok(Val::Matrix(crate::binop::eval_binary(self, b)?)),
+            Expr::Aggregate(a) => Ok(Val::Matrix(crate::aggr::eval_aggregate(self, a)?)),
+            Expr::Call(c) => Ok(Val::Matrix(crate::funcs::eval_call(self, c)?)),
+        }
+    }
+
+    /// A scalar: one series without labels with `f(ts)` at every step.
+    pub(crate) fn scalar_series(&self, f: impl Fn(i64) -> f64) -> Matrix {
+        let mut floats = Vec::with_capacity(self.steps());
+        let mut ts = self.start;
+        while ts <= self.end {
+            floats.push(FPoint { t: ts, f: f(ts) });
+            ts += self.interval;
+        }
+        vec![Series {
+            metric: Labels::empty(),
+            floats,
+            histograms: Vec::new(),
+            drop_name: false,
+        }]
+    }
+
+    /// Evaluates a scalar argument to one value per step.
+    pub(crate) fn eval_scalar_steps(&mut self, e: &Expr) -> Result<Vec<f64>, EvalError> {
+        let m = self.eval_matrix(e)?;
+        let n = self.steps();
+        let mut out = vec![f64::NAN; n];
+        if let Some(s) = m.first() {
+            for p in &s.floats {
+                let i = ((p.t - self.start) / self.interval) as usize;
+                if i < n {
+                    out[i] = p.f;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolves an `@` modifier to milliseconds.
+    pub(crate) fn at_time(&self, at: Option<AtModifier>) -> Option<i64> {
+        at.map(|a| match a {
+            AtModifier::Timestamp(t) => t,
+            AtModifier::Start => self.query_start,
+            AtModifier::End => self.query_end,
+        })
+    }
+
+    /// Resolves a duration (fixed or an experimental expression) to milliseconds.
+    pub(crate) fn duration(&self, d: &DurationValue) -> Result<i64, EvalError> {
+        match d {
+            DurationValue::Fixed(ms) => Ok(*ms),
+            DurationValue::Expr(e) => {
+                let secs = self.duration_expr(e)?;
+                if secs.is_nan() || secs.is_infinite() {
+                    return Err(EvalError::msg(format!("invalid duration: {}", {
+                        let mut t = String::new();
+                        let _ = crate::go::write_float(&mut t, secs);
+                        t
+                    })));
+                }
+                Ok((secs * 1000.0).round() as i64)
+            }
+        }
+    }
+
+    fn duration_expr(&self, e: &DurationExpr) -> Result<f64, EvalError> {
+        Ok(match e {
+            DurationExpr::Number(n) => n.value,
+            DurationExpr::Negate { expr, .. } => -self.duration_expr(expr)?,
+            DurationExpr::Paren { expr, .. } => self.duration_expr(expr)?,
+            DurationExpr::Step(_) => self.query_step as f64 / 1000.0,
+            DurationExpr::Range(_) => (self.query_end - self.query_start) as f64 / 1000.0,
+            DurationExpr::MinOf { lhs, rhs, .. } => {
+                self.duration_expr(lhs)?.min(self.duration_expr(rhs)?)
+            }
+            DurationExpr::MaxOf { lhs, rhs, .. } => {
+                self.duration_expr(lhs)?.max(self.duration_expr(rhs)?)
+            }
+            DurationExpr::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.duration_expr(lhs)?, self.duration_expr(rhs)?);
+                match op {
+                    BinaryOp::Add => a + b,
+                    BinaryOp::Sub => a - b,
+                    BinaryOp::Mul => a * b,
+                    BinaryOp::Div => {
+                        if b == 0.0 {
+                            return Err(EvalError::msg("division by zero"));
+                        }
+                        a / b
+                    }
+                    BinaryOp::Mod => {
+                        if b == 0.0 {
+                            return Err(EvalError::msg("modulo by zero"));
+                        }
+                        a % b
+                    }
+                    BinaryOp::Pow => a.powf(b),
+                    _ => return Err(EvalError::msg("unexpected duration operator")),
+                }
+            }
+        })
+    }
+
+    /// Reads every series matching `matchers` with samples in `[mint, maxt]`, dropping
+    /// staleness markers when `drop_stale` (range selectors never see them).
+    pub(crate) fn select(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+        drop_stale: bool,
+        mut each: impl FnMut(&mut Self, Loaded) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let q = self
+            .store
+            .querier(mint, maxt)
+            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        let set = q.select(true, Some(hints), matchers);
+        for series in set {
+            self.tick()?;
+            let series = series.map_err(|e| EvalError::Storage(e.to_string()))?;
+            let mut it = series.samples();
+            let mut floats = Vec::new();
+            let mut hists = Vec::new();
+            let mut vt = it.seek(mint);
+            loop {
+                match vt {
+                    StoreType::None => break,
+                    StoreType::Float => {
+                        let (t, f) = it.at();
+                        if t > maxt {
+                            break;
+                        }
+                        if !(drop_stale && is_stale_nan(f)) {
+                            floats.push(FPoint { t, f });
+                        }
+                    }
+                    StoreType::Histogram | StoreType::FloatHistogram => {
+                        let (t, h) = it.at_float_histogram();
+                        if t > maxt {
+                            break;
+                        }
+                        if !(drop_stale && is_stale_nan(h.sum)) {
+                            hists.push(HPoint {
+                                t,
+                                h: Arc::new(h.into_owned()),
+                            });
+                        }
+                    }
+                }
+                vt = it.next();
+            }
+            if let Some(e) = it.err() {
+                return Err(EvalError::Storage(e.to_string()));
+            }
+            if floats.is_empty() && hists.is_empty() {
+                continue;
+            }
+            if self.stats_decoding {
+                for i in 1..hists.len() {
+                    if hists[i].h.counter_reset_hint == promlite_model::CounterResetHint::Unknown
+                        && !is_stale_nan(hists[i].h.sum)
+                        && !is_stale_nan(hists[i - 1].h.sum)
+                    {
+                        let reset = crate::hist::detect_reset(&hists[i].h, &hists[i - 1].h);
+                        let mut h = (*hists[i].h).clone();
+                        h.counter_reset_hint = if reset {
+                            promlite_model::CounterResetHint::CounterReset
+                        } else {
+                            promlite_model::CounterResetHint::NotCounterReset
+                        };
+                        hists[i].h = Arc::new(h);
+                    }
+                }
+            }
+            let loaded = Loaded {
+                metric: series.labels().clone(),
+                floats,
+                hists,
+                drop_name: false,
+            };
+            each(self, loaded)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates an instant selector at every step. With `orig_t`, each point's value is
+    /// the timestamp of the sample found, in seconds (for `timestamp()`).
+    pub(crate) fn vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        orig_t: bool,
+    ) -> Result<Matrix, EvalError> {
+        let offset = self.duration(&vs.offset)?;
+        let at = self.at_time(vs.at);
+        let (first_ref, last_ref) = match at {
+            Some(t) => (t - offset, t - offset),
+            None => (self.start - offset, self.end - offset),
+        };
+        let hints = SelectHints {
+            start: first_ref - self.lookback + 1,
+            end: last_ref,
+            step: if self.start == self.end {
+                0
+            } else {
+                self.interval
+            },
+            func: None,
+            range: 0,
+        };
+        let mut out = Vec::new();
+        let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
+        self.select(
+            &vs.matchers,
+            first_ref - lookback + 1,
+            last_ref,
+            &hints,
+            false,
+            |ev, l| {
+                let mut s = Series {
+                    metric: l.metric,
+                    ..Series::default()
+                };
+                let (mut fi, mut hi) = (0usize, 0usize);
+                let mut ts = start;
+                while ts <= end {
+                    let r = match at {
+                        Some(t) => t - offset,
+                        None => ts - offset,
+                    };
+                    while fi < l.floats.len() && l.floats[fi].t <= r {
+                        fi += 1;
+                    }
+                    while hi < l.hists.len() && l.hists[hi].t <= r {
+                        hi += 1;
+                    }
+                    let f = fi.checked_sub(1).map(|i| l.floats[i]);
+                    let h = hi.checked_sub(1).map(|i| &l.hists[i]);
+                    let pick_hist = match (f, h) {
+                        (Some(f), Some(h)) => h.t > f.t,
+                        (None, Some(_)) => true,
+                        _ => false,
+                    };
+                    if pick_hist {
+                        if let Some(h) = h
+                            && h.t > r - lookback
+                            && !is_stale_nan(h.h.sum)
+                        {
+                            if orig_t {
+                                s.floats.push(FPoint {
+                                    t: ts,
+                                    f: h.t as f64 / 1000.0,
+                                });
+                            } else {
+                                s.histograms.push(HPoint {
+                                    t: ts,
+                                    h: h.h.clone(),
+                                });
+                            }
+                        }
+                    } else if let Some(f) = f
+                        && f.t > r - lookback
+                        && !is_stale_nan(f.f)
+                    {
+                        s.floats.push(FPoint {
+                            t: ts,
+                            f: if orig_t { f.t as f64 / 1000.0 } else { f.f },
+                        });
+                    }
+                    ts += interval;
+                }
+                if !s.is_empty() {
+                    ev.add_samples(s.len())?;
+                    out.push(s);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// A range selector evaluated at an instant query's time: its raw samples.
+    fn matrix_selector_instant(&mut self, ms: &MatrixSelector) -> Result<Matrix, EvalError> {
+        let mut out = Vec::new();
+        let ts = self.start;
+        self.range_windows(ms, false, |ev, l, windows| {
+            if let Some(w) = windows.first() {
+                let s = Series {
+                    metric: l.metric.clone(),
+                    floats: w.floats.to_vec(),
+                    histograms: w.hists.to_vec(),
+                    drop_name: false,
+                };
+                if !s.is_empty() {
+                    ev.add_samples(s.len())?;
+                    out.push(s);
+                }
+            }
+            let _ = ts;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Streams the series of a range selector; for each, calls `each` with its samples
+    /// and the window of every step (empty windows included, one per step).
+    pub(crate) fn range_windows(
+        &mut self,
+        ms: &MatrixSelector,
+        for_rate: bool,
+        mut each: impl FnMut(&mut Self, &Loaded, &[Window<'_>]) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let vs = &ms.selector;
+        let offset = self.duration(&vs.offset)?;
+        let range = self.duration(&ms.range)?;
+        let at = self.at_time(vs.at);
+        let (first_ref, last_ref) = match at {
+            Some(t) => (t - offset, t - offset),
+            None => (self.start - offset, self.end - offset),
+        };
+        let hints = SelectHints {
+            start: first_ref - range + 1,
+            end: last_ref,
+            step: if self.start == self.end {
+                0
+            } else {
+                self.interval
+            },
+            func: for_rate.then(|| "rate".to_owned()),
+            range,
+        };
+        let (start, end, interval) = (self.start, self.end, self.interval);
+        self.select(
+            &vs.matchers,
+            first_ref - range + 1,
+            last_ref,
+            &hints,
+            true,
+            |ev, l| {
+                let refs = step_refs(start, end, interval, at, offset);
+                let windows = windows_of(&l, &refs, range);
+                each(ev, &l, &windows)
+            },
+        )
+    }
+
+    /// Evaluates a subquery: the inner expression over the subquery's own steps, for the
+    /// reference times of this evaluator. Returns the series and the subquery's range.
+    pub(crate) fn subquery_eval(&mut self, sq: &SubqueryExpr) -> Result<(Matrix, i64), EvalError> {
+        let offset = self.duration(&sq.offset)?;
+        let range = self.duration(&sq.range)?;
+        let step = match self.duration(&sq.step)? {
+            0 => self.no_step_subquery_interval,
+            s => s,
+        };
+        let at = self.at_time(sq.at);
+        let (ref_start, ref_end) = match at {
+            Some(t) => (t, t),
+            None => {
+                let aligned_end =
+                    self.start + ((self.end - self.start) / self.interval) * self.interval;
+                (self.start, aligned_end)
+            }
+        };
+        let lower = ref_start - offset - range;
+        // Subquery steps are aligned to absolute multiples of the step (Prometheus does so
+        // that results do not depend on the outer query's start time).
+        let mut sub_start = step * lower.div_euclid(step);
+        if sub_start <= lower {
+            sub_start += step;
+        }
+        let sub_end = ref_end - offset;
+        let mut child = self.child(sub_start, sub_end, step);
+        let mut m = child.eval_matrix(&sq.expr)?;
+        self.current_samples = child.current_samples;
+        self.annos.merge(std::mem::take(&mut child.annos));
+        for s in &mut m {
+            for p in &mut s.histograms {
+                use promlite_model::CounterResetHint as H;
+                // Prometheus forgets explicit counter-reset hints of subquery results:
+                // a subquery may skip or repeat the sample that carried them.
+                if matches!(p.h.counter_reset_hint, H::CounterReset | H::NotCounterReset) {
+                    let mut h = (*p.h).clone();
+                    h.counter_reset_hint = H::Unknown;
+                    p.h = Arc::new(h);
+                }
+            }
+        }
+        Ok((m, range))
+    }
+
+    /// A subquery at the top of an instant query (or under `@`-free nodes that need a
+    /// matrix): its points within the window.
+    fn subquery_instant(&mut self, sq: &SubqueryExpr) -> Result<(Matrix, i64), EvalError> {
+        let (m, range) = self.subquery_eval(sq)?;
+        let offset = self.duration(&sq.offset)?;
+        let at = self.at_time(sq.at);
+        let r = at.unwrap_or(self.start) - offset;
+        let mut out = Vec::with_capacity(m.len());
+        for mut s in m {
+            s.floats.retain(|p| p.t > r - range && p.t <= r);
+            s.histograms.retain(|p| p.t > r - range && p.t <= r);
+            if !s.is_empty() {
+                out.push(s);
+            }
+        }
+        Ok((out, range))
+    }
+
+    /// The generic per-step evaluation of an operator or function over instant-vector
+    /// and scalar arguments (Prometheus's `rangeEval`). `f` gets the arguments' samples
+    /// at each step and returns the output samples of that step.
+    pub(crate) fn range_eval(
+        &mut self,
+        args: &[Matrix],
+        mut f: impl FnMut(&[Vector], &mut StepCtx<'_>) -> Result<Vector, EvalError>,
+    ) -> Result<Matrix, EvalError> {
+        let steps = self.steps();
+        let mut gathers: Vec<Gather> = args.iter().map(Gather::new).collect();
+        let mut vectors: Vec<Vector> = args.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        let mut idx: Vec<Vec<usize>> = args.iter().map(|_| Vec::new()).collect();
+        let instant = self.start == self.end;
+        let mut out: Matrix = Vec::new();
+        let mut by_labels: HashMap<Labels, (usize, i64)> = HashMap::new();
+        let mut ts = self.start;
+        let mut annos = std::mem::take(&mut self.annos);
+        while ts <= self.end {
+            self.tick()?;
+            for (i, m) in args.iter().enumerate() {
+                gathers[i].at(m, ts, &mut vectors[i], &mut idx[i]);
+            }
+            let mut ctx = StepCtx {
+                ts,
+                delayed: self.delayed,
+                annos: &mut annos,
+                series_idx: &idx,
+            };
+            let result = match f(&vectors, &mut ctx) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.annos = annos;
+                    return Err(e);
+                }
+            };
+            if instant {
+                if !self.delayed && contains_same_labelset(&result) {
+                    self.annos = annos;
+                    return Err(EvalError::same_labelset());
+                }
+                self.annos = annos;
+                let n = result.len();
+                let mat = result
+                    .into_iter()
+                    .map(|s| {
+                        let mut ser = Series {
+                            metric: s.metric,
+                            drop_name: s.drop_name,
+                            ..Series::default()
+                        };
+                        match s.h {
+                            Some(h) => ser.histograms.push(HPoint { t: ts, h }),
+                            None => ser.floats.push(FPoint { t: ts, f: s.f }),
+                        }
+                        ser
+                    })
+                    .collect();
+                self.add_samples(n)?;
+                return Ok(mat);
+            }
+            if let Err(e) = self.add_samples(result.len()) {
+                self.annos = annos;
+                return Err(e);
+            }
+            for s in result {
+                match by_labels.get_mut(&s.metric) {
+                    Some((i, last)) => {
+                        if *last == ts {
+                            self.annos = annos;
+                            return Err(EvalError::same_labelset());
+                        }
+                        *last = ts;
+                        push_sample(&mut out[*i], ts, s.f, s.h, steps);
+                    }
+                    None => {
+                        by_labels.insert(s.metric.clone(), (out.len(), ts));
+                        let mut ser = Series {
+                            metric: s.metric,
+                            drop_name: s.drop_name,
+                            ..Series::default()
+                        };
+                        push_sample(&mut ser, ts, s.f, s.h, steps);
+                        out.push(ser);
+                    }
+                }
+            }
+            ts += self.interval;
+        }
+        self.annos = annos;
+        Ok(out)
+    }
+
+    fn cleanup_matrix(&mut self, mut mat: Matrix) -> Result<Matrix, EvalError> {
+        if !self.delayed {
+            return Ok(mat);
+        }
+        for s in &mut mat {
+            if s.drop_name {
+                s.metric = s.metric.retain(crate::engine::keep_label);
+                s.drop_name = false;
+            }
+        }
+        merge_same_labelset(mat)
+    }
+
+    fn cleanup_vector(&mut self, mut vec: Vector) -> Result<Vector, EvalError> {
+        if !self.delayed {
+            return Ok(vec);
+        }
+        for s in &mut vec {
+            if s.drop_name {
+                s.metric = s.metric.retain(crate::engine::keep_label);
+                s.drop_name = false;
+            }
+        }
+        if contains_same_labelset(&vec) {
+            return Err(EvalError::same_labelset());
+        }
+        Ok(vec)
+    }
+}
+
+pub(crate) fn push_sample(
+    s: &mut Series,
+    ts: i64,
+    f: f64,
+    h: Option<Arc<FloatHistogram>>,
+    steps: usize,
+) {
+    match h {
+        Some(h) => {
+            if s.histograms.capacity() == 0 {
+                s.histograms.reserve(steps.min(1024));
+            }
+            s.histograms.push(HPoint { t: ts, h });
+        }
+        None => {
+            if s.floats.capacity() == 0 {
+                s.floats.reserve(steps.min(1024));
+            }
+            s.floats.push(FPoint { t: ts, f });
+        }
+    }
+}
+
+/// The reference time (window end) of every step.
+pub(crate) fn step_refs(
+    start: i64,
+    end: i64,
+    interval: i64,
+    at: Option<i64>,
+    offset: i64,
+) -> Vec<i64> {
+    let mut refs = Vec::with_capacity(((end - start) / interval + 1) as usize);
+    let mut ts = start;
+    while ts <= end {
+        refs.push(at.unwrap_or(ts) - offset);
+        ts += interval;
+    }
+    refs
+}
+
+/// The left-open windows `(r - range, r]` of a series for each reference time.
+pub(crate) fn windows_of<'l>(l: &'l Loaded, refs: &[i64], range: i64) -> Vec<Window<'l>> {
+    let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
+    let mut out = Vec::with_capacity(refs.len());
+    let mut prev = i64::MIN;
+    for &r in refs {
+        if r < prev {
+            // Never happens for increasing steps; recompute from scratch to stay correct.
+            flo = 0;
+            fhi = 0;
+            hlo = 0;
+            hhi = 0;
+        }
+        prev = r;
+        let lo = r - range;
+        while fhi < l.floats.len() && l.floats[fhi].t <= r {
+            fhi += 1;
+        }
+        while flo < fhi && l.floats[flo].t <= lo {
+            flo += 1;
+        }
+        while hhi < l.hists.len() && l.hists[hhi].t <= r {
+            hhi += 1;
+        }
+        while hlo < hhi && l.hists[hlo].t <= lo {
+            hlo += 1;
+        }
+        out.push(Window {
+            metric: &l.metric,
+            floats: &l.floats[flo.min(fhi)..fhi],
+            hists: &l.hists[hlo.min(hhi)..hhi],
+        });
+    }
+    out
+}
+
+pub(crate) fn contains_same_labelset(v: &Vector) -> bool {
+    if v.len() <= 1 {
+        return false;
+    }
+    if v.len() == 2 {
+        return v[0].metric == v[1].metric;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    v.iter().any(|s| !seen.insert(&s.metric))
+}
+
+/// Joins series whose labels became equal (after a name was dropped) when their points
+/// do not overlap; overlapping points are Prometheus's duplicate-labelset error.
+pub(crate) fn merge_same_labelset(mat: Matrix) -> Result<Matrix, EvalError> {
+    if mat.len() <= 1 {
+        return Ok(mat);
+    }
+    let mut seen: HashMap<&Labels, usize> = HashMap::with_capacity(mat.len());
+    let mut dup = false;
+    for (i, s) in mat.iter().enumerate() {
+        if seen.insert(&s.metric, i).is_some() {
+            dup = true;
+            break;
+        }
+    }
+    if !dup {
+        return Ok(mat);
+    }
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Matrix = Vec::new();
+    for s in mat {
+        match index.get(&s.metric) {
+            Some(&i) => {
+                let base = &mut out[i];
+                base.floats.extend(s.floats);
+                base.histograms.extend(s.histograms);
+                base.floats.sort_by_key(|p| p.t);
+                base.histograms.sort_by_key(|p| p.t);
+                if base.floats.windows(2).any(|w| w[0].t == w[1].t)
+                    || base.histograms.windows(2).any(|w| w[0].t == w[1].t)
+                {
+                    return Err(EvalError::same_labelset());
+                }
+            }
+            None => {
+                index.insert(s.metric.clone(), out.len());
+                out.push(s);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The labels `absent()`/`absent_over_time()` return: the equality matchers of the
+/// selector, unless a label is matched more than once.
+pub(crate) fn absent_labels(e: &Expr) -> Labels {
+    let vs = match e {
+        Expr::VectorSelector(vs) => &**vs,
+        Expr::MatrixSelector(ms) => &ms.selector,
+        _ => return Labels::empty(),
+    };
+    // Prometheus's historic behaviour: a label matched by equality once is kept, any
+    // other matcher on it removes it (so `x{job="a",job="b"}` yields no `job`).
+    let mut b = promlite_model::LabelsBuilder::new();
+    let mut has: Vec<&str> = Vec::new();
+    for m in &vs.matchers {
+        if m.name() == METRIC_NAME {
+            continue;
+        }
+        if m.match_type() == promlite_model::MatchType::Equal && !has.contains(&m.name()) {
+            b.set(m.name(), m.value());
+            has.push(m.name());
+        } else {
+            b.del(m.name());
+        }
+    }
+    b.build()
+}
+
+/// Whether a label survives name removal: Prometheus drops the metric name together
+/// with the other metadata labels (`__type__`, `__unit__`) of its type-and-unit feature,
+/// because a function's result is no longer of the input's type or unit.
+pub(crate) fn keep_label(l: promlite_model::Label<'_>) -> bool {
+    !matches!(l.name, METRIC_NAME | "__type__" | "__unit__")
+}
