@@ -6,6 +6,7 @@
 //! iteration arbitrarily; we break ties by name).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -156,14 +157,14 @@ pub(crate) fn go_duration(ms: i64) -> String {
         out.push('-');
     }
     if ms < 1000 {
-        out.push_str(&format!("{ms}ms"));
+        let _ = write!(out, "{ms}ms");
         return out;
     }
     let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     if h > 0 {
-        out.push_str(&format!("{h}h{m}m"));
+        let _ = write!(out, "{h}h{m}m");
     } else if m > 0 {
-        out.push_str(&format!("{m}m"));
+        let _ = write!(out, "{m}m");
     }
     out.push_str(&s.to_string());
     if frac > 0 {
@@ -192,7 +193,7 @@ fn base2_bytes(mut n: u64) -> String {
     let mut out = String::new();
     for (name, size) in units {
         if n >= size {
-            out.push_str(&format!("{}{name}", n / size));
+            let _ = write!(out, "{}{name}", n / size);
             n %= size;
         }
     }
@@ -537,10 +538,10 @@ fn create_from_openmetrics(input: &Path, out: &Path, human: bool, quiet: bool) -
             }
         }
         app.commit()?;
-        if let Some((lo, hi)) = head.time_range() {
-            if let Some(dir) = head.write_block(out, lo, hi + 1)? {
-                created.push(Block::open(&dir)?);
-            }
+        if let Some((lo, hi)) = head.time_range()
+            && let Some(dir) = head.write_block(out, lo, hi + 1)?
+        {
+            created.push(Block::open(&dir)?);
         }
         start += RANGE;
         progress.update(((start - first) / RANGE) as u64, "creating blocks");

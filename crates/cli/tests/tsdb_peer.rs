@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -101,17 +102,21 @@ fn create_blocks_from_openmetrics_matches_promtool() {
     for i in 0..1500i64 {
         for s in 0..4 {
             // Spans three 2h ranges; families repeat per timestamp, as real dumps do.
-            om.push_str(&format!(
-                "gen_total{{s=\"{s}\"}} {} {}\n",
+            writeln!(
+                om,
+                "gen_total{{s=\"{s}\"}} {} {}",
                 i * (s + 1),
                 1_700_000_000 + i * 15
-            ));
+            )
+            .unwrap();
         }
-        om.push_str(&format!(
-            "gen_gauge {} {}\n",
+        writeln!(
+            om,
+            "gen_gauge {} {}",
             (i as f64).sin(),
             1_700_000_000 + i * 15
-        ));
+        )
+        .unwrap();
     }
     om.push_str("# EOF\n");
     let input = dir.join("in.om");
