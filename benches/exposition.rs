@@ -6,6 +6,7 @@
 //! node_exporter 1.5 scrape, a synthetic scrape of 2000 labelled gauges, and an
 //! OpenMetrics file with exemplars and `_created` lines.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -26,7 +27,8 @@ fn read(name: &str) -> String {
 fn synthetic_gauges(n: usize) -> String {
     let mut s = String::new();
     for i in 0..n {
-        s += &format!(
+        let _ = write!(
+            s,
             "# HELP app_gauge_{i} Synthetic gauge number {i}.\n# TYPE app_gauge_{i} gauge\n\
              app_gauge_{i}{{instance=\"host-{}:9100\",job=\"node\",zone=\"eu-west-1a\"}} {}.25\n",
             i % 7,
@@ -67,17 +69,17 @@ fn bench_text(c: &mut Criterion, name: &str, body: &str) {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("promlite", |b| {
-        b.iter(|| promlite_entries(PromParser::new(black_box(body))))
+        b.iter(|| promlite_entries(PromParser::new(black_box(body))));
     });
     let mut lb = LabelsBuilder::new();
     g.bench_function("promlite+labels", |b| {
-        b.iter(|| promlite_labels(PromParser::new(black_box(body)), &mut lb))
+        b.iter(|| promlite_labels(PromParser::new(black_box(body)), &mut lb));
     });
     g.bench_function("prometheus-parse", |b| {
-        b.iter(|| prometheus_parse(black_box(body)))
+        b.iter(|| prometheus_parse(black_box(body)));
     });
     g.bench_function("openmetrics-parser", |b| {
-        b.iter(|| openmetrics_parser::prometheus::parse_prometheus(black_box(body)).is_ok())
+        b.iter(|| openmetrics_parser::prometheus::parse_prometheus(black_box(body)).is_ok());
     });
     g.finish();
 }
@@ -91,10 +93,10 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("openmetrics-alltypes.5mfs");
     g.throughput(Throughput::Bytes(om.len() as u64));
     g.bench_function("promlite", |b| {
-        b.iter(|| promlite_entries(OpenMetricsParser::new(black_box(&om))))
+        b.iter(|| promlite_entries(OpenMetricsParser::new(black_box(&om))));
     });
     g.bench_function("openmetrics-parser", |b| {
-        b.iter(|| openmetrics_parser::openmetrics::parse_openmetrics(black_box(&om)).is_ok())
+        b.iter(|| openmetrics_parser::openmetrics::parse_openmetrics(black_box(&om)).is_ok());
     });
     g.finish();
 }

@@ -62,19 +62,17 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn dir_size(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| {
-                    if e.path().is_dir() {
-                        dir_size(&e.path())
-                    } else {
-                        e.metadata().map_or(0, |m| m.len())
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
+    std::fs::read_dir(p).map_or(0, |rd| {
+        rd.filter_map(Result::ok)
+            .map(|e| {
+                if e.path().is_dir() {
+                    dir_size(&e.path())
+                } else {
+                    e.metadata().map_or(0, |m| m.len())
+                }
+            })
+            .sum()
+    })
 }
 
 /// node_exporter-like label sets: 50 metric names × per-host label values.
@@ -303,7 +301,7 @@ fn wal_replay(series: usize, samples: usize) {
             .unwrap();
         while !http_ok(port, "/-/ready") {
             assert!(
-                start.elapsed() < Duration::from_secs(600),
+                start.elapsed() < Duration::from_mins(10),
                 "Prometheus never became ready"
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -376,12 +374,12 @@ fn criterion_benches(c: &mut Criterion) {
     };
     g.throughput(Throughput::Elements(11_520));
     g.bench_function("one_series_2_days", |b| {
-        b.iter(|| decode(&Matcher::equal("__name__", "long")))
+        b.iter(|| decode(&Matcher::equal("__name__", "long")));
     });
     g.throughput(Throughput::Elements(10_000 * 120));
     g.sample_size(10);
     g.bench_function("10k_series_by_matcher", |b| {
-        b.iter(|| decode(&Matcher::equal("__name__", "sel")))
+        b.iter(|| decode(&Matcher::equal("__name__", "sel")));
     });
     g.finish();
 }

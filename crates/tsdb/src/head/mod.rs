@@ -57,6 +57,10 @@ pub struct HeadOptions {
     /// Samples older than this are rejected on append and skipped on WAL replay (the
     /// time already persisted in blocks).
     pub min_valid_time: i64,
+    /// Prometheus's `out_of_order_time_window` in milliseconds: a float sample older than
+    /// its series' newest is accepted when it is at most this much older than the
+    /// head's newest sample (0: out-of-order samples are rejected).
+    pub out_of_order_time_window: i64,
 }
 
 impl Default for HeadOptions {
@@ -66,6 +70,7 @@ impl Default for HeadOptions {
             samples_per_chunk: 120,
             max_exemplars: DEFAULT_MAX_EXEMPLARS,
             min_valid_time: i64::MIN,
+            out_of_order_time_window: 0,
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct Head {
     /// has been persisted in blocks.
     min_valid_time: AtomicI64,
     rules: CutRules,
+    /// The out-of-order window in milliseconds (0: off).
+    ooo_window: i64,
     exemplars: Mutex<ExemplarRing>,
     /// Deleted intervals by series id.
     tombstones: RwLock<Tombstones>,
@@ -123,6 +130,7 @@ impl Head {
             mint: AtomicI64::new(i64::MAX),
             maxt: AtomicI64::new(i64::MIN),
             min_valid_time: AtomicI64::new(opts.min_valid_time),
+            ooo_window: opts.out_of_order_time_window.max(0),
             rules: CutRules {
                 chunk_range: opts.chunk_range,
                 samples_per_chunk: opts.samples_per_chunk.max(4),
@@ -189,10 +197,19 @@ impl Head {
                             let mut d = s.data.lock();
                             if d.last.as_ref().is_none_or(|l| l.0 < t) {
                                 d.append(t, v, self.rules);
-                                mint = mint.min(t);
-                                maxt = maxt.max(t);
-                                n += 1;
+                            } else if let (SampleValue::Float(f), true) = (&v, self.ooo_window > 0)
+                                && d.last.as_ref().is_some_and(|l| t >= l.0 - self.ooo_window)
+                            {
+                                // Accepted out of order when logged: relative to the
+                                // series' newest sample, replay is at least as lenient
+                                // as the head-wide check at append time was.
+                                d.insert_ooo(t, *f);
+                            } else {
+                                continue;
                             }
+                            mint = mint.min(t);
+                            maxt = maxt.max(t);
+                            n += 1;
                         }
                     }
                     (mint, maxt, n)
@@ -919,7 +936,7 @@ impl HeadAppender<'_> {
         };
         if let Some((lt, lv)) = last {
             if t < lt {
-                return Err(StorageError::OutOfOrderSample);
+                return self.out_of_order(s, sref, t, value);
             }
             if t == lt {
                 return if lv.same_as(&value) {
@@ -930,6 +947,31 @@ impl HeadAppender<'_> {
             }
         }
         self.pending.insert(s.id, self.samples.len());
+        self.samples.push((s, t, value));
+        Ok(sref)
+    }
+}
+
+impl HeadAppender<'_> {
+    /// A sample older than its series' newest: accepted into the out-of-order store when
+    /// the window allows (floats only, as in Prometheus 2.x), else rejected with
+    /// Prometheus's reason — "too old" when a window is set, "out of order" when not.
+    fn out_of_order(
+        &mut self,
+        s: Arc<MemSeries>,
+        sref: SeriesRef,
+        t: i64,
+        value: SampleValue,
+    ) -> Result<SeriesRef, StorageError> {
+        let window = self.head.ooo_window;
+        if window == 0 || !matches!(value, SampleValue::Float(_)) {
+            return Err(StorageError::OutOfOrderSample);
+        }
+        let head_max = self.head.maxt.load(Ordering::Acquire);
+        if t < head_max.saturating_sub(window) {
+            return Err(StorageError::TooOldSample);
+        }
+        // Not recorded as the series' newest pending sample: it is older than that.
         self.samples.push((s, t, value));
         Ok(sref)
     }
@@ -1008,9 +1050,13 @@ impl Appender for HeadAppender<'_> {
             let mut d = s.data.lock();
             if d.last.as_ref().is_none_or(|l| l.0 < t) {
                 d.append(t, v, head.rules);
-                mint = mint.min(t);
-                maxt = maxt.max(t);
+            } else if let (SampleValue::Float(f), true) = (&v, head.ooo_window > 0) {
+                d.insert_ooo(t, *f);
+            } else {
+                continue;
             }
+            mint = mint.min(t);
+            maxt = maxt.max(t);
         }
         if mint <= maxt {
             head.mint.fetch_min(mint, Ordering::AcqRel);

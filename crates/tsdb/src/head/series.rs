@@ -29,6 +29,9 @@ pub(crate) struct SeriesData {
     pub(crate) histograms: Vec<(i64, SampleValue)>,
     /// Timestamp and value of the newest sample, whatever its kind.
     pub(crate) last: Option<(i64, SampleValue)>,
+    /// Float samples accepted out of order (inside the out-of-order window), sorted by
+    /// time. Queries merge them with the chunks; persisting the head folds them in.
+    pub(crate) ooo: Vec<(i64, f64)>,
     pub(crate) metadata: Option<Metadata>,
 }
 
@@ -65,6 +68,7 @@ impl MemSeries {
                 next_at: i64::MIN,
                 histograms: Vec::new(),
                 last: None,
+                ooo: Vec::new(),
                 metadata: None,
             }),
         }
@@ -78,11 +82,14 @@ impl SeriesData {
             .first()
             .map(|c| c.mint)
             .or(self.head.as_ref().map(|h| h.1));
-        let h = self.histograms.first().map(|h| h.0);
-        match (f, h) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            f,
+            self.histograms.first().map(|h| h.0),
+            self.ooo.first().map(|o| o.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn maxt(&self) -> Option<i64> {
@@ -98,6 +105,14 @@ impl SeriesData {
             }
         }
         self.last = Some((t, value));
+    }
+
+    /// Adds a float sample older than the newest one (the caller checked the window).
+    /// A sample at a timestamp already held out of order is ignored, as in Prometheus.
+    pub(crate) fn insert_ooo(&mut self, t: i64, v: f64) {
+        if let Err(i) = self.ooo.binary_search_by_key(&t, |o| o.0) {
+            self.ooo.insert(i, (t, v));
+        }
     }
 
     fn append_float(&mut self, t: i64, v: f64, rules: CutRules) {
@@ -138,10 +153,14 @@ impl SeriesData {
     /// data.
     pub(crate) fn truncate_before(&mut self, t: i64) -> bool {
         self.closed.retain(|c| c.maxt >= t);
+        self.ooo.retain(|o| o.0 >= t);
         if self.head.as_ref().is_some_and(|h| h.0.last_t() < t) {
             self.head = None;
         }
-        self.closed.is_empty() && self.head.is_none() && self.histograms.is_empty()
+        self.closed.is_empty()
+            && self.head.is_none()
+            && self.histograms.is_empty()
+            && self.ooo.is_empty()
     }
 
     /// The float chunks holding samples in `[mint, maxt)`, ready for a block: chunks wholly
@@ -154,6 +173,9 @@ impl SeriesData {
         maxt: i64,
         deleted: &[(i64, i64)],
     ) -> Vec<EncodedChunk> {
+        if self.ooo.iter().any(|o| o.0 >= mint && o.0 < maxt) {
+            return self.merged_chunks_in(mint, maxt, deleted);
+        }
         let head = self
             .head
             .as_ref()
@@ -208,6 +230,67 @@ impl SeriesData {
         out
     }
 
+    /// [`SeriesData::chunks_in`] when out-of-order samples fall in the range: every
+    /// float sample in `[mint, maxt)`, in-order and out-of-order merged (the in-order one
+    /// wins a timestamp tie, as in queries), re-encoded.
+    fn merged_chunks_in(&self, mint: i64, maxt: i64, deleted: &[(i64, i64)]) -> Vec<EncodedChunk> {
+        let mut samples: Vec<(i64, f64)> = Vec::new();
+        let head = self.head.as_ref().map(|(c, _)| c.bytes());
+        for bytes in self
+            .closed
+            .iter()
+            .filter(|c| c.maxt >= mint && c.mint < maxt)
+            .map(|c| &c.bytes[..])
+            .chain(head)
+        {
+            let Ok(mut it) = XorIter::new(bytes) else {
+                continue;
+            };
+            while let Ok(true) = it.next_sample() {
+                let (t, v) = it.at();
+                if t >= mint && t < maxt {
+                    samples.push((t, v));
+                }
+            }
+        }
+        samples.extend(self.ooo.iter().filter(|o| o.0 >= mint && o.0 < maxt));
+        // Stable: for equal timestamps the in-order sample, pushed first, stays first.
+        samples.sort_by_key(|s| s.0);
+        samples.dedup_by_key(|s| s.0);
+        let mut out = Vec::new();
+        let mut c = XorChunk::new();
+        let mut first = 0;
+        for (t, v) in samples
+            .into_iter()
+            .filter(|s| !crate::tombstones::deleted(deleted, s.0))
+        {
+            if c.num_samples() == 0 {
+                first = t;
+            }
+            c.append(t, v);
+            if c.num_samples() >= usize::from(u16::MAX) {
+                out.push(EncodedChunk {
+                    mint: first,
+                    maxt: c.last_t(),
+                    encoding: Encoding::Xor,
+                    samples: c.num_samples() as u64,
+                    data: c.bytes().to_vec(),
+                });
+                c = XorChunk::new();
+            }
+        }
+        if c.num_samples() > 0 {
+            out.push(EncodedChunk {
+                mint: first,
+                maxt: c.last_t(),
+                encoding: Encoding::Xor,
+                samples: c.num_samples() as u64,
+                data: c.bytes().to_vec(),
+            });
+        }
+        out
+    }
+
     /// Every sample at or after `t`, in order: floats from the chunks, then histograms
     /// (for checkpoints, which only need per-kind order).
     pub(crate) fn samples_from(
@@ -240,6 +323,12 @@ impl SeriesData {
                 .filter(|(ht, _)| *ht >= t && !crate::tombstones::deleted(deleted, *ht))
                 .cloned(),
         );
+        out.extend(
+            self.ooo
+                .iter()
+                .filter(|(ot, _)| *ot >= t && !crate::tombstones::deleted(deleted, *ot))
+                .map(|&(ot, v)| (ot, SampleValue::Float(v))),
+        );
     }
 
     /// A snapshot of the samples in `[mint, maxt]` that no later append can change.
@@ -266,7 +355,9 @@ impl SeriesData {
                 bytes: c.bytes().into(),
             });
         }
-        let histograms: Vec<promlite_storage::Sample> = self
+        // Histograms and out-of-order floats, each sorted, merged into one sorted list
+        // that queries chain with the chunks.
+        let mut histograms: Vec<promlite_storage::Sample> = self
             .histograms
             .iter()
             .filter(|(t, _)| *t >= mint && *t <= maxt)
@@ -275,6 +366,15 @@ impl SeriesData {
                 value: v.clone(),
             })
             .collect();
+        if !self.ooo.is_empty() {
+            histograms.extend(
+                self.ooo
+                    .iter()
+                    .filter(|o| o.0 >= mint && o.0 <= maxt)
+                    .map(|&(t, v)| promlite_storage::Sample::float(t, v)),
+            );
+            histograms.sort_by_key(|s| s.t);
+        }
         HeadSeries {
             labels: labels.clone(),
             chunks,

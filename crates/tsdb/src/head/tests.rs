@@ -282,3 +282,66 @@ fn wal_replay_restores_everything_committed() {
     assert_eq!(read(&head, i64::MIN, i64::MAX, &all).len(), want.len() + 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+proptest! {
+    /// With an out-of-order window, the head accepts, rejects and answers exactly as a
+    /// simple model of Prometheus's rules does — in queries, after a WAL replay, and in
+    /// the block it persists.
+    #[test]
+    fn out_of_order_window_follows_the_model(
+        ops in proptest::collection::vec((0u8..3, 0i64..400, 0u8..4), 1..200),
+        window in prop::sample::select(vec![0i64, 50, 1000]),
+    ) {
+        use std::collections::BTreeMap;
+        let dir = tmpdir(&format!("ooo-{window}-{}", ops.len()));
+        let opts = HeadOptions { samples_per_chunk: 8, chunk_range: 100, out_of_order_time_window: window, ..Default::default() };
+        let head = Head::open(&opts, &dir, crate::wal::WalOptions::default()).unwrap();
+        let mut model: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); 3];
+        let mut last: Vec<Option<i64>> = vec![None; 3];
+        let mut head_max = i64::MIN;
+        for (s, t, v) in ops {
+            let (s, v) = (usize::from(s), f64::from(v));
+            let l = Labels::from_pairs([("__name__", "m"), ("s", &s.to_string())]);
+            let mut app = head.appender();
+            let got = app.append(SeriesRef::NONE, &l, t, v);
+            app.commit().unwrap();
+                        let want: Result<(), &str> = match last[s] {
+                None => Ok(()),
+                Some(lt) if t > lt || (t < lt && window > 0 && t >= head_max.saturating_sub(window)) => Ok(()),
+                Some(lt) if t == lt => if model[s][&t].to_bits() == v.to_bits() { Err("noop") } else { Err("duplicate") },
+                Some(_) if window == 0 => Err("out of order"),
+                                Some(_) => Err("too old"),
+            };
+            match (want, got) {
+                (Ok(()), Ok(_)) => {
+                    model[s].entry(t).or_insert(v);
+                    if last[s].is_none_or(|lt| t > lt) { last[s] = Some(t); }
+                    head_max = head_max.max(t);
+                }
+                                (Err("noop"), Ok(_))
+                | (Err("duplicate"), Err(StorageError::DuplicateSampleForTimestamp))
+                | (Err("out of order"), Err(StorageError::OutOfOrderSample))
+                | (Err("too old"), Err(StorageError::TooOldSample)) => {}
+                (w, g) => prop_assert!(false, "sample s={s} t={t}: want {w:?}, got {g:?}"),
+            }
+        }
+        let expect: Vec<(Labels, Vec<i64>)> = model.iter().enumerate().filter(|(_, m)| !m.is_empty())
+            .map(|(s, m)| (Labels::from_pairs([("__name__", "m"), ("s", &s.to_string())]), m.keys().copied().collect()))
+            .collect();
+        let times = |q: &dyn Queryable| -> Vec<(Labels, Vec<i64>)> {
+            read(q, i64::MIN, i64::MAX, &[Matcher::equal("__name__", "m")]).into_iter().map(|(l, s)| (l, s.iter().map(|x| x.t).collect())).collect()
+        };
+        prop_assert_eq!(times(&head), expect.clone());
+        let block_dir = dir.join("blocks");
+        std::fs::create_dir_all(&block_dir).unwrap();
+        if let Some(b) = head.write_block(&block_dir, i64::MIN / 2, i64::MAX / 2).unwrap() {
+            let b = crate::block::Block::open(&b).unwrap();
+            prop_assert_eq!(times(&b), expect.clone());
+        }
+        drop(head);
+        let head = Head::open(&opts, &dir, crate::wal::WalOptions::default()).unwrap();
+        prop_assert_eq!(times(&head), expect);
+        drop(head);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
