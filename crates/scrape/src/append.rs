@@ -1,0 +1,632 @@
+//! The pure core of a scrape: a response body in, samples appended to a transaction out,
+//! with the per-target series cache, limits, staleness markers and report series.
+
+use hashbrown::HashMap;
+use hashbrown::hash_map::EntryRef;
+use promlite_exposition::{Entry, Format, Parser, ProtobufOptions, ProtobufParser, parser_for};
+use promlite_model::{Labels, LabelsBuilder, METRIC_NAME, Metadata, MetricType, STALE_NAN};
+use promlite_relabel::{RelabelConfig, relabel};
+use promlite_storage::{Appender, HistogramRef, SeriesRef};
+
+use crate::Error;
+
+/// How a job's series are labelled and limited: the settings [`append_body`] needs.
+// Prometheus's per-job switches, each a plain flag in its configuration.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, Default)]
+pub struct AppendOptions {
+    /// The target's labels (without internal `__` labels), attached to every series.
+    pub target_labels: Labels,
+    /// Keep exposed labels on conflict instead of renaming them `exported_*`.
+    pub honor_labels: bool,
+    /// Use exposed timestamps.
+    pub honor_timestamps: bool,
+    /// Write staleness markers for series with exposed timestamps too.
+    pub track_timestamps_staleness: bool,
+    /// Metric relabeling.
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    /// Most samples after relabeling (0: no limit).
+    pub sample_limit: u64,
+    /// Most labels per series (0: no limit).
+    pub label_limit: u64,
+    /// Longest label name (0: no limit).
+    pub label_name_length_limit: u64,
+    /// Longest label value (0: no limit).
+    pub label_value_length_limit: u64,
+    /// Ingest native histograms.
+    pub native_histograms: bool,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    r: SeriesRef,
+    /// Labels after target labels and metric relabeling; `None` when relabeling dropped
+    /// the series.
+    labels: Option<Labels>,
+    /// The iteration (scrape) that last saw the series.
+    last_iter: u64,
+    /// The value `last_iter` had before, restored when a scrape fails half-way.
+    prev_iter: u64,
+    /// Whether that scrape's sample is subject to staleness (it had no explicit timestamp,
+    /// or timestamps are tracked).
+    stale_tracked: bool,
+}
+
+/// A target's series cache, keyed by the raw series text of the body, so that a steady
+/// scrape finds every series without building its labels and appends with the store's
+/// cached [`SeriesRef`]. It also remembers which series the previous scrape had, for
+/// staleness markers.
+#[derive(Debug, Default)]
+pub struct ScrapeCache {
+    series: HashMap<String, CacheEntry>,
+    iter: u64,
+    builder: LabelsBuilder,
+    family: FamilyMeta,
+}
+
+/// The metadata of the family being read; its buffers are reused across scrapes.
+#[derive(Debug, Default)]
+struct FamilyMeta {
+    name: String,
+    meta: Metadata,
+}
+
+impl FamilyMeta {
+    fn switch_to(&mut self, name: &str) {
+        if self.name != name {
+            self.name.clear();
+            self.name.push_str(name);
+            self.meta.metric_type = MetricType::Unknown;
+            self.meta.help.clear();
+            self.meta.unit.clear();
+        }
+    }
+
+    /// Whether a sample of `metric` belongs to this family (`x`, `x_total`, `x_bucket`, …).
+    fn covers(&self, metric: &str) -> bool {
+        !self.name.is_empty()
+            && metric
+                .strip_prefix(self.name.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+    }
+}
+
+/// What one scrape appended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Samples in the body (`scrape_samples_scraped`).
+    pub total: u64,
+    /// Samples kept after metric relabeling (`scrape_samples_post_metric_relabeling`).
+    pub added: u64,
+    /// Series new to the cache (`scrape_series_added`).
+    pub series_added: u64,
+}
+
+/// Series not seen for this many scrapes leave the cache.
+const CACHE_KEEP_ITERATIONS: u64 = 4;
+
+impl ScrapeCache {
+    /// An empty cache.
+    pub fn new() -> ScrapeCache {
+        ScrapeCache::default()
+    }
+
+    /// Number of cached series (dropped ones included).
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Appends a staleness marker at `t` for every series the last scrape had, and
+    /// forgets them: what a loop does when its target goes away.
+    pub fn append_all_stale(&mut self, app: &mut dyn Appender, t: i64) -> Result<(), Error> {
+        self.iter += 1;
+        self.mark_stale(app, t)
+    }
+
+    fn mark_stale(&mut self, app: &mut dyn Appender, t: i64) -> Result<(), Error> {
+        let prev = self.iter - 1;
+        for e in self.series.values_mut() {
+            if e.last_iter == prev
+                && e.stale_tracked
+                && let Some(l) = &e.labels
+            {
+                match app.append(e.r, l, t, STALE_NAN) {
+                    Ok(r) => e.r = r,
+                    // Prometheus ignores a stale marker the store finds out of order.
+                    Err(
+                        promlite_storage::Error::OutOfOrderSample
+                        | promlite_storage::Error::DuplicateSampleForTimestamp
+                        | promlite_storage::Error::OutOfBounds
+                        | promlite_storage::Error::TooOldSample,
+                    ) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+        let iter = self.iter;
+        self.series
+            .retain(|_, e| e.last_iter + CACHE_KEEP_ITERATIONS >= iter);
+        Ok(())
+    }
+}
+
+/// Merges the target's labels into a scraped series (Prometheus's
+/// `mutateSampleLabels`): with `honor_labels`, exposed labels win; otherwise target labels
+/// win and the exposed values move to `exported_<name>` (more `exported_` prefixes until
+/// the name is free, shorter names first).
+pub fn merge_target_labels(
+    series: &Labels,
+    target: &Labels,
+    honor: bool,
+    b: &mut LabelsBuilder,
+) -> Labels {
+    b.reset(series);
+    if honor {
+        for l in target {
+            if !series.has(l.name) {
+                b.set(l.name, l.value);
+            }
+        }
+        return b.build();
+    }
+    let mut conflicts: Vec<(&str, &str)> = Vec::new();
+    for l in target {
+        if let Some(v) = series.get(l.name)
+            && !v.is_empty()
+        {
+            conflicts.push((l.name, v));
+        }
+        b.set(l.name, l.value);
+    }
+    conflicts.sort_by_key(|(n, _)| n.len());
+    for (name, value) in conflicts {
+        let mut new = name.to_owned();
+        loop {
+            new.insert_str(0, "exported_");
+            if b.get(&new).is_none_or(str::is_empty) {
+                b.set(&new, value);
+                break;
+            }
+        }
+    }
+    b.build()
+}
+
+fn check_label_limits(l: &Labels, o: &AppendOptions) -> Result<(), Error> {
+    let metric = || l.metric_name().unwrap_or_default().to_owned();
+    if o.label_limit > 0 && l.len() as u64 > o.label_limit {
+        return Err(Error::LabelLimit {
+            metric: metric(),
+            count: l.len(),
+            limit: o.label_limit,
+        });
+    }
+    if o.label_name_length_limit == 0 && o.label_value_length_limit == 0 {
+        return Ok(());
+    }
+    for p in l {
+        if o.label_name_length_limit > 0 && p.name.len() as u64 > o.label_name_length_limit {
+            return Err(Error::LabelNameLength {
+                metric: metric(),
+                name: p.name.to_owned(),
+                length: p.name.len(),
+                limit: o.label_name_length_limit,
+            });
+        }
+        if o.label_value_length_limit > 0 && p.value.len() as u64 > o.label_value_length_limit {
+            return Err(Error::LabelValueLength {
+                metric: metric(),
+                name: p.name.to_owned(),
+                value: p.value.to_owned(),
+                length: p.value.len(),
+                limit: o.label_value_length_limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Store errors that reject one sample without failing the scrape, as Prometheus's
+/// `checkAddError` treats them.
+fn is_sample_rejection(e: &promlite_storage::Error) -> bool {
+    matches!(
+        e,
+        promlite_storage::Error::OutOfOrderSample
+            | promlite_storage::Error::DuplicateSampleForTimestamp
+            | promlite_storage::Error::OutOfBounds
+            | promlite_storage::Error::TooOldSample
+    )
+}
+
+/// Parses `body` in `format` and appends its samples at scrape time `t` (milliseconds):
+/// Prometheus's `scrapeLoop.append`.
+///
+/// An empty body with `format` `None` is a failed scrape: nothing is appended, and every
+/// series of the previous scrape gets a staleness marker. On error the caller rolls the
+/// transaction back and calls again with no body, so that the failure too marks the
+/// previous series stale.
+pub fn append_body(
+    cache: &mut ScrapeCache,
+    app: &mut dyn Appender,
+    body: &[u8],
+    format: Option<Format>,
+    t: i64,
+    o: &AppendOptions,
+) -> Result<AppendResult, Error> {
+    cache.iter += 1;
+    let iter = cache.iter;
+    let mut res = AppendResult::default();
+    if let Some(format) = format
+        && let Err(e) = append_entries(cache, app, body, format, t, o, &mut res)
+    {
+        // Forget this attempt, so that the failure's own (empty) append marks exactly
+        // the series of the last good scrape stale.
+        for e in cache.series.values_mut() {
+            if e.last_iter == iter {
+                e.last_iter = e.prev_iter;
+            }
+        }
+        cache.series.retain(|_, e| e.last_iter != 0);
+        cache.iter -= 1;
+        return Err(e);
+    }
+    cache.mark_stale(app, t)?;
+    Ok(res)
+}
+
+fn append_entries(
+    cache: &mut ScrapeCache,
+    app: &mut dyn Appender,
+    body: &[u8],
+    format: Format,
+    t: i64,
+    o: &AppendOptions,
+    res: &mut AppendResult,
+) -> Result<(), Error> {
+    let iter = cache.iter;
+    {
+        let mut parser: Box<dyn Parser + '_> = match format {
+            Format::Protobuf => Box::new(ProtobufParser::with_options(
+                body,
+                ProtobufOptions {
+                    keep_classic_histograms: !o.native_histograms,
+                    ignore_native_histograms: !o.native_histograms,
+                },
+            )),
+            f => parser_for(f, body)?,
+        };
+        let ScrapeCache {
+            series,
+            builder,
+            family,
+            ..
+        } = cache;
+        while let Some(entry) = parser.next()? {
+            let (key, name, ts, value) = match &entry {
+                Entry::Series(s) => (s.series, s.name, s.timestamp, Ok(s.value)),
+                Entry::Histogram(h) => (h.series, h.name, h.timestamp, Err(h.histogram)),
+                Entry::Type { name, metric_type } => {
+                    family.switch_to(name);
+                    family.meta.metric_type = *metric_type;
+                    continue;
+                }
+                Entry::Help { name, help } => {
+                    family.switch_to(name);
+                    family.meta.help.push_str(help);
+                    continue;
+                }
+                Entry::Unit { name, unit } => {
+                    family.switch_to(name);
+                    family.meta.unit.push_str(unit);
+                    continue;
+                }
+                Entry::Comment(_) => continue,
+            };
+            res.total += 1;
+            let e = match series.entry_ref(key) {
+                EntryRef::Occupied(o) => o.into_mut(),
+                EntryRef::Vacant(v) => {
+                    let raw = match &entry {
+                        Entry::Series(s) => s.to_labels(builder),
+                        Entry::Histogram(h) => h.to_labels(builder),
+                        _ => unreachable!("only samples reach here"),
+                    };
+                    let merged =
+                        merge_target_labels(&raw, &o.target_labels, o.honor_labels, builder);
+                    let labels = if o.metric_relabel_configs.is_empty() {
+                        Some(merged)
+                    } else {
+                        relabel(&merged, &o.metric_relabel_configs, builder)
+                    };
+                    if let Some(l) = &labels {
+                        if !l.has(METRIC_NAME) {
+                            return Err(Error::NameLabelMissing);
+                        }
+                        check_label_limits(l, o)?;
+                        res.series_added += 1;
+                    }
+                    v.insert(CacheEntry {
+                        r: SeriesRef::NONE,
+                        labels,
+                        last_iter: 0,
+                        prev_iter: 0,
+                        stale_tracked: false,
+                    })
+                }
+            };
+            if e.last_iter != iter {
+                e.prev_iter = e.last_iter;
+                e.last_iter = iter;
+            }
+            let Some(labels) = &e.labels else {
+                continue;
+            };
+            res.added += 1;
+            if o.sample_limit > 0 && res.added > o.sample_limit {
+                return Err(Error::SampleLimit);
+            }
+            let sample_t = match ts {
+                Some(ts) if o.honor_timestamps => ts,
+                _ => t,
+            };
+            let appended = match value {
+                Ok(v) => app.append(e.r, labels, sample_t, v),
+                Err(h) => {
+                    let h = match h {
+                        promlite_exposition::HistogramRef::Int(h) => HistogramRef::Int(h),
+                        promlite_exposition::HistogramRef::Float(h) => HistogramRef::Float(h),
+                    };
+                    app.append_histogram(e.r, labels, sample_t, h)
+                }
+            };
+            let new_series = e.r == SeriesRef::NONE;
+            match appended {
+                Ok(r) => {
+                    e.r = r;
+                    // Metadata goes to the store once per series, when it is first seen.
+                    if new_series && family.covers(name) {
+                        e.r = app.update_metadata(r, labels, &family.meta)?;
+                    }
+                }
+                Err(err) if is_sample_rejection(&err) => {}
+                Err(err) => return Err(err.into()),
+            }
+            e.stale_tracked = !(ts.is_some() && o.honor_timestamps) || o.track_timestamps_staleness;
+        }
+    }
+    Ok(())
+}
+
+/// The numbers behind a scrape's report series.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Report {
+    /// Whether the scrape succeeded (`up`).
+    pub up: bool,
+    /// `scrape_duration_seconds`.
+    pub duration_seconds: f64,
+    /// What was appended.
+    pub appended: AppendResult,
+    /// `scrape_timeout_seconds` (extra metrics).
+    pub timeout_seconds: f64,
+    /// `scrape_sample_limit` (extra metrics).
+    pub sample_limit: u64,
+    /// `scrape_body_size_bytes` (extra metrics; -1 when the body limit was hit).
+    pub body_size_bytes: f64,
+}
+
+/// The report series' names, with references cached by the loop.
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+const EXTRA_REPORT_NAMES: [&str; 3] = [
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
+];
+
+/// The report series of a target, labelled once and appended with cached references.
+#[derive(Debug, Default)]
+pub struct ReportSeries {
+    series: Vec<(Labels, SeriesRef)>,
+}
+
+impl ReportSeries {
+    /// The report series for a target with `target_labels`; with `extra`, the three
+    /// series of `extra_scrape_metrics` too. Target labels win over the report names'
+    /// own labels, as in Prometheus's `mutateReportSampleLabels`.
+    pub fn new(target_labels: &Labels, extra: bool) -> ReportSeries {
+        let mut b = LabelsBuilder::new();
+        let names = REPORT_NAMES
+            .iter()
+            .chain(if extra { &EXTRA_REPORT_NAMES[..] } else { &[] });
+        let series = names
+            .map(|n| {
+                let own = Labels::from_pairs([(METRIC_NAME, *n)]);
+                (
+                    merge_target_labels(&own, target_labels, false, &mut b),
+                    SeriesRef::NONE,
+                )
+            })
+            .collect();
+        ReportSeries { series }
+    }
+
+    /// Appends the report of one scrape at `t`.
+    pub fn append(&mut self, app: &mut dyn Appender, t: i64, r: &Report) -> Result<(), Error> {
+        let values = [
+            if r.up { 1.0 } else { 0.0 },
+            r.duration_seconds,
+            r.appended.total as f64,
+            r.appended.added as f64,
+            r.appended.series_added as f64,
+            r.timeout_seconds,
+            r.sample_limit as f64,
+            r.body_size_bytes,
+        ];
+        self.append_values(app, t, &values)
+    }
+
+    /// Appends staleness markers to every report series at `t`.
+    pub fn append_stale(&mut self, app: &mut dyn Appender, t: i64) -> Result<(), Error> {
+        self.append_values(app, t, &[STALE_NAN; 8])
+    }
+
+    fn append_values(
+        &mut self,
+        app: &mut dyn Appender,
+        t: i64,
+        values: &[f64],
+    ) -> Result<(), Error> {
+        for ((l, r), v) in self.series.iter_mut().zip(values) {
+            match app.append(*r, l, t, *v) {
+                Ok(nr) => *r = nr,
+                Err(e) if is_sample_rejection(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promlite_model::{Matcher, is_stale_nan};
+    use promlite_storage::{Appendable, MemStore, Queryable, ValueType};
+
+    fn samples(store: &MemStore, name: &str) -> Vec<(String, i64, f64)> {
+        let q = store.querier(i64::MIN, i64::MAX).unwrap();
+        let mut out = Vec::new();
+        for s in q.select(true, None, &[Matcher::equal("__name__", name)]) {
+            let s = s.unwrap();
+            let mut it = s.samples();
+            while it.next() == ValueType::Float {
+                let (t, v) = it.at();
+                out.push((s.labels().to_string(), t, v));
+            }
+        }
+        out
+    }
+
+    fn run(
+        store: &MemStore,
+        cache: &mut ScrapeCache,
+        body: &str,
+        t: i64,
+        o: &AppendOptions,
+    ) -> Result<AppendResult, Error> {
+        let mut app = store.appender();
+        let fmt = (!body.is_empty()).then_some(Format::PrometheusText);
+        let r = append_body(cache, app.as_mut(), body.as_bytes(), fmt, t, o);
+        match r {
+            Ok(r) => {
+                app.commit().unwrap();
+                Ok(r)
+            }
+            Err(e) => {
+                app.rollback().unwrap();
+                let mut app = store.appender();
+                append_body(cache, app.as_mut(), b"", None, t, o).unwrap();
+                app.commit().unwrap();
+                Err(e)
+            }
+        }
+    }
+
+    #[test]
+    fn exported_prefix_and_honor_labels() {
+        let series = Labels::from_pairs([("__name__", "m"), ("job", "x"), ("exported_job", "y")]);
+        let target = Labels::from_pairs([("job", "node"), ("instance", "h:1")]);
+        let mut b = LabelsBuilder::new();
+        assert_eq!(
+            merge_target_labels(&series, &target, false, &mut b).to_string(),
+            r#"{__name__="m", exported_exported_job="x", exported_job="y", instance="h:1", job="node"}"#
+        );
+        assert_eq!(
+            merge_target_labels(&series, &target, true, &mut b).to_string(),
+            r#"{__name__="m", exported_job="y", instance="h:1", job="x"}"#
+        );
+    }
+
+    #[test]
+    fn steady_scrapes_staleness_and_limits() {
+        let store = MemStore::new();
+        let mut cache = ScrapeCache::new();
+        let o = AppendOptions {
+            target_labels: Labels::from_pairs([("job", "j")]),
+            honor_timestamps: true,
+            metric_relabel_configs: serde_norway::from_str(
+                "- {source_labels: [__name__], regex: drop_me, action: drop}",
+            )
+            .unwrap(),
+            ..AppendOptions::default()
+        };
+        let r = run(
+            &store,
+            &mut cache,
+            "a 1\nb 2\ndrop_me 3\nc 4 500\n",
+            1000,
+            &o,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            AppendResult {
+                total: 4,
+                added: 3,
+                series_added: 3
+            }
+        );
+        let r = run(&store, &mut cache, "a 2\ndrop_me 3\n", 2000, &o).unwrap();
+        assert_eq!(
+            r,
+            AppendResult {
+                total: 2,
+                added: 1,
+                series_added: 0
+            }
+        );
+        let b = samples(&store, "b");
+        assert_eq!(b.len(), 2);
+        assert!(is_stale_nan(b[1].2) && b[1].1 == 2000);
+        // `c` had its own timestamp: no staleness marker unless tracked.
+        assert_eq!(
+            samples(&store, "c"),
+            vec![(r#"{__name__="c", job="j"}"#.into(), 500, 4.0)]
+        );
+        assert!(samples(&store, "drop_me").is_empty());
+
+        let limited = AppendOptions {
+            sample_limit: 1,
+            ..o.clone()
+        };
+        let err = run(&store, &mut cache, "a 3\nd 1\n", 3000, &limited).unwrap_err();
+        assert_eq!(err.to_string(), "sample limit exceeded");
+        let a = samples(&store, "a");
+        assert_eq!(a.len(), 3);
+        assert!(
+            is_stale_nan(a[2].2),
+            "a failed scrape marks the last series stale"
+        );
+        assert!(samples(&store, "d").is_empty());
+
+        let labels = AppendOptions {
+            label_limit: 1,
+            ..o
+        };
+        let err = run(&store, &mut cache, "e{x=\"1\"} 1\n", 4000, &labels).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "label_limit exceeded (metric: e, number of labels: 3, limit: 1)"
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! The HTTP side of a scrape: one client per job, the request Prometheus sends (Accept,
+//! compression, timeout header, credentials) and a size-limited, gzip-aware body read.
+
+use std::io::Read;
+use std::time::Duration;
+
+use promlite_exposition::{Format, accept_header, negotiate};
+use reqwest::header::{
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
+};
+
+use crate::{Error, ScrapeConfig};
+
+/// The `User-Agent` of scrapes.
+const AGENT: &str = concat!("promlite/", env!("CARGO_PKG_VERSION"));
+
+/// A job's HTTP client and the request settings its scrapes share.
+#[derive(Debug, Clone)]
+pub struct HttpScraper {
+    client: reqwest::Client,
+    accept: String,
+    compression: bool,
+    body_limit: u64,
+    fallback: Option<Format>,
+    config: ScrapeConfig,
+}
+
+/// A scraped body and how to read it.
+#[derive(Debug)]
+pub struct Response {
+    /// The body, decompressed.
+    pub body: Vec<u8>,
+    /// The format to parse it in.
+    pub format: Format,
+}
+
+impl HttpScraper {
+    /// A client for `config` (a job with defaults applied).
+    pub fn new(config: &ScrapeConfig) -> Result<HttpScraper, Error> {
+        let http = &config.http_client_config;
+        if http.oauth2.is_some() {
+            return Err(Error::Config(
+                "oauth2 is not supported by promlite's scraper yet".into(),
+            ));
+        }
+        let redirects = if http.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let mut b = reqwest::Client::builder().redirect(redirects);
+        if let Some(p) = &http.proxy_url {
+            b = b.proxy(reqwest::Proxy::all(p.as_str()).map_err(Error::Http)?);
+        } else if !http.proxy_from_environment {
+            b = b.no_proxy();
+        }
+        let escaping = if config.metric_name_escaping_scheme.is_empty() {
+            "allow-utf-8"
+        } else {
+            &config.metric_name_escaping_scheme
+        };
+        Ok(HttpScraper {
+            client: b.build()?,
+            accept: accept_header(config.protocols(), escaping),
+            compression: config.enable_compression,
+            body_limit: config.body_size_limit.0,
+            fallback: config
+                .fallback_scrape_protocol
+                .map(promlite_exposition::ScrapeProtocol::format),
+            config: config.clone(),
+        })
+    }
+
+    /// Scrapes `url` within `timeout`.
+    pub async fn scrape(&self, url: &str, timeout: Duration) -> Result<Response, Error> {
+        let http = &self.config.http_client_config;
+        let mut req = self
+            .client
+            .get(url)
+            .timeout(timeout)
+            .header(ACCEPT, &self.accept)
+            .header(USER_AGENT, AGENT)
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format_seconds(timeout),
+            )
+            .header(
+                ACCEPT_ENCODING,
+                if self.compression { "gzip" } else { "identity" },
+            );
+        if let Some(b) = &http.basic_auth {
+            let user = match &b.username_file {
+                Some(f) => read_secret(f)?,
+                None => b.username.clone(),
+            };
+            let pass = match &b.password_file {
+                Some(f) => read_secret(f)?,
+                None => b.password.clone(),
+            };
+            req = req.basic_auth(user, Some(pass));
+        }
+        if let Some(a) = &http.authorization {
+            let cred = match &a.credentials_file {
+                Some(f) => read_secret(f)?,
+                None => a.credentials.clone(),
+            };
+            req = req.header(AUTHORIZATION, format!("{} {cred}", a.scheme()));
+        }
+        for (name, h) in &http.http_headers {
+            for v in h.values.iter().chain(&h.secrets) {
+                req = req.header(name.as_str(), v.as_str());
+            }
+            for f in &h.files {
+                req = req.header(name.as_str(), read_secret(f)?);
+            }
+        }
+        let to_err = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Error::Timeout(timeout)
+            } else {
+                Error::Http(e)
+            }
+        };
+        let mut resp = req.send().await.map_err(to_err)?;
+        if resp.status() != reqwest::StatusCode::OK {
+            let s = resp.status();
+            return Err(Error::Status(format!(
+                "{} {}",
+                s.as_u16(),
+                s.canonical_reason().unwrap_or_default()
+            )));
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let gzip = resp
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let limit = if self.body_limit == 0 {
+            u64::MAX
+        } else {
+            self.body_limit
+        };
+        let mut raw = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(to_err)? {
+            raw.extend_from_slice(&chunk);
+            if !gzip && raw.len() as u64 > limit {
+                return Err(Error::BodySizeLimit);
+            }
+        }
+        let body = if gzip {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(raw.as_slice())
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut out)
+                .map_err(Error::Gzip)?;
+            if out.len() as u64 > limit {
+                return Err(Error::BodySizeLimit);
+            }
+            out
+        } else {
+            raw
+        };
+        let format = negotiate(&content_type, self.fallback)?.format;
+        Ok(Response { body, format })
+    }
+}
+
+/// Seconds as Go's `strconv.FormatFloat(s, 'f', -1, 64)` prints them.
+fn format_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    format!("{s}")
+}
+
+fn read_secret(path: &str) -> Result<String, Error> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| Error::Config(format!("unable to read file {path}: {e}")))
+}

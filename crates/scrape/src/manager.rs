@@ -1,0 +1,452 @@
+//! The async edge: [`ScrapeManager`] keeps one scrape pool per job and one tokio task
+//! per target, started at the target's offset in the interval.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+use promlite_discovery::{TargetGroup, TargetSets};
+use promlite_model::Labels;
+use promlite_storage::Appendable;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::append::{AppendOptions, AppendResult, Report, ReportSeries, ScrapeCache, append_body};
+use crate::http::HttpScraper;
+use crate::target::{Health, Populated, Target, TargetState, targets_from_groups};
+use crate::{Error, ScrapeConfig};
+
+/// Options of a [`ScrapeManager`].
+#[derive(Debug, Clone, Default)]
+pub struct ManagerOptions {
+    /// Mixed into every target's offset, as Prometheus mixes in a hash of its external
+    /// labels and hostname so that HA pairs do not scrape in lockstep.
+    pub offset_seed: u64,
+    /// Start every loop at once instead of at its offset (tests, one-shot tools).
+    pub no_offsets: bool,
+}
+
+/// A target dropped by relabeling, kept for the targets page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedTarget {
+    /// The job.
+    pub job: String,
+    /// Its labels before relabeling.
+    pub discovered_labels: Labels,
+}
+
+struct LoopHandle {
+    target: Arc<Target>,
+    stop: Option<oneshot::Sender<bool>>,
+    task: JoinHandle<()>,
+}
+
+impl LoopHandle {
+    /// Stops the loop; with `stale`, it marks its series stale first.
+    fn stop(mut self, stale: bool) -> JoinHandle<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(stale);
+        }
+        self.task
+    }
+}
+
+struct Pool {
+    config: Arc<ScrapeConfig>,
+    scraper: Arc<HttpScraper>,
+    loops: HashMap<u64, LoopHandle>,
+    dropped: Vec<Labels>,
+    groups: Vec<TargetGroup>,
+    errors: Vec<String>,
+}
+
+/// Runs the scrape pools of all jobs, appending to one store.
+///
+/// [`apply_config`](Self::apply_config) sets the jobs; [`sync`](Self::sync) (or
+/// [`run`](Self::run), fed by the discovery manager) sets their targets. Loops of
+/// targets that go away write staleness markers for their series; loops of a job whose
+/// configuration changed are restarted without them, as Prometheus does on reload.
+pub struct ScrapeManager {
+    store: Arc<dyn Appendable>,
+    options: ManagerOptions,
+    pools: Mutex<BTreeMap<String, Pool>>,
+}
+
+impl std::fmt::Debug for ScrapeManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeManager")
+            .field("jobs", &self.pools.lock().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScrapeManager {
+    /// A manager appending to `store`.
+    pub fn new(store: Arc<dyn Appendable>, options: ManagerOptions) -> ScrapeManager {
+        ScrapeManager {
+            store,
+            options,
+            pools: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Sets the jobs. New jobs get a pool (targets come with the next
+    /// [`sync`](Self::sync)); removed jobs stop and mark their series stale; changed jobs
+    /// restart their loops with the new settings. Must run inside a tokio runtime.
+    ///
+    /// A job whose HTTP client cannot be built is reported and left out; the others
+    /// apply.
+    pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), Error> {
+        let mut pools = self.pools.lock();
+        let mut first_err = None;
+        let wanted: HashMap<&str, &ScrapeConfig> =
+            configs.iter().map(|c| (c.job_name.as_str(), c)).collect();
+        let removed: Vec<String> = pools
+            .keys()
+            .filter(|j| !wanted.contains_key(j.as_str()))
+            .cloned()
+            .collect();
+        for job in removed {
+            if let Some(p) = pools.remove(&job) {
+                for (_, l) in p.loops {
+                    drop(l.stop(true));
+                }
+            }
+        }
+        for c in configs {
+            if pools.get(&c.job_name).is_some_and(|p| *p.config == *c) {
+                continue;
+            }
+            let scraper = match HttpScraper::new(c) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+            };
+            let groups = match pools.remove(&c.job_name) {
+                Some(old) => {
+                    for (_, l) in old.loops {
+                        drop(l.stop(false));
+                    }
+                    old.groups
+                }
+                None => Vec::new(),
+            };
+            let mut pool = Pool {
+                config: Arc::new(c.clone()),
+                scraper,
+                loops: HashMap::new(),
+                dropped: Vec::new(),
+                groups: Vec::new(),
+                errors: Vec::new(),
+            };
+            self.sync_pool(&mut pool, groups);
+            pools.insert(c.job_name.clone(), pool);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Sets the targets of every job named in `sets`.
+    pub fn sync(&self, sets: &TargetSets) {
+        let mut pools = self.pools.lock();
+        for (job, groups) in sets {
+            if let Some(pool) = pools.get_mut(job) {
+                self.sync_pool(pool, groups.clone());
+            }
+        }
+    }
+
+    /// Follows the discovery manager's target sets until the channel closes.
+    pub async fn run(&self, mut sets: watch::Receiver<Arc<TargetSets>>) {
+        loop {
+            let current = sets.borrow_and_update().clone();
+            self.sync(&current);
+            if sets.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn sync_pool(&self, pool: &mut Pool, groups: Vec<TargetGroup>) {
+        let (populated, errs) = targets_from_groups(&groups, &pool.config);
+        pool.groups = groups;
+        pool.errors = errs
+            .into_iter()
+            .map(|(l, e)| format!("creating target {l} failed: {e}"))
+            .collect();
+        let mut active = Vec::new();
+        pool.dropped.clear();
+        for p in populated {
+            match p {
+                Populated::Active { labels, discovered } => {
+                    active.push(Target::new(labels, discovered, &pool.config.params));
+                }
+                Populated::Dropped { discovered } => {
+                    let keep = pool.config.keep_dropped_targets;
+                    if keep == 0 || (pool.dropped.len() as u64) < keep {
+                        pool.dropped.push(discovered);
+                    }
+                }
+            }
+        }
+        let limit = pool.config.target_limit;
+        if limit > 0 && active.len() as u64 > limit {
+            pool.errors.push(
+                Error::TargetLimit {
+                    count: active.len(),
+                    limit,
+                }
+                .to_string(),
+            );
+            active.clear();
+        }
+        let mut keep: HashMap<u64, Target> = HashMap::new();
+        for t in active {
+            keep.entry(t.hash()).or_insert(t);
+        }
+        let gone: Vec<u64> = pool
+            .loops
+            .keys()
+            .filter(|h| !keep.contains_key(h))
+            .copied()
+            .collect();
+        for h in gone {
+            if let Some(l) = pool.loops.remove(&h) {
+                drop(l.stop(true));
+            }
+        }
+        for (h, t) in keep {
+            if pool.loops.contains_key(&h) {
+                continue;
+            }
+            let target = Arc::new(t);
+            let handle = self.start_loop(pool, Arc::clone(&target));
+            pool.loops.insert(h, handle);
+        }
+    }
+
+    fn start_loop(&self, pool: &Pool, target: Arc<Target>) -> LoopHandle {
+        let c = &pool.config;
+        let opts = AppendOptions {
+            target_labels: target.labels(),
+            honor_labels: c.honor_labels,
+            honor_timestamps: c.honor_timestamps,
+            track_timestamps_staleness: c.track_timestamps_staleness,
+            metric_relabel_configs: c.metric_relabel_configs.clone(),
+            sample_limit: c.sample_limit,
+            label_limit: c.label_limit,
+            label_name_length_limit: c.label_name_length_limit,
+            label_value_length_limit: c.label_value_length_limit,
+            native_histograms: c.scrape_native_histograms.unwrap_or(false),
+        };
+        let delay = if self.options.no_offsets {
+            Duration::ZERO
+        } else {
+            target.offset(SystemTime::now(), self.options.offset_seed)
+        };
+        let (tx, rx) = oneshot::channel();
+        let sl = ScrapeLoop {
+            target: Arc::clone(&target),
+            scraper: Arc::clone(&pool.scraper),
+            store: Arc::clone(&self.store),
+            cache: ScrapeCache::new(),
+            report: ReportSeries::new(&opts.target_labels, c.extra_scrape_metrics.unwrap_or(false)),
+            opts,
+        };
+        let task = tokio::spawn(sl.run(delay, rx));
+        LoopHandle {
+            target,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// The active targets of every job, by job.
+    pub fn active_targets(&self) -> BTreeMap<String, Vec<Arc<Target>>> {
+        self.pools
+            .lock()
+            .iter()
+            .map(|(job, p)| {
+                let mut ts: Vec<Arc<Target>> =
+                    p.loops.values().map(|l| Arc::clone(&l.target)).collect();
+                ts.sort_by(|a, b| a.labels_with_internal().cmp(b.labels_with_internal()));
+                (job.clone(), ts)
+            })
+            .collect()
+    }
+
+    /// The targets relabeling dropped, by job.
+    pub fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        let pools = self.pools.lock();
+        pools
+            .iter()
+            .flat_map(|(job, p)| {
+                p.dropped.iter().map(|l| DroppedTarget {
+                    job: job.clone(),
+                    discovered_labels: l.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Problems with targets (unusable labels, target limit), by job.
+    pub fn target_errors(&self) -> BTreeMap<String, Vec<String>> {
+        self.pools
+            .lock()
+            .iter()
+            .map(|(j, p)| (j.clone(), p.errors.clone()))
+            .collect()
+    }
+
+    /// Stops every loop without staleness markers (shutdown) and waits for them.
+    pub async fn stop(&self) {
+        let handles: Vec<JoinHandle<()>> = {
+            let mut pools = self.pools.lock();
+            std::mem::take(&mut *pools)
+                .into_values()
+                .flat_map(|p| p.loops.into_values())
+                .map(|l| l.stop(false))
+                .collect()
+        };
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// One target's loop.
+struct ScrapeLoop {
+    target: Arc<Target>,
+    scraper: Arc<HttpScraper>,
+    store: Arc<dyn Appendable>,
+    cache: ScrapeCache,
+    report: ReportSeries,
+    opts: AppendOptions,
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl ScrapeLoop {
+    async fn run(mut self, delay: Duration, mut stop: oneshot::Receiver<bool>) {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            s = &mut stop => { self.finish(s.unwrap_or(false)); return; }
+        }
+        let interval = self.target.interval().max(Duration::from_millis(1));
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                s = &mut stop => { self.finish(s.unwrap_or(false)); return; }
+            }
+            let start = SystemTime::now();
+            let clock = Instant::now();
+            let result = tokio::select! {
+                r = self.scraper.scrape(self.target.url(), self.target.timeout()) => r,
+                s = &mut stop => { self.finish(s.unwrap_or(false)); return; }
+            };
+            self.process(start, clock.elapsed(), result);
+        }
+    }
+
+    /// Appends a scrape's samples and report in one transaction and updates the
+    /// target's state. Synchronous: the appender never lives across an await.
+    fn process(
+        &mut self,
+        start: SystemTime,
+        elapsed: Duration,
+        result: Result<crate::http::Response, Error>,
+    ) {
+        let t = millis(start);
+        let mut body_size = 0.0;
+        let mut app = self.store.appender();
+        let outcome = match &result {
+            Ok(resp) => {
+                body_size = resp.body.len() as f64;
+                append_body(
+                    &mut self.cache,
+                    app.as_mut(),
+                    &resp.body,
+                    Some(resp.format),
+                    t,
+                    &self.opts,
+                )
+            }
+            Err(_) => Ok(AppendResult::default()),
+        };
+        let (appended, err) = match (result, outcome) {
+            (Ok(_), Ok(a)) => (a, None),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                if matches!(e, Error::BodySizeLimit) {
+                    body_size = -1.0;
+                }
+                // Undo what a half-read body appended, then let the failure mark the
+                // previous scrape's series stale, as Prometheus does.
+                let _ = app.rollback();
+                app = self.store.appender();
+                if let Err(e2) =
+                    append_body(&mut self.cache, app.as_mut(), b"", None, t, &self.opts)
+                {
+                    tracing::warn!(
+                        target = self.target.url(),
+                        "appending stale markers failed: {e2}"
+                    );
+                }
+                (AppendResult::default(), Some(e))
+            }
+        };
+        let report = Report {
+            up: err.is_none(),
+            duration_seconds: elapsed.as_secs_f64(),
+            appended,
+            timeout_seconds: self.target.timeout().as_secs_f64(),
+            sample_limit: self.opts.sample_limit,
+            body_size_bytes: body_size,
+        };
+        let mut commit_err = self.report.append(app.as_mut(), t, &report).err();
+        if let Err(e) = app.commit() {
+            commit_err.get_or_insert(e.into());
+        }
+        if let Some(e) = &commit_err {
+            tracing::warn!(target = self.target.url(), "appending scrape failed: {e}");
+        }
+        self.target.set_state(TargetState {
+            health: if err.is_none() {
+                Health::Up
+            } else {
+                Health::Down
+            },
+            last_scrape: Some(start),
+            last_duration: elapsed,
+            last_error: err.or(commit_err).map(|e| e.to_string()),
+            last_samples: appended.total,
+        });
+    }
+
+    /// Ends the loop; with `stale`, marks its series and report series stale.
+    fn finish(&mut self, stale: bool) {
+        if !stale || self.target.state().last_scrape.is_none() {
+            return;
+        }
+        let t = millis(SystemTime::now());
+        let mut app = self.store.appender();
+        let r = self
+            .cache
+            .append_all_stale(app.as_mut(), t)
+            .and_then(|()| self.report.append_stale(app.as_mut(), t));
+        match r {
+            Ok(()) => {
+                if let Err(e) = app.commit() {
+                    tracing::warn!("committing staleness markers failed: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("appending staleness markers failed: {e}"),
+        }
+    }
+}

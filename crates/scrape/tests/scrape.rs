@@ -1,0 +1,538 @@
+//! End-to-end scrapes against small HTTP servers on 127.0.0.1 and the real
+//! `prometheus-node-exporter`, appending to a `MemStore`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promlite_discovery::{TargetGroup, TargetSets};
+use promlite_exposition::proto;
+use promlite_model::{Labels, Matcher, is_stale_nan};
+use promlite_scrape::{
+    Health, ManagerOptions, ScrapeConfig, ScrapeDefaults, ScrapeManager, Target,
+};
+use promlite_storage::{MemStore, Queryable, ValueType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What a test server answers.
+#[derive(Clone, Default)]
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+    gzip: bool,
+    delay: Duration,
+}
+
+type Handler = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
+
+/// A one-request-per-connection HTTP/1.1 server; remembers the last request's headers.
+struct TestServer {
+    addr: String,
+    last_request: Arc<parking_lot::Mutex<String>>,
+}
+
+impl TestServer {
+    async fn start(handler: Handler) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let last_request = Arc::new(parking_lot::Mutex::new(String::new()));
+        let seen = Arc::clone(&last_request);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let handler = Arc::clone(&handler);
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let req = String::from_utf8_lossy(&buf).into_owned();
+                    let path = req.split(' ').nth(1).unwrap_or("/").to_owned();
+                    *seen.lock() = req;
+                    let r = handler(&path);
+                    tokio::time::sleep(r.delay).await;
+                    let body = if r.gzip {
+                        let mut enc = flate2::write::GzEncoder::new(
+                            Vec::new(),
+                            flate2::Compression::default(),
+                        );
+                        enc.write_all(&r.body).unwrap();
+                        enc.finish().unwrap()
+                    } else {
+                        r.body
+                    };
+                    let mut head = format!(
+                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        r.status,
+                        body.len()
+                    );
+                    if !r.content_type.is_empty() {
+                        head.push_str("Content-Type: ");
+                        head.push_str(&r.content_type);
+                        head.push_str("\r\n");
+                    }
+                    if r.gzip {
+                        head.push_str("Content-Encoding: gzip\r\n");
+                    }
+                    head.push_str("\r\n");
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(&body).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        TestServer { addr, last_request }
+    }
+}
+
+fn text(body: &str) -> Reply {
+    Reply {
+        status: 200,
+        content_type: "text/plain; version=0.0.4".into(),
+        body: body.as_bytes().to_vec(),
+        ..Reply::default()
+    }
+}
+
+fn job(yaml: &str) -> ScrapeConfig {
+    let mut c: ScrapeConfig = serde_norway::from_str(yaml).unwrap();
+    c.apply_defaults(&ScrapeDefaults::default()).unwrap();
+    c
+}
+
+fn sets(job: &str, addrs: &[&str]) -> TargetSets {
+    let g = TargetGroup {
+        source: "0".into(),
+        targets: addrs
+            .iter()
+            .map(|a| Labels::from_pairs([("__address__", *a)]))
+            .collect(),
+        labels: Labels::empty(),
+    };
+    HashMap::from([(job.to_string(), vec![g])])
+}
+
+/// Float samples of every series named `name`, as (labels, t, v).
+fn samples(store: &MemStore, name: &str) -> Vec<(String, i64, f64)> {
+    let q = store.querier(i64::MIN, i64::MAX).unwrap();
+    let mut out = Vec::new();
+    for s in q.select(true, None, &[Matcher::equal("__name__", name)]) {
+        let s = s.unwrap();
+        let mut it = s.samples();
+        while it.next() == ValueType::Float {
+            let (t, v) = it.at();
+            out.push((s.labels().to_string(), t, v));
+        }
+    }
+    out
+}
+
+/// Waits (at most 10 s) until `cond` holds, checking every 20 ms.
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn only_target(m: &ScrapeManager, job: &str) -> Arc<Target> {
+    let all = m.active_targets();
+    assert_eq!(all[job].len(), 1, "{all:?}");
+    Arc::clone(&all[job][0])
+}
+
+/// Starts a manager for one job against `addr` and waits for `scrapes` scrapes of it.
+async fn scrape_once(yaml: &str, addr: &str) -> (Arc<MemStore>, ScrapeManager, Arc<Target>) {
+    let store = Arc::new(MemStore::new());
+    let m = ScrapeManager::new(
+        store.clone(),
+        ManagerOptions {
+            no_offsets: true,
+            ..ManagerOptions::default()
+        },
+    );
+    let c = job(yaml);
+    m.apply_config(std::slice::from_ref(&c)).unwrap();
+    m.sync(&sets(&c.job_name, &[addr]));
+    let t = only_target(&m, &c.job_name);
+    wait_for("first scrape", || t.state().last_scrape.is_some()).await;
+    (store, m, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_scrape_lands_with_report_series_and_headers() {
+    let srv = TestServer::start(Arc::new(|_| {
+        text("# TYPE a counter\na_total{job=\"x\"} 3\nb 1.5\n")
+    }))
+    .await;
+    let (store, m, t) = scrape_once(
+        "job_name: text\nscrape_interval: 1m\nscrape_timeout: 2s\nauthorization: {credentials: secret}\nstatic_configs: [{targets: [x]}]",
+        &srv.addr,
+    )
+    .await;
+    let st = t.state();
+    assert_eq!(st.health, Health::Up, "{st:?}");
+    assert_eq!(st.last_samples, 2);
+    let a = samples(&store, "a_total");
+    let inst = &srv.addr;
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        a[0].0,
+        format!(r#"{{__name__="a_total", exported_job="x", instance="{inst}", job="text"}}"#)
+    );
+    assert_eq!(a[0].2, 3.0);
+    let meta = store
+        .metadata("a_total")
+        .expect("metadata recorded for a new series");
+    assert_eq!(meta.metric_type, promlite_model::MetricType::Counter);
+    for (name, v) in [
+        ("up", 1.0),
+        ("scrape_samples_scraped", 2.0),
+        ("scrape_samples_post_metric_relabeling", 2.0),
+        ("scrape_series_added", 2.0),
+    ] {
+        let s = samples(&store, name);
+        assert_eq!(s.len(), 1, "{name}");
+        assert_eq!(
+            s[0].0,
+            format!(r#"{{__name__="{name}", instance="{inst}", job="text"}}"#)
+        );
+        assert_eq!(s[0].2, v, "{name}");
+    }
+    assert!(samples(&store, "scrape_duration_seconds")[0].2 > 0.0);
+    let req = srv.last_request.lock().to_ascii_lowercase();
+    assert!(
+        req.contains("x-prometheus-scrape-timeout-seconds: 2\r\n"),
+        "{req}"
+    );
+    assert!(
+        req.contains("accept: application/openmetrics-text;version=1.0.0"),
+        "{req}"
+    );
+    assert!(req.contains("authorization: bearer secret"), "{req}");
+    assert!(req.contains("accept-encoding: gzip"), "{req}");
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openmetrics_protobuf_and_gzip_bodies() {
+    let om = TestServer::start(Arc::new(|_| Reply {
+        status: 200,
+        content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8".into(),
+        body: b"# TYPE om gauge\nom{k=\"v\"} 7 1700000000.5\n# EOF\n".to_vec(),
+        ..Reply::default()
+    }))
+    .await;
+    let (store, m, t) = scrape_once("job_name: om\nstatic_configs: []", &om.addr).await;
+    assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
+    let s = samples(&store, "om");
+    assert_eq!(
+        (s[0].1, s[0].2),
+        (1_700_000_000_500, 7.0),
+        "honors the exposed timestamp"
+    );
+    m.stop().await;
+
+    let mut pb = Vec::new();
+    promlite_exposition::encode_delimited(
+        &proto::MetricFamily {
+            name: "pb_requests".into(),
+            r#type: proto::MetricType::Counter as i32,
+            metric: vec![proto::Metric {
+                label: vec![proto::LabelPair {
+                    name: "code".into(),
+                    value: "200".into(),
+                }],
+                counter: Some(proto::Counter {
+                    value: 11.0,
+                    ..proto::Counter::default()
+                }),
+                ..proto::Metric::default()
+            }],
+            ..proto::MetricFamily::default()
+        },
+        &mut pb,
+    );
+    let pbs = TestServer::start(Arc::new(move |_| Reply {
+        status: 200,
+        content_type: promlite_exposition::Format::Protobuf.content_type().into(),
+        body: pb.clone(),
+        ..Reply::default()
+    }))
+    .await;
+    let (store, m, t) = scrape_once(
+        "job_name: pb\nscrape_protocols: [PrometheusProto, PrometheusText0.0.4]",
+        &pbs.addr,
+    )
+    .await;
+    assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
+    let s = samples(&store, "pb_requests");
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].2, 11.0);
+    let req = pbs.last_request.lock().to_ascii_lowercase();
+    assert!(req.contains("accept: application/vnd.google.protobuf;proto=io.prometheus.client.metricfamily;encoding=delimited;q=0.6"), "{req}");
+    m.stop().await;
+
+    let gz = TestServer::start(Arc::new(|_| Reply {
+        gzip: true,
+        ..text("gz_metric 5\n")
+    }))
+    .await;
+    let (store, m, t) = scrape_once("job_name: gz", &gz.addr).await;
+    assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
+    assert_eq!(samples(&store, "gz_metric")[0].2, 5.0);
+    m.stop().await;
+
+    let (_, m, t) = scrape_once("job_name: gzl\nbody_size_limit: 5B", &gz.addr).await;
+    assert_eq!(
+        t.state().last_error.as_deref(),
+        Some("body size limit exceeded")
+    );
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_timeouts_and_errors_report_down() {
+    let slow = TestServer::start(Arc::new(|_| Reply {
+        delay: Duration::from_secs(2),
+        ..text("s 1\n")
+    }))
+    .await;
+    let (store, m, t) = scrape_once("job_name: slow\nscrape_timeout: 200ms", &slow.addr).await;
+    let st = t.state();
+    assert_eq!(st.health, Health::Down);
+    assert!(
+        st.last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("context deadline exceeded"),
+        "{st:?}"
+    );
+    assert_eq!(samples(&store, "up")[0].2, 0.0);
+    assert!(st.last_duration < Duration::from_secs(1));
+    m.stop().await;
+
+    let err = TestServer::start(Arc::new(|_| Reply {
+        status: 500,
+        ..text("")
+    }))
+    .await;
+    let (store, m, t) = scrape_once("job_name: e500", &err.addr).await;
+    assert_eq!(
+        t.state().last_error.as_deref(),
+        Some("server returned HTTP status 500 Internal Server Error")
+    );
+    assert_eq!(samples(&store, "up")[0].2, 0.0);
+    m.stop().await;
+
+    let bad = TestServer::start(Arc::new(|_| text("ok 1\nbroken{ 2\n"))).await;
+    let (store, m, t) = scrape_once("job_name: parse", &bad.addr).await;
+    assert_eq!(t.state().health, Health::Down);
+    assert!(
+        samples(&store, "ok").is_empty(),
+        "a failed parse appends nothing"
+    );
+    m.stop().await;
+
+    let many = TestServer::start(Arc::new(|_| text("a 1\nb 2\nc 3\n"))).await;
+    let (store, m, t) = scrape_once("job_name: lim\nsample_limit: 2", &many.addr).await;
+    assert_eq!(
+        t.state().last_error.as_deref(),
+        Some("sample limit exceeded")
+    );
+    assert!(samples(&store, "a").is_empty());
+    assert_eq!(samples(&store, "scrape_samples_scraped")[0].2, 0.0);
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staleness_on_disappearing_series_and_targets() {
+    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n2 = Arc::clone(&n);
+    let srv = TestServer::start(Arc::new(move |_| {
+        if n2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            text("keep 1\ngoes 1\n")
+        } else {
+            text("keep 2\n")
+        }
+    }))
+    .await;
+    let store = Arc::new(MemStore::new());
+    let m = ScrapeManager::new(
+        store.clone(),
+        ManagerOptions {
+            no_offsets: true,
+            ..ManagerOptions::default()
+        },
+    );
+    let c = job("job_name: st\nscrape_interval: 100ms\nscrape_timeout: 100ms");
+    m.apply_config(std::slice::from_ref(&c)).unwrap();
+    m.sync(&sets("st", &[&srv.addr]));
+    wait_for("two scrapes", || samples(&store, "keep").len() >= 2).await;
+    let goes = samples(&store, "goes");
+    assert!(goes.len() == 2 && is_stale_nan(goes[1].2), "{goes:?}");
+
+    // The target goes away: its series and report series are marked stale.
+    m.sync(&sets("st", &[]));
+    wait_for("stale markers", || {
+        samples(&store, "keep")
+            .last()
+            .is_some_and(|s| is_stale_nan(s.2))
+    })
+    .await;
+    wait_for("stale up", || {
+        samples(&store, "up")
+            .last()
+            .is_some_and(|s| is_stale_nan(s.2))
+    })
+    .await;
+    assert!(m.active_targets()["st"].is_empty());
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relabeling_drops_targets_and_series() {
+    let srv = TestServer::start(Arc::new(|_| text("keep_me 1\ndrop_me 2\n"))).await;
+    let store = Arc::new(MemStore::new());
+    let m = ScrapeManager::new(
+        store.clone(),
+        ManagerOptions {
+            no_offsets: true,
+            ..ManagerOptions::default()
+        },
+    );
+    let c = job("job_name: rl
+relabel_configs:
+  - {source_labels: [__address__], regex: 'dropped:.*', action: drop}
+  - {target_label: team, replacement: infra}
+metric_relabel_configs:
+  - {source_labels: [__name__], regex: drop_me, action: drop}");
+    m.apply_config(std::slice::from_ref(&c)).unwrap();
+    m.sync(&sets("rl", &[&srv.addr, "dropped:1"]));
+    let t = only_target(&m, "rl");
+    wait_for("first scrape", || t.state().last_scrape.is_some()).await;
+    let dropped = m.dropped_targets();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(
+        dropped[0].discovered_labels.get("__address__"),
+        Some("dropped:1")
+    );
+    assert_eq!(
+        samples(&store, "keep_me")[0].0,
+        format!(
+            r#"{{__name__="keep_me", instance="{}", job="rl", team="infra"}}"#,
+            srv.addr
+        )
+    );
+    assert!(samples(&store, "drop_me").is_empty());
+    assert_eq!(samples(&store, "scrape_samples_scraped")[0].2, 2.0);
+    assert_eq!(
+        samples(&store, "scrape_samples_post_metric_relabeling")[0].2,
+        1.0
+    );
+    m.stop().await;
+}
+
+/// Scrapes the real node exporter. Without the binary the test passes with a note,
+/// unless `PROMLITE_PEERS=1` says the peers must be there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_exporter() {
+    let bin = "/usr/bin/prometheus-node-exporter";
+    if !std::path::Path::new(bin).exists() {
+        assert!(
+            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
+            "{bin} is missing"
+        );
+        eprintln!("skipping: {bin} is not installed");
+        return;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(bin)
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--collector.disable-defaults")
+        .arg("--collector.cpu")
+        .arg("--collector.meminfo")
+        .arg("--collector.loadavg")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        assert!(Instant::now() < deadline, "node exporter did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (store, m, t) = scrape_once("job_name: node", &addr).await;
+    let st = t.state();
+    assert_eq!(st.health, Health::Up, "{st:?}");
+    assert!(st.last_samples > 10, "{st:?}");
+    assert!(!samples(&store, "node_load1").is_empty());
+    assert!(!samples(&store, "node_memory_MemTotal_bytes").is_empty());
+    assert_eq!(samples(&store, "up")[0].2, 1.0);
+    m.stop().await;
+    child.kill().await.unwrap();
+}
+
+/// The whole chain: a job's `static_configs` through the discovery manager into the
+/// scrape manager, which follows its target sets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_manager_feeds_the_scrape_manager() {
+    let srv = TestServer::start(Arc::new(|_| text("from_sd 1\n"))).await;
+    let c = job(&format!(
+        "job_name: sd\nstatic_configs: [{{targets: ['{}'], labels: {{env: test}}}}]",
+        srv.addr
+    ));
+    let mut sd = promlite_discovery::Manager::new(promlite_discovery::ManagerOptions {
+        initial_delay: Duration::from_millis(1),
+        ..promlite_discovery::ManagerOptions::default()
+    });
+    let sets = sd.subscribe();
+    sd.apply_config(HashMap::from([(
+        c.job_name.clone(),
+        c.service_discovery_configs.to_sd_configs(),
+    )]))
+    .unwrap();
+    let store = Arc::new(MemStore::new());
+    let m = Arc::new(ScrapeManager::new(
+        store.clone(),
+        ManagerOptions {
+            no_offsets: true,
+            ..ManagerOptions::default()
+        },
+    ));
+    m.apply_config(std::slice::from_ref(&c)).unwrap();
+    let runner = tokio::spawn({
+        let m = Arc::clone(&m);
+        async move { m.run(sets).await }
+    });
+    wait_for("a scrape of the discovered target", || {
+        !samples(&store, "from_sd").is_empty()
+    })
+    .await;
+    assert_eq!(
+        samples(&store, "from_sd")[0].0,
+        format!(
+            r#"{{__name__="from_sd", env="test", instance="{}", job="sd"}}"#,
+            srv.addr
+        )
+    );
+    runner.abort();
+    m.stop().await;
+    drop(sd);
+}
