@@ -282,85 +282,184 @@ fn get_spans(d: &mut Decbuf<'_>) -> Result<Vec<Span>, DecodeError> {
         .collect()
 }
 
-/// Encodes integer native-histogram samples. Custom-bucket histograms go in records of
-/// their own type, as in Prometheus, so older readers skip rather than misread them.
-pub fn encode_histograms(hs: &[RefHistogram<Histogram>], custom: bool, out: &mut Vec<u8>) {
+/// The two native-histogram representations as the WAL stores them: the layout fields
+/// are shared; counts and buckets are unsigned/signed varints for integer histograms and
+/// raw floats for float histograms.
+trait WalHistogram: Sized {
+    /// Record type bytes: exponential, custom buckets.
+    const KINDS: (u8, u8);
+    fn layout(&self) -> (CounterResetHint, i32, f64, &[Span], &[Span], &[f64]);
+    fn put_counts(&self, e: &mut Encbuf);
+    fn put_buckets(&self, e: &mut Encbuf);
+    fn get_rest(d: &mut Decbuf<'_>, layout: Layout) -> Result<Self, DecodeError>;
+}
+
+/// The fields read before the representation-specific ones.
+struct Layout {
+    hint: CounterResetHint,
+    schema: i32,
+    zero_threshold: f64,
+}
+
+impl WalHistogram for Histogram {
+    const KINDS: (u8, u8) = (kind::HISTOGRAMS, kind::CUSTOM_HISTOGRAMS);
+    fn layout(&self) -> (CounterResetHint, i32, f64, &[Span], &[Span], &[f64]) {
+        (
+            self.counter_reset_hint,
+            self.schema,
+            self.zero_threshold,
+            &self.positive_spans,
+            &self.negative_spans,
+            &self.custom_values,
+        )
+    }
+    fn put_counts(&self, e: &mut Encbuf) {
+        e.uvarint(self.zero_count);
+        e.uvarint(self.count);
+        e.be64f(self.sum);
+    }
+    fn put_buckets(&self, e: &mut Encbuf) {
+        for b in [&self.positive_buckets, &self.negative_buckets] {
+            e.uvarint(b.len() as u64);
+            for v in b {
+                e.varint(*v);
+            }
+        }
+    }
+    fn get_rest(d: &mut Decbuf<'_>, l: Layout) -> Result<Self, DecodeError> {
+        let zero_count = d.uvarint()?;
+        let count = d.uvarint()?;
+        let sum = d.be64f()?;
+        let positive_spans = get_spans(d)?;
+        let negative_spans = get_spans(d)?;
+        let mut buckets = || -> Result<Vec<i64>, DecodeError> {
+            let n = d.uvarint_len()?;
+            (0..n).map(|_| d.varint()).collect()
+        };
+        let positive_buckets = buckets()?;
+        let negative_buckets = buckets()?;
+        Ok(Histogram {
+            counter_reset_hint: l.hint,
+            schema: l.schema,
+            zero_threshold: l.zero_threshold,
+            zero_count,
+            count,
+            sum,
+            positive_spans,
+            negative_spans,
+            positive_buckets,
+            negative_buckets,
+            custom_values: get_custom_values(d, l.schema)?,
+        })
+    }
+}
+
+impl WalHistogram for FloatHistogram {
+    const KINDS: (u8, u8) = (kind::FLOAT_HISTOGRAMS, kind::CUSTOM_FLOAT_HISTOGRAMS);
+    fn layout(&self) -> (CounterResetHint, i32, f64, &[Span], &[Span], &[f64]) {
+        (
+            self.counter_reset_hint,
+            self.schema,
+            self.zero_threshold,
+            &self.positive_spans,
+            &self.negative_spans,
+            &self.custom_values,
+        )
+    }
+    fn put_counts(&self, e: &mut Encbuf) {
+        e.be64f(self.zero_count);
+        e.be64f(self.count);
+        e.be64f(self.sum);
+    }
+    fn put_buckets(&self, e: &mut Encbuf) {
+        for b in [&self.positive_buckets, &self.negative_buckets] {
+            e.uvarint(b.len() as u64);
+            for v in b {
+                e.be64f(*v);
+            }
+        }
+    }
+    fn get_rest(d: &mut Decbuf<'_>, l: Layout) -> Result<Self, DecodeError> {
+        let zero_count = d.be64f()?;
+        let count = d.be64f()?;
+        let sum = d.be64f()?;
+        let positive_spans = get_spans(d)?;
+        let negative_spans = get_spans(d)?;
+        let mut buckets = || -> Result<Vec<f64>, DecodeError> {
+            let n = d.uvarint_len()?;
+            (0..n).map(|_| d.be64f()).collect()
+        };
+        let positive_buckets = buckets()?;
+        let negative_buckets = buckets()?;
+        Ok(FloatHistogram {
+            counter_reset_hint: l.hint,
+            schema: l.schema,
+            zero_threshold: l.zero_threshold,
+            zero_count,
+            count,
+            sum,
+            positive_spans,
+            negative_spans,
+            positive_buckets,
+            negative_buckets,
+            custom_values: get_custom_values(d, l.schema)?,
+        })
+    }
+}
+
+fn get_custom_values(d: &mut Decbuf<'_>, schema: i32) -> Result<Vec<f64>, DecodeError> {
+    if schema != CUSTOM_BUCKETS_SCHEMA {
+        return Ok(Vec::new());
+    }
+    let n = d.uvarint_len()?;
+    (0..n).map(|_| d.be64f()).collect()
+}
+
+/// Encodes native-histogram samples of either representation. Custom-bucket histograms
+/// go in records of their own type, as in Prometheus, so older readers skip rather than
+/// misread them.
+fn encode_any_histograms<H: WalHistogram>(hs: &[RefHistogram<H>], custom: bool, out: &mut Vec<u8>) {
     let mut e = Encbuf {
         b: std::mem::take(out),
     };
-    e.byte(if custom {
-        kind::CUSTOM_HISTOGRAMS
-    } else {
-        kind::HISTOGRAMS
-    });
+    e.byte(if custom { H::KINDS.1 } else { H::KINDS.0 });
     if let Some(first) = hs.first() {
         e.be64(first.r);
         e.be64(first.t as u64);
         for x in hs {
             e.varint(x.r.wrapping_sub(first.r) as i64);
             e.varint(x.t.wrapping_sub(first.t));
-            let h = &x.h;
-            e.byte(hint_byte(h.counter_reset_hint));
-            e.varint(i64::from(h.schema));
-            e.be64f(h.zero_threshold);
-            e.uvarint(h.zero_count);
-            e.uvarint(h.count);
-            e.be64f(h.sum);
-            put_spans(&mut e, &h.positive_spans);
-            put_spans(&mut e, &h.negative_spans);
-            e.uvarint(h.positive_buckets.len() as u64);
-            h.positive_buckets.iter().for_each(|b| e.varint(*b));
-            e.uvarint(h.negative_buckets.len() as u64);
-            h.negative_buckets.iter().for_each(|b| e.varint(*b));
-            if h.schema == CUSTOM_BUCKETS_SCHEMA {
-                e.uvarint(h.custom_values.len() as u64);
-                h.custom_values.iter().for_each(|v| e.be64f(*v));
+            let (hint, schema, zero_threshold, pos, neg, custom_values) = x.h.layout();
+            e.byte(hint_byte(hint));
+            e.varint(i64::from(schema));
+            e.be64f(zero_threshold);
+            x.h.put_counts(&mut e);
+            put_spans(&mut e, pos);
+            put_spans(&mut e, neg);
+            x.h.put_buckets(&mut e);
+            if schema == CUSTOM_BUCKETS_SCHEMA {
+                e.uvarint(custom_values.len() as u64);
+                for v in custom_values {
+                    e.be64f(*v);
+                }
             }
         }
     }
     *out = e.b;
 }
 
-/// Encodes float native-histogram samples.
+/// Encodes integer native-histogram samples (custom-bucket ones with `custom`).
+pub fn encode_histograms(hs: &[RefHistogram<Histogram>], custom: bool, out: &mut Vec<u8>) {
+    encode_any_histograms(hs, custom, out);
+}
+
+/// Encodes float native-histogram samples (custom-bucket ones with `custom`).
 pub fn encode_float_histograms(
     hs: &[RefHistogram<FloatHistogram>],
     custom: bool,
     out: &mut Vec<u8>,
 ) {
-    let mut e = Encbuf {
-        b: std::mem::take(out),
-    };
-    e.byte(if custom {
-        kind::CUSTOM_FLOAT_HISTOGRAMS
-    } else {
-        kind::FLOAT_HISTOGRAMS
-    });
-    if let Some(first) = hs.first() {
-        e.be64(first.r);
-        e.be64(first.t as u64);
-        for x in hs {
-            e.varint(x.r.wrapping_sub(first.r) as i64);
-            e.varint(x.t.wrapping_sub(first.t));
-            let h = &x.h;
-            e.byte(hint_byte(h.counter_reset_hint));
-            e.varint(i64::from(h.schema));
-            e.be64f(h.zero_threshold);
-            e.be64f(h.zero_count);
-            e.be64f(h.count);
-            e.be64f(h.sum);
-            put_spans(&mut e, &h.positive_spans);
-            put_spans(&mut e, &h.negative_spans);
-            e.uvarint(h.positive_buckets.len() as u64);
-            h.positive_buckets.iter().for_each(|b| e.be64f(*b));
-            e.uvarint(h.negative_buckets.len() as u64);
-            h.negative_buckets.iter().for_each(|b| e.be64f(*b));
-            if h.schema == CUSTOM_BUCKETS_SCHEMA {
-                e.uvarint(h.custom_values.len() as u64);
-                h.custom_values.iter().for_each(|v| e.be64f(*v));
-            }
-        }
-    }
-    *out = e.b;
+    encode_any_histograms(hs, custom, out);
 }
 
 /// Reads entries of a delta-encoded record: base reference and time, then `entry` per item.
@@ -382,72 +481,26 @@ fn deltas<T>(
     Ok(out)
 }
 
-fn get_histogram(d: &mut Decbuf<'_>) -> Result<Histogram, DecodeError> {
-    let counter_reset_hint = hint_from_byte(d.byte()?);
+fn get_any_histogram<H: WalHistogram>(d: &mut Decbuf<'_>) -> Result<H, DecodeError> {
+    let hint = hint_from_byte(d.byte()?);
     let schema = d.varint()? as i32;
     let zero_threshold = d.be64f()?;
-    let zero_count = d.uvarint()?;
-    let count = d.uvarint()?;
-    let sum = d.be64f()?;
-    let positive_spans = get_spans(d)?;
-    let negative_spans = get_spans(d)?;
-    let n = d.uvarint_len()?;
-    let positive_buckets = (0..n).map(|_| d.varint()).collect::<Result<_, _>>()?;
-    let n = d.uvarint_len()?;
-    let negative_buckets = (0..n).map(|_| d.varint()).collect::<Result<_, _>>()?;
-    let custom_values = if schema == CUSTOM_BUCKETS_SCHEMA {
-        let n = d.uvarint_len()?;
-        (0..n).map(|_| d.be64f()).collect::<Result<_, _>>()?
-    } else {
-        Vec::new()
-    };
-    Ok(Histogram {
-        counter_reset_hint,
-        schema,
-        zero_threshold,
-        zero_count,
-        count,
-        sum,
-        positive_spans,
-        negative_spans,
-        positive_buckets,
-        negative_buckets,
-        custom_values,
-    })
+    H::get_rest(
+        d,
+        Layout {
+            hint,
+            schema,
+            zero_threshold,
+        },
+    )
+}
+
+fn get_histogram(d: &mut Decbuf<'_>) -> Result<Histogram, DecodeError> {
+    get_any_histogram(d)
 }
 
 fn get_float_histogram(d: &mut Decbuf<'_>) -> Result<FloatHistogram, DecodeError> {
-    let counter_reset_hint = hint_from_byte(d.byte()?);
-    let schema = d.varint()? as i32;
-    let zero_threshold = d.be64f()?;
-    let zero_count = d.be64f()?;
-    let count = d.be64f()?;
-    let sum = d.be64f()?;
-    let positive_spans = get_spans(d)?;
-    let negative_spans = get_spans(d)?;
-    let n = d.uvarint_len()?;
-    let positive_buckets = (0..n).map(|_| d.be64f()).collect::<Result<_, _>>()?;
-    let n = d.uvarint_len()?;
-    let negative_buckets = (0..n).map(|_| d.be64f()).collect::<Result<_, _>>()?;
-    let custom_values = if schema == CUSTOM_BUCKETS_SCHEMA {
-        let n = d.uvarint_len()?;
-        (0..n).map(|_| d.be64f()).collect::<Result<_, _>>()?
-    } else {
-        Vec::new()
-    };
-    Ok(FloatHistogram {
-        counter_reset_hint,
-        schema,
-        zero_threshold,
-        zero_count,
-        count,
-        sum,
-        positive_spans,
-        negative_spans,
-        positive_buckets,
-        negative_buckets,
-        custom_values,
-    })
+    get_any_histogram(d)
 }
 
 /// Decodes one record; the error's offset points into `rec`.
