@@ -38,6 +38,13 @@ pub(crate) enum CheckCommand {
         /// The file to read; standard input when absent.
         file: Option<std::path::PathBuf>,
     },
+    /// Check configuration files (like `promtool check config`): `SUCCESS` or `FAILED`
+    /// with the reason and its file:line:col per file; exit 1 if any failed.
+    Config {
+        /// The configuration files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 /// promtool's exit code for lint problems.
@@ -46,6 +53,42 @@ const LINT_EXIT: u8 = 3;
 pub(crate) fn run(cmd: CheckCommand) -> ExitCode {
     match cmd {
         CheckCommand::Metrics { file } => check_metrics(file.as_deref()),
+        CheckCommand::Config { files } => check_config(&files),
+    }
+}
+
+/// promtool's `check config` output: `Checking FILE`, then ` SUCCESS: …` on standard
+/// output or `  FAILED: …` on standard error, and a blank line.
+fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        println!("Checking {}", f.display());
+        match promlite_config::Config::load(f) {
+            Ok(cfg) => {
+                println!(
+                    " SUCCESS: {} is valid prometheus config file syntax",
+                    f.display()
+                );
+                if !cfg.rule_files.is_empty() {
+                    // Rule files are Prometheus's too, but promlite cannot check them
+                    // until rule support lands; say so rather than pass them silently.
+                    eprintln!(
+                        "  WARNING: rule files were not checked: {}",
+                        cfg.rule_files.join(", ")
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("  FAILED: {e}");
+                failed = true;
+            }
+        }
+        println!();
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
