@@ -115,7 +115,16 @@ pub(crate) fn eval_aggregate(
     let expr_pos = a.expr.span();
     if a.op == AggregateOp::CountValues {
         let label = match a.param.as_ref().map(crate::funcs::unwrap) {
-            Some(Expr::String(s)) => s.value.clone(),
+            Some(Expr::String(s)) => {
+                if let Some(b) = &s.bytes {
+                    // Not UTF-8, so not a label name; quoted from the bytes as Go does.
+                    return Err(EvalError::msg(format!(
+                        "invalid label name {}",
+                        crate::go::go_quote_bytes(b)
+                    )));
+                }
+                s.value.clone()
+            }
             _ => return Err(EvalError::msg("count_values needs a string parameter")),
         };
         if !crate::funcs::valid_label_name(&label) {
@@ -645,14 +654,28 @@ fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
-/// Whether `limit_ratio(r, …)` keeps a series: its label hash, scaled to `[0, 1)`, is
-/// compared with the ratio, so the same series are kept at every step.
+/// Whether `limit_ratio(r, …)` keeps a series: its label hash, scaled to `[0, 1]`, is
+/// compared with the ratio, so the same series are kept at every step, and a negative
+/// ratio keeps exactly the complement of the positive one.
 fn ratio_sample(r: f64, l: &Labels) -> bool {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    l.hash(&mut h);
-    let off = h.finish() as f64 / u64::MAX as f64;
+    let off = labels_hash(l) as f64 / u64::MAX as f64;
     (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r)
+}
+
+/// Prometheus's `labels.Labels.Hash`: xxhash64 (seed 0) of every name and value, each
+/// followed by a `0xff` byte. `limit_ratio` must use this exact hash, not our own
+/// `Hash` impl, because which series it keeps is visible in query results and the
+/// conformance tests count the overlap of two ratios.
+pub(crate) fn labels_hash(l: &Labels) -> u64 {
+    const SEP: [u8; 1] = [0xff];
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for p in l {
+        h.update(p.name.as_bytes());
+        h.update(&SEP);
+        h.update(p.value.as_bytes());
+        h.update(&SEP);
+    }
+    h.digest()
 }
 
 /// Prometheus's `quantile` over floats: linear interpolation between closest ranks.

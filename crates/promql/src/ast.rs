@@ -574,8 +574,12 @@ pub struct ParenExpr {
 /// A string literal (unquoted).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StringLiteral {
-    /// The value.
+    /// The value. Bytes that are not UTF-8 (from `\xff`-style escapes) read as U+FFFD.
     pub value: String,
+    /// The exact unquoted bytes, kept only when they are not valid UTF-8 (Go strings may
+    /// hold any bytes): Prometheus quotes such bytes back as `\xNN` in its output and
+    /// error messages, which `value` alone cannot reproduce.
+    pub bytes: Option<Box<[u8]>>,
     /// Where it was written, quotes included.
     pub span: PosRange,
 }

@@ -789,6 +789,9 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         orig_t: bool,
     ) -> Result<Matrix, EvalError> {
+        if vs.smoothed && !orig_t {
+            return self.smoothed_selector(vs);
+        }
         let offset = self.duration(&vs.offset)?;
         let at = self.at_time(vs.at);
         let (first_ref, last_ref) = match at {
@@ -877,15 +880,93 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// An instant selector with the `smoothed` modifier: at each step, the value
+    /// interpolated between the samples around the step time, looking one lookback delta
+    /// to either side (Prometheus's `smoothSeries`). Staleness markers are skipped, as
+    /// in range selectors, because the value is interpolated rather than looked up.
+    fn smoothed_selector(&mut self, vs: &VectorSelector) -> Result<Matrix, EvalError> {
+        let offset = self.duration(&vs.offset)?;
+        let at = self.at_time(vs.at);
+        let refs = step_refs(self.start, self.end, self.interval, at, offset);
+        let (first_ref, last_ref) = (refs[0], refs[refs.len() - 1]);
+        let lookback = self.lookback;
+        let hints = SelectHints {
+            start: first_ref - lookback + 1,
+            end: last_ref + lookback,
+            step: if self.start == self.end {
+                0
+            } else {
+                self.interval
+            },
+            func: None,
+            range: 0,
+        };
+        let mut out = Vec::new();
+        let (start, interval) = (self.start, self.interval);
+        self.select(
+            &vs.matchers,
+            first_ref - lookback + 1,
+            last_ref + lookback,
+            &hints,
+            true,
+            |ev, l| {
+                let mut s = Series {
+                    metric: l.metric.clone(),
+                    ..Series::default()
+                };
+                let name = l.metric.metric_name().unwrap_or("");
+                let windows = windows_around(&l, &refs, lookback, lookback);
+                for (step, w) in windows.iter().enumerate() {
+                    let ts = start + step as i64 * interval;
+                    match crate::extended::smoothed_at(
+                        w.floats,
+                        w.hists,
+                        refs[step],
+                        &mut ev.annos,
+                        vs.span,
+                        name,
+                    ) {
+                        crate::extended::Smoothed::None => {}
+                        crate::extended::Smoothed::Float(f) => s.floats.push(FPoint { t: ts, f }),
+                        crate::extended::Smoothed::Hist(h) => {
+                            s.histograms.push(HPoint { t: ts, h });
+                        }
+                    }
+                }
+                if !s.is_empty() {
+                    ev.add_samples(s.len())?;
+                    out.push(s);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
     /// A range selector evaluated at an instant query's time: its raw samples.
     fn matrix_selector_instant(&mut self, ms: &MatrixSelector) -> Result<Matrix, EvalError> {
         let mut out = Vec::new();
         let ts = self.start;
+        let vs = &ms.selector;
+        let extended = vs.anchored || vs.smoothed;
+        let modifier = if vs.anchored { "anchored" } else { "smoothed" };
+        let end = self.at_time(vs.at).unwrap_or(ts) - self.duration(&vs.offset)?;
+        let start = end - self.duration(&ms.range)?;
         self.range_windows(ms, false, |ev, l, windows| {
             if let Some(w) = windows.first() {
+                let floats = if extended {
+                    if !w.hists.is_empty() {
+                        return Err(EvalError::msg(format!(
+                            "{modifier} modifier is not supported with histograms"
+                        )));
+                    }
+                    crate::extended::extend_floats(w.floats, start, end, vs.smoothed)
+                } else {
+                    w.floats.to_vec()
+                };
                 let s = Series {
                     metric: l.metric.clone(),
-                    floats: w.floats.to_vec(),
+                    floats,
                     histograms: w.hists.to_vec(),
                     drop_name: false,
                 };
@@ -916,9 +997,11 @@ impl<'a> Evaluator<'a> {
             Some(t) => (t - offset, t - offset),
             None => (self.start - offset, self.end - offset),
         };
+        // `anchored` and `smoothed` read past the window; the functions cut it back.
+        let (before, after) = crate::extended::read_bounds(vs, range, self.lookback);
         let hints = SelectHints {
-            start: first_ref - range + 1,
-            end: last_ref,
+            start: first_ref - before + 1,
+            end: last_ref + after,
             step: if self.start == self.end {
                 0
             } else {
@@ -930,13 +1013,13 @@ impl<'a> Evaluator<'a> {
         let (start, end, interval) = (self.start, self.end, self.interval);
         self.select(
             &vs.matchers,
-            first_ref - range + 1,
-            last_ref,
+            first_ref - before + 1,
+            last_ref + after,
             &hints,
             true,
             |ev, l| {
                 let refs = step_refs(start, end, interval, at, offset);
-                let windows = windows_of(&l, &refs, range);
+                let windows = windows_around(&l, &refs, before, after);
                 each(ev, &l, &windows)
             },
         )
@@ -1169,6 +1252,17 @@ pub(crate) fn step_refs(
 
 /// The left-open windows `(r - range, r]` of a series for each reference time.
 pub(crate) fn windows_of<'l>(l: &'l Loaded, refs: &[i64], range: i64) -> Vec<Window<'l>> {
+    windows_around(l, refs, range, 0)
+}
+
+/// The left-open windows `(r - before, r + after]` of a series for each reference time
+/// (`after` is non-zero only for `smoothed` selectors, which read past the window).
+pub(crate) fn windows_around<'l>(
+    l: &'l Loaded,
+    refs: &[i64],
+    before: i64,
+    after: i64,
+) -> Vec<Window<'l>> {
     let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
     let mut out = Vec::with_capacity(refs.len());
     let mut prev = i64::MIN;
@@ -1181,14 +1275,15 @@ pub(crate) fn windows_of<'l>(l: &'l Loaded, refs: &[i64], range: i64) -> Vec<Win
             hhi = 0;
         }
         prev = r;
-        let lo = r - range;
-        while fhi < l.floats.len() && l.floats[fhi].t <= r {
+        let lo = r - before;
+        let hi = r + after;
+        while fhi < l.floats.len() && l.floats[fhi].t <= hi {
             fhi += 1;
         }
         while flo < fhi && l.floats[flo].t <= lo {
             flo += 1;
         }
-        while hhi < l.hists.len() && l.hists[hhi].t <= r {
+        while hhi < l.hists.len() && l.hists[hhi].t <= hi {
             hhi += 1;
         }
         while hlo < hhi && l.hists[hlo].t <= lo {

@@ -17,29 +17,36 @@ use crate::engine::{
     windows_of,
 };
 use crate::eval_error::EvalError;
+use crate::extended;
 use crate::hist;
 use crate::value::{Annotations, FPoint, Matrix, Sample, Series, Vector};
 
-type Out = Option<(f64, Option<Arc<FloatHistogram>>)>;
+pub(crate) type Out = Option<(f64, Option<Arc<FloatHistogram>>)>;
 
 /// What a range function sees at one step.
-struct RangeCtx<'a> {
+pub(crate) struct RangeCtx<'a> {
     ts: i64,
     /// End of the window (`ts - offset`, or the `@` time).
-    ref_t: i64,
-    range: i64,
+    pub(crate) ref_t: i64,
+    pub(crate) range: i64,
     /// Values of the scalar arguments at this step, in argument order.
     params: &'a [f64],
     /// Position of the range argument (annotations point at it).
-    pos: PosRange,
-    annos: &'a mut Annotations,
+    pub(crate) pos: PosRange,
+    pub(crate) annos: &'a mut Annotations,
+    /// The range selector is `anchored`: its window reaches one lookback delta further
+    /// back (see `extended.rs`).
+    pub(crate) anchored: bool,
+    /// The range selector is `smoothed`: its window reaches one lookback delta further
+    /// on both sides.
+    pub(crate) smoothed: bool,
 }
 
 fn metric_name(l: &Labels) -> String {
     l.metric_name().unwrap_or("").to_owned()
 }
 
-fn mixed_warning(w: &Window<'_>, c: &mut RangeCtx<'_>) {
+pub(crate) fn mixed_warning(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     c.annos.warn(
         format!(
             "encountered a mix of histograms and floats for metric name {}",
@@ -59,7 +66,7 @@ fn ignored_hist_info(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     );
 }
 
-fn not_counter(w: &Window<'_>, c: &mut RangeCtx<'_>) {
+pub(crate) fn not_counter(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     c.annos.warn(
         format!(
             "this native histogram metric is not a counter: {}",
@@ -69,7 +76,7 @@ fn not_counter(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     );
 }
 
-fn not_gauge(w: &Window<'_>, c: &mut RangeCtx<'_>) {
+pub(crate) fn not_gauge(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     c.annos.warn(
         format!(
             "this native histogram metric is not a gauge: {}",
@@ -79,7 +86,7 @@ fn not_gauge(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     );
 }
 
-fn mixed_schema(w: &Window<'_>, c: &mut RangeCtx<'_>) {
+pub(crate) fn mixed_schema(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     c.annos.warn(
         format!(
             "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {}",
@@ -451,6 +458,9 @@ fn hist_sum_or_avg(w: &Window<'_>, c: &mut RangeCtx<'_>, avg: bool) -> Out {
 
 fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, EvalError> {
     Ok(match name {
+        "rate" | "increase" | "delta" if c.anchored || c.smoothed => {
+            extended::rate(w, c, name != "delta", name == "rate")
+        }
         "rate" => extrapolated_rate(w, c, true, true),
         "increase" => extrapolated_rate(w, c, true, false),
         "delta" => extrapolated_rate(w, c, false, false),
@@ -699,8 +709,14 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             if w.floats.is_empty() && w.hists.is_empty() {
                 return Ok(None);
             }
-            let mut n = 0usize;
             let (mut fi, mut hi) = (0, 0);
+            if c.anchored {
+                match extended::anchored_starts(w, c.ref_t - c.range) {
+                    Some(s) => (fi, hi) = s,
+                    None => return Ok(None),
+                }
+            }
+            let mut n = 0usize;
             let mut prev: Option<(f64, Option<&Arc<FloatHistogram>>)> = None;
             while fi < w.floats.len() || hi < w.hists.len() {
                 let cur = if hi >= w.hists.len()
@@ -816,6 +832,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, Eval
 fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError> {
     let name = c.func.name;
     match name {
+        "info" => return crate::info::eval_info(ev, c),
         "label_replace" => return label_replace(ev, c),
         "label_join" => return label_join(ev, c),
         "timestamp" => {
@@ -1830,6 +1847,13 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
     let arg = &c.args[mi];
     let pos = arg.span();
     let delayed = ev.delayed;
+    let (anchored, smoothed) = match arg {
+        Expr::MatrixSelector(ms) => {
+            extended::check_function(&ms.selector, name)?;
+            (ms.selector.anchored, ms.selector.smoothed)
+        }
+        _ => (false, false),
+    };
     let mut out: Matrix = Vec::new();
     let (start, interval) = (ev.start, ev.interval);
     let mut param_row = vec![0.0; params_by_step.len()];
@@ -1868,6 +1892,8 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 params: &param_row,
                 pos,
                 annos: &mut annos,
+                anchored,
+                smoothed,
             };
             match range_fn(name, w, &mut ctx) {
                 Ok(Some((f, h))) => push_sample(&mut s, ts, f, h, steps),

@@ -68,14 +68,22 @@ pub(crate) fn quote_prefix10(s: &str) -> String {
 /// Go strings may hold any bytes, so `\xff` or `\377` yield a byte that is not UTF-8 on
 /// its own; Rust strings cannot, and such bytes are replaced by U+FFFD (documented in the
 /// crate manual).
+pub(crate) fn unquote(tok: &str) -> String {
+    match String::from_utf8(unquote_bytes(tok)) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// [`unquote`] without the UTF-8 repair: the bytes Go's `strconv.Unquote` returns.
 // A byte-level decoder: `b`, `i`, `c`, `v`, `n` are its cursor and scratch values.
 #[allow(clippy::many_single_char_names)]
-pub(crate) fn unquote(tok: &str) -> String {
+pub(crate) fn unquote_bytes(tok: &str) -> Vec<u8> {
     let bytes = tok.as_bytes();
     let quote = bytes[0];
     let inner = &tok[1..tok.len() - 1];
     if quote == b'`' || !inner.contains('\\') {
-        return inner.to_owned();
+        return inner.as_bytes().to_vec();
     }
     let mut out: Vec<u8> = Vec::with_capacity(inner.len());
     let b = inner.as_bytes();
@@ -121,10 +129,22 @@ pub(crate) fn unquote(tok: &str) -> String {
             other => out.push(other),
         }
     }
-    match String::from_utf8(out) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    out
+}
+
+/// Go's `strconv.Quote` of a byte string: like [`promlite_model::go_quote`], with each
+/// byte that is not part of valid UTF-8 written as `\xNN`.
+pub(crate) fn go_quote_bytes(b: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in b.utf8_chunks() {
+        let q = promlite_model::go_quote(chunk.valid());
+        out.push_str(&q[1..q.len() - 1]);
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
     }
+    out.push('"');
+    out
 }
 
 fn hex_value(digits: &[u8]) -> u32 {

@@ -47,7 +47,11 @@
 //! evaluates to one point per step, so a range query walks the tree once: selectors stream
 //! series from storage one at a time, range functions slide a window over each series'
 //! samples across all steps, and aggregations assign each series its group once, by
-//! hashing the grouping labels. `docs/compatibility.md` lists the conformance results.
+//! hashing the grouping labels. `limit_ratio` keeps the series Prometheus keeps, by the
+//! same xxhash64 of the label bytes. The experimental `anchored`/`smoothed` range
+//! selectors read one lookback delta beyond the window and anchor or interpolate its
+//! edges; `info()` joins info metrics on `instance`/`job`, with the first argument's `@`
+//! and `offset` applied to them too. `docs/compatibility.md` lists the conformance results.
 //!
 //! ```
 //! use promlite_model::Labels;
@@ -90,7 +94,9 @@
 //!
 //! Known differences from Prometheus: regex errors carry the Rust `regex` crate's
 //! explanation rather than Go's; string escapes that produce bytes which are not UTF-8
-//! (`"\xff"`) become U+FFFD because Rust strings are UTF-8; a unary `+` in a duration
+//! (`"\xff"`) evaluate as U+FFFD because Rust strings are UTF-8 (the literal keeps its
+//! exact bytes in [`StringLiteral::bytes`], so it prints and is quoted in errors as
+//! Prometheus does); a unary `+` in a duration
 //! expression is dropped (Prometheus keeps a node that prints as nothing); and duration
 //! literals print exactly where Prometheus's float truncation would print `1s1ms` as `1s`.
 //!
@@ -134,11 +140,13 @@ mod check;
 mod engine;
 mod error;
 mod eval_error;
+mod extended;
 mod funcs;
 mod functions;
 pub mod fuzzing;
 mod go;
 mod hist;
+mod info;
 mod lexer;
 mod parser;
 mod printer;

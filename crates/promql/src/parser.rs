@@ -573,8 +573,17 @@ impl P<'_> {
             }
             T::String => {
                 self.advance();
+                let raw = go::unquote_bytes(self.text(t));
+                let (value, bytes) = match String::from_utf8(raw) {
+                    Ok(s) => (s, None),
+                    Err(e) => (
+                        String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                        Some(e.into_bytes().into_boxed_slice()),
+                    ),
+                };
                 Ok(Expr::String(Box::new(StringLiteral {
-                    value: go::unquote(self.text(t)),
+                    value,
+                    bytes,
                     span: span_of(t),
                 })))
             }

@@ -33,7 +33,10 @@ impl Display for Expr {
             Expr::MatrixSelector(m) => m.fmt(f),
             Expr::Number(n) => n.fmt(f),
             Expr::Paren(p) => write!(f, "({})", p.expr),
-            Expr::String(s) => write_quoted(f, &s.value),
+            Expr::String(s) => match &s.bytes {
+                Some(b) => f.write_str(&crate::go::go_quote_bytes(b)),
+                None => write_quoted(f, &s.value),
+            },
             Expr::Subquery(s) => s.fmt(f),
             Expr::Unary(u) => {
                 f.write_char(if u.op == UnaryOp::Minus { '-' } else { '+' })?;

@@ -398,6 +398,7 @@ fn aggregate(depth: u32) -> BoxedStrategy<Expr> {
             let param = match op {
                 AggregateOp::CountValues => Some(Expr::String(Box::new(StringLiteral {
                     value: text,
+                    bytes: None,
                     span: PosRange::default(),
                 }))),
                 o if o.has_param() => Some(s),
