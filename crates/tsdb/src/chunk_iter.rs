@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use promlite_model::{FloatHistogram, Histogram};
 use promlite_storage::{SampleIterator, ValueType};
 
-use crate::chunkenc::{Encoding, XorIter};
+use crate::chunkenc::{Encoding, HistogramIter, XorIter};
 
 /// A chunk to read: its time range, encoding and bytes.
 #[derive(Debug, Clone, Copy)]
@@ -17,15 +17,67 @@ pub(crate) struct ChunkRef<'a> {
     pub(crate) bytes: &'a [u8],
 }
 
-/// Iterates a series' chunks in order, clipped to `[mint, maxt]`.
+/// The chunk being decoded.
+enum Cur<'a> {
+    Xor(XorIter<'a>),
+    Hist(Box<HistogramIter<'a>>, ValueType),
+}
+
+impl Cur<'_> {
+    fn next_sample(&mut self) -> Result<bool, crate::chunkenc::Eof> {
+        match self {
+            Cur::Xor(it) => it.next_sample(),
+            Cur::Hist(it, _) => it.next_sample(),
+        }
+    }
+
+    fn t(&self) -> i64 {
+        match self {
+            Cur::Xor(it) => it.at().0,
+            Cur::Hist(it, _) => it.t(),
+        }
+    }
+
+    fn value_type(&self) -> ValueType {
+        match self {
+            Cur::Xor(_) => ValueType::Float,
+            Cur::Hist(_, vt) => *vt,
+        }
+    }
+}
+
+/// Iterates a series' chunks in order, clipped to `[mint, maxt]`. The chunks must not
+/// overlap in time; a series whose float and histogram chunks do is read through two of
+/// these, merged (see [`split_by_kind`]).
 pub(crate) struct ChunksIter<'a> {
     chunks: Vec<ChunkRef<'a>>,
     next_chunk: usize,
-    cur: Option<XorIter<'a>>,
+    cur: Option<Cur<'a>>,
     mint: i64,
     maxt: i64,
     err: Option<promlite_storage::Error>,
     done: bool,
+}
+
+/// Reads chunks of any encoding in time order: one iterator when all share a kind,
+/// otherwise the float and histogram chunks each in order, merged by timestamp.
+pub(crate) fn split_by_kind<'a>(
+    chunks: Vec<ChunkRef<'a>>,
+    mint: i64,
+    maxt: i64,
+) -> Box<dyn SampleIterator + 'a> {
+    if chunks.iter().all(|c| c.encoding == Encoding::Xor)
+        || chunks.iter().all(|c| c.encoding != Encoding::Xor)
+    {
+        return Box::new(ChunksIter::new(chunks, mint, maxt));
+    }
+    let (floats, hists): (Vec<_>, Vec<_>) = chunks
+        .into_iter()
+        .partition(|c| c.encoding == Encoding::Xor);
+    Box::new(promlite_storage::ChainIterator::new(vec![
+        Box::new(ChunksIter::new(floats, mint, maxt)),
+        Box::new(ChunksIter::new(hists, mint, maxt)),
+    ]))
 }
 
 impl<'a> ChunksIter<'a> {
@@ -57,18 +109,18 @@ impl<'a> ChunksIter<'a> {
             if let Some(it) = &mut self.cur {
                 match it.next_sample() {
                     Ok(true) => {
-                        let st = it.at().0;
+                        let st = it.t();
                         if st > self.maxt {
                             self.done = true;
                             return ValueType::None;
                         }
                         if st >= t {
-                            return ValueType::Float;
+                            return it.value_type();
                         }
                         continue;
                     }
                     Ok(false) => self.cur = None,
-                    Err(_) => return self.fail("corrupt XOR chunk"),
+                    Err(_) => return self.fail("corrupt chunk"),
                 }
             }
             // Skip whole chunks that end before `t`.
@@ -84,12 +136,16 @@ impl<'a> ChunksIter<'a> {
                 return ValueType::None;
             };
             self.next_chunk += 1;
-            if c.encoding != Encoding::Xor {
-                return self.fail("native-histogram chunks are not readable yet");
-            }
-            match XorIter::new(c.bytes) {
+            let cur = match c.encoding {
+                Encoding::Xor => XorIter::new(c.bytes).map(Cur::Xor),
+                Encoding::Histogram => HistogramIter::new(c.bytes, false)
+                    .map(|it| Cur::Hist(Box::new(it), ValueType::Histogram)),
+                Encoding::FloatHistogram => HistogramIter::new(c.bytes, true)
+                    .map(|it| Cur::Hist(Box::new(it), ValueType::FloatHistogram)),
+            };
+            match cur {
                 Ok(it) => self.cur = Some(it),
-                Err(_) => return self.fail("corrupt XOR chunk header"),
+                Err(_) => return self.fail("corrupt chunk header"),
             }
         }
     }
@@ -105,30 +161,39 @@ impl SampleIterator for ChunksIter<'_> {
             return ValueType::None;
         }
         if let Some(it) = &self.cur
-            && it.at().0 >= t.max(self.mint)
+            && it.t() >= t.max(self.mint)
         {
-            return ValueType::Float;
+            return it.value_type();
         }
         self.advance(t)
     }
 
     fn at(&self) -> (i64, f64) {
-        self.cur
-            .as_ref()
-            .expect("at() called without a current sample")
-            .at()
+        match &self.cur {
+            Some(Cur::Xor(it)) => it.at(),
+            _ => panic!("at() called without a current float sample"),
+        }
     }
 
     fn at_histogram(&self) -> (i64, &Histogram) {
-        panic!("at_histogram() called on a float series iterator")
+        match &self.cur {
+            Some(Cur::Hist(it, ValueType::Histogram)) => (it.t(), it.at_histogram()),
+            _ => panic!("at_histogram() called without a current integer histogram"),
+        }
     }
 
     fn at_float_histogram(&self) -> (i64, Cow<'_, FloatHistogram>) {
-        panic!("at_float_histogram() called on a float series iterator")
+        match &self.cur {
+            Some(Cur::Hist(it, _)) => (it.t(), Cow::Borrowed(it.at_float_histogram())),
+            _ => panic!("at_float_histogram() called without a current histogram"),
+        }
     }
 
     fn at_t(&self) -> i64 {
-        self.at().0
+        self.cur
+            .as_ref()
+            .expect("at_t() called without a current sample")
+            .t()
     }
 
     fn err(&self) -> Option<&promlite_storage::Error> {

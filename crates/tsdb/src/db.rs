@@ -453,11 +453,13 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Re-encodes float samples into XOR chunks of up to `BLOCK_CHUNK_SAMPLES` samples.
+/// Re-encodes a series' samples: floats into XOR chunks of up to
+/// `BLOCK_CHUNK_SAMPLES`, native histograms into histogram chunks; chunks in time order.
 fn encode_floats(it: &mut dyn SampleIterator) -> std::result::Result<Vec<EncodedChunk>, String> {
     let mut out = Vec::new();
     let mut cur = XorChunk::new();
     let mut first = 0;
+    let mut hists: Vec<(i64, promlite_storage::SampleValue)> = Vec::new();
     let flush = |cur: &mut XorChunk, first: i64, out: &mut Vec<EncodedChunk>| {
         if cur.num_samples() > 0 {
             out.push(EncodedChunk {
@@ -483,14 +485,29 @@ fn encode_floats(it: &mut dyn SampleIterator) -> std::result::Result<Vec<Encoded
                     flush(&mut cur, first, &mut out);
                 }
             }
-            // Histograms stay in the head until their chunk encodings land.
-            ValueType::Histogram | ValueType::FloatHistogram => {}
+            ValueType::Histogram => {
+                let (t, h) = it.at_histogram();
+                hists.push((
+                    t,
+                    promlite_storage::SampleValue::Histogram(Arc::new(h.clone())),
+                ));
+            }
+            ValueType::FloatHistogram => {
+                let (t, h) = it.at_float_histogram();
+                hists.push((
+                    t,
+                    promlite_storage::SampleValue::FloatHistogram(Arc::new(h.into_owned())),
+                ));
+            }
         }
     }
     if let Some(e) = it.err() {
         return Err(e.to_string());
     }
     flush(&mut cur, first, &mut out);
+    let refs: Vec<&(i64, promlite_storage::SampleValue)> = hists.iter().collect();
+    out.extend(crate::block::writer::encode_histogram_samples(&refs));
+    out.sort_by_key(|c| c.mint);
     Ok(out)
 }
 

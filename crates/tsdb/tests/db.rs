@@ -214,3 +214,95 @@ fn deletion_survives_restart_clean_tombstones_and_snapshots() {
     drop(db);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn native_histograms_are_persisted_in_blocks_and_compacted() {
+    use promlite_model::{FloatHistogram, Histogram, Span};
+    use promlite_storage::HistogramRef;
+    let dir = tmp("hist");
+    let mem = MemStore::new();
+    let hl = Labels::from_pairs([("__name__", "h"), ("kind", "int")]);
+    let fl = Labels::from_pairs([("__name__", "h"), ("kind", "float")]);
+    {
+        let db = Db::open(&dir, small_opts()).unwrap();
+        let mut a = db.appender();
+        let mut m = mem.appender();
+        for i in 0..400i64 {
+            let t = i * 50;
+            // Counts grow, with a reset half-way and a new bucket appearing later.
+            let c = if i < 200 { i as u64 } else { (i - 200) as u64 };
+            let len = if i < 300 { 2 } else { 3 };
+            let h = Histogram {
+                schema: 1,
+                count: c * 3,
+                zero_count: c,
+                sum: c as f64 * 1.5,
+                zero_threshold: 2f64.powi(-128),
+                positive_spans: vec![Span {
+                    offset: 0,
+                    length: len,
+                }],
+                positive_buckets: (0..len)
+                    .map(|k| if k == 0 { c as i64 } else { 0 })
+                    .collect(),
+                ..Default::default()
+            };
+            let f = FloatHistogram {
+                schema: promlite_model::CUSTOM_BUCKETS_SCHEMA,
+                count: i as f64,
+                sum: (i as f64).sqrt(),
+                positive_spans: vec![Span {
+                    offset: 0,
+                    length: 2,
+                }],
+                positive_buckets: vec![i as f64 / 2.0, i as f64],
+                custom_values: vec![0.5, 2.5],
+                ..Default::default()
+            };
+            a.append_histogram(SeriesRef::NONE, &hl, t, HistogramRef::Int(&h))
+                .unwrap();
+            a.append_histogram(SeriesRef::NONE, &fl, t, HistogramRef::Float(&f))
+                .unwrap();
+            m.append_histogram(SeriesRef::NONE, &hl, t, HistogramRef::Int(&h))
+                .unwrap();
+            m.append_histogram(SeriesRef::NONE, &fl, t, HistogramRef::Float(&f))
+                .unwrap();
+        }
+        a.commit().unwrap();
+        m.commit().unwrap();
+        db.compact().unwrap();
+        assert!(!db.blocks().is_empty());
+        assert!(
+            db.head().time_range().unwrap().0 > 0,
+            "persisted histograms leave the head"
+        );
+        let strip = |v: Vec<(Labels, Vec<Sample>)>| -> Vec<(Labels, Vec<(i64, FloatHistogram)>)> {
+            v.into_iter()
+                .map(|(l, s)| {
+                    let h = s
+                        .into_iter()
+                        .map(|x| match x.value {
+                            promlite_storage::SampleValue::Histogram(h) => {
+                                let mut f = h.to_float();
+                                f.counter_reset_hint = promlite_model::CounterResetHint::Unknown;
+                                (x.t, f)
+                            }
+                            promlite_storage::SampleValue::FloatHistogram(h) => {
+                                let mut f = (*h).clone();
+                                f.counter_reset_hint = promlite_model::CounterResetHint::Unknown;
+                                (x.t, f)
+                            }
+                            promlite_storage::SampleValue::Float(_) => unreachable!(),
+                        })
+                        .collect();
+                    (l, h)
+                })
+                .collect()
+        };
+        assert_eq!(strip(read(&db)), strip(read(&mem)));
+        drop(db);
+        let db = Db::open(&dir, small_opts()).unwrap();
+        assert_eq!(strip(read(&db)), strip(read(&mem)));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -16,7 +16,7 @@ use promlite_storage::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::chunk_iter::{ChunkRef, ChunksIter, Deleted};
+use crate::chunk_iter::{ChunkRef, Deleted, split_by_kind};
 use crate::chunkenc::Encoding;
 use crate::tombstones::Tombstones;
 use crate::{Error, Result};
@@ -370,7 +370,7 @@ impl Series for BlockSeries<'_> {
 
     fn samples(&self) -> Box<dyn SampleIterator + '_> {
         Deleted::wrap(
-            Box::new(ChunksIter::new(self.chunks.clone(), self.mint, self.maxt)),
+            split_by_kind(self.chunks.clone(), self.mint, self.maxt),
             &self.deleted,
         )
     }

@@ -80,6 +80,60 @@ pub fn merge_chunks(chunks: Vec<EncodedChunk>) -> Vec<EncodedChunk> {
     out
 }
 
+/// Encodes time-ordered native-histogram samples into histogram chunks, one run of
+/// integer or float histograms at a time (floats in the list are skipped).
+pub(crate) fn encode_histogram_samples(
+    samples: &[&(i64, promlite_storage::SampleValue)],
+) -> Vec<EncodedChunk> {
+    use crate::chunkenc::{encode_float_histograms, encode_histograms};
+    use promlite_storage::SampleValue;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < samples.len() {
+        let (t, v) = samples[i];
+        match v {
+            SampleValue::Float(_) => i += 1,
+            SampleValue::Histogram(_) => {
+                let mut run = Vec::new();
+                while let Some((t, SampleValue::Histogram(h))) = samples.get(i).map(|s| (s.0, &s.1))
+                {
+                    run.push((t, &**h));
+                    i += 1;
+                }
+                out.extend(encode_histograms(&run).into_iter().map(|c| EncodedChunk {
+                    mint: c.mint,
+                    maxt: c.maxt,
+                    encoding: Encoding::Histogram,
+                    samples: c.samples as u64,
+                    data: c.bytes,
+                }));
+            }
+            SampleValue::FloatHistogram(_) => {
+                let mut run = Vec::new();
+                while let Some((t, SampleValue::FloatHistogram(h))) =
+                    samples.get(i).map(|s| (s.0, &s.1))
+                {
+                    run.push((t, &**h));
+                    i += 1;
+                }
+                out.extend(
+                    encode_float_histograms(&run)
+                        .into_iter()
+                        .map(|c| EncodedChunk {
+                            mint: c.mint,
+                            maxt: c.maxt,
+                            encoding: Encoding::FloatHistogram,
+                            samples: c.samples as u64,
+                            data: c.bytes,
+                        }),
+                );
+            }
+        }
+        let _ = t;
+    }
+    out
+}
+
 /// Builds one block. Series must be added in [`Labels`] order.
 pub struct BlockWriter {
     parent: PathBuf,

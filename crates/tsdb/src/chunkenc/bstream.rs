@@ -25,6 +25,12 @@ impl BitWriter {
         BitWriter { bytes, free: 0 }
     }
 
+    /// Free bits in the last byte (8 for an empty trailing byte).
+    #[cfg(test)]
+    pub(crate) fn free_bits(&self) -> u8 {
+        self.free
+    }
+
     #[inline]
     pub(crate) fn write_bit(&mut self, bit: bool) {
         self.write_bits(u64::from(bit), 1);

@@ -1,9 +1,13 @@
 //! Chunk encodings, bit-compatible with Prometheus's `tsdb/chunkenc`.
 
 mod bstream;
+mod histogram;
+mod varbit;
 mod xor;
 
 pub use bstream::Eof;
+pub use histogram::{HistogramChunk, HistogramIter};
+pub(crate) use histogram::{encode_float_histograms, encode_histograms};
 pub use xor::{XorChunk, XorIter};
 
 /// The encoding byte stored before each chunk in block and head chunk files.

@@ -147,12 +147,11 @@ impl SeriesData {
         }
     }
 
-    /// Drops float chunks entirely older than `t`; returns whether the series is now
-    /// empty (and may be garbage-collected). Native-histogram samples stay: blocks cannot
-    /// hold them until the histogram chunk encodings land, and dropping them would lose
-    /// data.
+    /// Drops everything older than `t` (persisted in a block by now); returns whether the
+    /// series is now empty (and may be garbage-collected).
     pub(crate) fn truncate_before(&mut self, t: i64) -> bool {
         self.closed.retain(|c| c.maxt >= t);
+        self.histograms.retain(|(ht, _)| *ht >= t);
         self.ooo.retain(|o| o.0 >= t);
         if self.head.as_ref().is_some_and(|h| h.0.last_t() < t) {
             self.head = None;
@@ -173,6 +172,29 @@ impl SeriesData {
         maxt: i64,
         deleted: &[(i64, i64)],
     ) -> Vec<EncodedChunk> {
+        let mut out = self.float_chunks_in(mint, maxt, deleted);
+        out.extend(self.histogram_chunks_in(mint, maxt, deleted));
+        out.sort_by_key(|c| c.mint);
+        out
+    }
+
+    /// The native-histogram samples in `[mint, maxt)` as histogram chunks.
+    fn histogram_chunks_in(
+        &self,
+        mint: i64,
+        maxt: i64,
+        deleted: &[(i64, i64)],
+    ) -> Vec<EncodedChunk> {
+        let in_range: Vec<&(i64, SampleValue)> = self
+            .histograms
+            .iter()
+            .filter(|(t, _)| *t >= mint && *t < maxt && !crate::tombstones::deleted(deleted, *t))
+            .collect();
+        crate::block::writer::encode_histogram_samples(&in_range)
+    }
+
+    /// The float chunks of [`SeriesData::chunks_in`].
+    fn float_chunks_in(&self, mint: i64, maxt: i64, deleted: &[(i64, i64)]) -> Vec<EncodedChunk> {
         if self.ooo.iter().any(|o| o.0 >= mint && o.0 < maxt) {
             return self.merged_chunks_in(mint, maxt, deleted);
         }
