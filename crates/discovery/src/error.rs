@@ -61,6 +61,20 @@ pub enum Error {
     /// A configuration names a Kubernetes role promlite does not know.
     #[error("unknown Kubernetes SD role {}", Quoted(.0))]
     InvalidKubernetesRole(String),
+    /// A ServiceMonitor or PodMonitor cannot become a scrape job: a relabeling,
+    /// interval or timeout of one of its endpoints is invalid. The Operator's admission
+    /// webhook would have refused the object; the other monitors are unaffected.
+    #[cfg(feature = "kubernetes")]
+    #[error("{monitor}: {reason}")]
+    InvalidMonitor {
+        /// The job the endpoint would have become, `serviceMonitor/{ns}/{name}/{i}`.
+        monitor: String,
+        /// What is wrong.
+        reason: String,
+        /// The relabel crate's error, when a relabeling is at fault.
+        #[source]
+        source: Option<promlite_relabel::Error>,
+    },
     /// A file or response body is not a valid JSON list of target groups.
     #[error(transparent)]
     Json(#[from] serde_json::Error),

@@ -4,8 +4,18 @@
 //!
 //! Watching an API server is not implemented yet: a [`KubernetesSdConfig`] parses and
 //! validates, and [`SdConfig::discoverer`](crate::SdConfig::discoverer) reports it as
-//! unsupported. The translations ([`node_group`], [`service_group`]) are what a watcher
-//! will feed each object it sees through.
+//! unsupported. The translations are what a watcher will feed each object it sees
+//! through, one function per role: [`node_group`], [`service_group`], [`pod_group`],
+//! [`endpoints_group`], [`endpoint_slice_group`] and [`ingress_group`]. The two
+//! endpoint roles look the service and the pods behind an object up in an
+//! [`ObjectStore`] (a watcher's caches; [`Objects`] in tests).
+//!
+//! Of Prometheus's labels, those that need objects of yet other kinds are not
+//! produced: `attach_metadata` (node and namespace labels) and the pod's deployment,
+//! job and cron job names.
+//!
+//! [`operator`] translates the Prometheus Operator's ServiceMonitor and PodMonitor
+//! objects into the scrape jobs the Operator would configure.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +26,18 @@ use promlite_model::LabelsBuilder;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{ADDRESS_LABEL, Error, TargetGroup};
+
+mod endpoints;
+mod ingress;
+pub mod operator;
+mod pod;
+
+pub use endpoints::{
+    ObjectStore, Objects, endpoint_slice_group, endpoint_slice_source, endpoints_group,
+    endpoints_source,
+};
+pub use ingress::{ingress_group, ingress_source};
+pub use pod::{pod_group, pod_source};
 
 const META: &str = "__meta_kubernetes_";
 const INSTANCE_LABEL: &str = "instance";
@@ -331,8 +353,7 @@ pub fn service_group(svc: &Service) -> TargetGroup {
     let name = svc.metadata.name.as_deref().unwrap_or("");
     let namespace = svc.metadata.namespace.as_deref().unwrap_or("");
     let mut b = LabelsBuilder::new();
-    b.set(&format!("{META}namespace"), namespace);
-    add_object_meta(&mut b, &svc.metadata, Role::Service);
+    service_labels(&mut b, svc);
     let labels = b.build();
 
     let spec = svc.spec.as_ref();
@@ -381,6 +402,16 @@ pub fn service_group(svc: &Service) -> TargetGroup {
         targets,
         labels,
     }
+}
+
+/// The group labels of a service, which the endpoint roles attach too: its namespace,
+/// name, labels and annotations.
+fn service_labels(b: &mut LabelsBuilder, svc: &Service) {
+    b.set(
+        &format!("{META}namespace"),
+        svc.metadata.namespace.as_deref().unwrap_or(""),
+    );
+    add_object_meta(b, &svc.metadata, Role::Service);
 }
 
 /// The load balancer's ingress IPs joined with commas, or the deprecated

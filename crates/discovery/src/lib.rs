@@ -20,7 +20,12 @@
 //!   (`file_sd_configs`), [`HttpSdConfig`]/[`HttpDiscoverer`] (`http_sd_configs`),
 //!   [`DnsSdConfig`]/[`DnsDiscoverer`] (`dns_sd_configs`), and, with the `kubernetes`
 //!   feature, `kubernetes::KubernetesSdConfig` and the translation of Kubernetes objects
-//!   to `__meta_kubernetes_*` labels.
+//!   of every role (node, service, pod, endpoints, endpointslice, ingress) to
+//!   `__meta_kubernetes_*` labels; watching an API server is not implemented yet.
+//! - `kubernetes::operator` (feature `kubernetes`): the Prometheus Operator's
+//!   ServiceMonitor and PodMonitor objects translated to the scrape jobs the Operator
+//!   generates — job name, SD configuration and relabel chain (as
+//!   `promlite_relabel::RelabelConfig`s) — for the config crate to take in.
 //! - [`ServiceDiscoveryConfigs`]: the `*_sd_configs` keys of a scrape job, to flatten
 //!   into a scrape configuration; [`SdConfig`]: one provider's configuration.
 //! - [`Manager`]: runs the providers of every job, merges their groups by source, and
