@@ -319,28 +319,31 @@ fn wal_replay(series: usize, samples: usize) {
 }
 
 fn criterion_benches(c: &mut Criterion) {
-    // Append: 100K series, one sample each per transaction, references cached as a scrape
-    // loop does.
-    let n = 100_000;
-    let head = Head::new(&HeadOptions::default());
-    let labels: Vec<Labels> = (0..n).map(node_labels).collect();
-    let mut refs = vec![SeriesRef::NONE; n];
-    let mut t = 0i64;
+    // Append: 100K and 1M series, one sample each per transaction, references cached as
+    // a scrape loop does.
     let mut g = c.benchmark_group("tsdb_append");
-    g.throughput(Throughput::Elements(n as u64));
     g.sample_size(10);
-    g.bench_function("100k_series_one_sample_each", |b| {
-        b.iter(|| {
-            t += 15_000;
-            let mut app = head.appender();
-            for (i, l) in labels.iter().enumerate() {
-                refs[i] = app.append(refs[i], l, t, i as f64).unwrap();
-            }
-            app.commit().unwrap();
+    for (name, n) in [
+        ("100k_series_one_sample_each", 100_000),
+        ("1m_series_one_sample_each", 1_000_000),
+    ] {
+        let head = Head::new(&HeadOptions::default());
+        let labels: Vec<Labels> = (0..n).map(node_labels).collect();
+        let mut refs = vec![SeriesRef::NONE; n];
+        let mut t = 0i64;
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                t += 15_000;
+                let mut app = head.appender();
+                for (i, l) in labels.iter().enumerate() {
+                    refs[i] = app.append(refs[i], l, t, i as f64).unwrap();
+                }
+                app.commit().unwrap();
+            });
         });
-    });
+    }
     g.finish();
-    drop(head);
 
     // Select and decode.
     let head = Head::new(&HeadOptions::default());
