@@ -385,7 +385,8 @@ fn analyze(dir: &Path, id: Option<&str>, limit: usize) -> Result<()> {
 }
 
 fn dump(dir: &Path, mint: i64, maxt: i64, selector: &str) -> Result<()> {
-    let matchers = metric_selector(selector)?;
+    let matchers =
+        promlite_promql::parse_metric_selector(selector).map_err(|e| anyhow::anyhow!("{e}"))?;
     let db = Db::open_read_only(dir, DbOptions::default())?;
     let q = db.querier(mint, maxt)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -416,37 +417,6 @@ fn dump(dir: &Path, mint: i64, maxt: i64, selector: &str) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// The matchers of a series selector, which — unlike a PromQL expression, and as in
-/// Prometheus's `ParseMetricSelector` — may consist only of matchers that match the empty
-/// string (promtool's default `{__name__=~'(?s:.*)'}` is one).
-fn metric_selector(selector: &str) -> Result<Vec<Matcher>> {
-    const PROBE: &str = "__promlite_selector_probe__";
-    let parse = |s: &str| match promlite_promql::parse(s) {
-        Ok(promlite_promql::Expr::VectorSelector(sel)) => Ok(sel.matchers.clone()),
-        Ok(_) => bail!("--match must be a series selector, got {selector:?}"),
-        Err(e) => Err(anyhow::anyhow!("{e}")),
-    };
-    match parse(selector) {
-        Ok(m) => Ok(m),
-        // PromQL insists on one matcher that cannot match the empty string; a selector
-        // need not. Parse it once more with such a matcher added, then drop it.
-        Err(e) if e.to_string().contains("at least one non-empty matcher") => {
-            let Some(body) = selector.trim().strip_suffix('}') else {
-                return Err(e);
-            };
-            let sep = if body.trim_end().ends_with('{') {
-                ""
-            } else {
-                ","
-            };
-            let mut m = parse(&format!("{body}{sep}{PROBE}=\"x\"}}"))?;
-            m.retain(|m| m.name() != PROBE);
-            Ok(m)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// A progress line on standard error, only when it is a terminal.

@@ -164,7 +164,7 @@ pub use engine::{
 pub use error::{ErrorKind, Location, ParseError};
 pub use eval_error::EvalError;
 pub use functions::{FUNCTIONS, Function, function};
-pub use parser::{MAX_DEPTH, Parser, ParserOptions, parse};
+pub use parser::{MAX_DEPTH, Parser, ParserOptions, parse, parse_metric_selector};
 pub use value::{
     Annotation, AnnotationKind, Annotations, FPoint, HPoint, Matrix, Sample, Series, Value, Vector,
 };

@@ -156,6 +156,63 @@ impl Parser {
         crate::check::check(&mut expr, input)?;
         Ok(expr)
     }
+
+    /// Parses a series selector (`up{job="api"}`, `{__name__=~".+"}`) into its matchers,
+    /// as Prometheus's `ParseMetricSelector` does for the HTTP API's `match[]` and
+    /// promtool's `--match`: unlike a PromQL expression, a selector may consist only of
+    /// matchers that match the empty string, and nothing but a selector is accepted.
+    pub fn parse_metric_selector(
+        &self,
+        input: &str,
+    ) -> Result<Vec<promlite_model::Matcher>, ParseError> {
+        let src = input.as_bytes();
+        if u32::try_from(src.len()).is_err() {
+            return Err(ParseError::new(
+                ErrorKind::Limit,
+                PosRange::default(),
+                src,
+                "query too long".into(),
+            ));
+        }
+        let mut p = P {
+            src,
+            lx: Lexer::new(src),
+            buf: [EOF_TOKEN; 2],
+            buffered: 0,
+            opts: self.options,
+            depth: 0,
+            ctx: Ctx::None,
+            last_end: 0,
+        };
+        match p.top()? {
+            Expr::VectorSelector(v)
+                if v.offset == crate::ast::DurationValue::Fixed(0)
+                    && v.at.is_none()
+                    && !v.anchored
+                    && !v.smoothed =>
+            {
+                Ok(v.matchers)
+            }
+            other => Err(ParseError::new(
+                ErrorKind::Syntax,
+                other.span(),
+                src,
+                format!("unexpected expression {other}, expected a series selector"),
+            )),
+        }
+    }
+}
+
+/// Parses a series selector with the default options; see
+/// [`Parser::parse_metric_selector`].
+///
+/// ```
+/// let m = promlite_promql::parse_metric_selector(r#"{__name__=~".*", job=""}"#).unwrap();
+/// assert_eq!(m.len(), 2);
+/// assert!(promlite_promql::parse_metric_selector("up + 1").is_err());
+/// ```
+pub fn parse_metric_selector(input: &str) -> Result<Vec<promlite_model::Matcher>, ParseError> {
+    Parser::default().parse_metric_selector(input)
 }
 
 /// Parses `input` with the default options (no experimental features).
