@@ -43,6 +43,7 @@ mod matcher;
 mod metadata;
 mod names;
 mod quote;
+mod re2;
 pub mod value;
 
 pub use error::Error;
@@ -58,4 +59,5 @@ pub use names::{
     is_valid_metric_name,
 };
 pub use quote::{go_quote, write_go_quoted};
+pub use re2::go_regex_to_rust;
 pub use value::{STALE_NAN, is_stale_nan};

@@ -230,9 +230,11 @@ impl fmt::Debug for Matcher {
 const MAX_CLASS_SET: usize = 16;
 
 fn compile(pattern: &str) -> Result<Fast, Error> {
+    let original = pattern;
+    let pattern: &str = &crate::re2::go_regex_to_rust(original);
     let anchored = format!("^(?s:{pattern})$");
     let err = |message: String| Error::InvalidRegex {
-        pattern: pattern.to_owned(),
+        pattern: original.to_owned(),
         message,
     };
     // Parse the unanchored pattern with the same flags the anchored one gets, so the shape

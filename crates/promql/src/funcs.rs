@@ -2001,7 +2001,9 @@ fn label_replace(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError> 
         _ => String::new(),
     };
     let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
-    let regex = regex::Regex::new(&format!("^(?s:{re})$")).map_err(|_| {
+    // Go's RE2 semantics (ASCII Perl classes, `\Q…\E`), as for label matchers.
+    let translated = promlite_model::go_regex_to_rust(&re);
+    let regex = regex::Regex::new(&format!("^(?s:{translated})$")).map_err(|_| {
         EvalError::msg(format!(
             "invalid regular expression in label_replace(): {re}"
         ))

@@ -57,7 +57,10 @@ impl Regex {
             promlite_model::Error::InvalidRegex { message, .. } => err(message),
             other => err(other.to_string()),
         })?;
-        let re = regex::RegexBuilder::new(&format!("^(?s:{pattern})$"))
+                // Go's RE2 classes are ASCII-only; the same rewrite the matcher uses keeps
+        // capture groups (for `$1`) matching what Prometheus's would.
+        let translated = promlite_model::go_regex_to_rust(pattern);
+        let re = regex::RegexBuilder::new(&format!("^(?s:{translated})$"))
             .size_limit(64 << 20)
             .build()
             .map_err(|e| err(e.to_string()))?;
