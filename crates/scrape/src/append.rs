@@ -392,6 +392,26 @@ fn append_entries(
                     if new_series && family.covers(name) {
                         e.r = app.update_metadata(r, labels, &family.meta)?;
                     }
+                    // Exemplars ride along with their sample (the store drops repeats of
+                    // the one a target keeps exposing). One that fails validation is
+                    // dropped alone, as Prometheus drops it, not the scrape.
+                    match &entry {
+                        Entry::Series(s) => {
+                            if let Some(x) = &s.exemplar {
+                                let mut ex = x.to_exemplar(builder);
+                                ex.timestamp.get_or_insert(sample_t);
+                                let _ = app.append_exemplar(e.r, labels, &ex);
+                            }
+                        }
+                        Entry::Histogram(h) => {
+                            for x in h.exemplars {
+                                let mut ex = x.clone();
+                                ex.timestamp.get_or_insert(sample_t);
+                                let _ = app.append_exemplar(e.r, labels, &ex);
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 Err(err) if is_sample_rejection(&err) => {}
                 Err(err) => return Err(err.into()),
@@ -540,6 +560,34 @@ mod tests {
                 Err(e)
             }
         }
+    }
+
+    #[test]
+    fn exemplars_are_stored_with_their_samples() {
+        let store = MemStore::new();
+        let mut cache = ScrapeCache::new();
+        let o = AppendOptions {
+            target_labels: Labels::from_pairs([("job", "j")]),
+            ..AppendOptions::default()
+        };
+        let body =
+            "# TYPE req counter\nreq_total 5 # {trace_id=\"abc\"} 0.5 123.0\nplain 1\n# EOF\n";
+        let mut app = store.appender();
+        append_body(
+            &mut cache,
+            app.as_mut(),
+            body.as_bytes(),
+            Some(Format::OpenMetrics),
+            1_000,
+            &o,
+        )
+        .unwrap();
+        app.commit().unwrap();
+        let series = Labels::from_pairs([("__name__", "req_total"), ("job", "j")]);
+        let ex = store.exemplars(&series);
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].labels.get("trace_id"), Some("abc"));
+        assert_eq!((ex[0].value, ex[0].timestamp), (0.5, Some(123_000)));
     }
 
     #[test]
