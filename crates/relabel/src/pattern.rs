@@ -57,7 +57,7 @@ impl Regex {
             promlite_model::Error::InvalidRegex { message, .. } => err(message),
             other => err(other.to_string()),
         })?;
-                // Go's RE2 classes are ASCII-only; the same rewrite the matcher uses keeps
+        // Go's RE2 classes are ASCII-only; the same rewrite the matcher uses keeps
         // capture groups (for `$1`) matching what Prometheus's would.
         let translated = promlite_model::go_regex_to_rust(pattern);
         let re = regex::RegexBuilder::new(&format!("^(?s:{translated})$"))
