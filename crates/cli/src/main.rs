@@ -1,8 +1,8 @@
-//! The `promlite` binary: the server (the default command, coming with the server work)
-//! and promtool-style tools.
+//! The `promlite` binary: the server (the default command) and promtool-style tools.
 
 mod check;
 mod query;
+mod server;
 mod test;
 mod tsdb;
 
@@ -12,14 +12,19 @@ use clap::{Parser, Subcommand};
 
 /// Prometheus, re-built in Rust: server and tools.
 #[derive(Parser)]
-#[command(name = "promlite", version, about, long_about = None)]
+#[command(name = "promlite", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Without a subcommand, promlite runs the server with these flags.
+    #[command(flatten)]
+    server: server::ServerArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the monitoring server (the default command).
+    Server(server::ServerArgs),
     /// Check files for problems, like `promtool check`.
     #[command(subcommand)]
     Check(check::CheckCommand),
@@ -41,9 +46,7 @@ fn main() -> ExitCode {
         Some(Command::Tsdb(c)) => tsdb::run(c),
         Some(Command::Query(c)) => query::run(c),
         Some(Command::Test(c)) => test::run(c),
-        None => {
-            eprintln!("promlite: the server is not built yet; see `promlite --help` for the tools");
-            ExitCode::from(2)
-        }
+        Some(Command::Server(args)) => server::run(args),
+        None => server::run(cli.server),
     }
 }

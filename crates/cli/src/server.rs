@@ -1,0 +1,498 @@
+//! `promlite` / `promlite server`: the monitoring server. It opens the TSDB, scrapes the
+//! configured targets (by default only itself), serves the HTTP API, compacts in the
+//! background, reloads on SIGHUP or `POST /-/reload`, and shuts down cleanly on SIGTERM
+//! or SIGINT.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use clap::Args;
+use promlite_config::{Config, Reloader};
+use promlite_discovery::PromDuration;
+use promlite_discovery::{Manager as DiscoveryManager, ManagerOptions as DiscoveryOptions};
+use promlite_exposition::{LabelPairs, PromEncoder, Sample};
+use promlite_model::{Label, MetricType};
+use promlite_promql::EngineOptions;
+use promlite_scrape::{ManagerOptions, ScrapeManager};
+use promlite_tsdb::{Db, DbOptions};
+use promlite_web::{BoxError, BoxFuture, BuildInfo, Control, MetricsSource, Web, WebOptions};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+/// The server's flags, named as Prometheus's.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ServerArgs {
+    /// Prometheus configuration file; without it, promlite scrapes only itself.
+    #[arg(long = "config.file", value_name = "PATH")]
+    config_file: Option<PathBuf>,
+    /// Base path for metrics storage.
+    #[arg(
+        long = "storage.tsdb.path",
+        value_name = "PATH",
+        default_value = "data/"
+    )]
+    storage_path: PathBuf,
+    /// How long to retain samples in storage.
+    #[arg(
+        long = "storage.tsdb.retention.time",
+        value_name = "DURATION",
+        default_value = "15d"
+    )]
+    retention_time: PromDuration,
+    /// Address to listen on for the API and telemetry.
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9090"
+    )]
+    listen_address: String,
+    /// Enable shutdown and reload via HTTP request.
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+    /// Enable API endpoints for admin control actions.
+    #[arg(long = "web.enable-admin-api")]
+    enable_admin_api: bool,
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m")]
+    query_timeout: PromDuration,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(
+        long = "query.max-samples",
+        value_name = "N",
+        default_value_t = 50_000_000
+    )]
+    query_max_samples: usize,
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(
+        long = "query.lookback-delta",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
+    query_lookback_delta: PromDuration,
+}
+
+impl ServerArgs {
+    /// The flags as `/api/v1/status/flags` shows them.
+    fn flag_map(&self) -> BTreeMap<String, String> {
+        let config = self
+            .config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        [
+            ("config.file", config),
+            ("storage.tsdb.path", self.storage_path.display().to_string()),
+            (
+                "storage.tsdb.retention.time",
+                self.retention_time.to_string(),
+            ),
+            ("web.listen-address", self.listen_address.clone()),
+            ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
+            ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            ("query.timeout", self.query_timeout.to_string()),
+            ("query.max-samples", self.query_max_samples.to_string()),
+            (
+                "query.lookback-delta",
+                self.query_lookback_delta.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+/// Runs the server until a signal or `/-/quit` stops it.
+pub(crate) fn run(args: ServerArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second initialisation (tests calling `run` twice) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(err = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(serve(args)) {
+        Ok(()) => {
+            info!("See you next time!");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!(err = format!("{e:#}"), "promlite stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The scrape job promlite runs without `--config.file`: itself, every 15s.
+fn builtin_yaml(listen: &str) -> String {
+    // A wildcard listen address is scraped through the loopback interface.
+    let target = match listen.rsplit_once(':') {
+        Some(("" | "0.0.0.0" | "[::]", port)) => format!("localhost:{port}"),
+        _ => listen.to_string(),
+    };
+    format!(
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['{target}']\n"
+    )
+}
+
+/// Where the configuration comes from: a file (reloadable) or the built-in job.
+enum Source {
+    File(Reloader),
+    Builtin(Arc<Config>),
+}
+
+/// The configuration side of the running server, shared with the web layer.
+struct ServerControl {
+    source: Source,
+    yaml: Mutex<String>,
+    scrape: Arc<ScrapeManager>,
+    discovery: Mutex<DiscoveryManager>,
+    quit: Notify,
+    builtin_loaded: SystemTime,
+}
+
+impl ServerControl {
+    fn config(&self) -> Arc<Config> {
+        match &self.source {
+            Source::File(r) => r.current(),
+            Source::Builtin(c) => Arc::clone(c),
+        }
+    }
+
+    /// Hands the configuration to the scrape and discovery managers.
+    fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        self.scrape
+            .apply_config(&config.scrape_configs)
+            .context("applying scrape configuration")?;
+        self.discovery
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply_config(config.discovery_configs())
+            .context("applying service discovery configuration")?;
+        Ok(())
+    }
+
+    /// Reloads the file; on error the old configuration keeps running.
+    fn reload_now(&self) -> anyhow::Result<()> {
+        let Source::File(reloader) = &self.source else {
+            info!("configuration is built in; nothing to reload");
+            return Ok(());
+        };
+        let path = reloader.path().to_owned();
+        let reloaded = reloader
+            .reload()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| {
+                format!(
+                    "couldn't load configuration (--config.file={})",
+                    path.display()
+                )
+            })?;
+        if reloaded.changed {
+            self.apply(&reloaded.config)?;
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                *self.yaml.lock().unwrap_or_else(PoisonError::into_inner) = text;
+            }
+        }
+        info!(file = %path.display(), changed = reloaded.changed, "Completed loading of configuration file");
+        Ok(())
+    }
+}
+
+impl Control for ServerControl {
+    fn reload(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(async move {
+            self.reload_now().map_err(|e| {
+                error!(err = format!("{e:#}"), "reload failed");
+                BoxError::from(format!("{e:#}"))
+            })
+        })
+    }
+
+    fn quit(&self) {
+        self.quit.notify_one();
+    }
+
+    fn config_yaml(&self) -> String {
+        self.yaml
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn reload_status(&self) -> (bool, Option<SystemTime>) {
+        match &self.source {
+            Source::File(r) => {
+                let s = r.status();
+                (s.last_successful, s.last_success)
+            }
+            Source::Builtin(_) => (true, Some(self.builtin_loaded)),
+        }
+    }
+}
+
+/// promlite's own metrics on `/metrics`, read from the live components.
+struct SelfMetrics {
+    db: Arc<Db>,
+    control: Arc<ServerControl>,
+    start: SystemTime,
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn gauge(e: &mut PromEncoder<'_>, name: &str, help: &str, labels: &[Label<'_>], v: f64) {
+    e.help(name, help);
+    e.metric_type(name, MetricType::Gauge);
+    e.sample(&Sample::new(name, LabelPairs::from_slice(labels), v));
+}
+
+impl MetricsSource for SelfMetrics {
+    fn write(&self, out: &mut String) {
+        let mut e = PromEncoder::new(out);
+        gauge(
+            &mut e,
+            "promlite_build_info",
+            "A metric with a constant '1' value labeled by version and toolchain.",
+            &[
+                Label {
+                    name: "goversion",
+                    value: "rust",
+                },
+                Label {
+                    name: "version",
+                    value: env!("CARGO_PKG_VERSION"),
+                },
+            ],
+            1.0,
+        );
+        gauge(
+            &mut e,
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            &[],
+            unix_seconds(self.start),
+        );
+        gauge(
+            &mut e,
+            "promlite_tsdb_head_series",
+            "Total number of series in the head block.",
+            &[],
+            self.db.head().num_series() as f64,
+        );
+        gauge(
+            &mut e,
+            "promlite_tsdb_blocks_loaded",
+            "Number of currently loaded data blocks.",
+            &[],
+            self.db.blocks().len() as f64,
+        );
+        let (ok, last) = self.control.reload_status();
+        gauge(
+            &mut e,
+            "promlite_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+            &[],
+            if ok { 1.0 } else { 0.0 },
+        );
+        gauge(
+            &mut e,
+            "promlite_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+            &[],
+            last.map_or(0.0, unix_seconds),
+        );
+        let name = "promlite_scrape_pool_targets";
+        e.help(
+            name,
+            "Current number of active targets in each scrape pool.",
+        );
+        e.metric_type(name, MetricType::Gauge);
+        for (pool, targets) in self.control.scrape.active_targets() {
+            let labels = [Label {
+                name: "scrape_job",
+                value: &pool,
+            }];
+            e.sample(&Sample::new(
+                name,
+                LabelPairs::from_slice(&labels),
+                targets.len() as f64,
+            ));
+        }
+    }
+}
+
+fn load_source(args: &ServerArgs) -> anyhow::Result<(Source, String)> {
+    if let Some(path) = &args.config_file {
+        let reloader = Reloader::new(path)
+            .with_context(|| format!("error loading config from {}", path.display()))?;
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        Ok((Source::File(reloader), text))
+    } else {
+        let yaml = builtin_yaml(&args.listen_address);
+        let config = Config::from_yaml(&yaml, Path::new("promlite.yml"))
+            .context("built-in configuration")?;
+        Ok((Source::Builtin(Arc::new(config)), yaml))
+    }
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    let start = SystemTime::now();
+    info!(version = env!("CARGO_PKG_VERSION"), "Starting promlite");
+    let (source, yaml) = load_source(&args)?;
+
+    let retention_ms = Duration::from(args.retention_time).as_millis() as i64;
+    let db_opts = DbOptions {
+        retention_time: (retention_ms > 0).then_some(retention_ms),
+        ..DbOptions::default()
+    };
+    let path = args.storage_path.clone();
+    let db = tokio::task::spawn_blocking(move || Db::open(&path, db_opts))
+        .await
+        .context("opening storage")?
+        .with_context(|| format!("opening storage {}", args.storage_path.display()))?;
+    let db = Arc::new(db);
+    info!(path = %args.storage_path.display(), "TSDB started");
+
+    let scrape = Arc::new(ScrapeManager::new(
+        Arc::clone(&db) as Arc<dyn promlite_storage::Appendable>,
+        ManagerOptions::default(),
+    ));
+    let discovery = DiscoveryManager::new(DiscoveryOptions::default());
+    let target_sets = discovery.subscribe();
+    let control = Arc::new(ServerControl {
+        source,
+        yaml: Mutex::new(yaml),
+        scrape: Arc::clone(&scrape),
+        discovery: Mutex::new(discovery),
+        quit: Notify::new(),
+        builtin_loaded: start,
+    });
+    control.apply(&control.config())?;
+    let scrape_task = tokio::spawn({
+        let scrape = Arc::clone(&scrape);
+        async move { scrape.run(target_sets).await }
+    });
+
+    let engine = EngineOptions::new()
+        .max_samples(args.query_max_samples)
+        .lookback_delta(Duration::from(args.query_lookback_delta).as_millis() as i64);
+    let query_timeout = Duration::from(args.query_timeout);
+    let options = WebOptions {
+        engine,
+        query_timeout: (!query_timeout.is_zero()).then_some(query_timeout),
+        enable_lifecycle: args.enable_lifecycle,
+        enable_admin_api: args.enable_admin_api,
+        flags: args.flag_map(),
+        build_info: BuildInfo::default(),
+        start_time: start,
+        storage_retention: args.retention_time.to_string(),
+    };
+    let web = Web::new(
+        Arc::clone(&db) as Arc<dyn promlite_storage::Queryable>,
+        options,
+    )
+    .with_targets(Arc::clone(&scrape) as Arc<dyn promlite_web::TargetSource>)
+    .with_admin(Arc::clone(&db) as Arc<dyn promlite_web::TsdbAdmin>)
+    .with_control(Arc::clone(&control) as Arc<dyn Control>)
+    .with_metrics(Arc::new(SelfMetrics {
+        db: Arc::clone(&db),
+        control: Arc::clone(&control),
+        start,
+    }));
+
+    let listener = tokio::net::TcpListener::bind(&args.listen_address)
+        .await
+        .with_context(|| format!("listen on {}", args.listen_address))?;
+    let addr: SocketAddr = listener.local_addr().context("listen address")?;
+    let stop_web = Arc::new(Notify::new());
+    let server = tokio::spawn({
+        let stop = Arc::clone(&stop_web);
+        promlite_web::serve(listener, web.router(), async move { stop.notified().await })
+    });
+    web.set_ready(true);
+    info!(
+        url = %format!("http://{addr}/"),
+        "Server is ready to receive web requests: the HTTP API is at http://{addr}/api/v1/ (the UI is not built yet)"
+    );
+
+    // Compaction turns full head ranges into blocks and applies retention; it is file
+    // work, so it runs on the blocking pool.
+    let compactor = tokio::spawn({
+        let db = Arc::clone(&db);
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_mins(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let db = Arc::clone(&db);
+                match tokio::task::spawn_blocking(move || db.compact()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => error!(err = %e, "compaction failed"),
+                    Err(e) => error!(err = %e, "compaction task failed"),
+                }
+            }
+        }
+    });
+
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { warn!("Received SIGTERM, exiting gracefully..."); break; }
+            _ = sigint.recv() => { warn!("Received SIGINT, exiting gracefully..."); break; }
+            () = control.quit.notified() => { warn!("Received termination request via web service, exiting gracefully..."); break; }
+            _ = sighup.recv() => {
+                if let Err(e) = control.reload_now() {
+                    error!(err = format!("{e:#}"), "Error reloading config");
+                }
+            }
+        }
+    }
+
+    web.set_ready(false);
+    stop_web.notify_one();
+    info!("Stopping scrape manager...");
+    scrape.stop().await;
+    scrape_task.abort();
+    let _ = scrape_task.await;
+    compactor.abort();
+    let _ = compactor.await;
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!(err = %e, "web server failed"),
+        Err(e) => error!(err = %e, "web server task failed"),
+    }
+    drop(web);
+    drop(control);
+    drop(scrape);
+    // Every other owner is gone now, unless a compaction is still running on the
+    // blocking pool; the WAL is written through on every commit, so dropping the handle
+    // loses nothing either way.
+    if Arc::strong_count(&db) != 1 {
+        warn!("a compaction is still running; the TSDB closes when it ends");
+    }
+    drop(db);
+    info!("TSDB closed");
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! The `promlite` server as a user runs it: the binary on a free port, scraping itself,
+//! answering the HTTP API, reloading, stopping on SIGTERM and keeping its data.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running server, killed if a test fails before stopping it.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A configuration scraping the server itself every second, so tests need not wait 15s.
+fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("prometheus.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn start(data: &Path, port: u16, extra: &[String]) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_promlite"))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, port };
+    wait_for(Duration::from_secs(30), || {
+        http(port, "GET", "/-/ready").is_some_and(|(code, _)| code == 200)
+    });
+    server
+}
+
+/// Polls `f` (a readiness probe) until it holds or `limit` passes.
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One HTTP/1.1 request; `None` when nothing listens.
+fn http(port: u16, method: &str, target: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
+}
+
+fn api(port: u16, target: &str) -> (u16, Value) {
+    let (code, body) = http(port, "GET", target).expect("server answers");
+    (code, serde_json::from_str(&body).expect("JSON body"))
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The `up{job="promlite"}` sample at `time` (now when `None`), once there is one.
+fn up_sample(port: u16, time: Option<&str>) -> Value {
+    let time = time.map(|t| format!("&time={t}")).unwrap_or_default();
+    let target = format!("/api/v1/query?query={}{time}", enc(r#"up{job="promlite"}"#));
+    let mut found = Value::Null;
+    wait_for(Duration::from_secs(30), || {
+        let (_, v) = api(port, &target);
+        found = v["data"]["result"][0].clone();
+        !found.is_null()
+    });
+    found
+}
+
+fn sigterm(server: &mut Server) -> ExitStatus {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn server_scrapes_itself_answers_the_api_and_keeps_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let flags = vec![format!("--config.file={}", config.display())];
+    let mut server = start(&data, port, &flags);
+
+    // The self-scrape produces `up` = 1.
+    let sample = up_sample(port, None);
+    assert_eq!(sample["value"][1], "1", "{sample}");
+    assert_eq!(sample["metric"]["instance"], format!("127.0.0.1:{port}"));
+    let t = sample["value"][0].as_f64().unwrap();
+
+    // query_range: a matrix of [number, "string"] pairs.
+    let (code, v) = api(
+        port,
+        &format!(
+            "/api/v1/query_range?query=up&start={}&end={}&step=1s",
+            t - 5.0,
+            t + 1.0
+        ),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["resultType"], "matrix");
+    let values = v["data"]["result"][0]["values"].as_array().unwrap();
+    assert!(!values.is_empty());
+    assert!(values[0][0].is_number() && values[0][1].is_string(), "{v}");
+
+    // Metadata endpoints see the scraped series.
+    let (_, v) = api(port, &format!("/api/v1/series?match[]={}", enc("up")));
+    assert_eq!(v["data"][0]["job"], "promlite", "{v}");
+    let (_, v) = api(port, "/api/v1/labels");
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(names.contains(&"job") && names.contains(&"instance"), "{v}");
+    let (_, v) = api(port, "/api/v1/label/__name__/values");
+    let metric_names = v["data"].to_string();
+    assert!(metric_names.contains("promlite_build_info"), "{v}");
+    assert!(metric_names.contains("scrape_duration_seconds"), "{v}");
+
+    // The targets page shows the self-scrape as healthy.
+    let (_, v) = api(port, "/api/v1/targets");
+    let target = &v["data"]["activeTargets"][0];
+    assert_eq!(target["scrapePool"], "promlite", "{v}");
+    assert_eq!(target["health"], "up", "{v}");
+    assert_eq!(target["scrapeInterval"], "1s", "{v}");
+
+    // A bad query is bad data, with Prometheus's parse error.
+    let (code, v) = api(port, "/api/v1/query?query=up%7B");
+    assert_eq!(code, 400);
+    assert_eq!(v["errorType"], "bad_data");
+    assert_eq!(
+        v["error"],
+        "invalid parameter \"query\": 1:4: parse error: unexpected end of input inside braces"
+    );
+
+    // Lifecycle endpoints are off without the flag.
+    assert_eq!(
+        http(port, "POST", "/-/reload"),
+        Some((403, "Lifecycle API is not enabled.".to_string()))
+    );
+
+    // SIGTERM stops it cleanly; a restart on the same directory has the old samples.
+    let status = sigterm(&mut server);
+    assert!(status.success(), "{status}");
+    drop(server);
+    let server = start(&data, port, &flags);
+    let when = format!("{t}");
+    let again = up_sample(server.port, Some(&when));
+    assert_eq!(again["value"], sample["value"], "{again}");
+}
+
+#[test]
+fn reload_keeps_the_old_config_when_the_new_one_is_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let flags = vec![
+        format!("--config.file={}", config.display()),
+        "--web.enable-lifecycle".to_string(),
+    ];
+    let mut server = start(&dir.path().join("data"), port, &flags);
+    assert_eq!(http(port, "POST", "/-/reload").map(|r| r.0), Some(200));
+
+    std::fs::write(&config, "scrape_configs:\n  - job_name: [\n").unwrap();
+    let (code, body) = http(port, "POST", "/-/reload").unwrap();
+    assert_eq!(code, 500, "{body}");
+    assert!(body.starts_with("failed to reload config: "), "{body}");
+    let (_, v) = api(port, "/api/v1/status/runtimeinfo");
+    assert_eq!(v["data"]["reloadConfigSuccess"], false, "{v}");
+    let (_, v) = api(port, "/api/v1/status/config");
+    assert!(
+        v["data"]["yaml"]
+            .as_str()
+            .unwrap()
+            .contains("scrape_interval: 1s"),
+        "{v}"
+    );
+    // The old job keeps scraping.
+    assert_eq!(up_sample(port, None)["value"][1], "1");
+
+    // `/-/quit` stops the server like a signal.
+    assert_eq!(
+        http(port, "POST", "/-/quit"),
+        Some((200, "Requesting termination... Goodbye!".to_string()))
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "server did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn default_config_scrapes_the_listen_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(&dir.path().join("data"), port, &[]);
+    // Discovery hands the static target over shortly after the server is ready.
+    let mut v = Value::Null;
+    wait_for(Duration::from_secs(30), || {
+        v = api(server.port, "/api/v1/targets").1;
+        !v["data"]["activeTargets"][0].is_null()
+    });
+    let target = &v["data"]["activeTargets"][0];
+    assert_eq!(target["labels"]["job"], "promlite", "{v}");
+    assert_eq!(
+        target["scrapeUrl"],
+        format!("http://127.0.0.1:{port}/metrics"),
+        "{v}"
+    );
+    assert_eq!(target["scrapeInterval"], "15s", "{v}");
+    let (_, v) = api(server.port, "/api/v1/status/flags");
+    assert_eq!(v["data"]["query.timeout"], "2m", "{v}");
+    assert_eq!(v["data"]["query.max-samples"], "50000000", "{v}");
+    let (code, body) = http(server.port, "GET", "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("promlite_build_info{"), "{body}");
+    assert!(body.contains("promlite_tsdb_head_series "), "{body}");
+}
+
+#[test]
+fn admin_api_snapshots_and_deletes_when_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let flags = vec![
+        format!("--config.file={}", config.display()),
+        "--web.enable-admin-api".to_string(),
+    ];
+    let mut server = start(&data, port, &flags);
+    up_sample(port, None);
+
+    let (code, body) = http(port, "POST", "/api/v1/admin/tsdb/snapshot").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let name = v["data"]["name"].as_str().unwrap();
+    assert!(data.join("snapshots").join(name).is_dir(), "{body}");
+
+    let target = format!(
+        "/api/v1/admin/tsdb/delete_series?match[]={}",
+        enc(r#"up{job="promlite"}"#)
+    );
+    assert_eq!(http(port, "POST", &target).map(|r| r.0), Some(204));
+    assert_eq!(
+        http(port, "GET", "/api/v1/admin/tsdb/delete_series").map(|r| r.0),
+        Some(405)
+    );
+
+    // SIGHUP with the configuration unchanged keeps the server running and healthy.
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(http(port, "GET", "/-/healthy").map(|r| r.0), Some(200));
+    assert!(server.child.try_wait().unwrap().is_none());
+    let (_, v) = api(port, "/api/v1/status/runtimeinfo");
+    assert_eq!(v["data"]["reloadConfigSuccess"], true, "{v}");
+}

@@ -1,0 +1,769 @@
+//! The HTTP API v1 handlers: queries, series and label metadata, targets, status and
+//! admin, each answering in Prometheus's JSON envelope.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use promlite_model::Matcher;
+use promlite_promql::{CancelToken, DurationValue, Engine, Expr, QueryResult, Value};
+use promlite_storage::Queryable;
+
+use crate::Web;
+use crate::error::{ApiError, ErrorType};
+use crate::json::{
+    format_float, result_type, write_labels, write_str, write_str_array, write_value,
+};
+use crate::params::{
+    Form, MAX_TIME, MIN_TIME, ZERO_TIME, format_rfc3339, limit_param, now_ms, parse_duration,
+    parse_time, time_param,
+};
+
+/// A successful answer: the `data` JSON (absent: 204 No Content, as Prometheus answers
+/// endpoints with nothing to say) and the annotations.
+#[derive(Debug, Default)]
+pub(crate) struct Reply {
+    data: Option<String>,
+    warnings: Vec<String>,
+    infos: Vec<String>,
+}
+
+impl Reply {
+    fn data(json: String) -> Reply {
+        Reply {
+            data: Some(json),
+            ..Reply::default()
+        }
+    }
+}
+
+type ApiResult = Result<Reply, ApiError>;
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Prometheus's `Response` envelope, fields in its order.
+fn respond(r: ApiResult) -> Response {
+    match r {
+        Ok(Reply {
+            data: None,
+            warnings,
+            infos,
+        }) if warnings.is_empty() && infos.is_empty() => StatusCode::NO_CONTENT.into_response(),
+        Ok(reply) => {
+            let data = reply.data.unwrap_or_else(|| "null".to_string());
+            let mut out = String::with_capacity(data.len() + 64);
+            out.push_str("{\"status\":\"success\",\"data\":");
+            out.push_str(&data);
+            if !reply.warnings.is_empty() {
+                out.push_str(",\"warnings\":");
+                write_str_array(&mut out, &reply.warnings);
+            }
+            if !reply.infos.is_empty() {
+                out.push_str(",\"infos\":");
+                write_str_array(&mut out, &reply.infos);
+            }
+            out.push('}');
+            json_response(StatusCode::OK, out)
+        }
+        Err(e) => {
+            let mut out = String::from("{\"status\":\"error\",\"errorType\":");
+            write_str(&mut out, e.type_str());
+            out.push_str(",\"error\":");
+            write_str(&mut out, &e.message);
+            out.push('}');
+            json_response(e.status(), out)
+        }
+    }
+}
+
+/// Reads the form (URL query plus an urlencoded body), checks readiness, runs `f`.
+async fn handle<F, Fut>(
+    web: Web,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    f: F,
+) -> Response
+where
+    F: FnOnce(Web, Form) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    if !web.is_ready() {
+        return crate::lifecycle::unavailable();
+    }
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form = Form::parse(query.as_deref(), is_form.then_some(&body[..]));
+    respond(f(web, form).await)
+}
+
+macro_rules! endpoint {
+    ($handler:ident, $f:path) => {
+        async fn $handler(
+            State(web): State<Web>,
+            RawQuery(q): RawQuery,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Response {
+            handle(web, q, &headers, &body, $f).await
+        }
+    };
+}
+
+endpoint!(query_h, query);
+endpoint!(query_range_h, query_range);
+endpoint!(series_h, series);
+endpoint!(labels_h, label_names);
+endpoint!(targets_h, targets);
+endpoint!(buildinfo_h, buildinfo);
+endpoint!(flags_h, flags);
+endpoint!(config_h, config);
+endpoint!(runtimeinfo_h, runtimeinfo);
+endpoint!(format_query_h, format_query);
+endpoint!(delete_series_h, delete_series);
+endpoint!(snapshot_h, snapshot);
+
+async fn label_values_h(
+    State(web): State<Web>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(web, q, &headers, &body, |web, form| {
+        label_values(web, form, name)
+    })
+    .await
+}
+
+/// The API routes.
+pub(crate) fn routes(web: Web) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query_h).post(query_h))
+        .route(
+            "/api/v1/query_range",
+            get(query_range_h).post(query_range_h),
+        )
+        .route("/api/v1/series", get(series_h).post(series_h))
+        .route("/api/v1/labels", get(labels_h).post(labels_h))
+        .route("/api/v1/label/{name}/values", get(label_values_h))
+        .route("/api/v1/targets", get(targets_h))
+        .route("/api/v1/status/buildinfo", get(buildinfo_h))
+        .route("/api/v1/status/flags", get(flags_h))
+        .route("/api/v1/status/config", get(config_h))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo_h))
+        .route(
+            "/api/v1/format_query",
+            get(format_query_h).post(format_query_h),
+        )
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(delete_series_h).put(delete_series_h),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(snapshot_h).put(snapshot_h),
+        )
+        .with_state(web)
+}
+
+/// Cancels a query when its request is dropped, i.e. when the client went away.
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs blocking storage or evaluation work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))
+}
+
+/// The engine for one request: the server's, with the request's `timeout` (never
+/// longer than the server's) and `lookback_delta` applied.
+fn request_engine(web: &Web, form: &Form) -> Result<Engine, ApiError> {
+    let mut opts = web.inner.options.engine.clone();
+    let mut changed = false;
+    let to = form.value("timeout");
+    if !to.is_empty() {
+        let ns = parse_duration(to).map_err(|e| ApiError::invalid_param(e, "timeout"))?;
+        let d = Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
+        let d = match web.inner.options.query_timeout {
+            Some(max) => d.min(max),
+            None => d,
+        };
+        opts = opts.timeout(Some(d));
+        changed = true;
+    }
+    let lb = form.value("lookback_delta");
+    if !lb.is_empty() {
+        let ns = parse_duration(lb).map_err(|e| {
+            ApiError::bad_data(format!("error parsing lookback delta duration: {e}"))
+        })?;
+        // Zero means "the engine's default", as in Prometheus's query options.
+        if ns > 0 {
+            opts = opts.lookback_delta((ns / 1_000_000) as i64);
+            changed = true;
+        }
+    }
+    Ok(if changed {
+        Engine::new(opts)
+    } else {
+        web.inner.engine.clone()
+    })
+}
+
+/// `{"resultType":…,"result":…}` with the limit applied and annotations rendered.
+fn query_reply(r: QueryResult, limit: usize, query: &str) -> Reply {
+    let (mut warnings, infos) = r.annotations.as_strings(query);
+    let mut value = r.value;
+    if limit > 0 {
+        let truncated = match &mut value {
+            Value::Vector(v) if v.len() > limit => {
+                v.truncate(limit);
+                true
+            }
+            Value::Matrix(m) if m.len() > limit => {
+                m.truncate(limit);
+                true
+            }
+            _ => false,
+        };
+        if truncated {
+            warnings.push("results truncated due to limit".to_string());
+        }
+    }
+    let mut out = String::from("{\"resultType\":\"");
+    out.push_str(result_type(&value));
+    out.push_str("\",\"result\":");
+    write_value(&mut out, &value);
+    out.push('}');
+    Reply {
+        data: Some(out),
+        warnings,
+        infos,
+    }
+}
+
+async fn query(web: Web, form: Form) -> ApiResult {
+    let limit = limit_param(&form)?;
+    let ts = time_param(&form, "time", now_ms())?;
+    let engine = request_engine(&web, &form)?;
+    let q = form.value("query").to_string();
+    let token = CancelToken::new();
+    let _guard = CancelOnDrop(token.clone());
+    let store = Arc::clone(&web.inner.store);
+    let text = q.clone();
+    let res = blocking(move || engine.with_cancel(token).instant_query(&*store, &text, ts)).await?;
+    let r = res.map_err(|e| ApiError::from_eval(&e))?;
+    Ok(query_reply(r, limit, &q))
+}
+
+async fn query_range(web: Web, form: Form) -> ApiResult {
+    let limit = limit_param(&form)?;
+    let start = parse_time(form.value("start")).map_err(|e| ApiError::invalid_param(e, "start"))?;
+    let end = parse_time(form.value("end")).map_err(|e| ApiError::invalid_param(e, "end"))?;
+    if end < start {
+        return Err(ApiError::invalid_param(
+            "end timestamp must not be before start time",
+            "end",
+        ));
+    }
+    let step =
+        parse_duration(form.value("step")).map_err(|e| ApiError::invalid_param(e, "step"))?;
+    if step <= 0 {
+        return Err(ApiError::invalid_param(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            "step",
+        ));
+    }
+    // Prometheus divides durations in nanoseconds: `end.Sub(start)/step > 11000`.
+    if i128::from(end - start) * 1_000_000 / step > 11_000 {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let step_ms = (step / 1_000_000) as i64;
+    let engine = request_engine(&web, &form)?;
+    let q = form.value("query").to_string();
+    let token = CancelToken::new();
+    let _guard = CancelOnDrop(token.clone());
+    let store = Arc::clone(&web.inner.store);
+    let text = q.clone();
+    let res = blocking(move || {
+        engine
+            .with_cancel(token)
+            .range_query(&*store, &text, start, end, step_ms)
+    })
+    .await?;
+    let r = res.map_err(|e| ApiError::from_eval(&e))?;
+    Ok(query_reply(r, limit, &q))
+}
+
+const NON_EMPTY: &str = "match[] must contain at least one non-empty matcher";
+
+/// Parses `match[]` selectors as Prometheus's `parseMatchersParam`: each must be a plain
+/// metric selector and hold a matcher that does not match the empty string.
+///
+/// promql's parser type-checks, so a selector whose matchers all match empty fails
+/// there with "vector selector must contain at least one non-empty matcher"; Prometheus
+/// parses it and rejects it afterwards with its API message, which is given here too.
+fn parse_selectors(inputs: &[&str]) -> Result<Vec<Vec<Matcher>>, String> {
+    let mut sets = Vec::with_capacity(inputs.len());
+    for s in inputs {
+        let matchers = match promlite_promql::parse(s) {
+            Ok(Expr::VectorSelector(vs))
+                if vs.at.is_none() && vs.offset == DurationValue::Fixed(0) =>
+            {
+                vs.matchers
+            }
+            Ok(other) => {
+                let pos = other.span();
+                return Err(format!(
+                    "1:{}: parse error: expected a metric selector, got {}",
+                    pos.start + 1,
+                    go_type_name(&other)
+                ));
+            }
+            Err(e) if e.message().contains("at least one non-empty matcher") => {
+                return Err(NON_EMPTY.to_string());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if matchers.iter().all(Matcher::matches_empty) {
+            return Err(NON_EMPTY.to_string());
+        }
+        sets.push(matchers);
+    }
+    Ok(sets)
+}
+
+fn go_type_name(e: &Expr) -> &'static str {
+    match e {
+        Expr::MatrixSelector(_) => "range vector selector",
+        Expr::Number(_) => "number",
+        Expr::String(_) => "string",
+        Expr::Call(_) => "function call",
+        Expr::Aggregate(_) => "aggregation",
+        Expr::Binary(_) => "binary expression",
+        _ => "expression",
+    }
+}
+
+fn exec_err(e: &promlite_storage::Error) -> ApiError {
+    ApiError::new(ErrorType::Execution, e.to_string())
+}
+
+async fn series(web: Web, form: Form) -> ApiResult {
+    let inputs = form.values("match[]");
+    if inputs.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let limit = limit_param(&form)?;
+    let start = time_param(&form, "start", MIN_TIME)?;
+    let end = time_param(&form, "end", MAX_TIME)?;
+    let sets = parse_selectors(&inputs).map_err(|e| ApiError::invalid_param(e, "match[]"))?;
+    let store = Arc::clone(&web.inner.store);
+    blocking(move || {
+        let q = store
+            .querier(start, end)
+            .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+        let mut all = Vec::new();
+        for ms in &sets {
+            for s in q.select(true, None, ms) {
+                let s = s.map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+                all.push(s.labels().clone());
+            }
+        }
+        if sets.len() > 1 {
+            all.sort();
+            all.dedup();
+        }
+        let mut warnings = Vec::new();
+        if limit > 0 && all.len() > limit {
+            all.truncate(limit);
+            warnings.push("results truncated due to limit".to_string());
+        }
+        let mut out = String::from("[");
+        for (i, l) in all.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_labels(&mut out, l);
+        }
+        out.push(']');
+        Ok(Reply {
+            data: Some(out),
+            warnings,
+            infos: Vec::new(),
+        })
+    })
+    .await?
+}
+
+/// Runs `f` for every matcher set (once with no matchers when there are none) and
+/// returns the sorted union, as the labels endpoints merge several `match[]`.
+fn union_of(
+    sets: &[Vec<Matcher>],
+    mut f: impl FnMut(&[Matcher]) -> Result<Vec<String>, promlite_storage::Error>,
+) -> Result<Vec<String>, ApiError> {
+    let mut all = Vec::new();
+    if sets.is_empty() {
+        all = f(&[]).map_err(|e| exec_err(&e))?;
+    } else {
+        for ms in sets {
+            all.extend(f(ms).map_err(|e| exec_err(&e))?);
+        }
+    }
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+fn string_list_reply(mut items: Vec<String>, limit: usize) -> Reply {
+    let mut warnings = Vec::new();
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        warnings.push("results truncated due to limit".to_string());
+    }
+    let mut out = String::new();
+    write_str_array(&mut out, &items);
+    Reply {
+        data: Some(out),
+        warnings,
+        infos: Vec::new(),
+    }
+}
+
+async fn label_names(web: Web, form: Form) -> ApiResult {
+    let limit = limit_param(&form)?;
+    let start = time_param(&form, "start", MIN_TIME)?;
+    let end = time_param(&form, "end", MAX_TIME)?;
+    let sets = parse_selectors(&form.values("match[]")).map_err(ApiError::bad_data)?;
+    let store = Arc::clone(&web.inner.store);
+    blocking(move || {
+        let q = store.querier(start, end).map_err(|e| exec_err(&e))?;
+        let names = union_of(&sets, |ms| q.label_names(None, ms))?;
+        Ok(string_list_reply(names, limit))
+    })
+    .await?
+}
+
+async fn label_values(web: Web, form: Form, name: String) -> ApiResult {
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!(
+            "invalid label name: {}",
+            promlite_model::go_quote(&name)
+        )));
+    }
+    let limit = limit_param(&form)?;
+    let start = time_param(&form, "start", MIN_TIME)?;
+    let end = time_param(&form, "end", MAX_TIME)?;
+    let sets = parse_selectors(&form.values("match[]")).map_err(ApiError::bad_data)?;
+    let store: Arc<dyn Queryable> = Arc::clone(&web.inner.store);
+    blocking(move || {
+        let q = store.querier(start, end).map_err(|e| exec_err(&e))?;
+        let values = union_of(&sets, |ms| q.label_values(&name, None, ms))?;
+        Ok(string_list_reply(values, limit))
+    })
+    .await?
+}
+
+async fn targets(web: Web, form: Form) -> ApiResult {
+    let pool_filter = form.value("scrapePool").to_string();
+    let state = form.value("state").to_ascii_lowercase();
+    let show_active = matches!(state.as_str(), "" | "any" | "active");
+    let show_dropped = matches!(state.as_str(), "" | "any" | "dropped");
+    let mut out = String::from("{\"activeTargets\":[");
+    let Some(src) = &web.inner.targets else {
+        out.push_str("],\"droppedTargets\":[],\"droppedTargetCounts\":{}}");
+        return Ok(Reply::data(out));
+    };
+    if show_active {
+        let mut first = true;
+        for (pool, ts) in src.active_targets() {
+            if !pool_filter.is_empty() && pool != pool_filter {
+                continue;
+            }
+            for t in ts {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                let st = t.state();
+                out.push_str("{\"discoveredLabels\":");
+                write_labels(&mut out, t.discovered_labels());
+                out.push_str(",\"labels\":");
+                write_labels(&mut out, &t.labels());
+                out.push_str(",\"scrapePool\":");
+                write_str(&mut out, &pool);
+                out.push_str(",\"scrapeUrl\":");
+                write_str(&mut out, t.url());
+                out.push_str(",\"globalUrl\":");
+                write_str(&mut out, t.url());
+                out.push_str(",\"lastError\":");
+                write_str(&mut out, st.last_error.as_deref().unwrap_or(""));
+                out.push_str(",\"lastScrape\":");
+                let last = st.last_scrape.map(format_rfc3339);
+                write_str(&mut out, last.as_deref().unwrap_or(ZERO_TIME));
+                out.push_str(",\"lastScrapeDuration\":");
+                format_float(&mut out, st.last_duration.as_secs_f64());
+                out.push_str(",\"health\":");
+                write_str(&mut out, st.health.as_str());
+                let internal = t.labels_with_internal();
+                out.push_str(",\"scrapeInterval\":");
+                write_str(
+                    &mut out,
+                    internal
+                        .get(promlite_scrape::SCRAPE_INTERVAL_LABEL)
+                        .unwrap_or(""),
+                );
+                out.push_str(",\"scrapeTimeout\":");
+                write_str(
+                    &mut out,
+                    internal
+                        .get(promlite_scrape::SCRAPE_TIMEOUT_LABEL)
+                        .unwrap_or(""),
+                );
+                out.push('}');
+            }
+        }
+    }
+    out.push_str("],\"droppedTargets\":[");
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    if show_dropped {
+        let mut first = true;
+        for d in src.dropped_targets() {
+            *counts.entry(d.job.clone()).or_default() += 1;
+            if !pool_filter.is_empty() && d.job != pool_filter {
+                continue;
+            }
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str("{\"discoveredLabels\":");
+            write_labels(&mut out, &d.discovered_labels);
+            out.push_str(",\"scrapePool\":");
+            write_str(&mut out, &d.job);
+            out.push('}');
+        }
+    }
+    out.push(']');
+    if show_dropped {
+        // Every pool has a count, zero included, as Prometheus reports them.
+        for pool in src.active_targets().into_keys() {
+            counts.entry(pool).or_default();
+        }
+        out.push_str(",\"droppedTargetCounts\":{");
+        for (i, (pool, n)) in counts.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_str(&mut out, pool);
+            let _ = write!(out, ":{n}");
+        }
+        out.push('}');
+    } else {
+        out.push_str(",\"droppedTargetCounts\":null");
+    }
+    out.push('}');
+    Ok(Reply::data(out))
+}
+
+fn object(out: &mut String, fields: &[(&str, &str)]) {
+    out.push('{');
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, k);
+        out.push(':');
+        write_str(out, v);
+    }
+    out.push('}');
+}
+
+#[allow(clippy::unused_async)]
+async fn buildinfo(web: Web, _form: Form) -> ApiResult {
+    let b = &web.inner.options.build_info;
+    let mut out = String::new();
+    object(
+        &mut out,
+        &[
+            ("version", &b.version),
+            ("revision", &b.revision),
+            ("branch", &b.branch),
+            ("buildUser", &b.build_user),
+            ("buildDate", &b.build_date),
+            ("goVersion", &b.toolchain),
+        ],
+    );
+    Ok(Reply::data(out))
+}
+
+#[allow(clippy::unused_async)]
+async fn flags(web: Web, _form: Form) -> ApiResult {
+    let fields: Vec<(&str, &str)> = web
+        .inner
+        .options
+        .flags
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut out = String::new();
+    object(&mut out, &fields);
+    Ok(Reply::data(out))
+}
+
+#[allow(clippy::unused_async)]
+async fn config(web: Web, _form: Form) -> ApiResult {
+    let yaml = web
+        .inner
+        .control
+        .as_ref()
+        .map(|c| c.config_yaml())
+        .unwrap_or_default();
+    let mut out = String::new();
+    object(&mut out, &[("yaml", &yaml)]);
+    Ok(Reply::data(out))
+}
+
+#[allow(clippy::unused_async)]
+async fn runtimeinfo(web: Web, _form: Form) -> ApiResult {
+    let o = &web.inner.options;
+    let (ok, last) = web
+        .inner
+        .control
+        .as_ref()
+        .map_or((true, None), |c| c.reload_status());
+    let cwd = std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let procs = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut out = String::from("{\"startTime\":");
+    write_str(&mut out, &format_rfc3339(o.start_time));
+    out.push_str(",\"CWD\":");
+    write_str(&mut out, &cwd);
+    let _ = write!(out, ",\"reloadConfigSuccess\":{ok},\"lastConfigTime\":");
+    write_str(
+        &mut out,
+        &last.map_or_else(|| ZERO_TIME.to_string(), format_rfc3339),
+    );
+    let _ = write!(
+        out,
+        ",\"corruptionCount\":0,\"goroutineCount\":{tasks},\"GOMAXPROCS\":{procs},\"GOMEMLIMIT\":0,\"GOGC\":\"\",\"GODEBUG\":\"\",\"storageRetention\":"
+    );
+    write_str(&mut out, &o.storage_retention);
+    out.push('}');
+    Ok(Reply::data(out))
+}
+
+#[allow(clippy::unused_async)]
+async fn format_query(web: Web, form: Form) -> ApiResult {
+    let expr = web
+        .inner
+        .engine
+        .parse(form.value("query"))
+        .map_err(|e| ApiError::invalid_param(e, "query"))?;
+    let mut out = String::new();
+    write_str(&mut out, &expr.to_string());
+    Ok(Reply::data(out))
+}
+
+fn admin(web: &Web) -> Result<Arc<dyn crate::TsdbAdmin>, ApiError> {
+    match &web.inner.admin {
+        Some(a) if web.inner.options.enable_admin_api => Ok(Arc::clone(a)),
+        _ => Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled")),
+    }
+}
+
+async fn delete_series(web: Web, form: Form) -> ApiResult {
+    let admin = admin(&web)?;
+    let inputs = form.values("match[]");
+    if inputs.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let start = time_param(&form, "start", MIN_TIME)?;
+    let end = time_param(&form, "end", MAX_TIME)?;
+    let sets = parse_selectors(&inputs).map_err(|e| ApiError::invalid_param(e, "match[]"))?;
+    blocking(move || {
+        for ms in &sets {
+            admin
+                .delete(start, end, ms)
+                .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+        }
+        Ok(Reply::default())
+    })
+    .await?
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+async fn snapshot(web: Web, form: Form) -> ApiResult {
+    let admin = admin(&web)?;
+    let skip = form.value("skip_head");
+    let skip_head = if skip.is_empty() {
+        false
+    } else {
+        parse_go_bool(skip).ok_or_else(|| {
+            ApiError::invalid_param(
+                format!(
+                    "unable to parse boolean: strconv.ParseBool: parsing {}: invalid syntax",
+                    promlite_model::go_quote(skip)
+                ),
+                "skip_head",
+            )
+        })?
+    };
+    // Prometheus names snapshots `20060102T150405Z0700-<16 hex digits>`.
+    let stamp: String = format_rfc3339(std::time::SystemTime::now())
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .take(15)
+        .collect();
+    let name = format!("{stamp}Z-{:016x}", crate::random_u64() >> 1);
+    let dir = admin.dir().join("snapshots").join(&name);
+    blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            ApiError::new(
+                ErrorType::Internal,
+                format!("create snapshot directory: {e}"),
+            )
+        })?;
+        admin
+            .snapshot(&dir, !skip_head)
+            .map_err(|e| ApiError::new(ErrorType::Internal, format!("create snapshot: {e}")))?;
+        let mut out = String::new();
+        object(&mut out, &[("name", &name)]);
+        Ok(Reply::data(out))
+    })
+    .await?
+}

@@ -1,0 +1,449 @@
+//! JSON as Prometheus's API writes it, byte for byte: Go's string escaping, sample values
+//! as quoted strings (`"1"`, `"NaN"`, `"+Inf"`, `"1e-07"`), timestamps as seconds with at
+//! most three decimals.
+//!
+//! The output is written by hand into a `String` rather than through serde: the value
+//! and timestamp formats are Prometheus's own (its `util/jsonutil`), not what a
+//! serialiser of `f64` produces, and clients such as Grafana compare them as text.
+
+use std::fmt::Write as _;
+
+use promlite_model::{FloatHistogram, Labels};
+use promlite_promql::Value;
+
+/// Writes `s` as a JSON string the way Go's `encoding/json` does, HTML escaping
+/// included (`<` becomes `\u003c`), so that responses are identical to Prometheus's.
+pub(crate) fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            _ => None,
+        };
+        let needs_hex =
+            esc.is_none() && (c < ' ' || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}'));
+        if esc.is_none() && !needs_hex {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Writes a sample value as Prometheus's `jsonutil.MarshalFloat` does: a quoted Go
+/// `strconv.FormatFloat` with format `'f'`, switching to `'e'` below 1e-6 and from
+/// 1e21 on (magnitudes), shortest representation that round-trips.
+pub(crate) fn write_float(out: &mut String, f: f64) {
+    out.push('"');
+    format_float(out, f);
+    out.push('"');
+}
+
+/// The unquoted text of [`write_float`].
+pub(crate) fn format_float(out: &mut String, f: f64) {
+    if f.is_nan() {
+        out.push_str("NaN");
+    } else if f.is_infinite() {
+        out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let abs = f.abs();
+        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+            // Rust's `{:e}` gives the same shortest digits as Go's 'e' with precision -1;
+            // only the exponent differs: Go writes a sign and at least two digits.
+            let s = format!("{f:e}");
+            let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+            out.push_str(mant);
+            out.push('e');
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            out.push(sign);
+            if digits.len() < 2 {
+                out.push('0');
+            }
+            out.push_str(digits);
+        } else {
+            // Rust's `Display` for f64 is the shortest round-tripping decimal without an
+            // exponent, which is Go's 'f' with precision -1 ("-0" included).
+            let _ = write!(out, "{f}");
+        }
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: the shortest round-tripping decimal,
+/// never an exponent, with `NaN`, `+Inf` and `-Inf` spelled Go's way.
+fn write_go_f(out: &mut String, f: f64) {
+    if f.is_nan() {
+        out.push_str("NaN");
+    } else if f.is_infinite() {
+        out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        // Rust's `Display` for f64 is exactly that form ("-0" included).
+        let _ = write!(out, "{f}");
+    }
+}
+
+/// A finite float as Go's encoding/json writes a number: 'f' form, switching to 'e'
+/// below 1e-6 and from 1e21 (magnitudes) with a one-digit exponent kept (`1e-7`).
+fn write_go_json_float(out: &mut String, f: f64) {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let s = format!("{f:e}");
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        out.push_str(mant);
+        out.push('e');
+        if !exp.starts_with('-') {
+            out.push('+');
+        }
+        out.push_str(exp);
+    } else {
+        write_go_f(out, f);
+    }
+}
+
+/// Writes a millisecond timestamp as seconds, as Prometheus's `jsonutil.MarshalTimestamp`:
+/// the whole seconds, then, unless they are whole, a dot and exactly three digits of
+/// milliseconds (1500 ms is `1.500`, not `1.5`; Go writes the fraction as an integer).
+pub(crate) fn write_timestamp(out: &mut String, t: i64) {
+    let mut t = t;
+    if t < 0 {
+        out.push('-');
+        t = t.wrapping_neg();
+    }
+    let _ = write!(out, "{}", t / 1000);
+    let frac = t % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// Writes a label set as a JSON object, names in order.
+pub(crate) fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, l.name);
+        out.push(':');
+        write_str(out, l.value);
+    }
+    out.push('}');
+}
+
+/// Writes a list of strings as a JSON array.
+pub(crate) fn write_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
+    out.push('[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, s.as_ref());
+    }
+    out.push(']');
+}
+
+/// `[t, "v"]`.
+fn write_point(out: &mut String, t: i64, f: f64) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push(',');
+    write_float(out, f);
+    out.push(']');
+}
+
+/// `[t, {histogram}]`.
+fn write_hpoint(out: &mut String, t: i64, h: &FloatHistogram) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push(',');
+    write_histogram(out, h);
+    out.push(']');
+}
+
+/// The `resultType` name of a value, as Prometheus's `parser.ValueType`.
+pub(crate) fn result_type(v: &Value) -> &'static str {
+    match v {
+        Value::Scalar { .. } => "scalar",
+        Value::String { .. } => "string",
+        Value::Vector(_) => "vector",
+        Value::Matrix(_) => "matrix",
+    }
+}
+
+/// Writes the `result` of a query in Prometheus's shapes: `[t,"v"]` for scalars and
+/// strings, `{"metric":…,"value":…}` or `"histogram"` per vector sample, and
+/// `{"metric":…,"values":[…],"histograms":[…]}` per matrix series (empty lists omitted).
+pub(crate) fn write_value(out: &mut String, v: &Value) {
+    match v {
+        // Scalars and strings go through Prometheus's `MarshalJSON` methods rather than
+        // its jsoniter codecs: the time is `float64(T)/1000` in encoding/json's float
+        // format (`1.5`, not `1.500`) and the value Go's plain `FormatFloat(v, 'f', -1)`
+        // (`0.0000001`, not `1e-07`).
+        Value::Scalar { t, v } => {
+            out.push('[');
+            write_go_json_float(out, *t as f64 / 1000.0);
+            out.push_str(",\"");
+            write_go_f(out, *v);
+            out.push_str("\"]");
+        }
+        Value::String { t, s } => {
+            out.push('[');
+            write_go_json_float(out, *t as f64 / 1000.0);
+            out.push(',');
+            write_str(out, s);
+            out.push(']');
+        }
+        Value::Vector(samples) => {
+            out.push('[');
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(out, &s.metric);
+                if let Some(h) = &s.h {
+                    out.push_str(",\"histogram\":");
+                    write_hpoint(out, s.t, h);
+                } else {
+                    out.push_str(",\"value\":");
+                    write_point(out, s.t, s.f);
+                }
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(series) => {
+            out.push('[');
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(out, &s.metric);
+                if !s.floats.is_empty() {
+                    out.push_str(",\"values\":[");
+                    for (j, p) in s.floats.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_point(out, p.t, p.f);
+                    }
+                    out.push(']');
+                }
+                if !s.histograms.is_empty() {
+                    out.push_str(",\"histograms\":[");
+                    for (j, p) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_hpoint(out, p.t, &p.h);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// One bucket of a histogram for JSON: boundary rule, lower, upper, count.
+struct Bucket {
+    boundaries: u8,
+    lower: f64,
+    upper: f64,
+    count: f64,
+}
+
+/// Writes a native histogram as Prometheus's `jsonutil.MarshalHistogram`: count, sum and
+/// the non-empty buckets in ascending order (negative, zero, positive), each as
+/// `[boundaries, "lower", "upper", "count"]` where `boundaries` says which ends are
+/// inclusive (0: upper, 1: lower, 2: neither, 3: both).
+pub(crate) fn write_histogram(out: &mut String, h: &FloatHistogram) {
+    out.push_str("{\"count\":");
+    write_float(out, h.count);
+    out.push_str(",\"sum\":");
+    write_float(out, h.sum);
+    let buckets = buckets(h);
+    if !buckets.is_empty() {
+        out.push_str(",\"buckets\":[");
+        for (i, b) in buckets.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "[{},", b.boundaries);
+            write_float(out, b.lower);
+            out.push(',');
+            write_float(out, b.upper);
+            out.push(',');
+            write_float(out, b.count);
+            out.push(']');
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
+fn buckets(h: &FloatHistogram) -> Vec<Bucket> {
+    let mut v = Vec::new();
+    if h.uses_custom_buckets() {
+        // Custom buckets are (previous bound, bound]; the first starts at -Inf and the
+        // one past the last bound ends at +Inf, as in Prometheus.
+        for (idx, count) in h.positive_bucket_indexes() {
+            if count == 0.0 {
+                continue;
+            }
+            let idx = idx.max(0) as usize;
+            let lower = if idx == 0 {
+                f64::NEG_INFINITY
+            } else {
+                h.custom_values
+                    .get(idx - 1)
+                    .copied()
+                    .unwrap_or(f64::INFINITY)
+            };
+            let upper = h.custom_values.get(idx).copied().unwrap_or(f64::INFINITY);
+            v.push(Bucket {
+                boundaries: 0,
+                lower,
+                upper,
+                count,
+            });
+        }
+        return v;
+    }
+    let bound = |idx: i32| exponential_bound(idx, h.schema);
+    let mut neg: Vec<Bucket> = h
+        .negative_bucket_indexes()
+        .filter(|(_, c)| *c != 0.0)
+        .map(|(idx, count)| Bucket {
+            boundaries: 1,
+            lower: -bound(idx),
+            upper: -bound(idx - 1),
+            count,
+        })
+        .collect();
+    neg.reverse();
+    v.extend(neg);
+    if h.zero_count != 0.0 {
+        v.push(Bucket {
+            boundaries: 3,
+            lower: -h.zero_threshold,
+            upper: h.zero_threshold,
+            count: h.zero_count,
+        });
+    }
+    v.extend(
+        h.positive_bucket_indexes()
+            .filter(|(_, c)| *c != 0.0)
+            .map(|(idx, count)| Bucket {
+                boundaries: 0,
+                lower: bound(idx - 1),
+                upper: bound(idx),
+                count,
+            }),
+    );
+    v
+}
+
+/// The upper bound of bucket `idx` of an exponential schema: `2^(idx · 2^-schema)`.
+fn exponential_bound(idx: i32, schema: i32) -> f64 {
+    (f64::from(idx) * (-f64::from(schema)).exp2()).exp2()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(f: f64) -> String {
+        let mut s = String::new();
+        format_float(&mut s, f);
+        s
+    }
+
+    #[test]
+    fn floats_are_formatted_like_prometheus() {
+        for (f, want) in [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (1e6, "1000000"),
+            (1e21, "1e+21"),
+            (1.5e-7, "1.5e-07"),
+            (1e-6, "0.000001"),
+            (-2.5e100, "-2.5e+100"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (-0.0, "-0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(float(f), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_seconds_with_millisecond_fraction() {
+        for (t, want) in [
+            (1_435_781_451_781, "1435781451.781"),
+            (1_500, "1.500"),
+            (1_005, "1.005"),
+            (2_000, "2"),
+            (-1_500, "-1.500"),
+        ] {
+            let mut s = String::new();
+            write_timestamp(&mut s, t);
+            assert_eq!(s, want);
+        }
+    }
+
+    #[test]
+    fn histograms_list_non_empty_buckets_in_order() {
+        use promlite_model::Span;
+        let h = FloatHistogram {
+            schema: 0,
+            count: 9.0,
+            sum: 7.5,
+            zero_threshold: 0.001,
+            zero_count: 1.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![2.0, 0.0, 3.0],
+            negative_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            negative_buckets: vec![3.0],
+            ..FloatHistogram::default()
+        };
+        let mut s = String::new();
+        write_histogram(&mut s, &h);
+        assert_eq!(
+            s,
+            r#"{"count":"9","sum":"7.5","buckets":[[1,"-2","-1","3"],[3,"-0.001","0.001","1"],[0,"0.5","1","2"],[0,"2","4","3"]]}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_like_go() {
+        let mut s = String::new();
+        write_str(&mut s, "a\"b\\c\n<&>\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\n\u003c\u0026\u003e\u0001é""#);
+    }
+}

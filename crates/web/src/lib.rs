@@ -1,0 +1,342 @@
+//! promlite's HTTP server: Prometheus's HTTP API v1, `/metrics` and the lifecycle
+//! endpoints (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`), on axum.
+//!
+//! # What it serves
+//!
+//! - `/api/v1/query`, `/api/v1/query_range` (GET or POST form), evaluated by a
+//!   [`promlite_promql::Engine`] over any [`Queryable`]; `/api/v1/series`,
+//!   `/api/v1/labels`, `/api/v1/label/<name>/values`; `/api/v1/format_query`.
+//! - `/api/v1/targets` from a [`TargetSource`] (implemented for
+//!   [`promlite_scrape::ScrapeManager`]).
+//! - `/api/v1/status/{buildinfo,flags,config,runtimeinfo}` from [`WebOptions`] and a
+//!   [`Control`].
+//! - `/api/v1/admin/tsdb/{delete_series,snapshot}` through a [`TsdbAdmin`]
+//!   (implemented for [`promlite_tsdb::Db`]), only with [`WebOptions::enable_admin_api`].
+//! - `/-/reload` and `/-/quit` through a [`Control`], only with
+//!   [`WebOptions::enable_lifecycle`].
+//! - `/metrics`: whatever the [`MetricsSource`] writes, in the text format.
+//!
+//! # Design decisions
+//!
+//! - **Only this crate knows JSON, and writes it by hand.** Responses must be
+//!   Prometheus's byte for byte — sample values as Go's `strconv.FormatFloat` strings
+//!   (`"1"`, `"NaN"`, `"+Inf"`, `"1e-07"`), timestamps as seconds with a three-digit
+//!   millisecond fraction, Go's HTML-safe string escaping — so the encoder is a few
+//!   functions over a `String` rather than serde types shadowing the core ones.
+//! - **Dependencies come in as trait objects** ([`Queryable`], [`TargetSource`],
+//!   [`TsdbAdmin`], [`Control`], [`MetricsSource`]), so the router is tested against
+//!   an in-memory store and fakes, and the binary wires in the TSDB and scrape manager.
+//! - **Errors map to HTTP once**: the API's error kinds (`bad_data` 400, `execution`
+//!   422, `canceled` 499, `timeout` 503, `internal` 500) are decided in one place, with
+//!   Prometheus's messages (`invalid parameter "query": 1:4: parse error: …`).
+//! - **Queries run on the blocking pool** (`spawn_blocking`): evaluation is CPU work and
+//!   must not stall the runtime's I/O threads. A request dropped by its client cancels
+//!   its query through a [`promlite_promql::CancelToken`].
+//! - **Not ready, not serving**: until [`Web::set_ready`] the API answers 503
+//!   `Service Unavailable`, as Prometheus does while its storage opens.
+//!
+//! Known differences from Prometheus: `format_query` returns the one-line canonical
+//! form (Prometheus's `Pretty` breaks long queries over lines); `parse_query`, metadata,
+//! exemplars, rules and alerts endpoints are not served yet; `globalUrl` equals
+//! `scrapeUrl`; label names in `U__` escaped form are not unescaped.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use promlite_model::Labels;
+//! use promlite_storage::{Appendable, MemStore, SeriesRef};
+//! use promlite_web::{Web, WebOptions};
+//!
+//! let store = Arc::new(MemStore::new());
+//! let mut app = store.appender();
+//! app.append(SeriesRef::NONE, &Labels::from_pairs([("__name__", "up")]), 1_000, 1.0).unwrap();
+//! app.commit().unwrap();
+//!
+//! let web = Web::new(store, WebOptions::default());
+//! web.set_ready(true);
+//! let router = web.router(); // serve it with `promlite_web::serve`
+//! # drop(router);
+//! ```
+#![deny(missing_docs)]
+
+mod api;
+mod error;
+mod json;
+mod lifecycle;
+mod params;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use promlite_model::Matcher;
+use promlite_promql::{Engine, EngineOptions};
+use promlite_scrape::{DroppedTarget, ScrapeManager, Target};
+use promlite_storage::Queryable;
+
+pub use error::Error;
+
+/// A boxed error from a dependency, shown to API clients by its `Display`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A boxed future, for the async methods of the dependency traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the targets page gets its targets.
+pub trait TargetSource: Send + Sync {
+    /// Active targets by scrape pool (job).
+    fn active_targets(&self) -> BTreeMap<String, Vec<Arc<Target>>>;
+    /// Targets dropped by relabeling.
+    fn dropped_targets(&self) -> Vec<DroppedTarget>;
+}
+
+impl TargetSource for ScrapeManager {
+    fn active_targets(&self) -> BTreeMap<String, Vec<Arc<Target>>> {
+        ScrapeManager::active_targets(self)
+    }
+    fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        ScrapeManager::dropped_targets(self)
+    }
+}
+
+/// The TSDB operations of the admin API.
+pub trait TsdbAdmin: Send + Sync {
+    /// Deletes samples in `[mint, maxt]` of the series matching `matchers`.
+    fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), BoxError>;
+    /// Writes a snapshot into `dir` (which exists), with the head's data when `with_head`.
+    fn snapshot(&self, dir: &Path, with_head: bool) -> Result<(), BoxError>;
+    /// The data directory; snapshots go to its `snapshots/` folder.
+    fn dir(&self) -> PathBuf;
+}
+
+impl TsdbAdmin for promlite_tsdb::Db {
+    fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), BoxError> {
+        promlite_tsdb::Db::delete(self, mint, maxt, matchers)?;
+        Ok(())
+    }
+    fn snapshot(&self, dir: &Path, with_head: bool) -> Result<(), BoxError> {
+        promlite_tsdb::Db::snapshot(self, dir, with_head)?;
+        Ok(())
+    }
+    fn dir(&self) -> PathBuf {
+        promlite_tsdb::Db::dir(self).to_owned()
+    }
+}
+
+/// The server around the web layer: configuration text, reloads and shutdown.
+pub trait Control: Send + Sync {
+    /// Reloads the configuration; an error keeps the old one and is shown to the client.
+    fn reload(&self) -> BoxFuture<'_, Result<(), BoxError>>;
+    /// Asks the server to shut down.
+    fn quit(&self);
+    /// The configuration in force, as YAML.
+    fn config_yaml(&self) -> String;
+    /// Whether the last reload succeeded, and when the configuration last loaded.
+    fn reload_status(&self) -> (bool, Option<SystemTime>);
+}
+
+/// Writes the server's own metrics for `/metrics`, in the Prometheus text format.
+pub trait MetricsSource: Send + Sync {
+    /// Appends the metrics to `out`.
+    fn write(&self, out: &mut String);
+}
+
+/// Build information for `/api/v1/status/buildinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// Version, e.g. `0.1.0`.
+    pub version: String,
+    /// VCS revision.
+    pub revision: String,
+    /// VCS branch.
+    pub branch: String,
+    /// Who built it.
+    pub build_user: String,
+    /// When.
+    pub build_date: String,
+    /// The toolchain (Prometheus's `goVersion` field).
+    pub toolchain: String,
+}
+
+impl Default for BuildInfo {
+    fn default() -> Self {
+        BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: String::new(),
+            branch: String::new(),
+            build_user: String::new(),
+            build_date: String::new(),
+            toolchain: "rust".to_string(),
+        }
+    }
+}
+
+/// Options of a [`Web`].
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct WebOptions {
+    /// The engine's options (lookback, limits); its timeout is [`Self::query_timeout`].
+    pub engine: EngineOptions,
+    /// The longest a query may run (`--query.timeout`); a request's `timeout` parameter
+    /// can only shorten it. Kept here because the engine's options are write-only.
+    pub query_timeout: Option<Duration>,
+    /// Serve `/-/reload` and `/-/quit` (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
+    /// Serve the admin API (`--web.enable-admin-api`).
+    pub enable_admin_api: bool,
+    /// The command-line flags, for `/api/v1/status/flags`.
+    pub flags: BTreeMap<String, String>,
+    /// Build information.
+    pub build_info: BuildInfo,
+    /// When the server started.
+    pub start_time: SystemTime,
+    /// The retention, as shown by runtimeinfo (`15d`).
+    pub storage_retention: String,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            engine: EngineOptions::new(),
+            query_timeout: Some(Duration::from_mins(2)),
+            enable_lifecycle: false,
+            enable_admin_api: false,
+            flags: BTreeMap::new(),
+            build_info: BuildInfo::default(),
+            start_time: SystemTime::now(),
+            storage_retention: String::new(),
+        }
+    }
+}
+
+/// The web layer: its dependencies and options; [`Web::router`] makes the axum router.
+#[derive(Clone)]
+pub struct Web {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Queryable>,
+    engine: Engine,
+    options: WebOptions,
+    targets: Option<Arc<dyn TargetSource>>,
+    admin: Option<Arc<dyn TsdbAdmin>>,
+    control: Option<Arc<dyn Control>>,
+    metrics: Option<Arc<dyn MetricsSource>>,
+    ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Web {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Web")
+            .field("options", &self.inner.options)
+            .field("ready", &self.inner.ready.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Web {
+    /// A web layer answering queries over `store`, with no targets, admin, control or
+    /// metrics source (add them with the `with_*` methods before cloning).
+    pub fn new(store: Arc<dyn Queryable>, options: WebOptions) -> Web {
+        Web {
+            inner: Arc::new(Inner {
+                store,
+                engine: Engine::new(options.engine.clone().timeout(options.query_timeout)),
+                options,
+                targets: None,
+                admin: None,
+                control: None,
+                metrics: None,
+                ready: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        // Configuration happens before the router is built and the value is shared, so
+        // the Arc is unique here; a shared one is copied rather than mutated under users.
+        if Arc::get_mut(&mut self.inner).is_none() {
+            let i = &self.inner;
+            self.inner = Arc::new(Inner {
+                store: Arc::clone(&i.store),
+                engine: i.engine.clone(),
+                options: i.options.clone(),
+                targets: i.targets.clone(),
+                admin: i.admin.clone(),
+                control: i.control.clone(),
+                metrics: i.metrics.clone(),
+                ready: AtomicBool::new(i.ready.load(Ordering::Relaxed)),
+            });
+        }
+        Arc::get_mut(&mut self.inner).expect("unique after copy")
+    }
+
+    /// Serves `/api/v1/targets` from `targets`.
+    pub fn with_targets(mut self, targets: Arc<dyn TargetSource>) -> Web {
+        self.inner_mut().targets = Some(targets);
+        self
+    }
+
+    /// Runs the admin API on `admin` (when enabled in the options).
+    pub fn with_admin(mut self, admin: Arc<dyn TsdbAdmin>) -> Web {
+        self.inner_mut().admin = Some(admin);
+        self
+    }
+
+    /// Reloads, quits and shows the configuration through `control`.
+    pub fn with_control(mut self, control: Arc<dyn Control>) -> Web {
+        self.inner_mut().control = Some(control);
+        self
+    }
+
+    /// Serves `/metrics` from `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSource>) -> Web {
+        self.inner_mut().metrics = Some(metrics);
+        self
+    }
+
+    /// Marks the server ready (or not): the API and `/-/ready` answer 503 until then.
+    pub fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Ordering::Release);
+    }
+
+    fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    /// The axum router with every endpoint.
+    pub fn router(&self) -> Router {
+        api::routes(self.clone()).merge(lifecycle::routes(self.clone()))
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests
+/// in flight (graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
+}
+
+/// The random part of a snapshot's name, from the clock's nanoseconds: names only need
+/// to differ between snapshots, not to be unpredictable.
+fn random_u64() -> u64 {
+    let n = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_nanos();
+    // A multiplicative hash spreads the clock's low bits over the whole word.
+    (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (n >> 64) as u64
+}

@@ -1,0 +1,358 @@
+//! The HTTP API end to end over a socket: a router on an in-memory store, asked the
+//! way clients ask, answers checked against the exact bytes Prometheus sends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use promlite_model::Labels;
+use promlite_storage::{Appendable, MemStore, SeriesRef};
+use promlite_web::{BoxError, BoxFuture, Control, Web, WebOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Sends one HTTP/1.1 request and returns the status and body.
+async fn request(port: u16, method: &str, target: &str, form: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let body = form.unwrap_or("");
+    let content_type = if form.is_some() {
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+    } else {
+        ""
+    };
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn get(port: u16, target: &str) -> impl Future<Output = (u16, String)> {
+    let target = target.to_string();
+    async move { request(port, "GET", &target, None).await }
+}
+
+/// Percent-encodes a query parameter value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn store() -> Arc<MemStore> {
+    let store = Arc::new(MemStore::new());
+    let mut app = store.appender();
+    for (job, inst, v) in [("api", "a:1", 1.0), ("api", "b:1", 0.0), ("db", "c:1", 1.0)] {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", job), ("instance", inst)]);
+        for i in 0..10 {
+            app.append(SeriesRef::NONE, &l, i * 15_000, v).unwrap();
+        }
+    }
+    let l = Labels::from_pairs([("__name__", "temp"), ("room", "<hall>")]);
+    app.append(SeriesRef::NONE, &l, 30_000, 21.5).unwrap();
+    app.commit().unwrap();
+    store
+}
+
+#[derive(Default)]
+struct FakeControl {
+    reloads: AtomicUsize,
+}
+
+impl Control for FakeControl {
+    fn reload(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(async move {
+            self.reloads.fetch_add(1, Ordering::SeqCst);
+            Err(BoxError::from("prometheus.yml:3:5: bad"))
+        })
+    }
+    fn quit(&self) {}
+    fn config_yaml(&self) -> String {
+        "global:\n  scrape_interval: 15s\n".to_string()
+    }
+    fn reload_status(&self) -> (bool, Option<std::time::SystemTime>) {
+        (true, None)
+    }
+}
+
+async fn start(options: WebOptions, ready: bool) -> u16 {
+    let web = Web::new(store(), options).with_control(Arc::new(FakeControl::default()));
+    web.set_ready(ready);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = web.router();
+    tokio::spawn(promlite_web::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    port
+}
+
+#[tokio::test]
+async fn instant_query_has_prometheus_envelope_and_formats() {
+    let port = start(WebOptions::default(), true).await;
+    let (code, body) = get(port, "/api/v1/query?query=up%7Bjob%3D%22db%22%7D&time=135").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"c:1","job":"db"},"value":[135,"1"]}]}}"#
+    );
+    // Scalars go through Go's encoding/json: the time is a plain float and the value
+    // is formatted without exponent, unlike vector samples.
+    for (q, want) in [
+        ("1e-7", r#"[1.5,"0.0000001"]"#),
+        ("1/0", r#"[1.5,"+Inf"]"#),
+        ("0/0", r#"[1.5,"NaN"]"#),
+        ("1e6", r#"[1.5,"1000000"]"#),
+    ] {
+        let (code, body) = get(port, &format!("/api/v1/query?query={}&time=1.5", enc(q))).await;
+        assert_eq!(code, 200, "{q}: {body}");
+        assert_eq!(
+            body,
+            format!(r#"{{"status":"success","data":{{"resultType":"scalar","result":{want}}}}}"#),
+            "{q}"
+        );
+    }
+    // Vector samples go through Prometheus's jsonutil: three-digit fractions of
+    // seconds and exponent forms for tiny values.
+    let (_, body) = get(
+        port,
+        &format!("/api/v1/query?query={}&time=1.5", enc("vector(1e-7)")),
+    )
+    .await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.500,"1e-07"]}]}}"#
+    );
+    // Go's JSON encoder escapes HTML characters.
+    let (_, body) = get(port, "/api/v1/query?query=temp&time=60").await;
+    assert!(body.contains(r#""room":"\u003chall\u003e""#), "{body}");
+    // RFC 3339 times work like unix seconds.
+    let (_, a) = get(port, "/api/v1/query?query=up&time=1970-01-01T00:02:15Z").await;
+    let (_, b) = get(port, "/api/v1/query?query=up&time=135").await;
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn post_form_is_read_like_get() {
+    let port = start(WebOptions::default(), true).await;
+    let (code, body) = request(
+        port,
+        "POST",
+        "/api/v1/query",
+        Some("query=count(up)&time=100"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[100,"3"]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn range_query_shape_and_step_parsing() {
+    let port = start(WebOptions::default(), true).await;
+    let (code, body) = get(
+        port,
+        "/api/v1/query_range?query=up%7Bjob%3D%22db%22%7D&start=0&end=30&step=15s",
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","instance":"c:1","job":"db"},"values":[[0,"1"],[15,"1"],[30,"1"]]}]}}"#
+    );
+    let (code, body) = get(
+        port,
+        "/api/v1/query_range?query=up&start=0&end=11001&step=1",
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"}"#
+    );
+    let (code, body) = get(port, "/api/v1/query_range?query=up&start=0&end=10&step=0").await;
+    assert_eq!(code, 400);
+    assert!(body.contains(r#""error":"invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer""#), "{body}");
+    let (code, body) = get(port, "/api/v1/query_range?query=up&start=x&end=10&step=1").await;
+    assert_eq!(code, 400);
+    assert!(
+        body.contains(r#"invalid parameter \"start\": cannot parse \"x\" to a valid timestamp"#),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn errors_carry_type_status_and_prometheus_text() {
+    let port = start(WebOptions::default(), true).await;
+    let (code, body) = get(port, "/api/v1/query?query=up%7B").await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:4: parse error: unexpected end of input inside braces"}"#
+    );
+    let (code, body) = get(port, "/api/v1/query?query=up&time=never").await;
+    assert_eq!(code, 400);
+    assert!(body.contains(r#"invalid parameter \"time\": invalid time value for 'time': cannot parse \"never\" to a valid timestamp"#), "{body}");
+    // Duplicate output series are an execution error: 422.
+    let (code, body) = get(
+        port,
+        "/api/v1/query?query=label_replace(up,%22instance%22,%22x%22,%22%22,%22%22)&time=100",
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains(r#""errorType":"execution""#), "{body}");
+}
+
+#[tokio::test]
+async fn series_labels_and_values() {
+    let port = start(WebOptions::default(), true).await;
+    let (code, body) = get(
+        port,
+        &format!(
+            "/api/v1/series?match[]={}&match[]={}",
+            enc(r#"up{job="db"}"#),
+            enc("temp")
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"__name__":"temp","room":"\u003chall\u003e"},{"__name__":"up","instance":"c:1","job":"db"}]}"#
+    );
+    let (code, body) = get(port, "/api/v1/series").await;
+    assert_eq!(code, 400);
+    assert!(body.contains("no match[] parameter provided"));
+    let (code, body) = get(
+        port,
+        &format!("/api/v1/series?match[]={}", enc(r#"{job=""}"#)),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"match[]\": match[] must contain at least one non-empty matcher"}"#
+    );
+    let (_, body) = get(port, "/api/v1/labels").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["__name__","instance","job","room"]}"#
+    );
+    let (_, body) = get(port, &format!("/api/v1/labels?match[]={}", enc("temp"))).await;
+    assert_eq!(body, r#"{"status":"success","data":["__name__","room"]}"#);
+    let (_, body) = get(port, "/api/v1/label/job/values").await;
+    assert_eq!(body, r#"{"status":"success","data":["api","db"]}"#);
+    let (_, body) = get(port, "/api/v1/label/job/values?limit=1").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["api"],"warnings":["results truncated due to limit"]}"#
+    );
+}
+
+#[tokio::test]
+async fn status_and_format_query() {
+    let port = start(WebOptions::default(), true).await;
+    let (_, body) = get(port, "/api/v1/status/config").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"yaml":"global:\n  scrape_interval: 15s\n"}}"#
+    );
+    let (_, body) = get(port, "/api/v1/status/buildinfo").await;
+    assert!(
+        body.starts_with(r#"{"status":"success","data":{"version":""#),
+        "{body}"
+    );
+    let (_, body) = get(port, "/api/v1/format_query?query=sum%20by(job)(up)").await;
+    assert_eq!(body, r#"{"status":"success","data":"sum by (job) (up)"}"#);
+    let (_, body) = get(port, "/api/v1/targets").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}}"#
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_and_admin_are_off_unless_enabled() {
+    let port = start(WebOptions::default(), true).await;
+    assert_eq!(
+        get(port, "/-/healthy").await,
+        (200, "Prometheus Server is Healthy.\n".to_string())
+    );
+    assert_eq!(
+        get(port, "/-/ready").await,
+        (200, "Prometheus Server is Ready.\n".to_string())
+    );
+    assert_eq!(
+        request(port, "POST", "/-/reload", None).await,
+        (403, "Lifecycle API is not enabled.".to_string())
+    );
+    let (code, body) = request(port, "POST", "/api/v1/admin/tsdb/snapshot", None).await;
+    assert_eq!(code, 500);
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#
+    );
+
+    let port = start(
+        WebOptions {
+            enable_lifecycle: true,
+            ..WebOptions::default()
+        },
+        true,
+    )
+    .await;
+    assert_eq!(
+        request(port, "POST", "/-/reload", None).await,
+        (
+            500,
+            "failed to reload config: prometheus.yml:3:5: bad\n".to_string()
+        )
+    );
+}
+
+#[tokio::test]
+async fn not_ready_answers_503() {
+    let port = start(WebOptions::default(), false).await;
+    assert_eq!(
+        get(port, "/-/ready").await,
+        (503, "Service Unavailable".to_string())
+    );
+    assert_eq!(get(port, "/api/v1/query?query=up").await.0, 503);
+    assert_eq!(get(port, "/-/healthy").await.0, 200);
+}
