@@ -432,7 +432,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     web.set_ready(true);
     info!(
         url = %format!("http://{addr}/"),
-        "Server is ready to receive web requests: the HTTP API is at http://{addr}/api/v1/ (the UI is not built yet)"
+        "Server is ready to receive web requests: the UI is at http://{addr}/ and the HTTP API at http://{addr}/api/v1/"
     );
 
     // Compaction turns full head ranges into blocks and applies retention; it is file

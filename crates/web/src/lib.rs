@@ -15,6 +15,8 @@
 //! - `/-/reload` and `/-/quit` through a [`Control`], only with
 //!   [`WebOptions::enable_lifecycle`].
 //! - `/metrics`: whatever the [`MetricsSource`] writes, in the text format.
+//! - The web UI (`/query`, `/targets`, `/status`, assets under `/static/`): pages built
+//!   into the binary that use the API like any client; no CDN, no build step.
 //!
 //! # Design decisions
 //!
@@ -65,6 +67,7 @@ mod error;
 mod json;
 mod lifecycle;
 mod params;
+mod ui;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -313,7 +316,9 @@ impl Web {
 
     /// The axum router with every endpoint.
     pub fn router(&self) -> Router {
-        api::routes(self.clone()).merge(lifecycle::routes(self.clone()))
+        api::routes(self.clone())
+            .merge(lifecycle::routes(self.clone()))
+            .merge(ui::routes())
     }
 }
 

@@ -356,3 +356,23 @@ async fn not_ready_answers_503() {
     assert_eq!(get(port, "/api/v1/query?query=up").await.0, 503);
     assert_eq!(get(port, "/-/healthy").await.0, 200);
 }
+
+#[tokio::test]
+async fn ui_pages_and_assets_are_served_from_the_binary() {
+    let port = start(WebOptions::default(), true).await;
+    for page in ["/query", "/targets", "/status"] {
+        let (status, body) = get(port, page).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            body.contains("<nav>") && body.contains("/static/style.css"),
+            "{page}"
+        );
+    }
+    let (status, _) = get(port, "/").await;
+    assert_eq!(status, 303, "/ redirects to the query page");
+    let (status, body) = get(port, "/static/query.js").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("/api/v1/query_range"));
+    let (status, _) = get(port, "/static/missing.js").await;
+    assert_eq!(status, 404);
+}

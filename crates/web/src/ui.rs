@@ -1,0 +1,50 @@
+//! The web UI: a few pages built into the binary (no CDN, no build step) that talk to
+//! the HTTP API like any other client — Query (table and graph), Targets and Status.
+//! `/graph` is Prometheus 2's name for the query page and redirects there too.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+const QUERY: &str = include_str!("../ui/query.html");
+const TARGETS: &str = include_str!("../ui/targets.html");
+const STATUS: &str = include_str!("../ui/status.html");
+
+/// Static assets by file name, with their content types.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../ui/style.css"),
+    ),
+    (
+        "query.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/query.js"),
+    ),
+    (
+        "targets.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/targets.js"),
+    ),
+];
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ty, body)) => ([(header::CONTENT_TYPE, *ty)], *body).into_response(),
+        None => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+    }
+}
+
+/// The UI's routes.
+pub(crate) fn routes() -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/query") }))
+        .route("/graph", get(|| async { Redirect::to("/query") }))
+        .route("/query", get(|| async { Html(QUERY) }))
+        .route("/targets", get(|| async { Html(TARGETS) }))
+        .route("/status", get(|| async { Html(STATUS) }))
+        .route("/static/{name}", get(asset))
+}
