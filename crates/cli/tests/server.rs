@@ -325,3 +325,67 @@ fn admin_api_snapshots_and_deletes_when_enabled() {
     let (_, v) = api(port, "/api/v1/status/runtimeinfo");
     assert_eq!(v["data"]["reloadConfigSuccess"], true, "{v}");
 }
+
+/// The UI as a person sees it: headless Chromium (Debian's package) loads the Targets
+/// and Query pages of a running server and runs their JavaScript; the rendered pages
+/// show the healthy self-scrape target and the query's result.
+#[test]
+fn ui_renders_targets_and_query_results_in_a_real_browser() {
+    let chromium = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("chromium"))
+        .find(|p| p.is_file());
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
+            "chromium is not installed but PROMLITE_PEERS=1"
+        );
+        eprintln!("chromium not installed; UI test not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let _server = start(
+        &dir.path().join("data"),
+        port,
+        &[format!("--config.file={}", config.display())],
+    );
+    up_sample(port, None);
+    let render = |page: &str| -> String {
+        let profile = tempfile::tempdir().unwrap();
+        let out = Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("http://127.0.0.1:{port}{page}"))
+            .stderr(Stdio::null())
+            .output()
+            .expect("run chromium");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let targets = render("/targets");
+    assert!(
+        targets.contains(r#"<td class="up">UP</td>"#),
+        "targets page:\n{targets}"
+    );
+    assert!(targets.contains(&format!("http://127.0.0.1:{port}/metrics")));
+    let query = render("/query?expr=up&tab=table");
+    assert!(query.contains(r#"job="promlite""#), "query page:\n{query}");
+    let graph = render("/query?expr=up&tab=graph&range=300");
+    assert!(
+        graph.contains("<polyline") || graph.contains("<circle"),
+        "graph page:\n{graph}"
+    );
+}
