@@ -389,3 +389,61 @@ fn ui_renders_targets_and_query_results_in_a_real_browser() {
         "graph page:\n{graph}"
     );
 }
+
+/// Prometheus's own client, `promtool query …`, works against promlite's API.
+#[test]
+fn promtool_queries_promlite() {
+    let promtool = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("promtool"))
+        .find(|p| p.is_file());
+    let Some(promtool) = promtool else {
+        assert!(
+            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
+            "promtool is not installed but PROMLITE_PEERS=1"
+        );
+        eprintln!("promtool not installed; test not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let _server = start(
+        &dir.path().join("data"),
+        port,
+        &[format!("--config.file={}", config.display())],
+    );
+    up_sample(port, None);
+    let url = format!("http://127.0.0.1:{port}");
+    let now = promlite_model::value::now_ms() / 1000;
+    let start = (now - 60).to_string();
+    let end = (now + 1).to_string();
+    let cases: [(Vec<&str>, &str); 4] = [
+        (vec!["query", "instant", &url, "up"], r#"job="promlite""#),
+        (
+            vec![
+                "query", "range", "--start", &start, "--end", &end, "--step", "1s", &url, "up",
+            ],
+            r#"job="promlite""#,
+        ),
+        (
+            vec!["query", "series", "--match", "up", &url],
+            r#"job="promlite""#,
+        ),
+        (vec!["query", "labels", &url, "job"], "promlite"),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(&promtool).args(&args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(want),
+            "promtool {args:?} printed:\n{stdout}"
+        );
+    }
+}
