@@ -447,3 +447,85 @@ fn promtool_queries_promlite() {
         );
     }
 }
+
+/// Real Prometheus 2.42 federates from promlite's `/federate` (and so also reads its
+/// text output): the series promlite scraped appear in Prometheus with their labels.
+#[test]
+fn prometheus_federates_from_promlite() {
+    let prometheus = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("prometheus"))
+        .find(|p| p.is_file());
+    let Some(prometheus) = prometheus else {
+        assert!(
+            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
+            "prometheus is not installed but PROMLITE_PEERS=1"
+        );
+        eprintln!("prometheus not installed; test not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let _server = start(
+        &dir.path().join("data"),
+        port,
+        &[format!("--config.file={}", config.display())],
+    );
+    up_sample(port, None);
+    // promlite's own answer first.
+    let (code, text) = http(
+        port,
+        "GET",
+        &format!("/federate?match[]={}", enc(r#"{job="promlite"}"#)),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    assert!(text.contains("# TYPE up untyped\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "up{{instance=\"127.0.0.1:{port}\",job=\"promlite\"}} 1 "
+        )),
+        "{text}"
+    );
+
+    let prom_port = free_port();
+    let prom_cfg = dir.path().join("federate.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['{{job=\"promlite\"}}']\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(prometheus)
+        .arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let q = format!("/api/v1/query?query={}", enc(r#"up{job="promlite"}"#));
+    let mut found = String::new();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while Instant::now() < deadline {
+        if let Some((200, body)) = http(prom_port, "GET", &q)
+            && body.contains(r#""job":"promlite""#)
+        {
+            found = body;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        found.contains(r#""value":["#) && found.contains(r#","1"]"#),
+        "Prometheus never federated up from promlite: {found}"
+    );
+}

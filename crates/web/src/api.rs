@@ -325,7 +325,7 @@ const NON_EMPTY: &str = "match[] must contain at least one non-empty matcher";
 /// promql's parser type-checks, so a selector whose matchers all match empty fails
 /// there with "vector selector must contain at least one non-empty matcher"; Prometheus
 /// parses it and rejects it afterwards with its API message, which is given here too.
-fn parse_selectors(inputs: &[&str]) -> Result<Vec<Vec<Matcher>>, String> {
+pub(crate) fn parse_selectors(inputs: &[&str]) -> Result<Vec<Vec<Matcher>>, String> {
     let mut sets = Vec::with_capacity(inputs.len());
     for s in inputs {
         let matchers = match promlite_promql::parse(s) {

@@ -15,6 +15,8 @@
 //! - `/-/reload` and `/-/quit` through a [`Control`], only with
 //!   [`WebOptions::enable_lifecycle`].
 //! - `/metrics`: whatever the [`MetricsSource`] writes, in the text format.
+//! - `/federate?match[]=…`: the newest sample of each matching series, in the text
+//!   format, for federation.
 //! - The web UI (`/query`, `/targets`, `/status`, assets under `/static/`): pages built
 //!   into the binary that use the API like any client; no CDN, no build step.
 //!
@@ -64,6 +66,7 @@
 
 mod api;
 mod error;
+mod federate;
 mod json;
 mod lifecycle;
 mod params;
@@ -318,6 +321,7 @@ impl Web {
     pub fn router(&self) -> Router {
         api::routes(self.clone())
             .merge(lifecycle::routes(self.clone()))
+            .merge(federate::routes(self.clone()))
             .merge(ui::routes())
     }
 }
