@@ -133,6 +133,7 @@ endpoint!(runtimeinfo_h, runtimeinfo);
 endpoint!(format_query_h, format_query);
 endpoint!(delete_series_h, delete_series);
 endpoint!(snapshot_h, snapshot);
+endpoint!(metadata_h, metadata);
 
 async fn label_values_h(
     State(web): State<Web>,
@@ -159,6 +160,7 @@ pub(crate) fn routes(web: Web) -> Router {
         .route("/api/v1/labels", get(labels_h).post(labels_h))
         .route("/api/v1/label/{name}/values", get(label_values_h))
         .route("/api/v1/targets", get(targets_h))
+        .route("/api/v1/metadata", get(metadata_h))
         .route("/api/v1/status/buildinfo", get(buildinfo_h))
         .route("/api/v1/status/flags", get(flags_h))
         .route("/api/v1/status/config", get(config_h))
@@ -616,6 +618,74 @@ async fn buildinfo(web: Web, _form: Form) -> ApiResult {
             ("goVersion", &b.toolchain),
         ],
     );
+    Ok(Reply::data(out))
+}
+
+/// `/api/v1/metadata`: per metric name, the distinct (type, help, unit) recorded by
+/// scrapes; `metric` selects one name, `limit` caps the names and `limit_per_metric`
+/// the entries per name, as in Prometheus.
+#[allow(clippy::unused_async)]
+async fn metadata(web: Web, form: Form) -> ApiResult {
+    let parse_limit = |name: &str| -> Result<usize, ApiError> {
+        let v = form.value(name);
+        if v.is_empty() {
+            return Ok(0);
+        }
+        match v.parse::<i64>() {
+            Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
+            Err(_) => Err(ApiError::bad_data(format!("{name} must be a number"))),
+        }
+    };
+    let limit = parse_limit("limit")?;
+    let per_metric = parse_limit("limit_per_metric")?;
+    let only = form.value("metric");
+    let all = web
+        .inner
+        .admin
+        .as_ref()
+        .map(|a| a.metadata())
+        .unwrap_or_default();
+    let mut out = String::from("{");
+    let mut names = 0;
+    let mut i = 0;
+    while i < all.len() {
+        let name = &all[i].0;
+        let group: Vec<&promlite_model::Metadata> = all[i..]
+            .iter()
+            .take_while(|(n, _)| n == name)
+            .map(|(_, m)| m)
+            .collect();
+        i += group.len();
+        if !only.is_empty() && name != only {
+            continue;
+        }
+        if limit > 0 && names == limit {
+            break;
+        }
+        if names > 0 {
+            out.push(',');
+        }
+        names += 1;
+        write_str(&mut out, name);
+        out.push_str(":[");
+        for (k, m) in group.iter().enumerate() {
+            if per_metric > 0 && k == per_metric {
+                break;
+            }
+            if k > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"type\":");
+            write_str(&mut out, m.metric_type.as_str());
+            out.push_str(",\"help\":");
+            write_str(&mut out, &m.help);
+            out.push_str(",\"unit\":");
+            write_str(&mut out, &m.unit);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    out.push('}');
     Ok(Reply::data(out))
 }
 

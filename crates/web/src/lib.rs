@@ -119,6 +119,10 @@ pub trait TsdbAdmin: Send + Sync {
     fn snapshot(&self, dir: &Path, with_head: bool) -> Result<(), BoxError>;
     /// The data directory; snapshots go to its `snapshots/` folder.
     fn dir(&self) -> PathBuf;
+    /// Metric metadata by metric name (type, help, unit), for `/api/v1/metadata`.
+    fn metadata(&self) -> Vec<(String, promlite_model::Metadata)> {
+        Vec::new()
+    }
 }
 
 impl TsdbAdmin for promlite_tsdb::Db {
@@ -132,6 +136,9 @@ impl TsdbAdmin for promlite_tsdb::Db {
     }
     fn dir(&self) -> PathBuf {
         promlite_tsdb::Db::dir(self).to_owned()
+    }
+    fn metadata(&self) -> Vec<(String, promlite_model::Metadata)> {
+        self.head().metadata_by_metric()
     }
 }
 

@@ -263,6 +263,27 @@ impl Head {
         (mint <= maxt).then_some((mint, maxt))
     }
 
+        /// The metadata recorded per metric name, each distinct (type, help, unit) once,
+    /// sorted by name (what Prometheus's `/api/v1/metadata` lists).
+    pub fn metadata_by_metric(&self) -> Vec<(String, Metadata)> {
+        let mut out: Vec<(String, Metadata)> = self
+            .by_id
+            .read()
+            .iter()
+            .flatten()
+            .filter_map(|s| {
+                let m = s.data.lock().metadata.clone()?;
+                Some((s.labels.metric_name().unwrap_or_default().to_owned(), m))
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.0.as_str(), a.1.metric_type.as_str(), a.1.help.as_str(), a.1.unit.as_str())
+                .cmp(&(b.0.as_str(), b.1.metric_type.as_str(), b.1.help.as_str(), b.1.unit.as_str()))
+        });
+        out.dedup();
+        out
+    }
+
     /// The metadata last recorded for a series.
     pub fn metadata(&self, labels: &Labels) -> Option<Metadata> {
         self.lookup(labels)
