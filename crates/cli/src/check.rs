@@ -17,6 +17,11 @@
 //! last non-blank line is `# EOF` (OpenMetrics requires that line and the text format has
 //! no reason to end with it), so `curl -H 'Accept: application/openmetrics-text' …`
 //! output can be checked too.
+//!
+//! `check rules` reads rule files with `promlite_rules`, which validates them as Prometheus's
+//! `rulefmt` does, and prints what `promtool check rules` prints: `SUCCESS: N rules found`,
+//! or `FAILED:` with every problem (positions as `file:line:col:` where promtool prints
+//! `file: line:col:`), and promtool's duplicate-rule lint.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -45,6 +50,33 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Check rule files (like `promtool check rules`): `SUCCESS: N rules found` or
+    /// `FAILED:` with every problem and its file:line:col; exit 1 if any file is invalid.
+    Rules {
+        /// The rule files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Linting checks to apply: `duplicate-rules`, `all` or `none`.
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: RulesLint,
+        /// Make lint problems exit with status 3.
+        #[arg(long)]
+        lint_fatal: bool,
+        /// Ignore fields Prometheus does not know instead of failing.
+        #[arg(long)]
+        ignore_unknown_fields: bool,
+    },
+}
+
+/// promtool's `--lint` settings for rule files.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RulesLint {
+    /// No lint.
+    None,
+    /// Rules with the same name and labels.
+    DuplicateRules,
+    /// Every lint (only `duplicate-rules` exists).
+    All,
 }
 
 /// promtool's exit code for lint problems.
@@ -54,6 +86,68 @@ pub(crate) fn run(cmd: CheckCommand) -> ExitCode {
     match cmd {
         CheckCommand::Metrics { file } => check_metrics(file.as_deref()),
         CheckCommand::Config { files } => check_config(&files),
+        CheckCommand::Rules {
+            files,
+            lint,
+            lint_fatal,
+            ignore_unknown_fields,
+        } => check_rules(&files, lint, lint_fatal, ignore_unknown_fields),
+    }
+}
+
+/// promtool's `check rules`: per file `Checking FILE`, then `  SUCCESS: N rules found` on
+/// standard output, or `  FAILED:` and one problem per line on standard error, and a
+/// blank line. Invalid files exit 1; duplicate rules are reported the same way but only
+/// change the exit status (to 3) with `--lint-fatal`, as in promtool.
+fn check_rules(
+    files: &[std::path::PathBuf],
+    lint: RulesLint,
+    lint_fatal: bool,
+    ignore_unknown_fields: bool,
+) -> ExitCode {
+    let opts = promlite_rules::RuleFileOptions::new().ignore_unknown_fields(ignore_unknown_fields);
+    let mut invalid = false;
+    let mut linted = false;
+    for f in files {
+        println!("Checking {}", f.display());
+        match opts.load(f) {
+            Err(errs) => {
+                invalid = true;
+                eprintln!("  FAILED:");
+                for e in errs {
+                    eprintln!("{e}");
+                }
+            }
+            Ok(rgs) => {
+                let dups = if lint == RulesLint::None {
+                    Vec::new()
+                } else {
+                    promlite_rules::duplicate_rules(&rgs)
+                };
+                if dups.is_empty() {
+                    println!("  SUCCESS: {} rules found", rgs.rule_count());
+                } else {
+                    linted = true;
+                    eprintln!("  FAILED:");
+                    eprintln!("lint error {} duplicate rule(s) found.", dups.len());
+                    for (name, labels) in &dups {
+                        eprintln!("Metric: {name}\nLabel(s):");
+                        for (k, v) in labels {
+                            eprintln!("\t{k}: {v}");
+                        }
+                    }
+                    eprintln!("Might cause inconsistency while recording expressions");
+                }
+            }
+        }
+        println!();
+    }
+    if invalid {
+        ExitCode::FAILURE
+    } else if linted && lint_fatal {
+        ExitCode::from(LINT_EXIT)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -529,3 +529,33 @@ fn prometheus_federates_from_promlite() {
         "Prometheus never federated up from promlite: {found}"
     );
 }
+
+/// `/api/v1/metadata` lists what scrapes recorded (type, help, unit per metric name).
+#[test]
+fn metadata_endpoint_lists_scraped_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let _server = start(
+        &dir.path().join("data"),
+        port,
+        &[format!("--config.file={}", config.display())],
+    );
+    up_sample(port, None);
+    let (code, v) = api(port, "/api/v1/metadata?metric=promlite_build_info");
+    assert_eq!(code, 200, "{v}");
+    let entries = v["data"]["promlite_build_info"]
+        .as_array()
+        .expect("an entry for the metric");
+    assert_eq!(entries[0]["type"], "gauge");
+    assert!(
+        entries[0]["help"]
+            .as_str()
+            .unwrap()
+            .contains("constant '1' value")
+    );
+    let (_, v) = api(port, "/api/v1/metadata?limit=1");
+    assert_eq!(v["data"].as_object().unwrap().len(), 1);
+    let (code, v) = api(port, "/api/v1/metadata?limit=x");
+    assert_eq!((code, v["errorType"].as_str()), (400, Some("bad_data")));
+}
