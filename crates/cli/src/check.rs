@@ -159,18 +159,35 @@ fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
         println!("Checking {}", f.display());
         match promlite_config::Config::load(f) {
             Ok(cfg) => {
+                // As promtool: the rule files the configuration names (globs relative
+                // to its directory) are counted here and checked after it.
+                let base = f.parent().unwrap_or(std::path::Path::new("."));
+                let mut rule_files = Vec::new();
+                for pattern in &cfg.rule_files {
+                    let full = base.join(pattern);
+                    match glob::glob(&full.to_string_lossy()) {
+                        Ok(paths) => rule_files.extend(paths.flatten()),
+                        Err(e) => {
+                            eprintln!("  FAILED: {pattern}: {e}");
+                            failed = true;
+                        }
+                    }
+                }
+                if !rule_files.is_empty() {
+                    println!("  SUCCESS: {} rule files found", rule_files.len());
+                }
                 println!(
                     " SUCCESS: {} is valid prometheus config file syntax",
                     f.display()
                 );
-                if !cfg.rule_files.is_empty() {
-                    // Rule files are Prometheus's too, but promlite cannot check them
-                    // until rule support lands; say so rather than pass them silently.
-                    eprintln!(
-                        "  WARNING: rule files were not checked: {}",
-                        cfg.rule_files.join(", ")
-                    );
+                println!();
+                if !rule_files.is_empty()
+                    && check_rules(&rule_files, RulesLint::DuplicateRules, false, false)
+                        != ExitCode::SUCCESS
+                {
+                    failed = true;
                 }
+                continue;
             }
             Err(e) => {
                 eprintln!("  FAILED: {e}");
