@@ -263,7 +263,7 @@ impl Head {
         (mint <= maxt).then_some((mint, maxt))
     }
 
-        /// The metadata recorded per metric name, each distinct (type, help, unit) once,
+    /// The metadata recorded per metric name, each distinct (type, help, unit) once,
     /// sorted by name (what Prometheus's `/api/v1/metadata` lists).
     pub fn metadata_by_metric(&self) -> Vec<(String, Metadata)> {
         let mut out: Vec<(String, Metadata)> = self
@@ -277,8 +277,18 @@ impl Head {
             })
             .collect();
         out.sort_by(|a, b| {
-            (a.0.as_str(), a.1.metric_type.as_str(), a.1.help.as_str(), a.1.unit.as_str())
-                .cmp(&(b.0.as_str(), b.1.metric_type.as_str(), b.1.help.as_str(), b.1.unit.as_str()))
+            (
+                a.0.as_str(),
+                a.1.metric_type.as_str(),
+                a.1.help.as_str(),
+                a.1.unit.as_str(),
+            )
+                .cmp(&(
+                    b.0.as_str(),
+                    b.1.metric_type.as_str(),
+                    b.1.help.as_str(),
+                    b.1.unit.as_str(),
+                ))
         });
         out.dedup();
         out
