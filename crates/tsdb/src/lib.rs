@@ -18,4 +18,4 @@ pub mod wal;
 pub use db::{DEFAULT_RETENTION, Db, DbOptions};
 pub use encoding::DecodeError;
 pub use error::{Error, Result};
-pub use head::{DEFAULT_MAX_EXEMPLARS, Head, HeadOptions};
+pub use head::{CardinalityLists, DEFAULT_MAX_EXEMPLARS, Head, HeadOptions, HeadStats};

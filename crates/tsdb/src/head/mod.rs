@@ -263,6 +263,37 @@ impl Head {
         (mint <= maxt).then_some((mint, maxt))
     }
 
+    /// What `/api/v1/status/tsdb` reports: the head's size and its largest cardinalities,
+    /// each list cut to `limit` entries (Prometheus shows 10).
+    ///
+    /// ```
+    /// use promlite_tsdb::{Head, HeadOptions};
+    /// let head = Head::new(&HeadOptions::default());
+    /// let stats = head.stats(10);
+    /// assert_eq!(stats.num_series, 0);
+    /// ```
+    pub fn stats(&self, limit: usize) -> HeadStats {
+        let (lists, num_label_pairs) = self.postings.read().stats(limit);
+        let mut num_series = 0;
+        let mut chunk_count = 0;
+        for s in self.by_id.read().iter().flatten() {
+            num_series += 1;
+            let d = s.data.lock();
+            chunk_count += d.closed.len()
+                + usize::from(d.head.is_some())
+                + usize::from(!d.histograms.is_empty());
+        }
+        let (min_time, max_time) = self.time_range().unwrap_or((i64::MAX, i64::MIN));
+        HeadStats {
+            num_series,
+            num_label_pairs,
+            chunk_count,
+            min_time,
+            max_time,
+            lists,
+        }
+    }
+
     /// The metadata recorded per metric name, each distinct (type, help, unit) once,
     /// sorted by name (what Prometheus's `/api/v1/metadata` lists).
     pub fn metadata_by_metric(&self) -> Vec<(String, Metadata)> {
@@ -1231,6 +1262,36 @@ fn finish(out: &mut Vec<String>, hints: Option<&LabelHints>) -> Vec<String> {
         out.truncate(h.limit);
     }
     std::mem::take(out)
+}
+
+/// The head's size and cardinalities; see [`Head::stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadStats {
+    /// Series in the head.
+    pub num_series: usize,
+    /// Distinct label name/value pairs.
+    pub num_label_pairs: usize,
+    /// Chunks in the head, open and closed.
+    pub chunk_count: usize,
+    /// The oldest sample's timestamp; `i64::MAX` when the head is empty.
+    pub min_time: i64,
+    /// The newest sample's timestamp; `i64::MIN` when the head is empty.
+    pub max_time: i64,
+    /// The largest cardinalities.
+    pub lists: CardinalityLists,
+}
+
+/// Name/count lists, largest first, ties by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CardinalityLists {
+    /// Series per metric name.
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    /// Distinct values per label name.
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    /// Bytes of label values per label name, each value counted once per series.
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    /// Series per `name=value` pair.
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::convert::Infallible;
 use hashbrown::HashMap;
 use promlite_model::{Labels, Matcher};
 
+use super::CardinalityLists;
+
 /// Label pair → ascending series ids.
 #[derive(Default)]
 pub(crate) struct MemPostings {
@@ -21,6 +23,47 @@ fn insert_sorted(list: &mut Vec<u32>, id: u32) {
 }
 
 impl MemPostings {
+    /// Cardinality statistics over the index, each list cut to its `limit` largest
+    /// (ties by name), as Prometheus computes them for `/api/v1/status/tsdb`: series per
+    /// metric name, values per label name, value bytes times series per label name, and
+    /// series per label pair. The last element is the number of distinct label pairs.
+    pub(crate) fn stats(&self, limit: usize) -> (CardinalityLists, usize) {
+        let mut lists = CardinalityLists::default();
+        let mut pairs = 0;
+        for (name, values) in &self.by_name {
+            pairs += values.len();
+            lists
+                .label_value_count_by_label_name
+                .push((name.to_string(), values.len() as u64));
+            let mut bytes = 0u64;
+            for (value, ids) in values {
+                let n = ids.len() as u64;
+                if &**name == "__name__" {
+                    lists
+                        .series_count_by_metric_name
+                        .push((value.to_string(), n));
+                }
+                lists
+                    .series_count_by_label_value_pair
+                    .push((format!("{name}={value}"), n));
+                bytes += value.len() as u64 * n;
+            }
+            lists
+                .memory_in_bytes_by_label_name
+                .push((name.to_string(), bytes));
+        }
+        for list in [
+            &mut lists.series_count_by_metric_name,
+            &mut lists.label_value_count_by_label_name,
+            &mut lists.memory_in_bytes_by_label_name,
+            &mut lists.series_count_by_label_value_pair,
+        ] {
+            list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(limit);
+        }
+        (lists, pairs)
+    }
+
     pub(crate) fn add(&mut self, id: u32, labels: &Labels) {
         insert_sorted(&mut self.all, id);
         for l in labels {

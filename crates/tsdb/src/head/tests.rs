@@ -345,3 +345,56 @@ proptest! {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn stats_count_series_pairs_and_chunks() {
+    let head = Head::new(&HeadOptions::default());
+    let mut app = head.appender();
+    let series = [
+        [("__name__", "up"), ("job", "node")],
+        [("__name__", "up"), ("job", "prometheus")],
+        [("__name__", "scrape_duration_seconds"), ("job", "node")],
+    ];
+    for pairs in &series {
+        let l = Labels::from_pairs(pairs.iter().copied());
+        for t in 0..10 {
+            app.append(SeriesRef::NONE, &l, t * 1000, 1.0).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    let s = head.stats(2);
+    assert_eq!(s.num_series, 3);
+    // __name__=up, __name__=scrape_duration_seconds, job=node, job=prometheus.
+    assert_eq!(s.num_label_pairs, 4);
+    // Ten samples fit one open chunk per series.
+    assert_eq!(s.chunk_count, 3);
+    assert_eq!((s.min_time, s.max_time), (0, 9000));
+    let own = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        s.lists.series_count_by_metric_name,
+        own(&[("up", 2), ("scrape_duration_seconds", 1)])
+    );
+    assert_eq!(
+        s.lists.label_value_count_by_label_name,
+        own(&[("__name__", 2), ("job", 2)])
+    );
+    // __name__: 2×"up" + 23 bytes; job: 2×"node" + "prometheus".
+    assert_eq!(
+        s.lists.memory_in_bytes_by_label_name,
+        own(&[("__name__", 27), ("job", 18)])
+    );
+    // Top two of four pairs, ties broken by name.
+    assert_eq!(
+        s.lists.series_count_by_label_value_pair,
+        own(&[("__name__=up", 2), ("job=node", 2)])
+    );
+    let empty = Head::new(&HeadOptions::default()).stats(10);
+    assert_eq!(
+        (empty.num_series, empty.min_time, empty.max_time),
+        (0, i64::MAX, i64::MIN)
+    );
+}
