@@ -388,6 +388,12 @@ fn ui_renders_targets_and_query_results_in_a_real_browser() {
         graph.contains("<polyline") || graph.contains("<circle"),
         "graph page:\n{graph}"
     );
+    let status = render("/status");
+    assert!(
+        status.contains("<th>Number of Series</th><td class=\"mono\">")
+            && status.contains("<th class=\"mono\">job=promlite</th>"),
+        "status page:\n{status}"
+    );
 }
 
 /// Prometheus's own client, `promtool query …`, works against promlite's API.
@@ -530,9 +536,10 @@ fn prometheus_federates_from_promlite() {
     );
 }
 
-/// `/api/v1/metadata` lists what scrapes recorded (type, help, unit per metric name).
+/// `/api/v1/metadata` lists what scrapes recorded (type, help, unit per metric name), and
+/// `/api/v1/status/tsdb` the head's size and cardinalities.
 #[test]
-fn metadata_endpoint_lists_scraped_metadata() {
+fn metadata_and_tsdb_status_describe_the_scraped_head() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port);
@@ -557,5 +564,41 @@ fn metadata_endpoint_lists_scraped_metadata() {
     let (_, v) = api(port, "/api/v1/metadata?limit=1");
     assert_eq!(v["data"].as_object().unwrap().len(), 1);
     let (code, v) = api(port, "/api/v1/metadata?limit=x");
+    assert_eq!((code, v["errorType"].as_str()), (400, Some("bad_data")));
+
+    // `/api/v1/status/tsdb` describes the head the scrapes filled.
+    let (code, v) = api(port, "/api/v1/status/tsdb");
+    assert_eq!(code, 200, "{v}");
+    let head = &v["data"]["headStats"];
+    let num_series = head["numSeries"].as_u64().unwrap();
+    assert!(num_series > 0, "{v}");
+    assert!(head["chunkCount"].as_u64().unwrap() >= num_series, "{v}");
+    assert!(head["minTime"].as_i64().unwrap() <= head["maxTime"].as_i64().unwrap());
+    let by_name = v["data"]["seriesCountByMetricName"].as_array().unwrap();
+    assert!(by_name.len() <= 10 && !by_name.is_empty(), "{v}");
+    let counts: Vec<u64> = by_name
+        .iter()
+        .map(|e| e["value"].as_u64().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "largest first: {v}"
+    );
+    let pairs = v["data"]["seriesCountByLabelValuePair"].as_array().unwrap();
+    assert!(
+        pairs
+            .iter()
+            .any(|e| e["name"] == "job=promlite" && e["value"].as_u64() == Some(num_series)),
+        "every series carries the job label: {v}"
+    );
+    let (_, v) = api(port, "/api/v1/status/tsdb?limit=1");
+    assert_eq!(
+        v["data"]["labelValueCountByLabelName"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (code, v) = api(port, "/api/v1/status/tsdb?limit=0");
     assert_eq!((code, v["errorType"].as_str()), (400, Some("bad_data")));
 }

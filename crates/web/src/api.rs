@@ -134,6 +134,7 @@ endpoint!(format_query_h, format_query);
 endpoint!(delete_series_h, delete_series);
 endpoint!(snapshot_h, snapshot);
 endpoint!(metadata_h, metadata);
+endpoint!(tsdb_status_h, tsdb_status);
 
 async fn label_values_h(
     State(web): State<Web>,
@@ -165,6 +166,7 @@ pub(crate) fn routes(web: Web) -> Router {
         .route("/api/v1/status/flags", get(flags_h))
         .route("/api/v1/status/config", get(config_h))
         .route("/api/v1/status/runtimeinfo", get(runtimeinfo_h))
+        .route("/api/v1/status/tsdb", get(tsdb_status_h))
         .route(
             "/api/v1/format_query",
             get(format_query_h).post(format_query_h),
@@ -759,6 +761,50 @@ async fn format_query(web: Web, form: Form) -> ApiResult {
     let mut out = String::new();
     write_str(&mut out, &expr.to_string());
     Ok(Reply::data(out))
+}
+
+/// `/api/v1/status/tsdb`: the head's size and its ten (or `limit`) largest cardinalities.
+async fn tsdb_status(web: Web, form: Form) -> ApiResult {
+    let limit = match form.value("limit") {
+        "" => 10,
+        v => match v.parse::<i64>() {
+            Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => return Err(ApiError::bad_data("limit must be a positive number")),
+        },
+    };
+    let admin = web.inner.admin.clone();
+    blocking(move || {
+        let stats = admin
+            .and_then(|a| a.head_stats(limit))
+            .ok_or_else(|| ApiError::new(ErrorType::Internal, "error getting head stats: no TSDB"))?;
+        let mut out = String::with_capacity(1024);
+        let _ = write!(
+            out,
+            "{{\"headStats\":{{\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":{},\"minTime\":{},\"maxTime\":{}}}",
+            stats.num_series, stats.num_label_pairs, stats.chunk_count, stats.min_time, stats.max_time
+        );
+        let lists = &stats.lists;
+        for (key, list) in [
+            ("seriesCountByMetricName", &lists.series_count_by_metric_name),
+            ("labelValueCountByLabelName", &lists.label_value_count_by_label_name),
+            ("memoryInBytesByLabelName", &lists.memory_in_bytes_by_label_name),
+            ("seriesCountByLabelValuePair", &lists.series_count_by_label_value_pair),
+        ] {
+            let _ = write!(out, ",\"{key}\":[");
+            for (i, (name, value)) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"name\":");
+                write_str(&mut out, name);
+                let _ = write!(out, ",\"value\":{value}}}");
+            }
+            out.push(']');
+        }
+        out.push('}');
+        Ok(Reply::data(out))
+    })
+    .await?
 }
 
 fn admin(web: &Web) -> Result<Arc<dyn crate::TsdbAdmin>, ApiError> {

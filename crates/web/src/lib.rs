@@ -123,6 +123,11 @@ pub trait TsdbAdmin: Send + Sync {
     fn metadata(&self) -> Vec<(String, promlite_model::Metadata)> {
         Vec::new()
     }
+    /// The head's size and largest cardinalities, for `/api/v1/status/tsdb`; `None` where
+    /// the storage keeps no such index.
+    fn head_stats(&self, _limit: usize) -> Option<promlite_tsdb::HeadStats> {
+        None
+    }
 }
 
 impl TsdbAdmin for promlite_tsdb::Db {
@@ -139,6 +144,9 @@ impl TsdbAdmin for promlite_tsdb::Db {
     }
     fn metadata(&self) -> Vec<(String, promlite_model::Metadata)> {
         self.head().metadata_by_metric()
+    }
+    fn head_stats(&self, limit: usize) -> Option<promlite_tsdb::HeadStats> {
+        Some(self.head().stats(limit))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The web UI: a few pages built into the binary (no CDN, no build step) that talk to
-//! the HTTP API like any other client — Query (table and graph), Targets and Status.
+//! the HTTP API like any other client — Query (table and graph), Targets and Status
+//! (build, runtime, flags, configuration and the TSDB head's cardinalities).
 //! `/graph` is Prometheus 2's name for the query page and redirects there too.
 
 use axum::Router;
