@@ -59,6 +59,37 @@ fn start(data: &Path, port: u16, extra: &[String]) -> Server {
     server
 }
 
+/// A peer program on `PATH`. Missing, it is a failure under `PROMLITE_PEERS=1` (CI
+/// installs the peers) and a skipped test elsewhere.
+fn peer(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
+            "{name} is not installed but PROMLITE_PEERS=1"
+        );
+        eprintln!("{name} not installed; test not run");
+    }
+    found
+}
+
+/// A server in `dir` scraping itself every second, started and past its first scrape.
+fn start_self_scraping(dir: &Path) -> Server {
+    let port = free_port();
+    let config = write_config(dir, port);
+    let server = start(
+        &dir.join("data"),
+        port,
+        &[format!("--config.file={}", config.display())],
+    );
+    up_sample(port, None);
+    server
+}
+
 /// Polls `f` (a readiness probe) until it holds or `limit` passes.
 fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -331,28 +362,12 @@ fn admin_api_snapshots_and_deletes_when_enabled() {
 /// show the healthy self-scrape target and the query's result.
 #[test]
 fn ui_renders_targets_and_query_results_in_a_real_browser() {
-    let chromium = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("chromium"))
-        .find(|p| p.is_file());
-    let Some(chromium) = chromium else {
-        assert!(
-            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
-            "chromium is not installed but PROMLITE_PEERS=1"
-        );
-        eprintln!("chromium not installed; UI test not run");
+    let Some(chromium) = peer("chromium") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port);
-    let _server = start(
-        &dir.path().join("data"),
-        port,
-        &[format!("--config.file={}", config.display())],
-    );
-    up_sample(port, None);
+    let server = start_self_scraping(dir.path());
+    let port = server.port;
     let render = |page: &str| -> String {
         let profile = tempfile::tempdir().unwrap();
         let out = Command::new(&chromium)
@@ -399,28 +414,12 @@ fn ui_renders_targets_and_query_results_in_a_real_browser() {
 /// Prometheus's own client, `promtool query …`, works against promlite's API.
 #[test]
 fn promtool_queries_promlite() {
-    let promtool = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("promtool"))
-        .find(|p| p.is_file());
-    let Some(promtool) = promtool else {
-        assert!(
-            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
-            "promtool is not installed but PROMLITE_PEERS=1"
-        );
-        eprintln!("promtool not installed; test not run");
+    let Some(promtool) = peer("promtool") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port);
-    let _server = start(
-        &dir.path().join("data"),
-        port,
-        &[format!("--config.file={}", config.display())],
-    );
-    up_sample(port, None);
+    let server = start_self_scraping(dir.path());
+    let port = server.port;
     let url = format!("http://127.0.0.1:{port}");
     let now = promlite_model::value::now_ms() / 1000;
     let start = (now - 60).to_string();
@@ -458,28 +457,12 @@ fn promtool_queries_promlite() {
 /// text output): the series promlite scraped appear in Prometheus with their labels.
 #[test]
 fn prometheus_federates_from_promlite() {
-    let prometheus = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("prometheus"))
-        .find(|p| p.is_file());
-    let Some(prometheus) = prometheus else {
-        assert!(
-            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
-            "prometheus is not installed but PROMLITE_PEERS=1"
-        );
-        eprintln!("prometheus not installed; test not run");
+    let Some(prometheus) = peer("prometheus") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port);
-    let _server = start(
-        &dir.path().join("data"),
-        port,
-        &[format!("--config.file={}", config.display())],
-    );
-    up_sample(port, None);
+    let server = start_self_scraping(dir.path());
+    let port = server.port;
     // promlite's own answer first.
     let (code, text) = http(
         port,
@@ -541,14 +524,8 @@ fn prometheus_federates_from_promlite() {
 #[test]
 fn metadata_and_tsdb_status_describe_the_scraped_head() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port);
-    let _server = start(
-        &dir.path().join("data"),
-        port,
-        &[format!("--config.file={}", config.display())],
-    );
-    up_sample(port, None);
+    let server = start_self_scraping(dir.path());
+    let port = server.port;
     let (code, v) = api(port, "/api/v1/metadata?metric=promlite_build_info");
     assert_eq!(code, 200, "{v}");
     let entries = v["data"]["promlite_build_info"]
