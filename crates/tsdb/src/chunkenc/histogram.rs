@@ -188,96 +188,190 @@ fn absolute(deltas: &[i64]) -> Vec<i64> {
         .collect()
 }
 
-/// Encodes integer histograms (time-ordered) into chunks.
-pub(crate) fn encode_histograms(samples: &[(i64, &Histogram)]) -> Vec<HistogramChunk> {
+/// What the chunk encoder needs of a histogram sample; integer and float histograms
+/// share the chunk structure and differ in how their values are written.
+trait ChunkSample {
+    /// What later samples are encoded against: the previous values and their deltas.
+    type State;
+    fn layout(&self) -> Layout;
+    fn hint(&self) -> CounterResetHint;
+    fn sum(&self) -> f64;
+    /// Writes the chunk's first sample's values in full.
+    fn put_first(&self, w: &mut BitWriter) -> Self::State;
+    /// Whether this sample's counts fell below the previous sample's.
+    fn decreased(&self, prev: &Self::State) -> bool;
+    /// Writes this sample's values against the previous sample's.
+    fn put_next(&self, w: &mut BitWriter, state: &mut Self::State);
+}
+
+/// The [`ChunkSample`] methods that read fields both histogram types name alike.
+macro_rules! shared_fields {
+    () => {
+        fn layout(&self) -> Layout {
+            layout_of(
+                self.schema,
+                self.zero_threshold,
+                &self.positive_spans,
+                &self.negative_spans,
+                &self.custom_values,
+            )
+        }
+        fn hint(&self) -> CounterResetHint {
+            self.counter_reset_hint
+        }
+        fn sum(&self) -> f64 {
+            self.sum
+        }
+    };
+}
+
+/// Integer state: count, zero count, sum and buckets with their last deltas.
+struct IntState {
+    cnt: (i64, i64),
+    zcnt: (i64, i64),
+    sum: f64,
+    lead: u8,
+    trail: u8,
+    buckets: Vec<i64>,
+    bucket_deltas: Vec<i64>,
+}
+
+fn int_buckets(h: &Histogram) -> Vec<i64> {
+    h.positive_buckets
+        .iter()
+        .chain(&h.negative_buckets)
+        .copied()
+        .collect()
+}
+
+impl ChunkSample for Histogram {
+    type State = IntState;
+    shared_fields!();
+    fn put_first(&self, w: &mut BitWriter) -> IntState {
+        put_varbit_uint(w, self.count);
+        put_varbit_uint(w, self.zero_count);
+        w.write_bits(self.sum.to_bits(), 64);
+        let buckets = int_buckets(self);
+        for b in &buckets {
+            put_varbit_int(w, *b);
+        }
+        IntState {
+            cnt: (self.count as i64, 0),
+            zcnt: (self.zero_count as i64, 0),
+            sum: self.sum,
+            lead: 0xff,
+            trail: 0,
+            bucket_deltas: vec![0; buckets.len()],
+            buckets,
+        }
+    }
+    fn decreased(&self, prev: &IntState) -> bool {
+        (self.count as i64) < prev.cnt.0
+            || (self.zero_count as i64) < prev.zcnt.0
+            || absolute(&int_buckets(self))
+                .iter()
+                .zip(absolute(&prev.buckets))
+                .any(|(a, b)| *a < b)
+    }
+    fn put_next(&self, w: &mut BitWriter, st: &mut IntState) {
+        for (v, (last, last_delta)) in [
+            (self.count as i64, &mut st.cnt),
+            (self.zero_count as i64, &mut st.zcnt),
+        ] {
+            let d = v.wrapping_sub(*last);
+            put_varbit_int(w, d.wrapping_sub(*last_delta));
+            (*last, *last_delta) = (v, d);
+        }
+        put_xor(w, self.sum, st.sum, &mut st.lead, &mut st.trail);
+        st.sum = self.sum;
+        for (k, b) in int_buckets(self).into_iter().enumerate() {
+            let d = b.wrapping_sub(st.buckets[k]);
+            put_varbit_int(w, d.wrapping_sub(st.bucket_deltas[k]));
+            (st.buckets[k], st.bucket_deltas[k]) = (b, d);
+        }
+    }
+}
+
+/// Float state: count, zero count, sum and buckets, each with its XOR window.
+struct FloatState {
+    prev: Vec<f64>,
+    windows: Vec<(u8, u8)>,
+}
+
+fn float_values(h: &FloatHistogram) -> Vec<f64> {
+    [h.count, h.zero_count, h.sum]
+        .into_iter()
+        .chain(
+            h.positive_buckets
+                .iter()
+                .chain(&h.negative_buckets)
+                .copied(),
+        )
+        .collect()
+}
+
+impl ChunkSample for FloatHistogram {
+    type State = FloatState;
+    shared_fields!();
+    fn put_first(&self, w: &mut BitWriter) -> FloatState {
+        let prev = float_values(self);
+        for v in &prev {
+            w.write_bits(v.to_bits(), 64);
+        }
+        FloatState {
+            windows: vec![(0xff, 0); prev.len()],
+            prev,
+        }
+    }
+    fn decreased(&self, st: &FloatState) -> bool {
+        let cur = float_values(self);
+        cur[0] < st.prev[0]
+            || cur[1] < st.prev[1]
+            || cur[3..].iter().zip(&st.prev[3..]).any(|(a, b)| a < b)
+    }
+    fn put_next(&self, w: &mut BitWriter, st: &mut FloatState) {
+        let cur = float_values(self);
+        for (k, v) in cur.iter().enumerate() {
+            let (lead, trail) = &mut st.windows[k];
+            put_xor(w, *v, st.prev[k], lead, trail);
+        }
+        st.prev = cur;
+    }
+}
+
+/// Encodes histograms (time-ordered) into chunks: a new chunk at 120 samples, at a new
+/// bucket layout, at a counter reset (flagged) and around staleness markers.
+fn encode<H: ChunkSample>(samples: &[(i64, &H)]) -> Vec<HistogramChunk> {
     let mut out = Vec::new();
     let mut i = 0;
     let mut header = None;
     while i < samples.len() {
         let (t0, h0) = samples[i];
-        let layout = layout_of(
-            h0.schema,
-            h0.zero_threshold,
-            &h0.positive_spans,
-            &h0.negative_spans,
-            &h0.custom_values,
-        );
-        let gauge = h0.counter_reset_hint == CounterResetHint::Gauge;
-        let hdr = header
-            .take()
-            .unwrap_or_else(|| header_for(h0.counter_reset_hint));
+        let layout = h0.layout();
+        let gauge = h0.hint() == CounterResetHint::Gauge;
+        let hdr = header.take().unwrap_or_else(|| header_for(h0.hint()));
         let mut w = BitWriter::with_header(3, 128);
         w.bytes[2] = hdr;
         put_layout(&mut w, &layout);
         put_varbit_int(&mut w, t0);
-        put_varbit_uint(&mut w, h0.count);
-        put_varbit_uint(&mut w, h0.zero_count);
-        w.write_bits(h0.sum.to_bits(), 64);
-        for b in h0.positive_buckets.iter().chain(&h0.negative_buckets) {
-            put_varbit_int(&mut w, *b);
-        }
+        let mut state = h0.put_first(&mut w);
         let (mut t, mut t_delta) = (t0, 0i64);
-        let (mut cnt, mut cnt_delta) = (h0.count as i64, 0i64);
-        let (mut zcnt, mut zcnt_delta) = (h0.zero_count as i64, 0i64);
-        let (mut sum, mut lead, mut trail) = (h0.sum, 0xffu8, 0u8);
-        let mut buckets: Vec<i64> = h0
-            .positive_buckets
-            .iter()
-            .chain(&h0.negative_buckets)
-            .copied()
-            .collect();
-        let mut bucket_deltas = vec![0i64; buckets.len()];
         let mut n = 1;
         i += 1;
-        let stale_first = is_stale_nan(h0.sum);
+        let stale_first = is_stale_nan(h0.sum());
         while i < samples.len() && n < MAX_SAMPLES && !stale_first {
             let (ts, h) = samples[i];
-            if is_stale_nan(h.sum)
-                || layout_of(
-                    h.schema,
-                    h.zero_threshold,
-                    &h.positive_spans,
-                    &h.negative_spans,
-                    &h.custom_values,
-                ) != layout
-            {
+            if is_stale_nan(h.sum()) || h.layout() != layout {
                 break;
             }
-            let hb: Vec<i64> = h
-                .positive_buckets
-                .iter()
-                .chain(&h.negative_buckets)
-                .copied()
-                .collect();
-            if !gauge {
-                let reset = (h.count as i64) < cnt
-                    || (h.zero_count as i64) < zcnt
-                    || absolute(&hb)
-                        .iter()
-                        .zip(absolute(&buckets))
-                        .any(|(a, b)| *a < b)
-                    || h.counter_reset_hint == CounterResetHint::CounterReset;
-                if reset {
-                    header = Some(HEADER_COUNTER_RESET);
-                    break;
-                }
+            if !gauge && (h.decreased(&state) || h.hint() == CounterResetHint::CounterReset) {
+                header = Some(HEADER_COUNTER_RESET);
+                break;
             }
             let d = ts.wrapping_sub(t);
             put_varbit_int(&mut w, d.wrapping_sub(t_delta));
             (t, t_delta) = (ts, d);
-            let d = (h.count as i64).wrapping_sub(cnt);
-            put_varbit_int(&mut w, d.wrapping_sub(cnt_delta));
-            (cnt, cnt_delta) = (h.count as i64, d);
-            let d = (h.zero_count as i64).wrapping_sub(zcnt);
-            put_varbit_int(&mut w, d.wrapping_sub(zcnt_delta));
-            (zcnt, zcnt_delta) = (h.zero_count as i64, d);
-            put_xor(&mut w, h.sum, sum, &mut lead, &mut trail);
-            sum = h.sum;
-            for (k, b) in hb.iter().enumerate() {
-                let d = b.wrapping_sub(buckets[k]);
-                put_varbit_int(&mut w, d.wrapping_sub(bucket_deltas[k]));
-                (buckets[k], bucket_deltas[k]) = (*b, d);
-            }
+            h.put_next(&mut w, &mut state);
             n += 1;
             i += 1;
         }
@@ -292,109 +386,20 @@ pub(crate) fn encode_histograms(samples: &[(i64, &Histogram)]) -> Vec<HistogramC
             header = Some(HEADER_GAUGE);
         } else if header.is_none() && i < samples.len() {
             // A new layout or a staleness marker, not a reset: say nothing either way.
-            header = Some(header_for(samples[i].1.counter_reset_hint));
+            header = Some(header_for(samples[i].1.hint()));
         }
     }
     out
 }
 
+/// Encodes integer histograms (time-ordered) into chunks.
+pub(crate) fn encode_histograms(samples: &[(i64, &Histogram)]) -> Vec<HistogramChunk> {
+    encode(samples)
+}
+
 /// Encodes float histograms (time-ordered) into chunks.
 pub(crate) fn encode_float_histograms(samples: &[(i64, &FloatHistogram)]) -> Vec<HistogramChunk> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut header = None;
-    while i < samples.len() {
-        let (t0, h0) = samples[i];
-        let layout = layout_of(
-            h0.schema,
-            h0.zero_threshold,
-            &h0.positive_spans,
-            &h0.negative_spans,
-            &h0.custom_values,
-        );
-        let gauge = h0.counter_reset_hint == CounterResetHint::Gauge;
-        let hdr = header
-            .take()
-            .unwrap_or_else(|| header_for(h0.counter_reset_hint));
-        let mut w = BitWriter::with_header(3, 128);
-        w.bytes[2] = hdr;
-        put_layout(&mut w, &layout);
-        put_varbit_int(&mut w, t0);
-        let first: Vec<f64> = [h0.count, h0.zero_count, h0.sum]
-            .into_iter()
-            .chain(
-                h0.positive_buckets
-                    .iter()
-                    .chain(&h0.negative_buckets)
-                    .copied(),
-            )
-            .collect();
-        for v in &first {
-            w.write_bits(v.to_bits(), 64);
-        }
-        let mut prev = first;
-        let mut state = vec![(0xffu8, 0u8); prev.len()];
-        let (mut t, mut t_delta) = (t0, 0i64);
-        let mut n = 1;
-        i += 1;
-        let stale_first = is_stale_nan(h0.sum);
-        while i < samples.len() && n < MAX_SAMPLES && !stale_first {
-            let (ts, h) = samples[i];
-            if is_stale_nan(h.sum)
-                || layout_of(
-                    h.schema,
-                    h.zero_threshold,
-                    &h.positive_spans,
-                    &h.negative_spans,
-                    &h.custom_values,
-                ) != layout
-            {
-                break;
-            }
-            let cur: Vec<f64> = [h.count, h.zero_count, h.sum]
-                .into_iter()
-                .chain(
-                    h.positive_buckets
-                        .iter()
-                        .chain(&h.negative_buckets)
-                        .copied(),
-                )
-                .collect();
-            if !gauge {
-                let reset = cur[0] < prev[0]
-                    || cur[1] < prev[1]
-                    || cur[3..].iter().zip(&prev[3..]).any(|(a, b)| a < b)
-                    || h.counter_reset_hint == CounterResetHint::CounterReset;
-                if reset {
-                    header = Some(HEADER_COUNTER_RESET);
-                    break;
-                }
-            }
-            let d = ts.wrapping_sub(t);
-            put_varbit_int(&mut w, d.wrapping_sub(t_delta));
-            (t, t_delta) = (ts, d);
-            for (k, v) in cur.iter().enumerate() {
-                let (l, tr) = &mut state[k];
-                put_xor(&mut w, *v, prev[k], l, tr);
-            }
-            prev = cur;
-            n += 1;
-            i += 1;
-        }
-        w.bytes[..2].copy_from_slice(&(n as u16).to_be_bytes());
-        out.push(HistogramChunk {
-            mint: t0,
-            maxt: t,
-            samples: n,
-            bytes: w.bytes,
-        });
-        if gauge {
-            header = Some(HEADER_GAUGE);
-        } else if header.is_none() && i < samples.len() {
-            header = Some(header_for(samples[i].1.counter_reset_hint));
-        }
-    }
-    out
+    encode(samples)
 }
 
 /// Decodes a histogram chunk of either encoding; every sample comes out as a
