@@ -88,7 +88,45 @@ pub struct FloatHistogram {
     pub custom_values: Vec<f64>,
 }
 
+/// What both histogram representations share besides their counts: the reset hint, the
+/// schema, the zero threshold, the bucket spans and custom bounds. Encoders that treat
+/// both alike (WAL records, chunks) read it from either with `bucket_layout()`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketLayout<'a> {
+    /// Counter-reset knowledge.
+    pub counter_reset_hint: CounterResetHint,
+    /// Resolution, −4…8, or [`CUSTOM_BUCKETS_SCHEMA`].
+    pub schema: i32,
+    /// The zero bucket's threshold.
+    pub zero_threshold: f64,
+    /// Spans of populated positive buckets.
+    pub positive_spans: &'a [Span],
+    /// Spans of populated negative buckets.
+    pub negative_spans: &'a [Span],
+    /// Upper bounds of custom buckets (schema −53 only).
+    pub custom_values: &'a [f64],
+}
+
+/// `bucket_layout()` for a histogram type with the common field names.
+macro_rules! bucket_layout_fn {
+    () => {
+        /// The reset hint, schema, zero threshold, spans and custom bounds.
+        pub fn bucket_layout(&self) -> BucketLayout<'_> {
+            BucketLayout {
+                counter_reset_hint: self.counter_reset_hint,
+                schema: self.schema,
+                zero_threshold: self.zero_threshold,
+                positive_spans: &self.positive_spans,
+                negative_spans: &self.negative_spans,
+                custom_values: &self.custom_values,
+            }
+        }
+    };
+}
+
 impl Histogram {
+    bucket_layout_fn!();
+
     /// Whether this histogram uses custom bucket boundaries.
     pub fn uses_custom_buckets(&self) -> bool {
         self.schema == CUSTOM_BUCKETS_SCHEMA
@@ -135,6 +173,8 @@ fn absolute(deltas: &[i64]) -> Vec<f64> {
 }
 
 impl FloatHistogram {
+    bucket_layout_fn!();
+
     /// Whether this histogram uses custom bucket boundaries.
     pub fn uses_custom_buckets(&self) -> bool {
         self.schema == CUSTOM_BUCKETS_SCHEMA

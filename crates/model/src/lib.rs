@@ -49,7 +49,8 @@ pub mod value;
 pub use error::Error;
 pub use exemplar::Exemplar;
 pub use histogram::{
-    CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span, bucket_indexes,
+    BucketLayout, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span,
+    bucket_indexes,
 };
 pub use labels::{Label, Labels, LabelsBuilder, LabelsIter, METRIC_NAME};
 pub use matcher::{MatchType, Matcher};

@@ -10,7 +10,8 @@
 //! staleness markers, which therefore always sit first in a chunk, written in full.
 
 use promlite_model::{
-    CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span, value::is_stale_nan,
+    BucketLayout, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span,
+    value::is_stale_nan,
 };
 
 use super::bstream::{BitReader, BitWriter, Eof};
@@ -50,14 +51,14 @@ struct Layout {
     custom: Vec<f64>,
 }
 
-fn layout_of(schema: i32, zt: f64, p: &[Span], n: &[Span], c: &[f64]) -> Layout {
-    Layout {
-        schema,
-        zero_threshold: zt,
-        positive: p.to_vec(),
-        negative: n.to_vec(),
-        custom: c.to_vec(),
-    }
+/// Whether two samples can share a chunk: everything of the layout but the reset hint
+/// is equal. Compared in place: the encoder asks this of every sample.
+fn same_layout(a: &BucketLayout<'_>, b: &BucketLayout<'_>) -> bool {
+    a.schema == b.schema
+        && a.zero_threshold == b.zero_threshold
+        && a.positive_spans == b.positive_spans
+        && a.negative_spans == b.negative_spans
+        && a.custom_values == b.custom_values
 }
 
 fn header_for(hint: CounterResetHint) -> u8 {
@@ -143,13 +144,13 @@ fn read_custom(r: &mut BitReader<'_>) -> Result<Vec<f64>, Eof> {
     Ok(out)
 }
 
-fn put_layout(w: &mut BitWriter, l: &Layout) {
+fn put_layout(w: &mut BitWriter, l: &BucketLayout<'_>) {
     put_zero_threshold(w, l.zero_threshold);
     put_varbit_int(w, i64::from(l.schema));
-    put_spans(w, &l.positive);
-    put_spans(w, &l.negative);
+    put_spans(w, l.positive_spans);
+    put_spans(w, l.negative_spans);
     if l.schema == CUSTOM_BUCKETS_SCHEMA {
-        put_custom(w, &l.custom);
+        put_custom(w, l.custom_values);
     }
 }
 
@@ -193,8 +194,7 @@ fn absolute(deltas: &[i64]) -> Vec<i64> {
 trait ChunkSample {
     /// What later samples are encoded against: the previous values and their deltas.
     type State;
-    fn layout(&self) -> Layout;
-    fn hint(&self) -> CounterResetHint;
+    fn layout(&self) -> BucketLayout<'_>;
     fn sum(&self) -> f64;
     /// Writes the chunk's first sample's values in full.
     fn put_first(&self, w: &mut BitWriter) -> Self::State;
@@ -202,27 +202,6 @@ trait ChunkSample {
     fn decreased(&self, prev: &Self::State) -> bool;
     /// Writes this sample's values against the previous sample's.
     fn put_next(&self, w: &mut BitWriter, state: &mut Self::State);
-}
-
-/// The [`ChunkSample`] methods that read fields both histogram types name alike.
-macro_rules! shared_fields {
-    () => {
-        fn layout(&self) -> Layout {
-            layout_of(
-                self.schema,
-                self.zero_threshold,
-                &self.positive_spans,
-                &self.negative_spans,
-                &self.custom_values,
-            )
-        }
-        fn hint(&self) -> CounterResetHint {
-            self.counter_reset_hint
-        }
-        fn sum(&self) -> f64 {
-            self.sum
-        }
-    };
 }
 
 /// Integer state: count, zero count, sum and buckets with their last deltas.
@@ -246,7 +225,12 @@ fn int_buckets(h: &Histogram) -> Vec<i64> {
 
 impl ChunkSample for Histogram {
     type State = IntState;
-    shared_fields!();
+    fn layout(&self) -> BucketLayout<'_> {
+        self.bucket_layout()
+    }
+    fn sum(&self) -> f64 {
+        self.sum
+    }
     fn put_first(&self, w: &mut BitWriter) -> IntState {
         put_varbit_uint(w, self.count);
         put_varbit_uint(w, self.zero_count);
@@ -312,7 +296,12 @@ fn float_values(h: &FloatHistogram) -> Vec<f64> {
 
 impl ChunkSample for FloatHistogram {
     type State = FloatState;
-    shared_fields!();
+    fn layout(&self) -> BucketLayout<'_> {
+        self.bucket_layout()
+    }
+    fn sum(&self) -> f64 {
+        self.sum
+    }
     fn put_first(&self, w: &mut BitWriter) -> FloatState {
         let prev = float_values(self);
         for v in &prev {
@@ -348,8 +337,10 @@ fn encode<H: ChunkSample>(samples: &[(i64, &H)]) -> Vec<HistogramChunk> {
     while i < samples.len() {
         let (t0, h0) = samples[i];
         let layout = h0.layout();
-        let gauge = h0.hint() == CounterResetHint::Gauge;
-        let hdr = header.take().unwrap_or_else(|| header_for(h0.hint()));
+        let gauge = layout.counter_reset_hint == CounterResetHint::Gauge;
+        let hdr = header
+            .take()
+            .unwrap_or_else(|| header_for(layout.counter_reset_hint));
         let mut w = BitWriter::with_header(3, 128);
         w.bytes[2] = hdr;
         put_layout(&mut w, &layout);
@@ -361,10 +352,13 @@ fn encode<H: ChunkSample>(samples: &[(i64, &H)]) -> Vec<HistogramChunk> {
         let stale_first = is_stale_nan(h0.sum());
         while i < samples.len() && n < MAX_SAMPLES && !stale_first {
             let (ts, h) = samples[i];
-            if is_stale_nan(h.sum()) || h.layout() != layout {
+            let l = h.layout();
+            if is_stale_nan(h.sum()) || !same_layout(&l, &layout) {
                 break;
             }
-            if !gauge && (h.decreased(&state) || h.hint() == CounterResetHint::CounterReset) {
+            if !gauge
+                && (h.decreased(&state) || l.counter_reset_hint == CounterResetHint::CounterReset)
+            {
                 header = Some(HEADER_COUNTER_RESET);
                 break;
             }
@@ -386,7 +380,7 @@ fn encode<H: ChunkSample>(samples: &[(i64, &H)]) -> Vec<HistogramChunk> {
             header = Some(HEADER_GAUGE);
         } else if header.is_none() && i < samples.len() {
             // A new layout or a staleness marker, not a reset: say nothing either way.
-            header = Some(header_for(samples[i].1.hint()));
+            header = Some(header_for(samples[i].1.layout().counter_reset_hint));
         }
     }
     out

@@ -6,8 +6,8 @@
 //! integers and every entry as signed varint deltas to them.
 
 use promlite_model::{
-    CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Labels, LabelsBuilder,
-    MetricType, Span,
+    BucketLayout, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Labels,
+    LabelsBuilder, MetricType, Span,
 };
 
 use crate::encoding::{Decbuf, DecodeError, Encbuf};
@@ -288,7 +288,7 @@ fn get_spans(d: &mut Decbuf<'_>) -> Result<Vec<Span>, DecodeError> {
 trait WalHistogram: Sized {
     /// Record type bytes: exponential, custom buckets.
     const KINDS: (u8, u8);
-    fn layout(&self) -> (CounterResetHint, i32, f64, &[Span], &[Span], &[f64]);
+    fn layout(&self) -> BucketLayout<'_>;
     fn put_counts(&self, e: &mut Encbuf);
     fn put_buckets(&self, e: &mut Encbuf);
     fn get_rest(d: &mut Decbuf<'_>, layout: Layout) -> Result<Self, DecodeError>;
@@ -303,15 +303,8 @@ struct Layout {
 
 impl WalHistogram for Histogram {
     const KINDS: (u8, u8) = (kind::HISTOGRAMS, kind::CUSTOM_HISTOGRAMS);
-    fn layout(&self) -> (CounterResetHint, i32, f64, &[Span], &[Span], &[f64]) {
-        (
-            self.counter_reset_hint,
-            self.schema,
-            self.zero_threshold,
-            &self.positive_spans,
-            &self.negative_spans,
-            &self.custom_values,
-        )
+    fn layout(&self) -> BucketLayout<'_> {
+        self.bucket_layout()
     }
     fn put_counts(&self, e: &mut Encbuf) {
         e.uvarint(self.zero_count);
@@ -356,15 +349,8 @@ impl WalHistogram for Histogram {
 
 impl WalHistogram for FloatHistogram {
     const KINDS: (u8, u8) = (kind::FLOAT_HISTOGRAMS, kind::CUSTOM_FLOAT_HISTOGRAMS);
-    fn layout(&self) -> (CounterResetHint, i32, f64, &[Span], &[Span], &[f64]) {
-        (
-            self.counter_reset_hint,
-            self.schema,
-            self.zero_threshold,
-            &self.positive_spans,
-            &self.negative_spans,
-            &self.custom_values,
-        )
+    fn layout(&self) -> BucketLayout<'_> {
+        self.bucket_layout()
     }
     fn put_counts(&self, e: &mut Encbuf) {
         e.be64f(self.zero_count);
@@ -429,17 +415,17 @@ fn encode_any_histograms<H: WalHistogram>(hs: &[RefHistogram<H>], custom: bool, 
         for x in hs {
             e.varint(x.r.wrapping_sub(first.r) as i64);
             e.varint(x.t.wrapping_sub(first.t));
-            let (hint, schema, zero_threshold, pos, neg, custom_values) = x.h.layout();
-            e.byte(hint_byte(hint));
-            e.varint(i64::from(schema));
-            e.be64f(zero_threshold);
+            let l = x.h.layout();
+            e.byte(hint_byte(l.counter_reset_hint));
+            e.varint(i64::from(l.schema));
+            e.be64f(l.zero_threshold);
             x.h.put_counts(&mut e);
-            put_spans(&mut e, pos);
-            put_spans(&mut e, neg);
+            put_spans(&mut e, l.positive_spans);
+            put_spans(&mut e, l.negative_spans);
             x.h.put_buckets(&mut e);
-            if schema == CUSTOM_BUCKETS_SCHEMA {
-                e.uvarint(custom_values.len() as u64);
-                for v in custom_values {
+            if l.schema == CUSTOM_BUCKETS_SCHEMA {
+                e.uvarint(l.custom_values.len() as u64);
+                for v in l.custom_values {
                     e.be64f(*v);
                 }
             }
