@@ -24,7 +24,7 @@ use crate::ast::PosRange;
 use crate::ast::VectorSelector;
 use crate::engine::Window;
 use crate::eval_error::EvalError;
-use crate::funcs::{Out, RangeCtx, mixed_schema, mixed_warning, not_counter, not_gauge};
+use crate::funcs::{Out, RangeCtx, combine, mixed_schema, mixed_warning, not_counter, not_gauge};
 use crate::hist;
 use crate::value::{Annotations, FPoint, HPoint};
 
@@ -294,38 +294,6 @@ fn hist_rate(
         }
     }
     Some(result)
-}
-
-/// `a + b` or `a - b` with Prometheus's annotations for reconciled custom buckets and
-/// incompatible schemas.
-fn combine(
-    a: &FloatHistogram,
-    b: &FloatHistogram,
-    add: bool,
-    w: &Window<'_>,
-    c: &mut RangeCtx<'_>,
-) -> Option<FloatHistogram> {
-    let r = if add {
-        hist::add(a, b)
-    } else {
-        hist::sub(a, b)
-    };
-    match r {
-        Ok(r) => {
-            if r.reconciled {
-                let op = if add { "addition" } else { "subtraction" };
-                c.annos.info(
-                    format!("mismatched custom buckets were reconciled during {op}"),
-                    c.pos,
-                );
-            }
-            Some(r.h)
-        }
-        Err(()) => {
-            mixed_schema(w, c);
-            None
-        }
-    }
 }
 
 /// For `changes`/`resets` over an `anchored` window: where the float and histogram

@@ -86,6 +86,38 @@ pub(crate) fn not_gauge(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     );
 }
 
+/// `a + b` or `a - b` with Prometheus's annotations for reconciled custom buckets and
+/// incompatible schemas.
+pub(crate) fn combine(
+    a: &FloatHistogram,
+    b: &FloatHistogram,
+    add: bool,
+    w: &Window<'_>,
+    c: &mut RangeCtx<'_>,
+) -> Option<FloatHistogram> {
+    let r = if add {
+        hist::add(a, b)
+    } else {
+        hist::sub(a, b)
+    };
+    match r {
+        Ok(r) => {
+            if r.reconciled {
+                let op = if add { "addition" } else { "subtraction" };
+                c.annos.info(
+                    format!("mismatched custom buckets were reconciled during {op}"),
+                    c.pos,
+                );
+            }
+            Some(r.h)
+        }
+        Err(()) => {
+            mixed_schema(w, c);
+            None
+        }
+    }
+}
+
 pub(crate) fn mixed_schema(w: &Window<'_>, c: &mut RangeCtx<'_>) {
     c.annos.warn(
         format!(
@@ -150,41 +182,12 @@ fn histogram_rate(
             return None;
         }
     }
-    let mut h = to_schema(last, min_schema);
-    match hist::sub(&h, &prev) {
-        Ok(r) => {
-            if r.reconciled {
-                c.annos.info(
-                    "mismatched custom buckets were reconciled during subtraction",
-                    c.pos,
-                );
-            }
-            h = r.h;
-        }
-        Err(()) => {
-            mixed_schema(w, c);
-            return None;
-        }
-    }
+    let mut h = combine(&to_schema(last, min_schema), &prev, false, w, c)?;
     if is_counter {
         let mut prev_h: &FloatHistogram = &prev;
         for p in &points[1..] {
             if hist::detect_reset(&p.h, prev_h) {
-                match hist::add(&h, prev_h) {
-                    Ok(r) => {
-                        if r.reconciled {
-                            c.annos.info(
-                                "mismatched custom buckets were reconciled during addition",
-                                c.pos,
-                            );
-                        }
-                        h = r.h;
-                    }
-                    Err(()) => {
-                        mixed_schema(w, c);
-                        return None;
-                    }
-                }
+                h = combine(&h, prev_h, true, w, c)?;
             }
             prev_h = &p.h;
         }
@@ -315,7 +318,6 @@ fn instant_value(w: &Window<'_>, c: &mut RangeCtx<'_>, is_rate: bool) -> Out {
             }
         }
         (Some(ha), Some(hb)) => {
-            let mut h = (**hb).clone();
             if is_rate
                 && (hb.counter_reset_hint == CounterResetHint::Gauge
                     || ha.counter_reset_hint == CounterResetHint::Gauge)
@@ -328,23 +330,11 @@ fn instant_value(w: &Window<'_>, c: &mut RangeCtx<'_>, is_rate: bool) -> Out {
             {
                 not_gauge(w, c);
             }
-            if !is_rate || !hist::detect_reset(hb, ha) {
-                match hist::sub(&h, ha) {
-                    Ok(r) => {
-                        if r.reconciled {
-                            c.annos.info(
-                                "mismatched custom buckets were reconciled during subtraction",
-                                c.pos,
-                            );
-                        }
-                        h = r.h;
-                    }
-                    Err(()) => {
-                        mixed_schema(w, c);
-                        return None;
-                    }
-                }
-            }
+            let mut h = if !is_rate || !hist::detect_reset(hb, ha) {
+                combine(hb, ha, false, w, c)?
+            } else {
+                (**hb).clone()
+            };
             h.counter_reset_hint = CounterResetHint::Gauge;
             out_h = Some(hist::compact(&h));
         }

@@ -56,13 +56,15 @@ pub(crate) fn pairs(spans: &[Span], counts: &[f64]) -> Vec<(i32, f64)> {
 
 /// Packs sorted `(index, count)` pairs into spans and counts, dropping empty buckets.
 pub(crate) fn pack(p: &[(i32, f64)]) -> (Vec<Span>, Vec<f64>) {
+    pack_iter(p.iter().copied().filter(|&(_, c)| c != 0.0))
+}
+
+/// Packs sorted `(index, count)` pairs into spans and counts as they come.
+fn pack_iter(p: impl Iterator<Item = (i32, f64)>) -> (Vec<Span>, Vec<f64>) {
     let mut spans: Vec<Span> = Vec::new();
     let mut counts = Vec::new();
     let mut next: Option<i32> = None;
-    for &(i, c) in p {
-        if c == 0.0 {
-            continue;
-        }
+    for (i, c) in p {
         match (next, spans.last_mut()) {
             (Some(n), Some(s)) if n == i => s.length += 1,
             (Some(n), _) => spans.push(Span {
@@ -808,25 +810,7 @@ fn with_pairs(
 
 /// Like [`pack`] but keeps zero counts (compensation terms are often zero).
 fn pack_keep(p: &[(i32, f64)]) -> (Vec<Span>, Vec<f64>) {
-    let mut spans: Vec<Span> = Vec::new();
-    let mut counts = Vec::new();
-    let mut next: Option<i32> = None;
-    for &(i, c) in p {
-        match (next, spans.last_mut()) {
-            (Some(n), Some(s)) if n == i => s.length += 1,
-            (Some(n), _) => spans.push(Span {
-                offset: i - n,
-                length: 1,
-            }),
-            (None, _) => spans.push(Span {
-                offset: i,
-                length: 1,
-            }),
-        }
-        counts.push(c);
-        next = Some(i + 1);
-    }
-    (spans, counts)
+    pack_iter(p.iter().copied())
 }
 
 impl KahanSum {
