@@ -36,6 +36,7 @@ pub struct EngineOptions {
     pub(crate) no_step_subquery_interval: i64,
     pub(crate) parser: ParserOptions,
     pub(crate) max_points_per_series: Option<i64>,
+    pub(crate) start_timestamps: bool,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +49,7 @@ impl Default for EngineOptions {
             no_step_subquery_interval: 60_000,
             parser: ParserOptions::new(),
             max_points_per_series: Some(MAX_POINTS_PER_SERIES),
+            start_timestamps: false,
         }
     }
 }
@@ -101,6 +103,15 @@ impl EngineOptions {
     /// Prometheus API uses 11,000.
     pub fn max_points_per_series(mut self, n: Option<i64>) -> Self {
         self.max_points_per_series = n;
+        self
+    }
+
+    /// Prometheus's experimental `UseStartTimestamps`: samples' start times (see
+    /// `promlite_storage::SampleIterator::at_st`) mark counter resets and the start of
+    /// counting for `rate`, `increase`, `irate` and `resets`, and `start_timestamp()`
+    /// returns them. Off by default, as in Prometheus.
+    pub fn start_timestamps(mut self, on: bool) -> Self {
+        self.start_timestamps = on;
         self
     }
 }
@@ -316,6 +327,7 @@ fn run(
         annos: Annotations::default(),
         ticks: 0,
         stats_decoding: false,
+        use_st: opts.start_timestamps,
     };
     let val = ev.eval(expr)?;
     let mat = match val {
@@ -384,7 +396,29 @@ pub(crate) struct Loaded {
     pub(crate) metric: Labels,
     pub(crate) floats: Vec<FPoint>,
     pub(crate) hists: Vec<HPoint>,
+    /// Start times of `floats` and `hists`, index for index; empty when the series has
+    /// none (or the start-timestamp option is off).
+    pub(crate) sts: Sts,
     pub(crate) drop_name: bool,
+}
+
+/// Start times parallel to a series' floats and histograms (Prometheus's
+/// `StartTimestamps`); each list is empty or as long as its samples.
+#[derive(Debug, Default)]
+pub(crate) struct Sts {
+    pub(crate) floats: Vec<i64>,
+    pub(crate) hists: Vec<i64>,
+}
+
+/// What an instant selector returns for the sample it finds at each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pick {
+    /// Its value.
+    Value,
+    /// Its timestamp in seconds (`timestamp()`).
+    Timestamp,
+    /// Its start time in seconds, 0 if unknown (`start_timestamp()`).
+    StartTimestamp,
 }
 
 /// One step's window of a range-vector argument.
@@ -392,6 +426,10 @@ pub(crate) struct Window<'a> {
     pub(crate) metric: &'a Labels,
     pub(crate) floats: &'a [FPoint],
     pub(crate) hists: &'a [HPoint],
+    /// Start times of `floats` (empty, or as long as `floats`).
+    pub(crate) float_sts: &'a [i64],
+    /// Start times of `hists` (empty, or as long as `hists`).
+    pub(crate) hist_sts: &'a [i64],
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -415,6 +453,8 @@ pub(crate) struct Evaluator<'a> {
     /// Prometheus's `HistogramStatsIterator` does: unknown counter-reset hints are
     /// replaced by on-the-fly reset detection.
     pub(crate) stats_decoding: bool,
+    /// Whether samples' start times are read (the `start_timestamps` option).
+    pub(crate) use_st: bool,
 }
 
 /// Per-step state of [`Evaluator::range_eval`]: where each input series' cursor is.
@@ -543,6 +583,7 @@ impl<'a> Evaluator<'a> {
             annos: Annotations::default(),
             ticks: 0,
             stats_decoding: false,
+            use_st: self.use_st,
         }
     }
 
@@ -589,7 +630,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Val::Matrix(m))
             }
-            Expr::VectorSelector(vs) => Ok(Val::Matrix(self.vector_selector(vs, false)?)),
+            Expr::VectorSelector(vs) => Ok(Val::Matrix(self.vector_selector(vs, Pick::Value)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector_instant(ms)?)),
             Expr::Subquery(sq) => {
                 let (m, _) = self.subquery_instant(sq)?;
@@ -720,6 +761,8 @@ impl<'a> Evaluator<'a> {
             let mut it = series.samples();
             let mut floats = Vec::new();
             let mut hists = Vec::new();
+            let mut sts = Sts::default();
+            let mut any_st = false;
             let mut vt = it.seek(mint);
             loop {
                 match vt {
@@ -731,6 +774,11 @@ impl<'a> Evaluator<'a> {
                         }
                         if !(drop_stale && is_stale_nan(f)) {
                             floats.push(FPoint { t, f });
+                            if self.use_st {
+                                let st = it.at_st();
+                                any_st |= st != 0;
+                                sts.floats.push(st);
+                            }
                         }
                     }
                     StoreType::Histogram | StoreType::FloatHistogram => {
@@ -743,10 +791,18 @@ impl<'a> Evaluator<'a> {
                                 t,
                                 h: Arc::new(h.into_owned()),
                             });
+                            if self.use_st {
+                                let st = it.at_st();
+                                any_st |= st != 0;
+                                sts.hists.push(st);
+                            }
                         }
                     }
                 }
                 vt = it.next();
+            }
+            if !any_st {
+                sts = Sts::default();
             }
             if let Some(e) = it.err() {
                 return Err(EvalError::Storage(e.to_string()));
@@ -775,6 +831,7 @@ impl<'a> Evaluator<'a> {
                 metric: series.labels().clone(),
                 floats,
                 hists,
+                sts,
                 drop_name: false,
             };
             each(self, loaded)?;
@@ -782,13 +839,14 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    /// Evaluates an instant selector at every step. With `orig_t`, each point's value is
-    /// the timestamp of the sample found, in seconds (for `timestamp()`).
+    /// Evaluates an instant selector at every step; `pick` says which part of the sample
+    /// found becomes each point's value.
     pub(crate) fn vector_selector(
         &mut self,
         vs: &VectorSelector,
-        orig_t: bool,
+        pick: Pick,
     ) -> Result<Matrix, EvalError> {
+        let orig_t = pick != Pick::Value;
         if vs.smoothed && !orig_t {
             return self.smoothed_selector(vs);
         }
@@ -842,6 +900,10 @@ impl<'a> Evaluator<'a> {
                         (None, Some(_)) => true,
                         _ => false,
                     };
+                    let time_of = |t: i64, sts: &[i64], i: usize| match pick {
+                        Pick::StartTimestamp => sts.get(i).copied().unwrap_or(0) as f64 / 1000.0,
+                        _ => t as f64 / 1000.0,
+                    };
                     if pick_hist {
                         if let Some(h) = h
                             && h.t > r - lookback
@@ -850,7 +912,7 @@ impl<'a> Evaluator<'a> {
                             if orig_t {
                                 s.floats.push(FPoint {
                                     t: ts,
-                                    f: h.t as f64 / 1000.0,
+                                    f: time_of(h.t, &l.sts.hists, hi - 1),
                                 });
                             } else {
                                 s.histograms.push(HPoint {
@@ -865,7 +927,11 @@ impl<'a> Evaluator<'a> {
                     {
                         s.floats.push(FPoint {
                             t: ts,
-                            f: if orig_t { f.t as f64 / 1000.0 } else { f.f },
+                            f: if orig_t {
+                                time_of(f.t, &l.sts.floats, fi - 1)
+                            } else {
+                                f.f
+                            },
                         });
                     }
                     ts += interval;
@@ -1289,10 +1355,21 @@ pub(crate) fn windows_around<'l>(
         while hlo < hhi && l.hists[hlo].t <= lo {
             hlo += 1;
         }
+        let (fr, hr) = (flo.min(fhi)..fhi, hlo.min(hhi)..hhi);
         out.push(Window {
             metric: &l.metric,
-            floats: &l.floats[flo.min(fhi)..fhi],
-            hists: &l.hists[hlo.min(hhi)..hhi],
+            float_sts: if l.sts.floats.is_empty() {
+                &[]
+            } else {
+                &l.sts.floats[fr.clone()]
+            },
+            hist_sts: if l.sts.hists.is_empty() {
+                &[]
+            } else {
+                &l.sts.hists[hr.clone()]
+            },
+            floats: &l.floats[fr],
+            hists: &l.hists[hr],
         });
     }
     out

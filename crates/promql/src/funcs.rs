@@ -13,7 +13,7 @@ use promlite_model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder, ME
 use crate::aggr::{go_v, kahan_inc, quantile};
 use crate::ast::{Call, Expr, PosRange};
 use crate::engine::{
-    Evaluator, Loaded, Window, absent_labels, merge_same_labelset, push_sample, step_refs,
+    Evaluator, Loaded, Pick, Window, absent_labels, merge_same_labelset, push_sample, step_refs,
     windows_of,
 };
 use crate::eval_error::EvalError;
@@ -153,9 +153,12 @@ fn histogram_rate(
     {
         not_counter(w, c);
     }
+    let (ts, sts) = (|i: usize| points[i].t, w.hist_sts);
     if is_counter {
         let second = &points[1].h;
-        if hist::detect_reset(second, &prev) {
+        if (sts.len() > 1 && st_reset(sts[0], ts(0), sts[1], ts(1)))
+            || hist::detect_reset(second, &prev)
+        {
             prev = FloatHistogram {
                 schema: second.schema,
                 custom_values: second.custom_values.clone(),
@@ -184,9 +187,12 @@ fn histogram_rate(
     }
     let mut h = combine(&to_schema(last, min_schema), &prev, false, w, c)?;
     if is_counter {
+        warn_st_overlap(w, c, ts, sts);
         let mut prev_h: &FloatHistogram = &prev;
-        for p in &points[1..] {
-            if hist::detect_reset(&p.h, prev_h) {
+        for (i, p) in points.iter().enumerate().skip(1) {
+            if (i < sts.len() && st_reset(sts[i - 1], ts(i - 1), sts[i], ts(i)))
+                || hist::detect_reset(&p.h, prev_h)
+            {
                 h = combine(&h, prev_h, true, w, c)?;
             }
             prev_h = &p.h;
@@ -214,6 +220,42 @@ fn to_schema(h: &FloatHistogram, schema: i32) -> FloatHistogram {
     hist::add(h, &empty).map_or_else(|()| h.clone(), |r| r.h)
 }
 
+/// Whether a sample's start time says its counter was reset since the previous sample
+/// (Prometheus's `isStartTimestampReset`): the start lies after the previous sample, or
+/// on it for a delta series (whose previous sample has a start time of its own). An
+/// unknown start (0), one at or after the sample (OpenTelemetry's "unknown start") or
+/// one before the previous sample is no reset.
+pub(crate) fn st_reset(prev_st: i64, prev_t: i64, st: i64, t: i64) -> bool {
+    if st == 0 || st >= t || st < prev_t {
+        return false;
+    }
+    if st > prev_t {
+        return true;
+    }
+    // The start is the previous sample's time: a delta, or a cumulative series with
+    // an unknown start (then the previous start is unknown, or invalid).
+    prev_st <= prev_t && prev_st != 0 && prev_st != prev_t
+}
+
+/// Whether `i`'s start time points before sample `i - 1` without being the same start
+/// (Prometheus's `checkStartTimeOverlap`).
+fn st_overlap(prev_st: i64, prev_t: i64, st: i64) -> bool {
+    st != 0 && st < prev_t && st != prev_st
+}
+
+/// Prometheus's once-per-series warning for samples whose start times overlap.
+fn warn_st_overlap(w: &Window<'_>, c: &mut RangeCtx<'_>, ts: impl Fn(usize) -> i64, sts: &[i64]) {
+    if (1..sts.len()).any(|i| st_overlap(sts[i - 1], ts(i - 1), sts[i])) {
+        c.annos.warn(
+            format!(
+                "sample has start time that overlaps with previous sample timestamp for metric {}",
+                promlite_model::go_quote(&metric_name(w.metric))
+            ),
+            c.pos,
+        );
+    }
+}
+
 fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Out {
     let range_start = c.ref_t - c.range;
     let range_end = c.ref_t;
@@ -221,28 +263,29 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
         mixed_warning(w, c);
         return None;
     }
-    let (first_t, last_t, n_minus_one);
+    let (first_t, last_t, n_minus_one, sts);
     let mut result_f = 0.0;
     let mut result_h: Option<FloatHistogram> = None;
     if !w.hists.is_empty() {
         n_minus_one = w.hists.len() - 1;
         first_t = w.hists[0].t;
         last_t = w.hists[n_minus_one].t;
-        if n_minus_one == 0 {
-            return None;
+        sts = w.hist_sts;
+        if n_minus_one > 0 {
+            result_h = Some(histogram_rate(w, c, is_counter)?);
         }
-        result_h = Some(histogram_rate(w, c, is_counter)?);
     } else if !w.floats.is_empty() {
         n_minus_one = w.floats.len() - 1;
         first_t = w.floats[0].t;
         last_t = w.floats[n_minus_one].t;
-        if n_minus_one == 0 {
-            return None;
-        }
+        sts = w.float_sts;
         result_f = w.floats[n_minus_one].f - w.floats[0].f;
         if is_counter {
-            for pair in w.floats.windows(2) {
-                if pair[1].f < pair[0].f {
+            warn_st_overlap(w, c, |i| w.floats[i].t, sts);
+            for (i, pair) in w.floats.windows(2).enumerate() {
+                if pair[1].f < pair[0].f
+                    || (i + 1 < sts.len() && st_reset(sts[i], pair[0].t, sts[i + 1], pair[1].t))
+                {
                     result_f += pair[0].f;
                 }
             }
@@ -252,13 +295,38 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
     }
     let mut to_start = (first_t - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled / n_minus_one as f64;
+    let mut sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg = if n_minus_one > 0 {
+        sampled / n_minus_one as f64
+    } else {
+        0.0
+    };
     let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    if is_counter {
+    if is_counter
+        && sts
+            .first()
+            .is_some_and(|&st| st != 0 && st > range_start && st < first_t)
+    {
+        // The first sample's count began inside the range: assume a zero sample at its
+        // start time instead of extrapolating to the left. (With one sample, there is no
+        // average interval, so no extrapolation to the right either.)
+        to_start = 0.0;
+        sampled = (last_t - sts[0]) as f64 / 1000.0;
+        if let Some(first) = w.floats.first() {
+            result_f += first.f;
+        } else {
+            let first = &w.hists[0].h;
+            result_h = match result_h {
+                None => Some((**first).clone()),
+                Some(h) => Some(combine(&h, first, true, w, c)?),
+            };
+        }
+    } else if n_minus_one == 0 {
+        return None;
+    } else if is_counter {
+        if to_start >= threshold {
+            to_start = avg / 2.0;
+        }
         let mut to_zero = to_start;
         if result_f > 0.0 && !w.floats.is_empty() && w.floats[0].f >= 0.0 {
             to_zero = sampled * (w.floats[0].f / result_f);
@@ -272,6 +340,8 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
         if to_zero < to_start {
             to_start = to_zero;
         }
+    } else if to_start >= threshold {
+        to_start = avg / 2.0;
     }
     if to_end >= threshold {
         to_end = avg / 2.0;
@@ -295,16 +365,21 @@ fn instant_value(w: &Window<'_>, c: &mut RangeCtx<'_>, is_rate: bool) -> Out {
         return None;
     }
     // The last two samples, whatever their kind.
-    let mut ss: Vec<(i64, f64, Option<&Arc<FloatHistogram>>)> = Vec::with_capacity(4);
-    for p in &w.floats[w.floats.len().saturating_sub(2)..] {
-        ss.push((p.t, p.f, None));
+    // (t, value, histogram, start time)
+    let mut ss: Vec<(i64, f64, Option<&Arc<FloatHistogram>>, i64)> = Vec::with_capacity(4);
+    let st = |sts: &[i64], i: usize| sts.get(i).copied().unwrap_or(0);
+    for i in w.floats.len().saturating_sub(2)..w.floats.len() {
+        let p = &w.floats[i];
+        ss.push((p.t, p.f, None, st(w.float_sts, i)));
     }
-    for p in &w.hists[w.hists.len().saturating_sub(2)..] {
-        ss.push((p.t, 0.0, Some(&p.h)));
+    for i in w.hists.len().saturating_sub(2)..w.hists.len() {
+        let p = &w.hists[i];
+        ss.push((p.t, 0.0, Some(&p.h), st(w.hist_sts, i)));
     }
     ss.sort_by_key(|s| s.0);
     let ss = &ss[ss.len() - 2..];
     let (a, b) = (ss[0], ss[1]);
+    let reset_by_st = st_reset(a.3, a.0, b.3, b.0);
     let interval = b.0 - a.0;
     if interval == 0 {
         return None;
@@ -313,7 +388,7 @@ fn instant_value(w: &Window<'_>, c: &mut RangeCtx<'_>, is_rate: bool) -> Out {
     let mut out_h: Option<FloatHistogram> = None;
     match (a.2, b.2) {
         (None, None) => {
-            if !is_rate || b.1 >= a.1 || b.1.is_nan() || a.1.is_nan() {
+            if !is_rate || ((b.1 >= a.1 || b.1.is_nan() || a.1.is_nan()) && !reset_by_st) {
                 out_f = b.1 - a.1;
             }
         }
@@ -330,7 +405,7 @@ fn instant_value(w: &Window<'_>, c: &mut RangeCtx<'_>, is_rate: bool) -> Out {
             {
                 not_gauge(w, c);
             }
-            let mut h = if !is_rate || !hist::detect_reset(hb, ha) {
+            let mut h = if !is_rate || (!reset_by_st && !hist::detect_reset(hb, ha)) {
                 combine(hb, ha, false, w, c)?
             } else {
                 (**hb).clone()
@@ -707,31 +782,36 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 }
             }
             let mut n = 0usize;
-            let mut prev: Option<(f64, Option<&Arc<FloatHistogram>>)> = None;
+            let st = |sts: &[i64], i: usize| sts.get(i).copied().unwrap_or(0);
+            // (value, histogram, t, start time)
+            let mut prev: Option<(f64, Option<&Arc<FloatHistogram>>, i64, i64)> = None;
             while fi < w.floats.len() || hi < w.hists.len() {
                 let cur = if hi >= w.hists.len()
                     || (fi < w.floats.len() && w.floats[fi].t < w.hists[hi].t)
                 {
                     fi += 1;
-                    (w.floats[fi - 1].f, None)
+                    let p = &w.floats[fi - 1];
+                    (p.f, None, p.t, st(w.float_sts, fi - 1))
                 } else {
                     hi += 1;
-                    (0.0, Some(&w.hists[hi - 1].h))
+                    let p = &w.hists[hi - 1];
+                    (0.0, Some(&p.h), p.t, st(w.hist_sts, hi - 1))
                 };
                 if let Some(p) = prev {
+                    let reset_by_st = || name == "resets" && st_reset(p.3, p.2, cur.3, cur.2);
                     let hit = match (p.1, cur.1) {
                         (None, None) => {
                             if name == "changes" {
                                 cur.0 != p.0 && !(cur.0.is_nan() && p.0.is_nan())
                             } else {
-                                cur.0 < p.0
+                                cur.0 < p.0 || reset_by_st()
                             }
                         }
                         (Some(a), Some(b)) => {
                             if name == "changes" {
                                 !hist::equals(b, a)
                             } else {
-                                hist::detect_reset(b, a)
+                                reset_by_st() || hist::detect_reset(b, a)
                             }
                         }
                         _ => true,
@@ -825,9 +905,17 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
         "info" => return crate::info::eval_info(ev, c),
         "label_replace" => return label_replace(ev, c),
         "label_join" => return label_join(ev, c),
-        "timestamp" => {
+        "timestamp" | "start_timestamp" => {
             if let Some(Expr::VectorSelector(vs)) = c.args.first() {
-                let mut m = ev.vector_selector(vs, true)?;
+                let pick = if name == "timestamp" {
+                    Pick::Timestamp
+                } else if ev.use_st {
+                    Pick::StartTimestamp
+                } else {
+                    // Without start times the function has nothing to return.
+                    return Ok(Vec::new());
+                };
+                let mut m = ev.vector_selector(vs, pick)?;
                 for s in &mut m {
                     if ev.delayed {
                         s.drop_name = true;
@@ -981,6 +1069,9 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
                     out.push(o);
                 }
             }
+            // Start times reach `start_timestamp` only from a selector right below it
+            // (handled before the generic path); of an expression there are none.
+            "start_timestamp" => {}
             "vector" => out.push(Sample::float(Labels::empty(), 0, scalar(0))),
             "min_of" => out.push(Sample::float(Labels::empty(), 0, go_min(scalar(0), scalar(1)))),
             "max_of" => out.push(Sample::float(Labels::empty(), 0, go_max(scalar(0), scalar(1)))),
@@ -1938,10 +2029,12 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
             let at = ev.at_time(sq.at);
             let refs = step_refs(ev.start, ev.end, ev.interval, at, offset);
             for s in m {
+                // Subqueries cut the propagation of start times.
                 let l = Loaded {
                     metric: s.metric,
                     floats: s.floats,
                     hists: s.histograms,
+                    sts: crate::engine::Sts::default(),
                     drop_name: s.drop_name,
                 };
                 let windows = windows_of(&l, &refs, range);

@@ -46,7 +46,8 @@ use crate::value::{Annotations, Value};
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The engine options; the default matches Prometheus's test engine (delayed name
-    /// removal on, 10,000 samples per query, every experimental syntax enabled).
+    /// removal on, 10,000 samples per query, every experimental syntax enabled, start
+    /// timestamps used).
     pub engine: EngineOptions,
     /// Skip the extra `@` and range-query consistency checks of instant evals.
     pub skip_consistency_checks: bool,
@@ -60,7 +61,8 @@ impl Default for RunOptions {
                 .max_samples(10_000)
                 .timeout(Some(std::time::Duration::from_secs(100)))
                 .parser_options(ParserOptions::all())
-                .max_points_per_series(None),
+                .max_points_per_series(None)
+                .start_timestamps(true),
             skip_consistency_checks: false,
         }
     }
@@ -498,7 +500,16 @@ struct Load {
     line: usize,
     step: i64,
     with_nhcb: bool,
-    series: Vec<(Labels, Vec<SeqValue>)>,
+    series: Vec<LoadSeries>,
+}
+
+/// One series of a `load` command.
+struct LoadSeries {
+    labels: Labels,
+    values: Vec<SeqValue>,
+    /// Start times relative to each sample's timestamp, from an `@st` line (empty when
+    /// there is none).
+    sts: Vec<Option<i64>>,
 }
 
 fn parse_duration_ms(s: &str) -> Result<i64, String> {
@@ -523,20 +534,152 @@ fn parse_load(lines: &[String], i: usize) -> (usize, Result<Load, String>) {
         series: Vec::new(),
     };
     let mut j = i + 1;
+    // An `@st` line gives the start times of the sample line right after it.
+    let mut pending: Option<(usize, Labels, Vec<Option<i64>>)> = None;
     while j < lines.len() && !lines[j].is_empty() {
+        let fail = |e: String, at: usize| (skip_block(lines, j), Err(format!("line {at}: {e}")));
+        if let Some(st) = parse_st_line(&lines[j]) {
+            if let Some((at, ..)) = pending {
+                return fail("@st line has no following sample line".into(), at);
+            }
+            match st {
+                Ok((l, sts)) => pending = Some((j + 1, l, sts)),
+                Err(e) => return fail(e, j + 1),
+            }
+            j += 1;
+            continue;
+        }
         match parse_series(&lines[j]) {
             Ok((l, v)) => {
-                if let Some(existing) = load.series.iter_mut().find(|(x, _)| *x == l) {
-                    existing.1 = v;
+                let mut sts = Vec::new();
+                if let Some((at, st_labels, st_values)) = pending.take() {
+                    if st_labels != l {
+                        return fail(
+                            "@st metric does not match the following sample line metric".into(),
+                            at,
+                        );
+                    }
+                    if st_values.len() != v.len() {
+                        return fail(
+                            format!(
+                                "@st line has {} values but sample line has {}",
+                                st_values.len(),
+                                v.len()
+                            ),
+                            at,
+                        );
+                    }
+                    sts = st_values;
+                }
+                if let Some(existing) = load.series.iter_mut().find(|s| s.labels == l) {
+                    existing.values = v;
+                    existing.sts = sts;
                 } else {
-                    load.series.push((l, v));
+                    load.series.push(LoadSeries {
+                        labels: l,
+                        values: v,
+                        sts,
+                    });
                 }
             }
-            Err(e) => return (skip_block(lines, j), Err(format!("line {}: {e}", j + 1))),
+            Err(e) => return fail(e, j + 1),
         }
         j += 1;
     }
+    if let Some((at, ..)) = pending {
+        return (
+            j,
+            Err(format!("line {at}: @st line has no following sample line")),
+        );
+    }
     (j, Ok(load))
+}
+
+/// A parsed `@st` line: the series and each sample's start-time offset.
+type StLine = (Labels, Vec<Option<i64>>);
+
+/// A start-time line, `metric{labels}@st <offsets>`: `None` if `line` is not one. Each
+/// offset is a duration relative to its sample's timestamp; `_` leaves a sample without
+/// a start time. Items are `_`, `_xN`, `D`, `DxN` (N+1 times), and `D+DxN`/`D-DxN`.
+fn parse_st_line(line: &str) -> Option<Result<StLine, String>> {
+    let (metric, rest) = split_metric(line);
+    let (metric, values) = if let Some(m) = metric.strip_suffix("@st") {
+        (m, rest)
+    } else {
+        let r = rest.strip_prefix("@st")?;
+        if !r.starts_with(char::is_whitespace) {
+            return None;
+        }
+        (metric, r)
+    };
+    Some((|| {
+        let labels = parse_labels(metric)?;
+        let mut out = Vec::new();
+        for item in values.split_whitespace() {
+            parse_st_item(item, &mut out).map_err(|e| format!("invalid ST item {item:?}: {e}"))?;
+        }
+        Ok((labels, out))
+    })())
+}
+
+fn parse_st_item(item: &str, out: &mut Vec<Option<i64>>) -> Result<(), String> {
+    if item == "_" {
+        out.push(None);
+        return Ok(());
+    }
+    if let Some(n) = item.strip_prefix("_x") {
+        let n: usize = n.parse().map_err(|_| "invalid repeat count")?;
+        if n == 0 {
+            return Err("invalid repeat count".into());
+        }
+        out.extend(std::iter::repeat_n(None, n));
+        return Ok(());
+    }
+    let (base, rest) = st_duration_prefix(item)?;
+    let (delta, count) = if rest.is_empty() {
+        out.push(Some(base));
+        return Ok(());
+    } else if let Some(n) = rest.strip_prefix('x') {
+        (0, n)
+    } else {
+        let negative = rest.starts_with('-');
+        if !negative && !rest.starts_with('+') {
+            return Err(format!(
+                "unexpected character {:?} after duration",
+                &rest[..1]
+            ));
+        }
+        let (delta, rest) = st_duration_prefix(&rest[1..])?;
+        let n = rest
+            .strip_prefix('x')
+            .ok_or("expected 'x<count>' after step duration")?;
+        (if negative { -delta } else { delta }, n)
+    };
+    let n: i64 = count.parse().map_err(|_| "invalid repeat count")?;
+    out.extend((0..=n).map(|k| Some(base + k * delta)));
+    Ok(())
+}
+
+/// A signed duration at the start of `s`, in milliseconds, and what follows it (which
+/// starts at the first character that is neither a digit nor a unit letter, or at `x`).
+fn st_duration_prefix(s: &str) -> Result<(i64, &str), String> {
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        Some(_) => (false, s),
+        None => return Err("empty duration".into()),
+    };
+    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("expected digits in duration {s:?}"));
+    }
+    let unit = body[digits..]
+        .bytes()
+        .take_while(|&c| c.is_ascii_alphabetic() && c != b'x')
+        .count();
+    let end = digits + unit;
+    let ms = parse_duration_ms(&body[..end])?;
+    Ok((if negative { -ms } else { ms }, &body[end..]))
 }
 
 fn skip_block(lines: &[String], mut j: usize) -> usize {
@@ -550,16 +693,24 @@ fn skip_block(lines: &[String], mut j: usize) -> usize {
 impl Load {
     fn append(&self, store: &MemStore) -> Result<(), String> {
         let mut app = store.appender();
-        for (labels, values) in &self.series {
+        for LoadSeries {
+            labels,
+            values,
+            sts,
+        } in &self.series
+        {
             let mut r = SeriesRef::NONE;
             let mut prev: Option<FloatHistogram> = None;
             for (k, v) in values.iter().enumerate() {
                 let t = k as i64 * self.step;
+                let st = sts.get(k).copied().flatten().map_or(0, |o| t + o);
                 match v {
                     SeqValue::Omitted => {}
                     SeqValue::Float(f) => {
                         prev = None;
-                        r = app.append(r, labels, t, *f).map_err(|e| e.to_string())?;
+                        r = app
+                            .append_with_st(r, labels, st, t, *f)
+                            .map_err(|e| e.to_string())?;
                     }
                     SeqValue::Hist(h, _) => {
                         let mut h = (**h).clone();
@@ -597,7 +748,7 @@ impl Load {
                             };
                         }
                         r = app
-                            .append_histogram(r, labels, t, HistogramRef::Float(&h))
+                            .append_histogram_with_st(r, labels, st, t, HistogramRef::Float(&h))
                             .map_err(|e| e.to_string())?;
                         prev = Some(h);
                     }
@@ -620,7 +771,7 @@ impl Load {
             sum: Option<f64>,
         }
         let mut by_metric: Vec<(Labels, HashMap<i64, Temp>)> = Vec::new();
-        for (labels, values) in &self.series {
+        for LoadSeries { labels, values, .. } in &self.series {
             let name = labels.metric_name().unwrap_or("");
             let (base, kind) = if let Some(b) = name.strip_suffix("_bucket") {
                 (b, 0)
@@ -1509,5 +1660,81 @@ fn pin_at(e: &mut Expr, t: i64) {
         Expr::Paren(p) => pin_at(&mut p.expr, t),
         Expr::Unary(u) => pin_at(&mut u.expr, t),
         Expr::Number(_) | Expr::String(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st_items(s: &str) -> Result<Vec<Option<i64>>, String> {
+        let mut out = Vec::new();
+        for item in s.split_whitespace() {
+            parse_st_item(item, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn st_sequences() {
+        assert_eq!(
+            st_items("_ _x2 -1m 0 +1m 1ms-1mx2 -30sx1").unwrap(),
+            [
+                None,
+                None,
+                None,
+                Some(-60_000),
+                Some(0),
+                Some(60_000),
+                Some(1),
+                Some(-59_999),
+                Some(-119_999),
+                Some(-30_000),
+                Some(-30_000)
+            ]
+        );
+        assert!(st_items("_x0").is_err());
+        assert!(
+            st_items("1m*2")
+                .unwrap_err()
+                .contains("unexpected character")
+        );
+        assert!(
+            st_items("1m+1m")
+                .unwrap_err()
+                .contains("expected 'x<count>'")
+        );
+        assert!(st_items("m").unwrap_err().contains("expected digits"));
+    }
+
+    #[test]
+    fn st_lines_must_precede_their_series() {
+        let run = |script: &str| run_script("t", script, &RunOptions::default()).errors;
+        let ok = "load 1m\n  a@st _ -1m\n  a 1 2\n";
+        assert!(run(ok).is_empty(), "{:?}", run(ok));
+        let errs = run("load 1m\n  a{x=\"1\"}@st _ -1m\n  a 1 2\n");
+        assert_eq!(
+            errs,
+            ["line 2: @st metric does not match the following sample line metric"]
+        );
+        let errs = run("load 1m\n  a@st -1m\n  a 1 2\n");
+        assert_eq!(
+            errs,
+            ["line 2: @st line has 1 values but sample line has 2"]
+        );
+        let errs = run("load 1m\n  a@st -1m\n");
+        assert_eq!(errs, ["line 2: @st line has no following sample line"]);
+    }
+
+    #[test]
+    fn start_times_reach_start_timestamp_only_when_enabled() {
+        let script =
+            "load 1m\n  a@st _ -30s\n  a 1 2\n\neval instant at 1m start_timestamp(a)\n  {} 30\n";
+        let on = run_script("t", script, &RunOptions::default());
+        assert_eq!(on.failed(), 0, "{:?}", on.failure_lines());
+        let mut opts = RunOptions::default();
+        opts.engine = opts.engine.start_timestamps(false);
+        let off = run_script("t", script, &opts);
+        assert_eq!(off.failed(), 1);
     }
 }

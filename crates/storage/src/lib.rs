@@ -23,6 +23,10 @@
 //! - Iteration mirrors Prometheus's `chunkenc.Iterator` (`next`/`seek`/`at*`) rather than
 //!   `std::iter::Iterator`: PromQL seeks to each step's window and reads floats without
 //!   constructing an enum per sample.
+//! - Start times (when a counter's count began, or a delta's interval) are optional
+//!   extras: [`Appender::append_with_st`] and [`SampleIterator::at_st`] default to "none"
+//!   (0), so a store or iterator that does not keep them needs no code. [`MemStore`]
+//!   keeps them; PromQL reads them when its start-timestamp option is on.
 //!
 //! # Example
 //!

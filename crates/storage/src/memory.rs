@@ -237,6 +237,24 @@ impl Appender for MemAppender<'_> {
         self.add(r, labels, Sample::float(t, v))
     }
 
+    fn append_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: i64,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        self.add(
+            r,
+            labels,
+            Sample {
+                st,
+                ..Sample::float(t, v)
+            },
+        )
+    }
+
     fn append_histogram(
         &mut self,
         r: SeriesRef,
@@ -244,11 +262,22 @@ impl Appender for MemAppender<'_> {
         t: i64,
         h: HistogramRef<'_>,
     ) -> Result<SeriesRef> {
+        self.append_histogram_with_st(r, labels, 0, t, h)
+    }
+
+    fn append_histogram_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: i64,
+        t: i64,
+        h: HistogramRef<'_>,
+    ) -> Result<SeriesRef> {
         let value = match h {
             HistogramRef::Int(h) => SampleValue::Histogram(Arc::new(h.clone())),
             HistogramRef::Float(h) => SampleValue::FloatHistogram(Arc::new(h.clone())),
         };
-        self.add(r, labels, Sample { t, value })
+        self.add(r, labels, Sample { t, st, value })
     }
 
     fn append_exemplar(
@@ -413,6 +442,7 @@ fn finish(out: &mut Vec<String>, hints: Option<&LabelHints>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::series::collect_samples;
+    use crate::traits::SampleIterator;
     use promlite_model::MatchType;
 
     fn labels(name: &str, job: &str) -> Labels {
@@ -428,6 +458,33 @@ mod tests {
                 (s.labels().clone(), ts)
             })
             .collect()
+    }
+
+    #[test]
+    fn start_times_are_kept_and_read_back() {
+        let store = MemStore::new();
+        let l = labels("c", "a");
+        let h = promlite_model::FloatHistogram::default();
+        let mut app = store.appender();
+        app.append(SeriesRef::NONE, &l, 1000, 1.0).unwrap();
+        app.append_with_st(SeriesRef::NONE, &l, 1500, 2000, 2.0)
+            .unwrap();
+        app.append_histogram_with_st(SeriesRef::NONE, &l, 2500, 3000, HistogramRef::Float(&h))
+            .unwrap();
+        app.commit().unwrap();
+        let q = store.querier(0, 5000).unwrap();
+        let s = q
+            .select(true, None, &[Matcher::equal("__name__", "c")])
+            .next()
+            .unwrap()
+            .unwrap();
+        let sts: Vec<_> = collect_samples(&*s).iter().map(|x| (x.t, x.st)).collect();
+        assert_eq!(sts, [(1000, 0), (2000, 1500), (3000, 2500)]);
+        // Through a merge, too.
+        let merged = crate::merge::ChainIterator::new(vec![s.samples()]);
+        let mut it = merged;
+        it.seek(2000);
+        assert_eq!(it.at_st(), 1500);
     }
 
     #[test]

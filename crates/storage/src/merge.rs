@@ -354,6 +354,10 @@ impl SampleIterator for ChainIterator<'_> {
         self.current().at_t()
     }
 
+    fn at_st(&self) -> i64 {
+        self.current().at_st()
+    }
+
     fn err(&self) -> Option<&crate::Error> {
         self.its.iter().find_map(|i| i.err())
     }

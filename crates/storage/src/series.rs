@@ -45,17 +45,21 @@ impl SampleValue {
 pub struct Sample {
     /// Milliseconds since the epoch.
     pub t: i64,
+    /// The start time in milliseconds (when the counted interval began), 0 if unknown.
+    pub st: i64,
     /// The value.
     pub value: SampleValue,
 }
 
 impl Sample {
+    /// A sample without a start time.
+    pub fn new(t: i64, value: SampleValue) -> Sample {
+        Sample { t, st: 0, value }
+    }
+
     /// A float sample.
     pub fn float(t: i64, v: f64) -> Sample {
-        Sample {
-            t,
-            value: SampleValue::Float(v),
-        }
+        Sample::new(t, SampleValue::Float(v))
     }
 }
 
@@ -219,6 +223,10 @@ impl SampleIterator for SliceIter<'_> {
     fn at_t(&self) -> i64 {
         self.current().t
     }
+
+    fn at_st(&self) -> i64 {
+        self.current().st
+    }
 }
 
 /// A series set over series already in memory.
@@ -269,7 +277,10 @@ pub fn collect_samples(series: &dyn Series) -> Vec<Sample> {
             ValueType::None => break,
             ValueType::Float => {
                 let (t, v) = it.at();
-                out.push(Sample::float(t, v));
+                out.push(Sample {
+                    st: it.at_st(),
+                    ..Sample::float(t, v)
+                });
                 continue;
             }
             ValueType::Histogram => {
@@ -283,6 +294,7 @@ pub fn collect_samples(series: &dyn Series) -> Vec<Sample> {
         };
         out.push(Sample {
             t: value.0,
+            st: it.at_st(),
             value: value.1,
         });
     }

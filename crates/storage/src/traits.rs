@@ -43,6 +43,22 @@ pub trait Appender {
     /// have dropped the series since the reference was issued.
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
 
+    /// Appends a float sample with its start time `st` (milliseconds; 0 means unknown): the
+    /// time the cumulative count began, or the start of a delta's interval, as OpenTelemetry
+    /// and Prometheus's `AppenderV2` carry it. A store that does not keep start times
+    /// stores the sample without it (the default).
+    fn append_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: i64,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        let _ = st;
+        self.append(r, labels, t, v)
+    }
+
     /// Appends a native-histogram sample.
     fn append_histogram(
         &mut self,
@@ -51,6 +67,20 @@ pub trait Appender {
         t: i64,
         h: HistogramRef<'_>,
     ) -> Result<SeriesRef>;
+
+    /// Appends a native-histogram sample with its start time (see
+    /// [`Appender::append_with_st`]).
+    fn append_histogram_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: i64,
+        t: i64,
+        h: HistogramRef<'_>,
+    ) -> Result<SeriesRef> {
+        let _ = st;
+        self.append_histogram(r, labels, t, h)
+    }
 
     /// Attaches an exemplar to a series.
     fn append_exemplar(&mut self, r: SeriesRef, labels: &Labels, e: &Exemplar)
@@ -173,6 +203,12 @@ pub trait SampleIterator {
 
     /// The current timestamp, whatever the sample kind.
     fn at_t(&self) -> i64;
+
+    /// The current sample's start time in milliseconds, or 0 when it is unknown (as
+    /// Prometheus's `AtST`). Stores that do not keep start times return 0.
+    fn at_st(&self) -> i64 {
+        0
+    }
 
     /// The error that ended iteration, if any.
     fn err(&self) -> Option<&crate::Error> {

@@ -383,10 +383,7 @@ impl SeriesData {
             .histograms
             .iter()
             .filter(|(t, _)| *t >= mint && *t <= maxt)
-            .map(|(t, v)| promlite_storage::Sample {
-                t: *t,
-                value: v.clone(),
-            })
+            .map(|(t, v)| promlite_storage::Sample::new(*t, v.clone()))
             .collect();
         if !self.ooo.is_empty() {
             histograms.extend(
