@@ -68,16 +68,48 @@ pub enum Error {
         /// recording rule`, …).
         message: String,
     },
+    /// A template could not be parsed or executed; the message is Prometheus's
+    /// (`error executing template __alert_A: template: __alert_A:1:120: executing
+    /// "__alert_A" at <humanize>: error calling humanize: …`).
+    #[error("{message}")]
+    Template {
+        /// The whole message.
+        message: String,
+    },
+    /// A rule's evaluation failed: its query, a limit (`exceeded limit of 10 with 12
+    /// series`), duplicate output series, or storing the result.
+    #[error("{message}")]
+    Eval {
+        /// Prometheus's message.
+        message: String,
+    },
+    /// Sending alerts to an Alertmanager failed.
+    #[error("{url}: {message}")]
+    Notify {
+        /// The Alertmanager's alerts endpoint.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A rule unit test file could not be run, or some of its tests failed; the message
+    /// is promtool's report (with the expected-vs-got diff of each failure).
+    #[error("{message}")]
+    UnitTest {
+        /// The test file.
+        path: PathBuf,
+        /// The report.
+        message: String,
+    },
 }
 
 impl Error {
     /// Line and column (1-based) of the problem, when known.
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
-            Error::Io { .. } => None,
             Error::Yaml { position, .. }
             | Error::Group { position, .. }
             | Error::Rule { position, .. } => *position,
+            _ => None,
         }
     }
 }

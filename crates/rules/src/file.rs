@@ -297,7 +297,7 @@ impl<'de> Deserialize<'de> for DurationYaml {
 
 /// Prometheus's `model.ParseDuration`: `0`, or numbers with units from largest to
 /// smallest (`y`, `w`, `d`, `h`, `m`, `s`, `ms`), each at most once.
-fn parse_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     const UNITS: [(&str, u64); 7] = [
         ("y", 365 * 86_400_000),
         ("w", 7 * 86_400_000),
