@@ -135,6 +135,10 @@ endpoint!(delete_series_h, delete_series);
 endpoint!(snapshot_h, snapshot);
 endpoint!(metadata_h, metadata);
 endpoint!(tsdb_status_h, tsdb_status);
+endpoint!(rules_h, rules);
+endpoint!(parse_query_h, parse_query);
+endpoint!(alerts_h, alerts);
+endpoint!(alertmanagers_h, alertmanagers);
 
 async fn label_values_h(
     State(web): State<Web>,
@@ -167,6 +171,13 @@ pub(crate) fn routes(web: Web) -> Router {
         .route("/api/v1/status/config", get(config_h))
         .route("/api/v1/status/runtimeinfo", get(runtimeinfo_h))
         .route("/api/v1/status/tsdb", get(tsdb_status_h))
+        .route("/api/v1/rules", get(rules_h))
+        .route(
+            "/api/v1/parse_query",
+            get(parse_query_h).post(parse_query_h),
+        )
+        .route("/api/v1/alerts", get(alerts_h))
+        .route("/api/v1/alertmanagers", get(alertmanagers_h))
         .route(
             "/api/v1/format_query",
             get(format_query_h).post(format_query_h),
@@ -623,6 +634,111 @@ async fn buildinfo(web: Web, _form: Form) -> ApiResult {
     Ok(Reply::data(out))
 }
 
+/// `/api/v1/rules`: rule groups with their rules' state, filtered by `type`,
+/// `rule_name[]`, `rule_group[]`, `file[]`, `match[]` and `exclude_alerts`, paginated by
+/// `group_limit`/`group_next_token`, as in Prometheus.
+#[allow(clippy::unused_async)]
+async fn rules(web: Web, form: Form) -> ApiResult {
+    use crate::rules::RuleFilter;
+    let set = |name: &str| form.values(name).iter().map(|s| (*s).to_owned()).collect();
+    let typ = form.value("type").to_ascii_lowercase();
+    let alerting_only = match typ.as_str() {
+        "" => None,
+        "alert" => Some(true),
+        "record" => Some(false),
+        _ => {
+            return Err(ApiError::invalid_param(
+                format!("not supported value {}", promlite_model::go_quote(&typ)),
+                "type",
+            ));
+        }
+    };
+    let exclude_alerts = match form.value("exclude_alerts").to_ascii_lowercase().as_str() {
+        "" => false,
+        v => parse_go_bool(v).ok_or_else(|| {
+            ApiError::invalid_param(
+                format!(
+                    "error converting exclude_alerts: strconv.ParseBool: parsing {}: invalid syntax",
+                    promlite_model::go_quote(v)
+                ),
+                "exclude_alerts",
+            )
+        })?,
+    };
+    let next_token = form.value("group_next_token").to_owned();
+    let limit = form.value("group_limit");
+    if !next_token.is_empty() && limit.is_empty() {
+        return Err(ApiError::invalid_param(
+            "group_limit needs to be present in order to paginate over the groups",
+            "group_next_token",
+        ));
+    }
+    let group_limit = if limit.is_empty() {
+        0
+    } else {
+        match limit.parse::<i32>() {
+            Ok(n) if n > 0 => n as usize,
+            Ok(_) => {
+                return Err(ApiError::invalid_param(
+                    "group_limit needs to be greater than 0",
+                    "group_limit",
+                ));
+            }
+            Err(_) => {
+                return Err(ApiError::invalid_param(
+                    format!(
+                        "group_limit needs to be a valid number: strconv.ParseInt: parsing {}: invalid syntax",
+                        promlite_model::go_quote(limit)
+                    ),
+                    "group_limit",
+                ));
+            }
+        }
+    };
+    let matchers = parse_selectors(&form.values("match[]")).map_err(ApiError::bad_data)?;
+    let filter = RuleFilter {
+        alerting_only,
+        rule_names: set("rule_name[]"),
+        group_names: set("rule_group[]"),
+        files: set("file[]"),
+        matchers,
+        exclude_alerts,
+        group_limit,
+        next_token,
+    };
+    let groups = web
+        .inner
+        .rules
+        .as_ref()
+        .map(|r| r.rule_groups())
+        .unwrap_or_default();
+    Ok(Reply::data(crate::rules::rules_json(&groups, &filter)?))
+}
+
+/// `/api/v1/alerts`: the active alerts of every alerting rule.
+#[allow(clippy::unused_async)]
+async fn alerts(web: Web, _form: Form) -> ApiResult {
+    let groups = web
+        .inner
+        .rules
+        .as_ref()
+        .map(|r| r.rule_groups())
+        .unwrap_or_default();
+    Ok(Reply::data(crate::rules::alerts_json(&groups)))
+}
+
+/// `/api/v1/alertmanagers`: where alerts go.
+#[allow(clippy::unused_async)]
+async fn alertmanagers(web: Web, _form: Form) -> ApiResult {
+    let status = web
+        .inner
+        .rules
+        .as_ref()
+        .map(|r| r.alertmanagers())
+        .unwrap_or_default();
+    Ok(Reply::data(crate::rules::alertmanagers_json(&status)))
+}
+
 /// `/api/v1/metadata`: per metric name, the distinct (type, help, unit) recorded by
 /// scrapes; `metric` selects one name, `limit` caps the names and `limit_per_metric`
 /// the entries per name, as in Prometheus.
@@ -761,6 +877,17 @@ async fn format_query(web: Web, form: Form) -> ApiResult {
     let mut out = String::new();
     write_str(&mut out, &expr.to_string());
     Ok(Reply::data(out))
+}
+
+/// `/api/v1/parse_query`: the query's syntax tree, as Prometheus's UI tree view reads it.
+#[allow(clippy::unused_async)]
+async fn parse_query(web: Web, form: Form) -> ApiResult {
+    let expr = web
+        .inner
+        .engine
+        .parse(form.value("query"))
+        .map_err(|e| ApiError::invalid_param(e, "query"))?;
+    Ok(Reply::data(crate::ast_json::translate(&expr)))
 }
 
 /// `/api/v1/status/tsdb`: the head's size and its ten (or `limit`) largest cardinalities.

@@ -5,7 +5,10 @@
 //!
 //! - `/api/v1/query`, `/api/v1/query_range` (GET or POST form), evaluated by a
 //!   [`promlite_promql::Engine`] over any [`Queryable`]; `/api/v1/series`,
-//!   `/api/v1/labels`, `/api/v1/label/<name>/values`; `/api/v1/format_query`.
+//!   `/api/v1/labels`, `/api/v1/label/<name>/values`; `/api/v1/format_query`;
+//!   `/api/v1/parse_query` (the syntax tree, as Prometheus's UI tree view reads it).
+//! - `/api/v1/rules` (with Prometheus's filters and pagination), `/api/v1/alerts` and
+//!   `/api/v1/alertmanagers` from a [`RuleSource`] (the rule manager).
 //! - `/api/v1/targets` from a [`TargetSource`] (implemented for
 //!   [`promlite_scrape::ScrapeManager`]).
 //! - `/api/v1/status/{buildinfo,flags,config,runtimeinfo}` from [`WebOptions`] and a
@@ -17,7 +20,8 @@
 //! - `/metrics`: whatever the [`MetricsSource`] writes, in the text format.
 //! - `/federate?match[]=…`: the newest sample of each matching series, in the text
 //!   format, for federation.
-//! - The web UI (`/query`, `/targets`, `/status`, assets under `/static/`): pages built
+//! - The web UI (`/query`, `/alerts`, `/rules`, `/targets`, `/status`, assets under
+//!   `/static/`): pages built
 //!   into the binary that use the API like any client; no CDN, no build step.
 //!
 //! # Design decisions
@@ -40,8 +44,8 @@
 //!   `Service Unavailable`, as Prometheus does while its storage opens.
 //!
 //! Known differences from Prometheus: `format_query` returns the one-line canonical
-//! form (Prometheus's `Pretty` breaks long queries over lines); `parse_query`, metadata,
-//! exemplars, rules and alerts endpoints are not served yet; `globalUrl` equals
+//! form (Prometheus's `Pretty` breaks long queries over lines); the exemplar and target
+//! metadata endpoints are not served yet; `globalUrl` equals
 //! `scrapeUrl`; label names in `U__` escaped form are not unescaped.
 //!
 //! # Example
@@ -65,11 +69,13 @@
 #![deny(missing_docs)]
 
 mod api;
+mod ast_json;
 mod error;
 mod federate;
 mod json;
 mod lifecycle;
 mod params;
+mod rules;
 mod ui;
 
 use std::collections::BTreeMap;
@@ -87,6 +93,10 @@ use promlite_scrape::{DroppedTarget, ScrapeManager, Target};
 use promlite_storage::Queryable;
 
 pub use error::Error;
+pub use rules::{
+    AlertState, AlertStatus, AlertmanagerStatus, RuleGroupStatus, RuleHealth, RuleKind, RuleSource,
+    RuleStatus,
+};
 
 /// A boxed error from a dependency, shown to API clients by its `Display`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -250,6 +260,7 @@ struct Inner {
     admin: Option<Arc<dyn TsdbAdmin>>,
     control: Option<Arc<dyn Control>>,
     metrics: Option<Arc<dyn MetricsSource>>,
+    rules: Option<Arc<dyn RuleSource>>,
     ready: AtomicBool,
 }
 
@@ -275,6 +286,7 @@ impl Web {
                 admin: None,
                 control: None,
                 metrics: None,
+                rules: None,
                 ready: AtomicBool::new(false),
             }),
         }
@@ -293,6 +305,7 @@ impl Web {
                 admin: i.admin.clone(),
                 control: i.control.clone(),
                 metrics: i.metrics.clone(),
+                rules: i.rules.clone(),
                 ready: AtomicBool::new(i.ready.load(Ordering::Relaxed)),
             });
         }
@@ -320,6 +333,13 @@ impl Web {
     /// Serves `/metrics` from `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSource>) -> Web {
         self.inner_mut().metrics = Some(metrics);
+        self
+    }
+
+    /// Serves `/api/v1/rules`, `/api/v1/alerts` and `/api/v1/alertmanagers` (and the
+    /// Rules and Alerts pages) from `rules`.
+    pub fn with_rules(mut self, rules: Arc<dyn RuleSource>) -> Web {
+        self.inner_mut().rules = Some(rules);
         self
     }
 

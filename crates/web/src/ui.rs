@@ -1,6 +1,7 @@
 //! The web UI: a few pages built into the binary (no CDN, no build step) that talk to
-//! the HTTP API like any other client — Query (table and graph), Targets and Status
-//! (build, runtime, flags, configuration and the TSDB head's cardinalities).
+//! the HTTP API like any other client — Query (table and graph), Alerts (alerting rules
+//! and their active alerts), Rules (groups, health, errors), Targets and Status (build,
+//! runtime, flags, configuration and the TSDB head's cardinalities).
 //! `/graph` is Prometheus 2's name for the query page and redirects there too.
 
 use axum::Router;
@@ -12,6 +13,8 @@ use axum::routing::get;
 const QUERY: &str = include_str!("../ui/query.html");
 const TARGETS: &str = include_str!("../ui/targets.html");
 const STATUS: &str = include_str!("../ui/status.html");
+const ALERTS: &str = include_str!("../ui/alerts.html");
+const RULES: &str = include_str!("../ui/rules.html");
 
 /// Static assets by file name, with their content types.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -30,6 +33,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../ui/targets.js"),
     ),
+    (
+        "alerts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/alerts.js"),
+    ),
+    (
+        "rules.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/rules.js"),
+    ),
 ];
 
 async fn asset(Path(name): Path<String>) -> Response {
@@ -47,5 +60,7 @@ pub(crate) fn routes() -> Router {
         .route("/query", get(|| async { Html(QUERY) }))
         .route("/targets", get(|| async { Html(TARGETS) }))
         .route("/status", get(|| async { Html(STATUS) }))
+        .route("/alerts", get(|| async { Html(ALERTS) }))
+        .route("/rules", get(|| async { Html(RULES) }))
         .route("/static/{name}", get(asset))
 }

@@ -6,7 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use promlite_model::Labels;
 use promlite_storage::{Appendable, MemStore, SeriesRef};
-use promlite_web::{BoxError, BoxFuture, Control, Web, WebOptions};
+use std::time::{Duration, UNIX_EPOCH};
+
+use promlite_web::{
+    AlertState, AlertStatus, AlertmanagerStatus, BoxError, BoxFuture, Control, RuleGroupStatus,
+    RuleHealth, RuleKind, RuleSource, RuleStatus, Web, WebOptions,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -107,8 +112,78 @@ impl Control for FakeControl {
     }
 }
 
+/// Two groups: recording rules, and an alerting rule with one firing alert.
+struct FakeRules;
+
+impl RuleSource for FakeRules {
+    fn rule_groups(&self) -> Vec<RuleGroupStatus> {
+        let at = UNIX_EPOCH + Duration::from_millis(1_435_781_451_781);
+        let rec = |name: &str| RuleStatus {
+            name: name.into(),
+            query: "sum by (job) (up)".into(),
+            labels: Labels::empty(),
+            health: RuleHealth::Ok,
+            last_error: None,
+            evaluation_time: Duration::from_micros(250),
+            last_evaluation: Some(at),
+            kind: RuleKind::Recording,
+        };
+        vec![
+            RuleGroupStatus {
+                name: "rec".into(),
+                file: "/etc/rules/a.yml".into(),
+                interval: Duration::from_mins(1),
+                limit: 0,
+                evaluation_time: Duration::from_millis(1),
+                last_evaluation: Some(at),
+                rules: vec![rec("job:up:sum"), rec("job:up:sum2")],
+            },
+            RuleGroupStatus {
+                name: "alerts".into(),
+                file: "/etc/rules/b.yml".into(),
+                interval: Duration::from_secs(30),
+                limit: 10,
+                evaluation_time: Duration::ZERO,
+                last_evaluation: None,
+                rules: vec![RuleStatus {
+                    name: "Down".into(),
+                    query: "up == 0".into(),
+                    labels: Labels::from_pairs([("severity", "page")]),
+                    health: RuleHealth::Err,
+                    last_error: Some("boom".into()),
+                    evaluation_time: Duration::ZERO,
+                    last_evaluation: None,
+                    kind: RuleKind::Alerting {
+                        state: AlertState::Firing,
+                        duration: Duration::from_mins(5),
+                        keep_firing_for: Duration::ZERO,
+                        annotations: Labels::from_pairs([("summary", "{{ $labels.job }} down")]),
+                        alerts: vec![AlertStatus {
+                            labels: Labels::from_pairs([("alertname", "Down"), ("job", "api")]),
+                            annotations: Labels::from_pairs([("summary", "api down")]),
+                            state: AlertState::Firing,
+                            active_at: at,
+                            keep_firing_since: None,
+                            value: 27.0,
+                        }],
+                    },
+                }],
+            },
+        ]
+    }
+
+    fn alertmanagers(&self) -> AlertmanagerStatus {
+        AlertmanagerStatus {
+            active: vec!["http://127.0.0.1:9093/api/v2/alerts".into()],
+            dropped: Vec::new(),
+        }
+    }
+}
+
 async fn start(options: WebOptions, ready: bool) -> u16 {
-    let web = Web::new(store(), options).with_control(Arc::new(FakeControl::default()));
+    let web = Web::new(store(), options)
+        .with_control(Arc::new(FakeControl::default()))
+        .with_rules(Arc::new(FakeRules));
     web.set_ready(ready);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -360,7 +435,7 @@ async fn not_ready_answers_503() {
 #[tokio::test]
 async fn ui_pages_and_assets_are_served_from_the_binary() {
     let port = start(WebOptions::default(), true).await;
-    for page in ["/query", "/targets", "/status"] {
+    for page in ["/query", "/targets", "/status", "/alerts", "/rules"] {
         let (status, body) = get(port, page).await;
         assert_eq!(status, 200, "{page}");
         assert!(
@@ -373,6 +448,95 @@ async fn ui_pages_and_assets_are_served_from_the_binary() {
     let (status, body) = get(port, "/static/query.js").await;
     assert_eq!(status, 200);
     assert!(body.contains("/api/v1/query_range"));
+    for (asset, api) in [
+        ("alerts.js", "/api/v1/rules?type=alert"),
+        ("rules.js", "/api/v1/rules"),
+    ] {
+        let (status, body) = get(port, &format!("/static/{asset}")).await;
+        assert_eq!(status, 200, "{asset}");
+        assert!(body.contains(api), "{asset}");
+    }
     let (status, _) = get(port, "/static/missing.js").await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn rules_alerts_and_alertmanagers() {
+    let port = start(WebOptions::default(), true).await;
+    let (code, body) = get(port, "/api/v1/alerts").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"alerts":[{"labels":{"alertname":"Down","job":"api"},"annotations":{"summary":"api down"},"state":"firing","activeAt":"2015-07-01T20:10:51.781Z","value":"2.7e+01"}]}}"#
+    );
+    let (_, body) = get(port, "/api/v1/alertmanagers").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"activeAlertmanagers":[{"url":"http://127.0.0.1:9093/api/v2/alerts"}],"droppedAlertmanagers":[]}}"#
+    );
+    let (_, body) = get(port, "/api/v1/rules?type=alert").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"groups":[{"name":"alerts","file":"/etc/rules/b.yml","rules":[{"state":"firing","name":"Down","query":"up == 0","duration":300,"keepFiringFor":0,"labels":{"severity":"page"},"annotations":{"summary":"{{ $labels.job }} down"},"alerts":[{"labels":{"alertname":"Down","job":"api"},"annotations":{"summary":"api down"},"state":"firing","activeAt":"2015-07-01T20:10:51.781Z","value":"2.7e+01"}],"health":"err","lastError":"boom","evaluationTime":0,"lastEvaluation":"0001-01-01T00:00:00Z","type":"alerting"}],"interval":30,"limit":10,"evaluationTime":0,"lastEvaluation":"0001-01-01T00:00:00Z"}]}}"#
+    );
+    let (_, body) = get(port, "/api/v1/rules?type=record&rule_name[]=job:up:sum").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"groups":[{"name":"rec","file":"/etc/rules/a.yml","rules":[{"name":"job:up:sum","query":"sum by (job) (up)","labels":{},"health":"ok","evaluationTime":0.00025,"lastEvaluation":"2015-07-01T20:10:51.781Z","type":"recording"}],"interval":60,"limit":0,"evaluationTime":0.001,"lastEvaluation":"2015-07-01T20:10:51.781Z"}]}}"#
+    );
+    let (_, body) = get(
+        port,
+        &format!(
+            "/api/v1/rules?exclude_alerts=true&match[]={}",
+            enc(r#"{severity="page"}"#)
+        ),
+    )
+    .await;
+    assert!(body.contains(r#""alerts":null"#), "{body}");
+    assert!(!body.contains("job:up:sum"), "{body}");
+    // Pagination: one group per page, the token leads to the next.
+    let (_, body) = get(port, "/api/v1/rules?group_limit=1").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["groups"].as_array().unwrap().len(), 1);
+    let token = v["data"]["groupNextToken"].as_str().unwrap().to_owned();
+    let (_, body) = get(
+        port,
+        &format!("/api/v1/rules?group_limit=1&group_next_token={token}"),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["groups"][0]["name"], "alerts");
+    assert!(v["data"].get("groupNextToken").is_none());
+    for (q, err) in [
+        (
+            "type=x",
+            r#"invalid parameter \"type\": not supported value \"x\""#,
+        ),
+        (
+            "group_next_token=a",
+            "group_limit needs to be present in order to paginate over the groups",
+        ),
+        (
+            "group_limit=1&group_next_token=zz",
+            "invalid group_next_token 'zz'. were rule groups changed?",
+        ),
+    ] {
+        let (code, body) = get(port, &format!("/api/v1/rules?{q}")).await;
+        assert_eq!(code, 400, "{q}");
+        assert!(body.contains(err), "{q}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn parse_query_returns_the_tree() {
+    let port = start(WebOptions::default(), true).await;
+    let (code, body) = get(port, &format!("/api/v1/parse_query?query={}", enc("-a"))).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"expr":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"a"}],"name":"a","offset":0,"offsetExpr":null,"smoothed":false,"startOrEnd":null,"timestamp":null,"type":"vectorSelector"},"op":"-","type":"unaryExpr"}}"#
+    );
+    let (code, body) = get(port, "/api/v1/parse_query?query=a%2B").await;
+    assert_eq!(code, 400);
+    assert!(body.contains(r#"invalid parameter \"query\""#), "{body}");
 }
