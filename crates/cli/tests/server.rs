@@ -240,6 +240,15 @@ fn server_scrapes_itself_answers_the_api_and_keeps_data_across_restarts() {
     let when = format!("{t}");
     let again = up_sample(server.port, Some(&when));
     assert_eq!(again["value"], sample["value"], "{again}");
+    // The restart replayed the WAL the first run wrote.
+    let (code, v) = api(server.port, "/api/v1/status/walreplay");
+    assert_eq!(code, 200, "{v}");
+    let (min, max, current) = (
+        v["data"]["min"].as_u64().unwrap(),
+        v["data"]["max"].as_u64().unwrap(),
+        v["data"]["current"].as_u64().unwrap(),
+    );
+    assert!(min <= max && current == max, "{v}");
 }
 
 #[test]

@@ -171,6 +171,11 @@ impl Db {
         self.blocks.read().clone()
     }
 
+    /// The WAL segments replayed when the database opened.
+    pub fn wal_replay(&self) -> crate::WalReplayStatus {
+        self.head.wal_replay()
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir

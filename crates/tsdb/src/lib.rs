@@ -18,4 +18,6 @@ pub mod wal;
 pub use db::{DEFAULT_RETENTION, Db, DbOptions};
 pub use encoding::DecodeError;
 pub use error::{Error, Result};
-pub use head::{CardinalityLists, DEFAULT_MAX_EXEMPLARS, Head, HeadOptions, HeadStats};
+pub use head::{
+    CardinalityLists, DEFAULT_MAX_EXEMPLARS, Head, HeadOptions, HeadStats, WalReplayStatus,
+};

@@ -137,6 +137,8 @@ endpoint!(metadata_h, metadata);
 endpoint!(tsdb_status_h, tsdb_status);
 endpoint!(rules_h, rules);
 endpoint!(parse_query_h, parse_query);
+endpoint!(query_exemplars_h, query_exemplars);
+endpoint!(walreplay_h, walreplay);
 endpoint!(alerts_h, alerts);
 endpoint!(alertmanagers_h, alertmanagers);
 
@@ -177,6 +179,11 @@ pub(crate) fn routes(web: Web) -> Router {
             get(parse_query_h).post(parse_query_h),
         )
         .route("/api/v1/alerts", get(alerts_h))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_exemplars_h).post(query_exemplars_h),
+        )
+        .route("/api/v1/status/walreplay", get(walreplay_h))
         .route("/api/v1/alertmanagers", get(alertmanagers_h))
         .route(
             "/api/v1/format_query",
@@ -888,6 +895,77 @@ async fn parse_query(web: Web, form: Form) -> ApiResult {
         .parse(form.value("query"))
         .map_err(|e| ApiError::invalid_param(e, "query"))?;
     Ok(Reply::data(crate::ast_json::translate(&expr)))
+}
+
+/// `/api/v1/query_exemplars`: the exemplars of the series the query's selectors match,
+/// in `[start, end]` (default: all time); nothing (204) for a query without selectors.
+async fn query_exemplars(web: Web, form: Form) -> ApiResult {
+    let start = time_param(&form, "start", MIN_TIME)?;
+    let end = time_param(&form, "end", MAX_TIME)?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start timestamp",
+        ));
+    }
+    let expr = web
+        .inner
+        .engine
+        .parse(form.value("query"))
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let selectors: Vec<Vec<Matcher>> = expr
+        .selectors()
+        .into_iter()
+        .map(|vs| vs.matchers.clone())
+        .collect();
+    if selectors.is_empty() {
+        return Ok(Reply::default());
+    }
+    let admin = web.inner.admin.clone();
+    blocking(move || {
+        let found = admin
+            .map(|a| a.exemplars(start, end, &selectors))
+            .unwrap_or_default();
+        let mut out = String::from("[");
+        for (i, (series, exemplars)) in found.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"seriesLabels\":");
+            write_labels(&mut out, series);
+            out.push_str(",\"exemplars\":[");
+            for (k, e) in exemplars.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"labels\":");
+                write_labels(&mut out, &e.labels);
+                out.push_str(",\"value\":\"");
+                format_float(&mut out, e.value);
+                out.push_str("\",\"timestamp\":");
+                crate::json::write_timestamp(&mut out, e.timestamp.unwrap_or(0));
+                out.push('}');
+            }
+            out.push_str("]}");
+        }
+        out.push(']');
+        Ok(Reply::data(out))
+    })
+    .await?
+}
+
+/// `/api/v1/status/walreplay`: the WAL segments replayed at start-up.
+#[allow(clippy::unused_async)]
+async fn walreplay(web: Web, _form: Form) -> ApiResult {
+    let s = web
+        .inner
+        .admin
+        .as_ref()
+        .map(|a| a.wal_replay())
+        .unwrap_or_default();
+    Ok(Reply::data(format!(
+        "{{\"min\":{},\"max\":{},\"current\":{}}}",
+        s.min, s.max, s.current
+    )))
 }
 
 /// `/api/v1/status/tsdb`: the head's size and its ten (or `limit`) largest cardinalities.

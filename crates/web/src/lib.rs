@@ -138,6 +138,21 @@ pub trait TsdbAdmin: Send + Sync {
     fn head_stats(&self, _limit: usize) -> Option<promlite_tsdb::HeadStats> {
         None
     }
+    /// Exemplars with timestamps in `[mint, maxt]` of the series matching any of the
+    /// matcher sets, per series (sorted by labels), each series' in time order; for
+    /// `/api/v1/query_exemplars`.
+    fn exemplars(
+        &self,
+        _mint: i64,
+        _maxt: i64,
+        _selectors: &[Vec<Matcher>],
+    ) -> Vec<(promlite_model::Labels, Vec<promlite_model::Exemplar>)> {
+        Vec::new()
+    }
+    /// Progress of the WAL replay at start-up, for `/api/v1/status/walreplay`.
+    fn wal_replay(&self) -> promlite_tsdb::WalReplayStatus {
+        promlite_tsdb::WalReplayStatus::default()
+    }
 }
 
 impl TsdbAdmin for promlite_tsdb::Db {
@@ -157,6 +172,33 @@ impl TsdbAdmin for promlite_tsdb::Db {
     }
     fn head_stats(&self, limit: usize) -> Option<promlite_tsdb::HeadStats> {
         Some(self.head().stats(limit))
+    }
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        selectors: &[Vec<Matcher>],
+    ) -> Vec<(promlite_model::Labels, Vec<promlite_model::Exemplar>)> {
+        let mut by_series: BTreeMap<promlite_model::Labels, Vec<promlite_model::Exemplar>> =
+            BTreeMap::new();
+        for ms in selectors {
+            for (l, e) in self.head().exemplars(mint, maxt, ms) {
+                let list = by_series.entry(l).or_default();
+                if !list.contains(&e) {
+                    list.push(e);
+                }
+            }
+        }
+        by_series
+            .into_iter()
+            .map(|(l, mut es)| {
+                es.sort_by_key(|e| e.timestamp);
+                (l, es)
+            })
+            .collect()
+    }
+    fn wal_replay(&self) -> promlite_tsdb::WalReplayStatus {
+        promlite_tsdb::Db::wal_replay(self)
     }
 }
 

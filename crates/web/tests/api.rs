@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use promlite_web::{
     AlertState, AlertStatus, AlertmanagerStatus, BoxError, BoxFuture, Control, RuleGroupStatus,
-    RuleHealth, RuleKind, RuleSource, RuleStatus, Web, WebOptions,
+    RuleHealth, RuleKind, RuleSource, RuleStatus, TsdbAdmin, Web, WebOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -180,10 +180,55 @@ impl RuleSource for FakeRules {
     }
 }
 
+/// Exemplars of one series and a finished WAL replay of segments 3 to 7.
+struct FakeAdmin;
+
+impl TsdbAdmin for FakeAdmin {
+    fn delete(&self, _: i64, _: i64, _: &[promlite_model::Matcher]) -> Result<(), BoxError> {
+        Ok(())
+    }
+    fn snapshot(&self, _: &std::path::Path, _: bool) -> Result<(), BoxError> {
+        Ok(())
+    }
+    fn dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::new()
+    }
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        selectors: &[Vec<promlite_model::Matcher>],
+    ) -> Vec<(Labels, Vec<promlite_model::Exemplar>)> {
+        let series = Labels::from_pairs([("__name__", "rpc_seconds_bucket"), ("le", "0.5")]);
+        let matches = selectors.iter().any(|ms| {
+            ms.iter()
+                .all(|m| m.matches(series.get(m.name()).unwrap_or("")))
+        });
+        let e = promlite_model::Exemplar {
+            labels: Labels::from_pairs([("trace_id", "abc")]),
+            value: 0.25,
+            timestamp: Some(1_600_096_945_479),
+        };
+        if matches && (mint..=maxt).contains(&1_600_096_945_479) {
+            vec![(series, vec![e])]
+        } else {
+            Vec::new()
+        }
+    }
+    fn wal_replay(&self) -> promlite_tsdb::WalReplayStatus {
+        promlite_tsdb::WalReplayStatus {
+            min: 3,
+            max: 7,
+            current: 7,
+        }
+    }
+}
+
 async fn start(options: WebOptions, ready: bool) -> u16 {
     let web = Web::new(store(), options)
         .with_control(Arc::new(FakeControl::default()))
-        .with_rules(Arc::new(FakeRules));
+        .with_rules(Arc::new(FakeRules))
+        .with_admin(Arc::new(FakeAdmin));
     web.set_ready(ready);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -539,4 +584,31 @@ async fn parse_query_returns_the_tree() {
     let (code, body) = get(port, "/api/v1/parse_query?query=a%2B").await;
     assert_eq!(code, 400);
     assert!(body.contains(r#"invalid parameter \"query\""#), "{body}");
+}
+
+#[tokio::test]
+async fn exemplars_and_wal_replay() {
+    let port = start(WebOptions::default(), true).await;
+    let q = enc("histogram_quantile(0.9, rate(rpc_seconds_bucket[5m]))");
+    let (code, body) = get(port, &format!("/api/v1/query_exemplars?query={q}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"rpc_seconds_bucket","le":"0.5"},"exemplars":[{"labels":{"trace_id":"abc"},"value":"0.25","timestamp":1600096945.479}]}]}"#
+    );
+    let (_, body) = get(port, &format!("/api/v1/query_exemplars?query={q}&end=1000")).await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+    let (code, _) = get(port, "/api/v1/query_exemplars?query=1").await;
+    assert_eq!(code, 204, "no selectors, nothing to say");
+    let (code, body) = get(port, "/api/v1/query_exemplars?query=up&start=10&end=5").await;
+    assert_eq!(code, 400);
+    assert!(
+        body.contains("end timestamp must not be before start timestamp"),
+        "{body}"
+    );
+    let (_, body) = get(port, "/api/v1/status/walreplay").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"min":3,"max":7,"current":7}}"#
+    );
 }

@@ -112,6 +112,21 @@ pub struct Head {
     /// Deleted intervals by series id.
     tombstones: RwLock<Tombstones>,
     wal: Option<Mutex<Wal>>,
+    /// What the WAL replay at open read.
+    wal_replay: WalReplayStatus,
+}
+
+/// The WAL segments replayed when the head opened, as Prometheus's
+/// `/api/v1/status/walreplay` reports them: the first and last segment and the one being
+/// read (the last, once the replay is done; the head opens only after it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalReplayStatus {
+    /// The first segment read after the checkpoint.
+    pub min: u32,
+    /// The last segment.
+    pub max: u32,
+    /// The segment being read.
+    pub current: u32,
 }
 
 struct ExemplarRing {
@@ -141,6 +156,7 @@ impl Head {
             }),
             wal: None,
             tombstones: RwLock::new(Tombstones::new()),
+            wal_replay: WalReplayStatus::default(),
         }
     }
 
@@ -150,6 +166,7 @@ impl Head {
     pub fn open(opts: &HeadOptions, wal_dir: &Path, wal_opts: WalOptions) -> crate::Result<Head> {
         let mut head = Head::new(opts);
         let stats = head.replay_wal(wal_dir, true)?;
+        head.wal_replay = stats.segments;
         tracing::info!(
             dir = %wal_dir.display(),
             series = stats.series,
@@ -247,6 +264,11 @@ impl Head {
         let id = u32::try_from(r.saturating_sub(1)).unwrap_or(u32::MAX - 1);
         self.next_id.fetch_max(id + 1, Ordering::AcqRel);
         self.insert_series(id, labels)
+    }
+
+    /// The WAL segments replayed when the head opened.
+    pub fn wal_replay(&self) -> WalReplayStatus {
+        self.wal_replay
     }
 
     /// The number of series.
@@ -668,6 +690,13 @@ impl Replayer<'_> {
             }
             from = index + 1;
         }
+        if let Some(&last) = crate::wal::log::list_segments(dir)?.last() {
+            self.stats.segments = WalReplayStatus {
+                min: from.min(last),
+                max: last,
+                current: last,
+            };
+        }
         let corruption = replay(dir, from, |rec| {
             if failure.is_some() {
                 return;
@@ -841,6 +870,7 @@ impl ReplayRefs {
 /// What a WAL replay found.
 #[derive(Debug, Default, Clone, Copy)]
 struct ReplayStats {
+    segments: WalReplayStatus,
     series: usize,
     samples: usize,
     unknown_refs: usize,
