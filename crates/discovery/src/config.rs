@@ -14,6 +14,10 @@ use crate::{
 /// discoverer from, and compares to tell whether a reload changed it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per provider, compared on reload; boxing would only add noise"
+)]
 pub enum SdConfig {
     /// A job's `static_configs`, all of them, sourced by their index.
     Static(Vec<TargetGroupSpec>),
@@ -49,8 +53,8 @@ impl SdConfig {
             SdConfig::Http(c) => Box::new(HttpDiscoverer::new(c.clone())),
             SdConfig::Dns(c) => Box::new(DnsDiscoverer::new(c.clone())),
             #[cfg(feature = "kubernetes")]
-            SdConfig::Kubernetes(_) => {
-                return Err(Error::Unsupported("kubernetes_sd_configs watching"));
+            SdConfig::Kubernetes(c) => {
+                Box::new(crate::kubernetes::KubernetesDiscoverer::new(c.clone())?)
             }
         })
     }
@@ -122,6 +126,10 @@ impl ServiceDiscoveryConfigs {
     /// the configuration file, as Prometheus does on load.
     pub fn set_directory(&mut self, dir: &Path) {
         for c in &mut self.file_sd_configs {
+            c.set_directory(dir);
+        }
+        #[cfg(feature = "kubernetes")]
+        for c in &mut self.kubernetes_sd_configs {
             c.set_directory(dir);
         }
     }

@@ -127,6 +127,52 @@ pub enum Error {
     /// A mechanism or part of one that this build of promlite does not provide.
     #[error("{0} is not supported")]
     Unsupported(&'static str),
+    /// The inline HTTP client settings of an SD configuration contradict each other
+    /// (two kinds of credentials). The message is Prometheus's.
+    #[error("{0}")]
+    InvalidHttpClientConfig(&'static str),
+    /// A credentials, certificate or service-account file could not be read.
+    #[error("unable to read {what} {}: {source}", path.display())]
+    ReadFile {
+        /// What the file holds (`bearer token file`, `CA file`, …).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// A `kubernetes_sd_configs` entry cannot be used as written: an invalid selector,
+    /// an unusable `api_server`, or no in-cluster configuration to fall back on.
+    #[cfg(feature = "kubernetes")]
+    #[error("{0}")]
+    InvalidKubernetesConfig(String),
+    /// The Kubernetes API server refused a request or answered with an error status;
+    /// the message is the API server's `Status` message when it sent one. The watcher
+    /// retries with backoff and keeps the targets it had.
+    #[cfg(feature = "kubernetes")]
+    #[error("kubernetes API request {path} failed: {status}: {message}")]
+    KubernetesApi {
+        /// The request path and query.
+        path: String,
+        /// The HTTP status, with a watch event's `code` for errors sent mid-stream.
+        status: u16,
+        /// The `Status` reason (`Expired`, `Forbidden`, …), empty when absent.
+        reason: String,
+        /// What the server said.
+        message: String,
+    },
+    /// A Kubernetes API response (a list, a watch event or one object in them) does not
+    /// decode as the kind requested. The object is skipped; the others are used.
+    #[cfg(feature = "kubernetes")]
+    #[error("kubernetes API request {path}: invalid {what}: {source}")]
+    KubernetesDecode {
+        /// The request path and query.
+        path: String,
+        /// What failed to decode (`list`, `watch event`, `Pod`, …).
+        what: String,
+        /// The decoder's error.
+        source: serde_json::Error,
+    },
     /// Some providers of [`Manager::apply_config`](crate::Manager::apply_config) could not
     /// be started; the others run. Each failure was logged.
     #[error("{0} service discovery configs failed")]

@@ -5,22 +5,19 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::Regex;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::mpsc;
 
 use crate::discoverer::{BoxFuture, Refresh, run_refresh};
 use crate::group::{Format, indexed_groups, indexed_source, parse_target_groups};
-use crate::{Discoverer, Error, PromDuration, TargetGroup, Update};
+use crate::{Discoverer, Error, HttpClientConfig, PromDuration, TargetGroup, Update};
 
 /// The label naming the URL a group came from.
 pub const URL_LABEL: &str = "__meta_url";
 
 /// The default `refresh_interval` of HTTP SD: one minute.
 pub const DEFAULT_HTTP_REFRESH: PromDuration = PromDuration::from_secs(60);
-
-/// The `User-Agent` of HTTP SD requests.
-const AGENT: &str = concat!("promlite/", env!("CARGO_PKG_VERSION"));
 
 /// The content types Prometheus accepts, after trimming spaces.
 static JSON_CONTENT_TYPE: LazyLock<Regex> = LazyLock::new(|| {
@@ -97,6 +94,16 @@ impl HttpSdConfig {
         };
         c.validate()?;
         Ok(c)
+    }
+
+    /// The client settings of this configuration, shared with the other mechanisms.
+    pub fn client_config(&self) -> HttpClientConfig {
+        HttpClientConfig {
+            basic_auth: self.basic_auth.clone(),
+            authorization: self.authorization.clone(),
+            follow_redirects: self.follow_redirects,
+            ..HttpClientConfig::default()
+        }
     }
 
     /// Prometheus's checks of the URL.
@@ -185,23 +192,17 @@ impl Discoverer for HttpDiscoverer {
     fn run(self: Box<Self>, updates: mpsc::Sender<Update>) -> BoxFuture<()> {
         Box::pin(async move {
             let interval = self.config.refresh_interval.as_std();
-            let client = reqwest::Client::builder()
-                .timeout(interval.max(Duration::from_millis(1)))
-                .redirect(if self.config.follow_redirects {
-                    reqwest::redirect::Policy::limited(10)
-                } else {
-                    reqwest::redirect::Policy::none()
-                })
-                .build();
-            let client = match client {
+            let http = self.config.client_config();
+            let client = match http.client(Some(interval)) {
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = updates.send(Err(Error::Http(e))).await;
+                    let _ = updates.send(Err(e)).await;
                     return;
                 }
             };
             let refresher = HttpRefresh {
                 config: self.config,
+                http,
                 client,
                 last_len: 0,
             };
@@ -212,6 +213,7 @@ impl Discoverer for HttpDiscoverer {
 
 struct HttpRefresh {
     config: HttpSdConfig,
+    http: HttpClientConfig,
     client: reqwest::Client,
     last_len: usize,
 }
@@ -219,24 +221,14 @@ struct HttpRefresh {
 impl HttpRefresh {
     async fn fetch(&self) -> Result<Vec<TargetGroup>, Error> {
         let c = &self.config;
-        let mut req = self
-            .client
-            .get(&c.url)
-            .header(USER_AGENT, AGENT)
+        let req = self
+            .http
+            .authorize(self.client.get(&c.url))?
             .header(ACCEPT, "application/json")
             .header(
                 "X-Prometheus-Refresh-Interval-Seconds",
                 refresh_header(c.refresh_interval.as_std()),
             );
-        if let Some(b) = &c.basic_auth {
-            req = req.basic_auth(&b.username, Some(&b.password));
-        }
-        if let Some(a) = &c.authorization {
-            req = req.header(
-                reqwest::header::AUTHORIZATION,
-                format!("{} {}", a.kind, a.credentials),
-            );
-        }
         let resp = req.send().await?;
         let content_type = resp
             .headers()

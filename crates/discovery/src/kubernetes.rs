@@ -25,19 +25,23 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use promlite_model::LabelsBuilder;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{ADDRESS_LABEL, Error, TargetGroup};
+use crate::{ADDRESS_LABEL, Error, HttpClientConfig, TargetGroup};
 
 mod endpoints;
 mod ingress;
+mod metadata;
 pub mod operator;
 mod pod;
+mod watch;
 
 pub use endpoints::{
     ObjectStore, Objects, endpoint_slice_group, endpoint_slice_source, endpoints_group,
     endpoints_source,
 };
 pub use ingress::{ingress_group, ingress_source};
+pub use metadata::{attach_namespace_metadata, attach_node_metadata, group_namespace};
 pub use pod::{pod_group, pod_source};
+pub use watch::{KubernetesDiscoverer, SERVICE_ACCOUNT_DIR, WatchOptions};
 
 const META: &str = "__meta_kubernetes_";
 const INSTANCE_LABEL: &str = "instance";
@@ -71,6 +75,20 @@ impl Role {
             Role::Endpoints => "endpoints",
             Role::EndpointSlice => "endpointslice",
             Role::Ingress => "ingress",
+        }
+    }
+
+    /// The roles whose selectors a configuration of this role may hold: the kinds of
+    /// objects it watches (Prometheus's table; a pod role watches nodes for
+    /// `attach_metadata`).
+    pub fn selector_roles(self) -> &'static [Role] {
+        match self {
+            Role::Pod => &[Role::Pod, Role::Node],
+            Role::Service => &[Role::Service],
+            Role::EndpointSlice => &[Role::Pod, Role::Service, Role::EndpointSlice],
+            Role::Endpoints => &[Role::Pod, Role::Service, Role::Endpoints],
+            Role::Node => &[Role::Node],
+            Role::Ingress => &[Role::Ingress],
         }
     }
 
@@ -140,8 +158,9 @@ pub struct AttachMetadata {
 
 /// One entry of `kubernetes_sd_configs`.
 ///
-/// Of Prometheus's inline HTTP client settings none is supported yet; they are rejected
-/// as unknown fields.
+/// Of Prometheus's inline HTTP client settings, those of [`HttpClientConfig`] are
+/// supported (credentials, `tls_config`, redirects); others, such as `oauth2` or
+/// `proxy_url`, are rejected as unknown fields rather than silently ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KubernetesSdConfig {
     /// The API server's URL; in-cluster configuration when absent.
@@ -159,6 +178,9 @@ pub struct KubernetesSdConfig {
     pub selectors: Vec<SelectorConfig>,
     /// Related metadata to attach.
     pub attach_metadata: AttachMetadata,
+    /// How to reach and authenticate to `api_server`.
+    #[serde(flatten)]
+    pub http: HttpClientConfig,
 }
 
 impl<'de> Deserialize<'de> for KubernetesSdConfig {
@@ -179,6 +201,20 @@ impl<'de> Deserialize<'de> for KubernetesSdConfig {
             selectors: Vec<SelectorConfig>,
             #[serde(default)]
             attach_metadata: AttachMetadata,
+            #[serde(default)]
+            basic_auth: Option<crate::BasicAuth>,
+            #[serde(default)]
+            authorization: Option<crate::Authorization>,
+            #[serde(default)]
+            bearer_token: String,
+            #[serde(default)]
+            bearer_token_file: String,
+            #[serde(default)]
+            tls_config: crate::TlsConfig,
+            #[serde(default)]
+            follow_redirects: Option<bool>,
+            #[serde(default)]
+            enable_http2: Option<bool>,
         }
         let raw = Raw::deserialize(d)?;
         let Some(role) = raw.role else {
@@ -186,9 +222,29 @@ impl<'de> Deserialize<'de> for KubernetesSdConfig {
                 "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)",
             ));
         };
+        let http = HttpClientConfig {
+            basic_auth: raw.basic_auth,
+            authorization: raw.authorization,
+            bearer_token: raw.bearer_token,
+            bearer_token_file: raw.bearer_token_file,
+            tls_config: raw.tls_config,
+            follow_redirects: raw.follow_redirects.unwrap_or(true),
+            enable_http2: raw.enable_http2.unwrap_or(true),
+        };
+        http.validate().map_err(D::Error::custom)?;
         if raw.api_server.is_some() && !raw.kubeconfig_file.is_empty() {
             return Err(D::Error::custom(
                 "cannot use 'kubeconfig_file' and 'api_server' simultaneously",
+            ));
+        }
+        if !raw.kubeconfig_file.is_empty() && !http.is_default() {
+            return Err(D::Error::custom(
+                "cannot use a custom HTTP client configuration together with 'kubeconfig_file'",
+            ));
+        }
+        if raw.api_server.is_none() && !http.is_default() {
+            return Err(D::Error::custom(
+                "to use custom HTTP client configuration please provide the 'api_server' URL explicitly",
             ));
         }
         if raw.api_server.is_some() && raw.namespaces.own_namespace {
@@ -210,6 +266,15 @@ impl<'de> Deserialize<'de> for KubernetesSdConfig {
                 )));
             }
             seen.push(s.role);
+            let allowed = role.selector_roles();
+            if !allowed.contains(&s.role) {
+                let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+                return Err(D::Error::custom(format!(
+                    "{role} role supports only {} selectors",
+                    names.join(", ")
+                )));
+            }
+            check_field_selector(&s.field).map_err(D::Error::custom)?;
         }
         Ok(KubernetesSdConfig {
             api_server: raw.api_server,
@@ -218,8 +283,82 @@ impl<'de> Deserialize<'de> for KubernetesSdConfig {
             namespaces: raw.namespaces,
             selectors: raw.selectors,
             attach_metadata: raw.attach_metadata,
+            http,
         })
     }
+}
+
+impl KubernetesSdConfig {
+    /// A configuration of `role` against `api_server`, with every other setting at its
+    /// default.
+    pub fn new(role: Role, api_server: Option<String>) -> KubernetesSdConfig {
+        KubernetesSdConfig {
+            api_server,
+            role,
+            kubeconfig_file: String::new(),
+            namespaces: NamespaceDiscovery::default(),
+            selectors: Vec::new(),
+            attach_metadata: AttachMetadata::default(),
+            http: HttpClientConfig::default(),
+        }
+    }
+
+    /// The selector configured for objects of `role`, if any.
+    pub fn selector(&self, role: Role) -> Option<&SelectorConfig> {
+        self.selectors.iter().find(|s| s.role == role)
+    }
+
+    /// Joins relative file paths (`kubeconfig_file`, token and certificate files) with
+    /// `dir`, the directory of the configuration file, as Prometheus does on load.
+    pub fn set_directory(&mut self, dir: &std::path::Path) {
+        if !self.kubeconfig_file.is_empty()
+            && std::path::Path::new(&self.kubeconfig_file).is_relative()
+        {
+            self.kubeconfig_file = dir
+                .join(&self.kubeconfig_file)
+                .to_string_lossy()
+                .into_owned();
+        }
+        self.http.set_directory(dir);
+    }
+}
+
+/// Checks a field selector as apimachinery's `fields.ParseSelector` does: every
+/// comma-separated term is `key=value`, `key==value` or `key!=value`.
+fn check_field_selector(selector: &str) -> Result<(), String> {
+    if selector.trim().is_empty() {
+        return Ok(());
+    }
+    for term in split_unescaped(selector, ',') {
+        let ok = ["!=", "==", "="]
+            .iter()
+            .any(|op| term.split_once(op).is_some());
+        if !ok {
+            return Err(format!(
+                "invalid selector: '{selector}'; can't understand '{term}'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Splits at `sep` except where a backslash escapes it, as field selectors allow.
+fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            out.push(&s[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&s[start..]);
+    out
 }
 
 /// Prometheus's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]`

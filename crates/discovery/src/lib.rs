@@ -88,6 +88,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod client;
 mod config;
 mod discoverer;
 mod dns;
@@ -101,6 +102,7 @@ pub mod kubernetes;
 mod manager;
 mod static_sd;
 
+pub use client::{HttpClientConfig, TlsConfig};
 pub use config::{SdConfig, ServiceDiscoveryConfigs};
 pub use discoverer::{BoxFuture, Discoverer, Update, UpdateStream};
 pub use dns::{

@@ -579,6 +579,7 @@ fn sd_config(
             node: attach.and_then(|a| a.node).unwrap_or(false),
             namespace: false,
         },
+        http: crate::HttpClientConfig::default(),
     }
 }
 

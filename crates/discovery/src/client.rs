@@ -1,0 +1,286 @@
+//! The HTTP client settings that discoverers talking to an HTTP API share: credentials
+//! (`basic_auth`, `authorization`, `bearer_token`, `bearer_token_file`), `tls_config`
+//! and redirects, read as Prometheus's inline `HTTPClientConfig` reads them, and the
+//! `reqwest` client built from them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, USER_AGENT};
+use serde::{Deserialize, Serialize};
+
+use crate::{Authorization, BasicAuth, Error};
+
+/// The `User-Agent` of every request discovery sends.
+const AGENT: &str = concat!("promlite/", env!("CARGO_PKG_VERSION"));
+
+/// `tls_config`: how to check the server's certificate and which one to present.
+///
+/// Applying any of it needs the `https` feature (rustls); without it a discoverer given
+/// TLS settings refuses to start rather than ignore them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM CA certificates, inline.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ca: String,
+    /// A file of PEM CA certificates.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ca_file: String,
+    /// A PEM client certificate file, with `key_file`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cert_file: String,
+    /// The PEM private key of `cert_file`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key_file: String,
+    /// Accept any server certificate.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsConfig {
+    fn is_empty(&self) -> bool {
+        *self == TlsConfig::default()
+    }
+
+    /// Joins relative file paths with `dir`, the configuration file's directory.
+    pub fn set_directory(&mut self, dir: &Path) {
+        for p in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file] {
+            join_dir(p, dir);
+        }
+    }
+}
+
+fn join_dir(path: &mut String, dir: &Path) {
+    if !path.is_empty() && Path::new(path.as_str()).is_relative() {
+        *path = dir.join(path.as_str()).to_string_lossy().into_owned();
+    }
+}
+
+/// The inline HTTP client settings of an SD configuration that talks to an API:
+/// Prometheus's `HTTPClientConfig`, the parts promlite supports. OAuth2, proxies and
+/// custom headers are rejected as unknown fields by the configurations embedding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpClientConfig {
+    /// HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// An `Authorization` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    /// A bearer token (Prometheus's older spelling of `authorization`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bearer_token: String,
+    /// A file holding a bearer token, read again for every request so that rotated
+    /// tokens (a Kubernetes service account's) are picked up.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bearer_token_file: String,
+    /// TLS settings.
+    #[serde(default, skip_serializing_if = "TlsConfig::is_empty")]
+    pub tls_config: TlsConfig,
+    /// Whether to follow redirects.
+    #[serde(default = "yes")]
+    pub follow_redirects: bool,
+    /// Accepted for compatibility; requests use HTTP/1.1.
+    #[serde(default = "yes")]
+    pub enable_http2: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            basic_auth: None,
+            authorization: None,
+            bearer_token: String::new(),
+            bearer_token_file: String::new(),
+            tls_config: TlsConfig::default(),
+            follow_redirects: true,
+            enable_http2: true,
+        }
+    }
+}
+
+impl HttpClientConfig {
+    /// Whether anything differs from the defaults: Prometheus insists on an explicit
+    /// API server for custom settings.
+    pub fn is_default(&self) -> bool {
+        *self == HttpClientConfig::default()
+    }
+
+    /// Prometheus's checks, with its messages: one kind of credentials at a time.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
+        let reason = if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
+            "at most one of bearer_token & bearer_token_file must be configured"
+        } else if self.basic_auth.is_some() && bearer {
+            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+        } else if self.authorization.is_some() && bearer {
+            "authorization is not compatible with bearer_token & bearer_token_file"
+        } else if self.authorization.is_some() && self.basic_auth.is_some() {
+            "at most one of basic_auth, oauth2 & authorization must be configured"
+        } else if self
+            .authorization
+            .as_ref()
+            .is_some_and(|a| a.kind.trim().eq_ignore_ascii_case("basic"))
+        {
+            "authorization type cannot be set to \"basic\", use \"basic_auth\" instead"
+        } else {
+            return Ok(());
+        };
+        Err(Error::InvalidHttpClientConfig(reason))
+    }
+
+    /// Joins relative file paths with `dir`, the configuration file's directory.
+    pub fn set_directory(&mut self, dir: &Path) {
+        join_dir(&mut self.bearer_token_file, dir);
+        self.tls_config.set_directory(dir);
+    }
+
+    /// A client with these settings. `timeout` bounds whole requests; a client for
+    /// long-lived streams passes `None` and relies on TCP keep-alive instead.
+    pub(crate) fn client(&self, timeout: Option<Duration>) -> Result<reqwest::Client, Error> {
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .tcp_keepalive(Duration::from_secs(30))
+            .redirect(if self.follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            });
+        if let Some(t) = timeout {
+            b = b.timeout(t.max(Duration::from_millis(1)));
+        }
+        b = apply_tls(b, &self.tls_config)?;
+        Ok(b.build()?)
+    }
+
+    /// Adds the user agent and the credentials to a request. A token file is read now,
+    /// so a rotated token takes effect on the next request.
+    pub(crate) fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let mut req = apply_auth(
+            req.header(USER_AGENT, AGENT),
+            self.basic_auth.as_ref(),
+            self.authorization.as_ref(),
+        );
+        if !self.bearer_token.is_empty() {
+            req = req.bearer_auth(&self.bearer_token);
+        } else if !self.bearer_token_file.is_empty() {
+            let token = read_file("bearer token file", Path::new(&self.bearer_token_file))?;
+            req = req.bearer_auth(String::from_utf8_lossy(&token).trim());
+        }
+        Ok(req)
+    }
+}
+
+/// Adds basic authentication or an `Authorization` header.
+fn apply_auth(
+    mut req: reqwest::RequestBuilder,
+    basic: Option<&BasicAuth>,
+    authorization: Option<&Authorization>,
+) -> reqwest::RequestBuilder {
+    if let Some(b) = basic {
+        req = req.basic_auth(&b.username, Some(&b.password));
+    }
+    if let Some(a) = authorization {
+        req = req.header(AUTHORIZATION, format!("{} {}", a.kind, a.credentials));
+    }
+    req
+}
+
+/// Reads a credentials or certificate file, naming it in the error.
+pub(crate) fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::ReadFile {
+        what,
+        path: PathBuf::from(path),
+        source,
+    })
+}
+
+#[cfg(feature = "https")]
+fn apply_tls(
+    mut b: reqwest::ClientBuilder,
+    tls: &TlsConfig,
+) -> Result<reqwest::ClientBuilder, Error> {
+    let mut ca = tls.ca.as_bytes().to_vec();
+    if !tls.ca_file.is_empty() {
+        ca = read_file("CA file", Path::new(&tls.ca_file))?;
+    }
+    if !ca.is_empty() {
+        for cert in reqwest::Certificate::from_pem_bundle(&ca)? {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if !tls.cert_file.is_empty() || !tls.key_file.is_empty() {
+        let mut pem = read_file("client certificate file", Path::new(&tls.cert_file))?;
+        pem.push(b'\n');
+        pem.extend(read_file("client key file", Path::new(&tls.key_file))?);
+        b = b.identity(reqwest::Identity::from_pem(&pem)?);
+    }
+    if tls.insecure_skip_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    Ok(b)
+}
+
+#[cfg(not(feature = "https"))]
+fn apply_tls(b: reqwest::ClientBuilder, tls: &TlsConfig) -> Result<reqwest::ClientBuilder, Error> {
+    if tls.is_empty() {
+        Ok(b)
+    } else {
+        Err(Error::Unsupported("tls_config without the `https` feature"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("{}", None),
+            ("bearer_token: x", None),
+            (
+                "{bearer_token: x, bearer_token_file: f}",
+                Some("at most one of bearer_token & bearer_token_file must be configured"),
+            ),
+            (
+                "{bearer_token: x, basic_auth: {username: u}}",
+                Some(
+                    "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+                ),
+            ),
+            (
+                "{authorization: {credentials: c}, basic_auth: {username: u}}",
+                Some("at most one of basic_auth, oauth2 & authorization must be configured"),
+            ),
+            (
+                "{authorization: {credentials: c}, bearer_token_file: f}",
+                Some("authorization is not compatible with bearer_token & bearer_token_file"),
+            ),
+        ];
+        for (yaml, want) in cases {
+            let c: HttpClientConfig = serde_norway::from_str(yaml).unwrap();
+            let got = c.validate().err().map(|e| e.to_string());
+            assert_eq!(got.as_deref(), *want, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_join_the_config_directory() {
+        let mut c: HttpClientConfig =
+            serde_norway::from_str("{bearer_token_file: t, tls_config: {ca_file: /abs/ca}}")
+                .unwrap();
+        c.set_directory(Path::new("/etc/p"));
+        assert_eq!(c.bearer_token_file, "/etc/p/t");
+        assert_eq!(c.tls_config.ca_file, "/abs/ca");
+    }
+}
