@@ -97,6 +97,9 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// No scrape pool (job) has this name.
+    #[error("scrape pool {0:?} not found")]
+    UnknownScrapePool(String),
     /// The store refused the scrape's transaction.
     #[error(transparent)]
     Storage(#[from] promlite_storage::Error),

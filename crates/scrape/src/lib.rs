@@ -109,6 +109,6 @@ pub use http::{HttpScraper, Response};
 pub use manager::{DroppedTarget, ManagerOptions, ScrapeManager};
 pub use target::{
     ADDRESS_LABEL, Health, META_LABEL_PREFIX, METRICS_PATH_LABEL, PARAM_LABEL_PREFIX, Populated,
-    SCHEME_LABEL, SCRAPE_INTERVAL_LABEL, SCRAPE_TIMEOUT_LABEL, Target, TargetState, offset,
-    populate_labels, targets_from_groups,
+    RelabelStep, SCHEME_LABEL, SCRAPE_INTERVAL_LABEL, SCRAPE_TIMEOUT_LABEL, Target, TargetState,
+    offset, populate_labels, relabel_steps, targets_from_groups,
 };

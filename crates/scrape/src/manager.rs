@@ -14,7 +14,10 @@ use tokio::task::JoinHandle;
 
 use crate::append::{AppendOptions, AppendResult, Report, ReportSeries, ScrapeCache, append_body};
 use crate::http::HttpScraper;
-use crate::target::{Health, Populated, Target, TargetState, targets_from_groups};
+use crate::target::{
+    Health, Populated, RelabelStep, Target, TargetState, dropping_rule, relabel_steps,
+    targets_from_groups,
+};
 use crate::{Error, ScrapeConfig};
 
 /// Options of a [`ScrapeManager`].
@@ -34,6 +37,10 @@ pub struct DroppedTarget {
     pub job: String,
     /// Its labels before relabeling.
     pub discovered_labels: Labels,
+    /// The position in the job's `relabel_configs` of the rule that dropped it (`None`
+    /// only if no rule did, which relabeling never reports). The whole trace is
+    /// [`ScrapeManager::relabel_steps`] of the job and `discovered_labels`.
+    pub dropped_by: Option<usize>,
 }
 
 struct LoopHandle {
@@ -56,7 +63,7 @@ struct Pool {
     config: Arc<ScrapeConfig>,
     scraper: Arc<HttpScraper>,
     loops: HashMap<u64, LoopHandle>,
-    dropped: Vec<Labels>,
+    dropped: Vec<(Labels, Option<usize>)>,
     groups: Vec<TargetGroup>,
     errors: Vec<String>,
 }
@@ -186,7 +193,8 @@ impl ScrapeManager {
                 Populated::Dropped { discovered } => {
                     let keep = pool.config.keep_dropped_targets;
                     if keep == 0 || (pool.dropped.len() as u64) < keep {
-                        pool.dropped.push(discovered);
+                        let by = dropping_rule(&discovered, &pool.config.relabel_configs);
+                        pool.dropped.push((discovered, by));
                     }
                 }
             }
@@ -283,12 +291,26 @@ impl ScrapeManager {
         pools
             .iter()
             .flat_map(|(job, p)| {
-                p.dropped.iter().map(|l| DroppedTarget {
+                p.dropped.iter().map(|(l, by)| DroppedTarget {
                     job: job.clone(),
                     discovered_labels: l.clone(),
+                    dropped_by: *by,
                 })
             })
             .collect()
+    }
+
+    /// What each rule of the job's current `relabel_configs` makes of `labels` (a
+    /// target's discovered labels), for Prometheus's `/api/v1/targets/relabel_steps`.
+    /// Fails with [`Error::UnknownScrapePool`] when no job is called `job`.
+    pub fn relabel_steps(&self, job: &str, labels: &Labels) -> Result<Vec<RelabelStep>, Error> {
+        let config = self
+            .pools
+            .lock()
+            .get(job)
+            .map(|p| Arc::clone(&p.config))
+            .ok_or_else(|| Error::UnknownScrapePool(job.to_owned()))?;
+        Ok(relabel_steps(labels, &config.relabel_configs))
     }
 
     /// Problems with targets (unusable labels, target limit), by job.

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 use promlite_discovery::{PromDuration, TargetGroup};
 use promlite_model::{Labels, LabelsBuilder, ValidationScheme, go_quote, is_valid_label_name};
-use promlite_relabel::relabel;
+use promlite_relabel::{RelabelConfig, relabel, trace};
 
 use crate::{Error, ScrapeConfig};
 
@@ -335,6 +335,47 @@ pub fn populate_labels(
     Ok(Populated::Active { labels, discovered })
 }
 
+/// One rule of a job's `relabel_configs` and what the chain up to it made of a target:
+/// an entry of Prometheus's `/api/v1/targets/relabel_steps` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelabelStep {
+    /// The rule.
+    pub rule: RelabelConfig,
+    /// The labels after this rule (and every one before it); empty once a rule dropped
+    /// the target, as Prometheus's `relabel.Process` returns them.
+    pub output: Labels,
+    /// Whether the target is still kept after this rule.
+    pub keep: bool,
+}
+
+/// The relabel-step trace of Prometheus's `targetRelabelSteps`: for each rule of
+/// `rules`, the outcome of the chain up to and including it, applied to `labels` (a
+/// target's discovered labels). Unlike [`trace`], which stops at a drop, there is one
+/// step per rule: the rules after a drop are listed with `keep: false`, as Prometheus
+/// lists them.
+pub fn relabel_steps(labels: &Labels, rules: &[RelabelConfig]) -> Vec<RelabelStep> {
+    let mut traced = trace(labels, rules).into_iter();
+    rules
+        .iter()
+        .map(|rule| {
+            let output = traced.next().and_then(|s| s.output);
+            RelabelStep {
+                rule: rule.clone(),
+                keep: output.is_some(),
+                output: output.unwrap_or_else(Labels::empty),
+            }
+        })
+        .collect()
+}
+
+/// The index of the rule of `rules` that drops `labels`, if one does.
+pub(crate) fn dropping_rule(labels: &Labels, rules: &[RelabelConfig]) -> Option<usize> {
+    trace(labels, rules)
+        .last()
+        .filter(|s| s.dropped())
+        .map(|s| s.index)
+}
+
 /// Every target of `groups`, populated; errors are returned with the discovered labels
 /// of the target they concern, as Prometheus logs them and moves on.
 pub fn targets_from_groups(
@@ -405,5 +446,34 @@ mod tests {
             err.to_string(),
             r#"scrape timeout cannot be greater than scrape interval ("2m" > "1m")"#
         );
+    }
+
+    #[test]
+    fn relabel_steps_list_every_rule_as_prometheus_does() {
+        let cfg: ScrapeConfig = serde_norway::from_str(
+            "job_name: n\nrelabel_configs:\n- {source_labels: [__address__], target_label: host, regex: '(.*):.*'}\n- {source_labels: [host], regex: db, action: drop}\n- {target_label: team, replacement: x}\n",
+        )
+        .unwrap();
+        let rules = &cfg.relabel_configs;
+        let kept = Labels::from_pairs([("__address__", "web:1")]);
+        let steps = relabel_steps(&kept, rules);
+        assert_eq!(steps.len(), 3);
+        assert!(steps.iter().all(|s| s.keep));
+        assert_eq!(steps[0].rule, rules[0]);
+        assert_eq!(
+            steps[2].output.to_string(),
+            r#"{__address__="web:1", host="web", team="x"}"#
+        );
+        assert_eq!(dropping_rule(&kept, rules), None);
+
+        let dropped = Labels::from_pairs([("__address__", "db:1")]);
+        let steps = relabel_steps(&dropped, rules);
+        let keeps: Vec<bool> = steps.iter().map(|s| s.keep).collect();
+        assert_eq!(keeps, [true, false, false]);
+        assert_eq!(steps[0].output.get("host"), Some("db"));
+        assert!(steps[1].output.is_empty() && steps[2].output.is_empty());
+        assert_eq!(steps[2].rule, rules[2]);
+        assert_eq!(dropping_rule(&dropped, rules), Some(1));
+        assert!(relabel_steps(&dropped, &[]).is_empty());
     }
 }

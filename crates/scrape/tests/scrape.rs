@@ -428,6 +428,21 @@ metric_relabel_configs:
         dropped[0].discovered_labels.get("__address__"),
         Some("dropped:1")
     );
+    assert_eq!(dropped[0].dropped_by, Some(0));
+    let steps = m
+        .relabel_steps("rl", &dropped[0].discovered_labels)
+        .unwrap();
+    assert_eq!(steps.len(), 2);
+    assert!(!steps[0].keep && !steps[1].keep && steps[0].output.is_empty());
+    let steps = m.relabel_steps("rl", t.discovered_labels()).unwrap();
+    assert!(steps.iter().all(|s| s.keep));
+    assert_eq!(steps[1].output.get("team"), Some("infra"));
+    assert_eq!(
+        m.relabel_steps("nope", &Labels::empty())
+            .unwrap_err()
+            .to_string(),
+        r#"scrape pool "nope" not found"#
+    );
     assert_eq!(
         samples(&store, "keep_me")[0].0,
         format!(
