@@ -1,10 +1,13 @@
 //! The pure core of a scrape: a response body in, samples appended to a transaction out,
 //! with the per-target series cache, limits, staleness markers and report series.
 
+use std::sync::Arc;
+
 use hashbrown::HashMap;
 use hashbrown::hash_map::EntryRef;
+use parking_lot::Mutex;
 use promlite_exposition::{Entry, Format, Parser, ProtobufOptions, ProtobufParser, parser_for};
-use promlite_model::{Labels, LabelsBuilder, METRIC_NAME, Metadata, MetricType, STALE_NAN};
+use promlite_model::{Labels, LabelsBuilder, METRIC_NAME, Metadata, STALE_NAN};
 use promlite_relabel::{RelabelConfig, relabel};
 use promlite_storage::{Appender, HistogramRef, SeriesRef};
 
@@ -61,24 +64,23 @@ pub struct ScrapeCache {
     series: HashMap<String, CacheEntry>,
     iter: u64,
     builder: LabelsBuilder,
-    family: FamilyMeta,
+    family: Family,
+    metadata: SharedMetadata,
 }
 
-/// The metadata of the family being read; its buffers are reused across scrapes.
+/// The family being read: the name of the last `# TYPE`/`# HELP`/`# UNIT`, whose
+/// metadata goes to the store with the family's new series. Its buffer is reused
+/// across scrapes.
 #[derive(Debug, Default)]
-struct FamilyMeta {
+struct Family {
     name: String,
-    meta: Metadata,
 }
 
-impl FamilyMeta {
+impl Family {
     fn switch_to(&mut self, name: &str) {
         if self.name != name {
             self.name.clear();
             self.name.push_str(name);
-            self.meta.metric_type = MetricType::Unknown;
-            self.meta.help.clear();
-            self.meta.unit.clear();
         }
     }
 
@@ -88,6 +90,67 @@ impl FamilyMeta {
             && metric
                 .strip_prefix(self.name.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+    }
+}
+
+/// A family's metadata as a target's scrapes report it.
+#[derive(Debug)]
+struct MetaEntry {
+    meta: Metadata,
+    /// The scrape that last reported it.
+    last_iter: u64,
+}
+
+/// Metadata of a family no scrape has reported for this many scrapes is forgotten, as
+/// Prometheus forgets it.
+const METADATA_KEEP_ITERATIONS: u64 = 10;
+
+/// The metadata a target's scrapes reported, by metric family name: written by the scrape
+/// loop's cache, read by [`Target::metadata`](crate::Target::metadata) for the API. The
+/// loop takes the lock once per scrape.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedMetadata(Arc<Mutex<HashMap<String, MetaEntry>>>);
+
+impl SharedMetadata {
+    /// Every family's metadata, sorted by family name.
+    pub(crate) fn list(&self) -> Vec<(String, Metadata)> {
+        let mut v: Vec<(String, Metadata)> = self
+            .0
+            .lock()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.meta.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// The metadata of the family `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<Metadata> {
+        self.0.lock().get(name).map(|e| e.meta.clone())
+    }
+}
+
+/// Records one `# TYPE`/`# HELP`/`# UNIT` line of scrape `iter`. A family seen before is
+/// updated in place, so a steady target costs a lookup and a comparison, no allocation.
+fn record_meta(
+    map: &mut HashMap<String, MetaEntry>,
+    name: &str,
+    iter: u64,
+    update: impl FnOnce(&mut Metadata),
+) {
+    let e = map.entry_ref(name).or_insert_with(|| MetaEntry {
+        meta: Metadata::default(),
+        last_iter: iter,
+    });
+    e.last_iter = iter;
+    update(&mut e.meta);
+}
+
+/// Replaces `dst` by `src` unless they are equal.
+fn set_text(dst: &mut String, src: &str) {
+    if dst != src {
+        dst.clear();
+        dst.push_str(src);
     }
 }
 
@@ -109,6 +172,21 @@ impl ScrapeCache {
     /// An empty cache.
     pub fn new() -> ScrapeCache {
         ScrapeCache::default()
+    }
+
+    /// A cache whose family metadata is `metadata`, which a target shares.
+    pub(crate) fn with_metadata(metadata: SharedMetadata) -> ScrapeCache {
+        ScrapeCache {
+            metadata,
+            ..ScrapeCache::default()
+        }
+    }
+
+    /// The metadata (type, help, unit) the scrapes reported, by metric family name,
+    /// sorted by name. A family stays until no scrape has reported it for 10 scrapes,
+    /// as in Prometheus.
+    pub fn metadata(&self) -> Vec<(String, Metadata)> {
+        self.metadata.list()
     }
 
     /// Number of cached series (dropped ones included).
@@ -151,6 +229,10 @@ impl ScrapeCache {
         let iter = self.iter;
         self.series
             .retain(|_, e| e.last_iter + CACHE_KEEP_ITERATIONS >= iter);
+        self.metadata
+            .0
+            .lock()
+            .retain(|_, e| e.last_iter + METADATA_KEEP_ITERATIONS >= iter);
         Ok(())
     }
 }
@@ -304,25 +386,31 @@ fn append_entries(
             series,
             builder,
             family,
+            metadata,
             ..
         } = cache;
+        // Metadata does not carry over from the last scrape's final family.
+        family.name.clear();
+        let mut metadata = metadata.0.lock();
         while let Some(entry) = parser.next()? {
             let (key, name, ts, value) = match &entry {
                 Entry::Series(s) => (s.series, s.name, s.timestamp, Ok(s.value)),
                 Entry::Histogram(h) => (h.series, h.name, h.timestamp, Err(h.histogram)),
                 Entry::Type { name, metric_type } => {
                     family.switch_to(name);
-                    family.meta.metric_type = *metric_type;
+                    record_meta(&mut metadata, name, iter, |m| {
+                        m.metric_type = *metric_type;
+                    });
                     continue;
                 }
                 Entry::Help { name, help } => {
                     family.switch_to(name);
-                    family.meta.help.push_str(help);
+                    record_meta(&mut metadata, name, iter, |m| set_text(&mut m.help, help));
                     continue;
                 }
                 Entry::Unit { name, unit } => {
                     family.switch_to(name);
-                    family.meta.unit.push_str(unit);
+                    record_meta(&mut metadata, name, iter, |m| set_text(&mut m.unit, unit));
                     continue;
                 }
                 Entry::Comment(_) => continue,
@@ -389,8 +477,11 @@ fn append_entries(
                 Ok(r) => {
                     e.r = r;
                     // Metadata goes to the store once per series, when it is first seen.
-                    if new_series && family.covers(name) {
-                        e.r = app.update_metadata(r, labels, &family.meta)?;
+                    if new_series
+                        && family.covers(name)
+                        && let Some(m) = metadata.get(family.name.as_str())
+                    {
+                        e.r = app.update_metadata(r, labels, &m.meta)?;
                     }
                     // Exemplars ride along with their sample (the store drops repeats of
                     // the one a target keeps exposing). One that fails validation is
@@ -520,7 +611,7 @@ impl ReportSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use promlite_model::{Matcher, is_stale_nan};
+    use promlite_model::{Matcher, MetricType, is_stale_nan};
     use promlite_storage::{Appendable, MemStore, Queryable, ValueType};
 
     fn samples(store: &MemStore, name: &str) -> Vec<(String, i64, f64)> {
@@ -675,6 +766,54 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "label_limit exceeded (metric: e, number of labels: 3, limit: 1)"
+        );
+    }
+
+    #[test]
+    fn target_metadata_follows_the_scrapes() {
+        let store = MemStore::new();
+        let mut cache = ScrapeCache::new();
+        let o = AppendOptions::default();
+        let body =
+            "# HELP a_total Counts a.\n# TYPE a_total counter\na_total 1\n# TYPE b gauge\nb 2\n";
+        run(&store, &mut cache, body, 1000, &o).unwrap();
+        // A second scrape of the same body must not repeat the help text (regression:
+        // help was appended to the last family's buffer when the body had one family).
+        run(&store, &mut cache, body, 2000, &o).unwrap();
+        let meta = |name: &str, t: MetricType, help: &str, unit: &str| {
+            (
+                name.to_owned(),
+                Metadata {
+                    metric_type: t,
+                    help: help.into(),
+                    unit: unit.into(),
+                },
+            )
+        };
+        assert_eq!(
+            cache.metadata(),
+            vec![
+                meta("a_total", MetricType::Counter, "Counts a.", ""),
+                meta("b", MetricType::Gauge, "", ""),
+            ]
+        );
+        let one = "# HELP only Only.\nonly 1\n";
+        for t in 0..2 {
+            run(&store, &mut cache, one, 3000 + t, &o).unwrap();
+        }
+        assert_eq!(
+            cache.metadata()[2],
+            meta("only", MetricType::Unknown, "Only.", "")
+        );
+
+        // Changed help replaces the old text; families unreported for 10 scrapes go.
+        let changed = "# HELP only Changed.\nonly 1\n";
+        for t in 0..10 {
+            run(&store, &mut cache, changed, 4000 + t, &o).unwrap();
+        }
+        assert_eq!(
+            cache.metadata(),
+            vec![meta("only", MetricType::Unknown, "Changed.", "")]
         );
     }
 }

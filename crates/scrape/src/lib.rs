@@ -20,7 +20,11 @@
 //!   into a whole `prometheus.yml`.
 //! - [`ScrapeManager`]: pools per job, loops per target, fed by
 //!   `promlite_discovery::Manager`'s target sets; [`Target`] and [`TargetState`] for the
-//!   API's targets page (health up/down/unknown, last scrape, duration, error).
+//!   API's targets page (health up/down/unknown, last scrape, duration, error), and
+//!   [`Target::metadata`] for `/api/v1/targets/metadata` (the TYPE/HELP/UNIT its scrapes
+//!   reported, kept by the loop's cache and shared with the target); [`DroppedTarget`]
+//!   and [`ScrapeManager::relabel_steps`] ([`RelabelStep`]) for
+//!   `/api/v1/targets/relabel_steps`, which shows the rule that dropped a target.
 //! - [`append_body`] and [`ScrapeCache`]: the pure core of a scrape, body in, samples
 //!   out; [`ReportSeries`]; [`merge_target_labels`] (honor_labels and `exported_`).
 //! - [`Error`]: every failure, with Prometheus's messages (`sample limit exceeded`,

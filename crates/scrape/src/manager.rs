@@ -259,7 +259,7 @@ impl ScrapeManager {
             target: Arc::clone(&target),
             scraper: Arc::clone(&pool.scraper),
             store: Arc::clone(&self.store),
-            cache: ScrapeCache::new(),
+            cache: ScrapeCache::with_metadata(target.shared_metadata()),
             report: ReportSeries::new(&opts.target_labels, c.extra_scrape_metrics.unwrap_or(false)),
             opts,
         };

@@ -6,9 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use promlite_discovery::{PromDuration, TargetGroup};
-use promlite_model::{Labels, LabelsBuilder, ValidationScheme, go_quote, is_valid_label_name};
+use promlite_model::{
+    Labels, LabelsBuilder, Metadata, ValidationScheme, go_quote, is_valid_label_name,
+};
 use promlite_relabel::{RelabelConfig, relabel, trace};
 
+use crate::append::SharedMetadata;
 use crate::{Error, ScrapeConfig};
 
 /// The label holding a target's address.
@@ -73,6 +76,7 @@ pub struct Target {
     interval: Duration,
     timeout: Duration,
     state: Mutex<TargetState>,
+    metadata: SharedMetadata,
 }
 
 impl Target {
@@ -125,6 +129,7 @@ impl Target {
             discovered,
             url,
             state: Mutex::new(TargetState::default()),
+            metadata: SharedMetadata::default(),
         }
     }
 
@@ -165,6 +170,23 @@ impl Target {
 
     pub(crate) fn set_state(&self, s: TargetState) {
         *self.state.lock() = s;
+    }
+
+    /// The metric metadata (type, help, unit) the target's scrapes reported, by metric
+    /// family name, sorted by name: what Prometheus's `/api/v1/targets/metadata` lists.
+    /// A family stays for 10 scrapes after the target last reported it.
+    pub fn metadata(&self) -> Vec<(String, Metadata)> {
+        self.metadata.list()
+    }
+
+    /// The metadata of one metric family, if the target's scrapes reported it.
+    pub fn metadata_for(&self, family: &str) -> Option<Metadata> {
+        self.metadata.get(family)
+    }
+
+    /// The metadata the target's scrape loop writes.
+    pub(crate) fn shared_metadata(&self) -> SharedMetadata {
+        self.metadata.clone()
     }
 
     /// A hash of the labels and URL that identifies the target within its pool.

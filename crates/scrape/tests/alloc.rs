@@ -63,13 +63,22 @@ impl Appender for Discard {
 
 #[test]
 fn steady_scrape_allocates_nothing_per_sample() {
-    let mut body = String::from("# TYPE http_requests_total counter\n");
-    for i in 0..2_000 {
+    // 200 families of 10 series: the families' HELP and TYPE, recorded as the target's
+    // metadata, must cost nothing either once known.
+    let mut body = String::new();
+    for f in 0..200 {
         writeln!(
             body,
-            "http_requests_total{{code=\"200\",path=\"/p{i}\"}} {i}"
+            "# HELP http{f}_requests_total Requests of server {f}.\n# TYPE http{f}_requests_total counter"
         )
         .unwrap();
+        for i in 0..10 {
+            writeln!(
+                body,
+                "http{f}_requests_total{{code=\"200\",path=\"/p{i}\"}} {i}"
+            )
+            .unwrap();
+        }
     }
     let opts = AppendOptions {
         target_labels: Labels::from_pairs([("job", "j"), ("instance", "h:1")]),
@@ -101,6 +110,7 @@ fn steady_scrape_allocates_nothing_per_sample() {
     .unwrap();
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     assert_eq!((second.added, second.series_added), (2_000, 0));
+    assert_eq!(cache.metadata().len(), 200);
     assert!(
         allocs < 16,
         "{allocs} allocations for a steady scrape of 2000 samples"

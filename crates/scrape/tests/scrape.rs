@@ -230,18 +230,27 @@ async fn openmetrics_protobuf_and_gzip_bodies() {
     let om = TestServer::start(Arc::new(|_| Reply {
         status: 200,
         content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8".into(),
-        body: b"# TYPE om gauge\nom{k=\"v\"} 7 1700000000.5\n# EOF\n".to_vec(),
+        body: b"# TYPE om_seconds gauge\n# HELP om_seconds Om.\n# UNIT om_seconds seconds\nom_seconds{k=\"v\"} 7 1700000000.5\n# EOF\n"
+            .to_vec(),
         ..Reply::default()
     }))
     .await;
     let (store, m, t) = scrape_once("job_name: om\nstatic_configs: []", &om.addr).await;
     assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
-    let s = samples(&store, "om");
+    let s = samples(&store, "om_seconds");
     assert_eq!(
         (s[0].1, s[0].2),
         (1_700_000_000_500, 7.0),
         "honors the exposed timestamp"
     );
+    let meta = promlite_model::Metadata {
+        metric_type: promlite_model::MetricType::Gauge,
+        help: "Om.".into(),
+        unit: "seconds".into(),
+    };
+    assert_eq!(t.metadata(), vec![("om_seconds".to_owned(), meta.clone())]);
+    assert_eq!(t.metadata_for("om_seconds"), Some(meta));
+    assert_eq!(t.metadata_for("other"), None);
     m.stop().await;
 
     let mut pb = Vec::new();
@@ -280,6 +289,10 @@ async fn openmetrics_protobuf_and_gzip_bodies() {
     let s = samples(&store, "pb_requests");
     assert_eq!(s.len(), 1, "{s:?}");
     assert_eq!(s[0].2, 11.0);
+    assert_eq!(
+        t.metadata_for("pb_requests").map(|m| m.metric_type),
+        Some(promlite_model::MetricType::Counter)
+    );
     let req = pbs.last_request.lock().to_ascii_lowercase();
     assert!(req.contains("accept: application/vnd.google.protobuf;proto=io.prometheus.client.metricfamily;encoding=delimited;q=0.6"), "{req}");
     m.stop().await;
