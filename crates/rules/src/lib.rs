@@ -76,12 +76,26 @@
 // callers can match on fields, which makes it larger than clippy's default threshold.
 #![allow(clippy::result_large_err)]
 
+mod alert;
 mod error;
 mod file;
+mod group;
+mod manager;
+mod notifier;
 mod position;
 mod template;
+pub mod unittest;
 
+pub use alert::{Alert, AlertState};
+pub use group::{
+    AlertSender, AlertingSnapshot, EvalOptions, Group, GroupSnapshot, RuleHealth, RuleSnapshot,
+};
+pub use manager::Manager;
+pub use notifier::{
+    AlertmanagerStats, MAX_BATCH_SIZE, Notifier, NotifierAlert, NotifierOptions, NotifierStats,
+};
 pub use template::{QueryFn, QuerySample, Template, TemplateContext, expand_alert_text};
+pub use unittest::{TestReport, report_lines, run_test_file, test_file};
 
 pub use error::Error;
 pub use file::{

@@ -616,7 +616,6 @@ pub(crate) fn format_time(ns: i64) -> String {
 
 /// RFC 3339 with milliseconds when present, in UTC (`2006-01-02T15:04:05.123Z`), the way
 /// Go's JSON encoding of `time.Time` writes it (up to nanoseconds, trailing zeros cut).
-#[allow(dead_code)] // The notifier's timestamps.
 pub(crate) fn format_rfc3339(ms: i64) -> String {
     let ((y, mo, d), (h, mi, s), frac) = split_time(ms.saturating_mul(1_000_000));
     let mut out = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
@@ -643,7 +642,7 @@ pub(crate) fn time_method(ns: i64, name: &str) -> Option<Value> {
 }
 
 /// Go's `time.Duration.String()`.
-fn go_duration(ns: i64) -> String {
+pub(crate) fn go_duration(ns: i64) -> String {
     if ns == 0 {
         return "0s".into();
     }

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 pub use funcs::QueryFn;
 pub use value::QuerySample;
 
+pub(crate) use funcs::{format_rfc3339, go_duration, query_escape};
+pub(crate) use gofmt::float_v;
+
 use crate::Error;
 
 /// The definitions Prometheus prepends to every alert template.

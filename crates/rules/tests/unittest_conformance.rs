@@ -1,0 +1,138 @@
+//! promtool's own rule unit-test files (`../shared/conformance/rules`) run with
+//! `promlite_rules::run_test_file`, each with the verdict promtool gives; with
+//! `PROMLITE_PEERS=1` (or promtool on PATH) promtool runs the same file and the exit
+//! statuses must agree.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/rules")
+}
+
+/// Files shaped like unit tests (a top-level `tests:` list).
+fn unit_test_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(conformance_dir())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| {
+        p.extension().is_some_and(|e| e == "yml")
+            && std::fs::read_to_string(p).is_ok_and(|s| s.lines().any(|l| l.starts_with("tests:")))
+    });
+    v.sort();
+    v
+}
+
+/// The verdict each file must get, from Prometheus's `cmd/promtool` tests: `true` for
+/// files promtool passes. Files not listed here fail the test, so a new file is never
+/// skipped silently.
+const EXPECTED: &[(&str, bool)] = &[
+    ("at-modifier-test.yml", true),
+    ("bad-input-series.yml", false),
+    ("bad-promql.yml", false),
+    ("bad-rules-error-test.yml", false),
+    ("bad-rules-syntax-test.yml", false),
+    ("failing.yml", false),
+    ("long-period.yml", true),
+    ("negative-offset-test.yml", true),
+    ("no-test-group-interval.yml", true),
+    ("rules_run.yml", false),
+    ("rules_run_extrafields.yml", false),
+    ("rules_run_fuzzy.yml", true),
+    ("rules_run_no_fuzzy.yml", false),
+    ("start-time-test.yml", true),
+    ("unittest.yml", true),
+];
+
+/// Files where Debian's promtool 2.42 (the peer available here) cannot agree with a
+/// current promtool, and why. For these the peer's verdict is not compared.
+const PEER_TOO_OLD: &[(&str, &str)] = &[
+    (
+        "unittest.yml",
+        "uses exp_samples `histogram`, added after 2.42",
+    ),
+    (
+        "rules_run_fuzzy.yml",
+        "uses `fuzzy_compare`, added after 2.42",
+    ),
+    (
+        "start-time-test.yml",
+        "uses `start_timestamp`, added after 2.42",
+    ),
+    (
+        "no-test-group-interval.yml",
+        "2.42 evaluates at the group interval when a test group has none; current promtool uses evaluation_interval",
+    ),
+];
+
+#[test]
+fn promtool_conformance_files_get_promtools_verdicts() {
+    let files = unit_test_files();
+    assert!(
+        !files.is_empty(),
+        "no conformance files in {}",
+        conformance_dir().display()
+    );
+    let mut problems = Vec::new();
+    for f in &files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let report = promlite_rules::run_test_file(f);
+        match EXPECTED.iter().find(|(n, _)| *n == name) {
+            None => problems.push(format!("{name}: no expected verdict recorded")),
+            Some((_, want)) if report.success() != *want => problems.push(format!(
+                "{name}: want {}, got:\n{report}",
+                if *want { "pass" } else { "fail" }
+            )),
+            Some(_) => {}
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn promtool() -> Option<PathBuf> {
+    let peers = std::env::var("PROMLITE_PEERS").is_ok_and(|v| v == "1");
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(!peers, "PROMLITE_PEERS=1 but promtool is not on PATH");
+        eprintln!("skipping the promtool comparison: promtool is not on PATH");
+    }
+    found
+}
+
+#[test]
+fn same_verdicts_as_promtool() {
+    let Some(promtool) = promtool() else { return };
+    let mut problems = Vec::new();
+    for f in unit_test_files() {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if let Some((_, why)) = PEER_TOO_OLD.iter().find(|(n, _)| *n == name) {
+            eprintln!("{name}: not compared with this promtool: {why}");
+            continue;
+        }
+        let out = Command::new(&promtool)
+            .args(["test", "rules"])
+            .arg(&f)
+            .current_dir(conformance_dir())
+            .output()
+            .expect("promtool runs");
+        let report = promlite_rules::run_test_file(&f);
+        if out.status.success() != report.success() {
+            problems.push(format!(
+                "{name}: promtool {}, promlite {}\n--- promtool\n{}{}--- promlite\n{report}",
+                out.status,
+                if report.success() { "passed" } else { "failed" },
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
