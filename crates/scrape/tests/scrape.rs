@@ -1,5 +1,7 @@
 //! End-to-end scrapes against small HTTP servers on 127.0.0.1 and the real
-//! `prometheus-node-exporter`, appending to a `MemStore`.
+//! `prometheus-node-exporter`, `prometheus` and `prometheus-alertmanager` (their own
+//! `/metrics`), appending to a `MemStore`. Without those binaries their tests pass with a
+//! note, unless `PROMLITE_PEERS=1` says the peers must be there.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -472,49 +474,191 @@ metric_relabel_configs:
     m.stop().await;
 }
 
-/// Scrapes the real node exporter. Without the binary the test passes with a note,
-/// unless `PROMLITE_PEERS=1` says the peers must be there.
+/// A real Prometheus-ecosystem program on a free loopback port, killed on drop, with a
+/// scratch directory for its data and configuration.
+struct Peer {
+    addr: String,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Peer {
+    /// Starts `bin` with the arguments `args` makes of its address and scratch directory,
+    /// after writing `files` (name, contents) there, and waits until it listens. `None`
+    /// (with a note) when the binary is missing, unless `PROMLITE_PEERS=1` says the peers
+    /// must be there, which makes it a failure.
+    async fn start(
+        bin: &str,
+        files: &[(&str, &str)],
+        args: impl FnOnce(&str, &std::path::Path) -> Vec<String>,
+    ) -> Option<Peer> {
+        if !std::path::Path::new(bin).exists() {
+            assert!(
+                std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
+                "{bin} is missing"
+            );
+            eprintln!("skipping: {bin} is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).unwrap();
+        }
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let child = tokio::process::Command::new(bin)
+            .args(args(&addr, dir.path()))
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            assert!(Instant::now() < deadline, "{bin} did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Some(Peer {
+            addr,
+            _child: child,
+            _dir: dir,
+        })
+    }
+}
+
+/// Scrapes a peer's `/metrics` as job `job` until three scrapes succeeded, and checks
+/// that `families` are stored with the job's `job` and `instance` labels, together with
+/// the report series. Returns the store and the running manager.
+async fn scrape_peer(
+    peer: &Peer,
+    job: &str,
+    families: &[&str],
+) -> (Arc<MemStore>, ScrapeManager, Arc<Target>) {
+    let (store, m, t) = scrape_once(
+        &format!("job_name: {job}\nscrape_interval: 500ms\nscrape_timeout: 500ms"),
+        &peer.addr,
+    )
+    .await;
+    wait_for("three successful scrapes", || {
+        t.state().health == Health::Up
+            && samples(&store, "up").iter().filter(|s| s.2 == 1.0).count() >= 3
+    })
+    .await;
+    assert!(t.state().last_samples > 10, "{:?}", t.state());
+    let target = format!(r#"instance="{}", job="{job}""#, peer.addr);
+    for name in families
+        .iter()
+        .chain(&["up", "scrape_duration_seconds", "scrape_samples_scraped"])
+        .chain(&[
+            "scrape_samples_post_metric_relabeling",
+            "scrape_series_added",
+        ])
+    {
+        let s = samples(&store, name);
+        assert!(!s.is_empty(), "{name} is not stored");
+        assert!(s.iter().all(|(l, _, _)| l.contains(&target)), "{s:?}");
+    }
+    assert!(
+        !t.metadata().is_empty(),
+        "{job} reports metadata for its families"
+    );
+    (store, m, t)
+}
+
+/// Scrapes the real node exporter; once it is gone, `up` is 0 and its series are stale.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_exporter() {
-    let bin = "/usr/bin/prometheus-node-exporter";
-    if !std::path::Path::new(bin).exists() {
-        assert!(
-            std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
-            "{bin} is missing"
-        );
-        eprintln!("skipping: {bin} is not installed");
+    let Some(peer) = Peer::start("/usr/bin/prometheus-node-exporter", &[], |addr, _| {
+        [
+            format!("--web.listen-address={addr}"),
+            "--collector.disable-defaults".into(),
+            "--collector.cpu".into(),
+            "--collector.meminfo".into(),
+            "--collector.loadavg".into(),
+        ]
+        .into()
+    })
+    .await
+    else {
         return;
-    }
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
     };
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(bin)
-        .arg(format!("--web.listen-address={addr}"))
-        .arg("--collector.disable-defaults")
-        .arg("--collector.cpu")
-        .arg("--collector.meminfo")
-        .arg("--collector.loadavg")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(&addr).await.is_err() {
-        assert!(Instant::now() < deadline, "node exporter did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (store, m, t) = scrape_once("job_name: node", &addr).await;
-    let st = t.state();
-    assert_eq!(st.health, Health::Up, "{st:?}");
-    assert!(st.last_samples > 10, "{st:?}");
-    assert!(!samples(&store, "node_load1").is_empty());
-    assert!(!samples(&store, "node_memory_MemTotal_bytes").is_empty());
-    assert_eq!(samples(&store, "up")[0].2, 1.0);
+    let (store, m, t) = scrape_peer(
+        &peer,
+        "node",
+        &["node_load1", "node_memory_MemTotal_bytes", "go_goroutines"],
+    )
+    .await;
+    drop(peer);
+    wait_for("a failed scrape", || t.state().health == Health::Down).await;
+    assert_eq!(samples(&store, "up").last().map(|s| s.2), Some(0.0));
+    let load = samples(&store, "node_load1");
+    assert!(load.last().is_some_and(|s| is_stale_nan(s.2)), "{load:?}");
     m.stop().await;
-    child.kill().await.unwrap();
+}
+
+/// Scrapes real Prometheus's own `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_self_metrics() {
+    let config = "global: {scrape_interval: 1m}\nscrape_configs: []\n";
+    let Some(peer) = Peer::start(
+        "/usr/bin/prometheus",
+        &[("prometheus.yml", config)],
+        |addr, dir| {
+            vec![
+                format!("--config.file={}", dir.join("prometheus.yml").display()),
+                format!("--storage.tsdb.path={}", dir.join("data").display()),
+                format!("--web.listen-address={addr}"),
+            ]
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let (_, m, _) = scrape_peer(
+        &peer,
+        "prometheus",
+        &[
+            "prometheus_build_info",
+            "go_goroutines",
+            "prometheus_tsdb_head_series",
+        ],
+    )
+    .await;
+    m.stop().await;
+}
+
+/// Scrapes real Alertmanager's own `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_self_metrics() {
+    let config = "route: {receiver: none}\nreceivers: [{name: none}]\n";
+    let Some(peer) = Peer::start(
+        "/usr/bin/prometheus-alertmanager",
+        &[("alertmanager.yml", config)],
+        |addr, dir| {
+            vec![
+                format!("--config.file={}", dir.join("alertmanager.yml").display()),
+                format!("--storage.path={}", dir.join("data").display()),
+                format!("--web.listen-address={addr}"),
+                "--cluster.listen-address=".into(),
+            ]
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let (_, m, _) = scrape_peer(
+        &peer,
+        "alertmanager",
+        &["alertmanager_build_info", "go_goroutines"],
+    )
+    .await;
+    m.stop().await;
 }
 
 /// The whole chain: a job's `static_configs` through the discovery manager into the
