@@ -1,44 +1,60 @@
-//! Rule files for promlite: Prometheus's recording and alerting rule format, decoded and
-//! validated exactly as Prometheus's `model/rulefmt` validates it.
+//! Rules for promlite: Prometheus's recording and alerting rule files, loaded and
+//! validated as Prometheus's `model/rulefmt` does, evaluated as its `rules` package does,
+//! with alerts sent to Alertmanager as its `notifier` does and rule unit tests run as
+//! `promtool test rules` runs them.
 //!
 //! # Main types
 //!
-//! - [`RuleGroups`]: a whole rule file. [`RuleGroups::load`] reads and validates one with
-//!   Prometheus 3's defaults; [`RuleFileOptions`] sets the name validation scheme, the
-//!   PromQL parser's experimental features and whether unknown fields are accepted.
-//! - [`RuleGroup`]: `name`, `interval`, `query_offset`, `limit`, `labels` and its rules.
-//! - [`Rule`]: a [`RecordingRule`] (`record`, `expr`, `labels`) or an [`AlertingRule`]
-//!   (`alert`, `expr`, `for`, `keep_firing_for`, `labels`, `annotations`), each with its
-//!   expression parsed by `promlite_promql`.
-//! - [`Error`]: one problem, `file:line:col: reason`. Loading returns every problem of a
-//!   file, as Prometheus does, not just the first.
-//! - [`duplicate_rules`]: promtool's lint for rules with the same name and labels.
+//! - Loading: [`RuleGroups`] (a file; [`RuleGroups::load`], [`RuleFileOptions`]),
+//!   [`RuleGroup`], [`Rule`] = [`RecordingRule`] | [`AlertingRule`], [`duplicate_rules`].
+//! - Templates: [`Template`] is Go's `text/template` with Prometheus's functions
+//!   (`humanize`, `query`, `toTime`, …); [`expand_alert_text`] expands one alert label or
+//!   annotation as an alerting rule does, a failure becoming `<error expanding
+//!   template: …>`.
+//! - Evaluation: [`Group`] evaluates its rules in order at one timestamp over
+//!   [`EvalOptions`] (a shared `Arc<Engine>`, `Arc<dyn Queryable>`, `Arc<dyn
+//!   Appendable>`, external labels and URL, Prometheus's `--rules.alert.*` flags).
+//!   [`Manager`] owns the groups of the loaded files, runs them on tokio
+//!   ([`Manager::start`] / [`Manager::stop`]), reloads them ([`Manager::update`]) and
+//!   reports [`GroupSnapshot`]s and [`Alert`]s for `/api/v1/rules` and `/api/v1/alerts`.
+//! - Notification: [`Notifier`] queues alerts (bounded, oldest dropped), applies external
+//!   labels and `alert_relabel_configs`, and posts batches of [`MAX_BATCH_SIZE`] to every
+//!   Alertmanager's `/api/v2/alerts`. A group hands alerts to any [`AlertSender`].
+//! - Unit tests: [`test_file`] (for `#[test]` functions: the error's `Display` is
+//!   promtool's report with expected vs got), [`run_test_file`] and [`report_lines`] (for
+//!   the CLI: promtool's lines and a last `N passed, M failed`).
+//! - [`Error`]: one enum for the crate. Loading returns every problem of a file,
+//!   `file:line:col: reason`, as Prometheus does.
 //!
 //! # Design decisions
 //!
 //! - **Prometheus's words and order.** Checks and messages follow `rulefmt.go`
-//!   (`groupname: "x" is repeated in the same file`, `group "g", rule 1, "x": could not
-//!   parse expression: 1:7: parse error: unexpected end of input`, `invalid field 'for' in
-//!   recording rule`, `field annotation not found in type rulefmt.Rule`, …) so that
-//!   `promlite check rules` and `promtool check rules` say the same things. Prometheus
-//!   prints `file: 7:15: …`; we print `file:7:15: …`, as the config crate does.
-//! - **Decode, then validate.** Prometheus decodes into plain structs and then checks
-//!   them, so a missing `expr` or a recording rule with `for` is a validation error naming
-//!   the group and rule. The YAML twins here are therefore all-optional, and the public
-//!   types are built only from valid input: a [`Rule`] is either recording or alerting,
-//!   never both, and always has a parsed expression.
-//! - **Positions from the text.** serde has no YAML nodes, so positions of groups and of
-//!   `record`, `alert` and `expr` values come from an index of the block-style text
-//!   (the config crate's approach); syntax and type errors carry serde_norway's own
-//!   positions. Where Prometheus prints `0:0:` for a missing node we print the rule's
-//!   position; parts written in flow style get no position, never a wrong message.
-//! - **Templates.** Prometheus parses alert labels and annotations as Go templates. We
-//!   check what that parse catches in practice (unclosed actions, bad characters,
-//!   undefined variables and functions, unbalanced `{{end}}`) with Go's messages; a
-//!   full Go template parser is not included, so some malformed pipelines pass here.
-//! - **Known differences.** Only the first unknown field is reported (Prometheus lists
-//!   them all); labels and annotations are checked in name order (Go's map order is
-//!   random); multi-document files are not read.
+//!   (`groupname: "x" is repeated in the same file`, `invalid field 'for' in recording
+//!   rule`, …), the template parser gives Go's messages (`template: __alert_A:1:
+//!   undefined variable "$x"`), evaluation errors are Prometheus's (`exceeded limit of 10
+//!   with 12 series`, `vector contains metrics with the same labelset after applying
+//!   alert labels`) and unit test failures are promtool's text, so users can search them.
+//! - **Decode, then validate.** The YAML twins are all-optional; the public types are
+//!   built only from valid input: a [`Rule`] is recording or alerting, never both, and
+//!   always has a parsed expression. Positions come from an index of the block-style
+//!   text (serde has no YAML nodes).
+//! - **Templates are parsed the way they run.** Prometheus prepends the definitions of
+//!   `$labels`, `$externalLabels`, `$externalURL` and `$value` to every alert template;
+//!   so does [`Template::parse_alert`], which keeps line and column numbers in messages
+//!   identical. Go's untyped constants keep their kinds (`gt $value 1` is Go's
+//!   `incompatible types for comparison`; write `1.0`).
+//! - **Evaluation is synchronous; scheduling is not.** [`Group::eval`] is plain code
+//!   (testable at any timestamp, used by the unit-test runner); only [`Manager`] touches
+//!   tokio, running each evaluation with `spawn_blocking` because PromQL is CPU work.
+//!   Each rule's output is committed before the next rule runs, so later rules see it.
+//! - **Groups are offset, not aligned.** [`Group::eval_timestamp`] shifts a group within
+//!   its interval by a hash of its name and file, as Prometheus does, so groups with the
+//!   same interval do not all query at once.
+//! - **Known differences.** Only the first unknown field of a rule file is reported;
+//!   labels and annotations are checked in name order; multi-document files are not
+//!   read. Unit-test input series use a local parser of the expanding notation (floats,
+//!   `_`, `stale`, `a+bxN`, histogram literals with `xN` and `+{{…}}xN`) until
+//!   `promlite_promql::promqltest` exposes its own.
 //!
 //! # Example
 //!
@@ -71,6 +87,50 @@
 //!     r#"bad.yml:5:15: group "api", rule 1, "x": could not parse expression: 1:5: parse error: unexpected end of input"#
 //! );
 //! ```
+//!
+//! Evaluating a group over an in-memory store, at chosen timestamps:
+//!
+//! ```
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use promlite_model::Labels;
+//! use promlite_promql::{Engine, EngineOptions};
+//! use promlite_rules::{AlertState, EvalOptions, Group, RuleGroups};
+//! use promlite_storage::{Appendable, MemStore, SeriesRef};
+//!
+//! let store = Arc::new(MemStore::new());
+//! let mut app = store.appender();
+//! let up = Labels::from_pairs([("__name__", "up"), ("instance", "db1:9100")]);
+//! app.append(SeriesRef::NONE, &up, 0, 0.0).unwrap();
+//! app.commit().unwrap();
+//!
+//! let yaml = r#"
+//! groups:
+//!   - name: availability
+//!     rules:
+//!       - alert: InstanceDown
+//!         expr: up == 0
+//!         annotations:
+//!           summary: "{{ $labels.instance }} is down"
+//! "#;
+//! let rules = RuleGroups::from_yaml(yaml, Path::new("a.yml")).unwrap();
+//! let engine = Arc::new(Engine::new(EngineOptions::new()));
+//! let opts = Arc::new(EvalOptions::new(engine, store.clone(), store));
+//! let mut group = Group::new("a.yml", &rules.groups[0], opts);
+//! group.eval(0);
+//! let alerts = group.active_alerts();
+//! assert_eq!(alerts[0].state, AlertState::Firing);
+//! assert_eq!(alerts[0].annotations.get("summary"), Some("db1:9100 is down"));
+//! ```
+//!
+//! Rule unit tests in a cargo test (the failure message is promtool's diff):
+//!
+//! ```no_run
+//! #[test]
+//! fn alerts() {
+//!     promlite_rules::test_file("alerts_test.yml").unwrap();
+//! }
+//! ```
 #![deny(missing_docs)]
 // Errors are built only on failure paths; `Error::Rule` keeps its positions inline so
 // callers can match on fields, which makes it larger than clippy's default threshold.
@@ -84,7 +144,7 @@ mod manager;
 mod notifier;
 mod position;
 mod template;
-pub mod unittest;
+mod unittest;
 
 pub use alert::{Alert, AlertState};
 pub use group::{
@@ -95,7 +155,7 @@ pub use notifier::{
     AlertmanagerStats, MAX_BATCH_SIZE, Notifier, NotifierAlert, NotifierOptions, NotifierStats,
 };
 pub use template::{QueryFn, QuerySample, Template, TemplateContext, expand_alert_text};
-pub use unittest::{TestReport, report_lines, run_test_file, test_file};
+pub use unittest::{TestGroupReport, TestReport, report_lines, run_test_file, test_file};
 
 pub use error::Error;
 pub use file::{
