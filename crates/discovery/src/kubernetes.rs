@@ -1,18 +1,27 @@
-//! `kubernetes_sd_configs` (feature `kubernetes`): the configuration, and the pure
-//! translation of Kubernetes objects into target groups with Prometheus's
-//! `__meta_kubernetes_*` labels.
+//! `kubernetes_sd_configs` (feature `kubernetes`): the configuration, the
+//! [`KubernetesDiscoverer`] that watches an API server, and the pure translation of
+//! Kubernetes objects into target groups with Prometheus's `__meta_kubernetes_*`
+//! labels.
 //!
-//! Watching an API server is not implemented yet: a [`KubernetesSdConfig`] parses and
-//! validates, and [`SdConfig::discoverer`](crate::SdConfig::discoverer) reports it as
-//! unsupported. The translations are what a watcher will feed each object it sees
-//! through, one function per role: [`node_group`], [`service_group`], [`pod_group`],
-//! [`endpoints_group`], [`endpoint_slice_group`] and [`ingress_group`]. The two
-//! endpoint roles look the service and the pods behind an object up in an
-//! [`ObjectStore`] (a watcher's caches; [`Objects`] in tests).
+//! [`KubernetesDiscoverer`] LISTs and then WATCHes (`?watch=1&resourceVersion=…&
+//! allowWatchBookmarks=true`) the kinds a role needs — the role's own objects;
+//! services and pods for `endpoints` and `endpointslice`; nodes and namespaces for
+//! `attach_metadata` — in each namespace of `namespaces` (cluster-wide when none),
+//! with the `selectors` of each kind. It connects to `api_server` with the configured
+//! credentials and `tls_config`, or, without `api_server`, as a pod does in-cluster
+//! (the service account's token and CA, `KUBERNETES_SERVICE_HOST`/`_PORT`);
+//! `kubeconfig_file` is not supported.
 //!
-//! Of Prometheus's labels, those that need objects of yet other kinds are not
-//! produced: `attach_metadata` (node and namespace labels) and the pod's deployment,
-//! job and cron job names.
+//! Each object goes through its role's translation: [`node_group`],
+//! [`service_group`], [`pod_group`], [`endpoints_group`], [`endpoint_slice_group`] and
+//! [`ingress_group`]. The two endpoint roles look the service and the pods behind an
+//! object up in an [`ObjectStore`] (the watcher's caches; [`Objects`] in tests).
+//! [`attach_node_metadata`] and [`attach_namespace_metadata`] add what
+//! `attach_metadata` asks for.
+//!
+//! Of Prometheus's labels, the pod's deployment, job and cron job names
+//! (`attach_metadata: {deployment, job, cronjob}`, which watch ReplicaSets and Jobs)
+//! are not produced.
 //!
 //! [`operator`] translates the Prometheus Operator's ServiceMonitor and PodMonitor
 //! objects into the scrape jobs the Operator would configure.

@@ -19,9 +19,13 @@
 //!   [`StaticDiscoverer`] (`static_configs`), [`FileSdConfig`]/[`FileDiscoverer`]
 //!   (`file_sd_configs`), [`HttpSdConfig`]/[`HttpDiscoverer`] (`http_sd_configs`),
 //!   [`DnsSdConfig`]/[`DnsDiscoverer`] (`dns_sd_configs`), and, with the `kubernetes`
-//!   feature, `kubernetes::KubernetesSdConfig` and the translation of Kubernetes objects
-//!   of every role (node, service, pod, endpoints, endpointslice, ingress) to
-//!   `__meta_kubernetes_*` labels; watching an API server is not implemented yet.
+//!   feature, `kubernetes::KubernetesSdConfig`/`kubernetes::KubernetesDiscoverer`
+//!   (`kubernetes_sd_configs`): an API server listed and watched for every role (node,
+//!   service, pod, endpoints, endpointslice, ingress), its objects translated to
+//!   `__meta_kubernetes_*` labels, with `attach_metadata` for nodes and namespaces.
+//! - [`HttpClientConfig`]: the credentials (`basic_auth`, `authorization`,
+//!   `bearer_token[_file]`) and `tls_config` of mechanisms that call an HTTP API, with
+//!   Prometheus's validation; HTTP SD and Kubernetes SD build their clients from it.
 //! - `kubernetes::operator` (feature `kubernetes`): the Prometheus Operator's
 //!   ServiceMonitor and PodMonitor objects translated to the scrape jobs the Operator
 //!   generates — job name, SD configuration and relabel chain (as
@@ -54,6 +58,14 @@
 //!   dropped from addresses; HTTP SD insists on status 200 and a JSON content type;
 //!   every configured job is published, with an empty list when it has no targets, so
 //!   that consumers drop stale ones.
+//! - **Kubernetes without `kube`.** The watcher speaks the API's list and watch
+//!   protocol itself over the `reqwest` client the other mechanisms use, decoding with
+//!   `k8s-openapi`'s types. It needs five GET requests and a line splitter; the `kube`
+//!   crate would bring a second HTTP stack (hyper with tower layers), its own TLS and
+//!   kubeconfig handling and a runtime of reflectors and stores to adapt, for less
+//!   control over what Prometheus does precisely: which kinds are watched per role,
+//!   holding groups back until every cache is listed, and re-deriving only the groups
+//!   an event touches.
 //! - **Light by default.** TLS for HTTP SD (`https` feature) and Kubernetes
 //!   (`kubernetes` feature) are opt-in; without them the crate builds on tokio, hyper
 //!   (through reqwest), hickory and notify alone.

@@ -4,6 +4,7 @@
 #![cfg(feature = "kubernetes")]
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -214,4 +215,117 @@ fn service_monitor_over_endpoints_end_to_end() {
         })
         .collect();
     assert_eq!(got, case.want);
+}
+
+/// Prometheus's own `kubernetes_*` configuration test files: the good ones load, the
+/// bad ones fail with the message Prometheus's `config_test.go` expects.
+#[test]
+fn prometheus_kubernetes_config_files() {
+    #[derive(Deserialize)]
+    struct File {
+        scrape_configs: Vec<Job>,
+    }
+    #[derive(Deserialize)]
+    struct Job {
+        kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    }
+    let expected: &[(&str, &str)] = &[
+        (
+            "kubernetes_http_config_without_api_server",
+            "to use custom HTTP client configuration please provide the 'api_server' URL explicitly",
+        ),
+        (
+            "kubernetes_kubeconfig_with_own_namespace",
+            "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously",
+        ),
+        (
+            "kubernetes_api_server_with_own_namespace",
+            "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously",
+        ),
+        (
+            "kubernetes_kubeconfig_with_apiserver",
+            "cannot use 'kubeconfig_file' and 'api_server' simultaneously",
+        ),
+        (
+            "kubernetes_kubeconfig_with_http_config",
+            "cannot use a custom HTTP client configuration together with 'kubeconfig_file'",
+        ),
+        (
+            "kubernetes_bearertoken",
+            "at most one of bearer_token & bearer_token_file must be configured",
+        ),
+        ("kubernetes_role", "role"),
+        (
+            "kubernetes_selectors_endpoints",
+            "endpoints role supports only pod, service, endpoints selectors",
+        ),
+        (
+            "kubernetes_selectors_ingress",
+            "ingress role supports only ingress selectors",
+        ),
+        (
+            "kubernetes_selectors_node",
+            "node role supports only node selectors",
+        ),
+        (
+            "kubernetes_selectors_pod",
+            "pod role supports only pod, node selectors",
+        ),
+        (
+            "kubernetes_selectors_service",
+            "service role supports only service selectors",
+        ),
+        // Go names the unknown field; serde's message says the same in its words.
+        ("kubernetes_namespace_discovery", "unknown field `foo`"),
+        (
+            "kubernetes_selectors_duplicated_role",
+            "duplicated selector role: pod",
+        ),
+        (
+            "kubernetes_selectors_incorrect_selector",
+            "invalid selector: 'metadata.status-Running'; can't understand 'metadata.status-Running'",
+        ),
+        (
+            "kubernetes_bearertoken_basicauth",
+            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+        ),
+        (
+            "kubernetes_authorization_basicauth",
+            "at most one of basic_auth, oauth2 & authorization must be configured",
+        ),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/config");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        assert!(std::env::var("CI").is_err(), "conformance corpus missing");
+        eprintln!("skipping: no conformance corpus");
+        return;
+    };
+    let mut checked = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("kubernetes_") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let got = serde_norway::from_str::<File>(&text).map(|f| {
+            f.scrape_configs
+                .iter()
+                .map(|j| j.kubernetes_sd_configs.len())
+                .sum::<usize>()
+        });
+        if let Some(stem) = name.strip_suffix(".good.yml") {
+            assert!(matches!(got, Ok(n) if n > 0), "{stem}: {got:?}");
+        } else if let Some(stem) = name.strip_suffix(".bad.yml") {
+            let want = expected
+                .iter()
+                .find(|(f, _)| *f == stem)
+                .unwrap_or_else(|| panic!("{stem}: no expected message"))
+                .1;
+            let err = got.expect_err(stem).to_string();
+            assert!(err.contains(want), "{stem}: {err}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 24);
 }

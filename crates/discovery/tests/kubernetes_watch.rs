@@ -218,6 +218,11 @@ async fn every_role_lists_then_follows_watch_events() {
     }
 }
 
+/// A core (`v1`) list as the API server answers it.
+fn core_list(kind: &str, resource_version: &str, items: &serde_json::Value) -> serde_json::Value {
+    json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": resource_version}, "items": items})
+}
+
 fn list_count(api: &FakeApi, path: &str) -> usize {
     api.requests()
         .iter()
@@ -282,7 +287,7 @@ selectors:
     )
     .unwrap();
     let api = FakeApi::start().await;
-    let empty = |kind: &str| json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []});
+    let empty = |kind: &str| core_list(kind, "1", &json!([]));
     for ns in ["prod", "staging"] {
         api.set_list(
             &format!("/api/v1/namespaces/{ns}/endpoints"),
@@ -374,10 +379,7 @@ async fn credentials_are_sent_and_api_errors_reported_then_retried() {
         "kubernetes API request /api/v1/nodes failed: 403: nodes is forbidden: User \"system:serviceaccount:monitoring:prometheus\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"
     );
     // Once permitted, the retry lists and watches with the token.
-    api.set_list(
-        "/api/v1/nodes",
-        &json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"}, "items": []}),
-    );
+    api.set_list("/api/v1/nodes", &core_list("NodeList", "5", &json!([])));
     let mut seen = Seen::default();
     seen.until(&mut stream, |s| s.ok_updates > 0).await;
     let w = api.watch("/api/v1/nodes").await;
@@ -394,26 +396,30 @@ async fn attach_metadata_adds_node_and_namespace_labels() {
     let api = FakeApi::start().await;
     api.set_list(
         "/api/v1/nodes",
-        &json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "10"}, "items": [
+        &core_list("NodeList", "10", &json!([
             {"metadata": {"name": "worker-1", "labels": {"topology.kubernetes.io/zone": "eu-1a"},
                           "annotations": {"node.alpha.kubernetes.io/ttl": "0"}}}
-        ]}),
+        ])),
     );
     api.set_list(
         "/api/v1/namespaces",
-        &json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": "10"}, "items": [
+        &core_list("NamespaceList", "10", &json!([
             {"metadata": {"name": "default", "labels": {"team": "web", "kubernetes.io/metadata.name": "default"}}}
-        ]}),
+        ])),
     );
-    let pods = json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "10"}, "items": [
-        {"metadata": {"name": "web-1", "namespace": "default"},
-         "spec": {"nodeName": "worker-1", "containers": [{"name": "web", "ports": [{"containerPort": 8080}]}]},
-         "status": {"phase": "Running", "podIP": "10.244.0.11"}},
-        // On a node the node watch does not know (filtered by a node selector).
-        {"metadata": {"name": "web-2", "namespace": "default"},
-         "spec": {"nodeName": "worker-9", "containers": [{"name": "web", "ports": [{"containerPort": 8080}]}]},
-         "status": {"phase": "Running", "podIP": "10.244.0.12"}}
-    ]});
+    let pods = core_list(
+        "PodList",
+        "10",
+        &json!([
+            {"metadata": {"name": "web-1", "namespace": "default"},
+             "spec": {"nodeName": "worker-1", "containers": [{"name": "web", "ports": [{"containerPort": 8080}]}]},
+             "status": {"phase": "Running", "podIP": "10.244.0.11"}},
+            // On a node the node watch does not know (filtered by a node selector).
+            {"metadata": {"name": "web-2", "namespace": "default"},
+             "spec": {"nodeName": "worker-9", "containers": [{"name": "web", "ports": [{"containerPort": 8080}]}]},
+             "status": {"phase": "Running", "podIP": "10.244.0.12"}}
+        ]),
+    );
     api.set_list("/api/v1/pods", &pods);
     let config: KubernetesSdConfig =
         serde_norway::from_str("role: pod\nattach_metadata: {node: true, namespace: true}")
@@ -485,30 +491,35 @@ async fn attach_node_metadata_on_endpoint_targets() {
     let api = FakeApi::start().await;
     api.set_list(
         "/api/v1/nodes",
-        &json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": [
-            {"metadata": {"name": "worker-1", "labels": {"zone": "a"}}},
-            {"metadata": {"name": "worker-2", "labels": {"zone": "b"}}}
-        ]}),
+        &core_list(
+            "NodeList",
+            "1",
+            &json!([
+                {"metadata": {"name": "worker-1", "labels": {"zone": "a"}}},
+                {"metadata": {"name": "worker-2", "labels": {"zone": "b"}}}
+            ]),
+        ),
     );
     api.set_list(
         "/api/v1/endpoints",
-        &json!({"kind": "EndpointsList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": [
-            {"metadata": {"name": "kubelet", "namespace": "kube-system"},
-             "subsets": [{"addresses": [
-                {"ip": "10.0.0.1", "nodeName": "worker-1"},
-                {"ip": "10.0.0.2", "targetRef": {"kind": "Node", "name": "worker-2"}},
-                {"ip": "10.0.0.3"}
-             ], "ports": [{"name": "https-metrics", "port": 10250, "protocol": "TCP"}]}]}
-        ]}),
+        &core_list(
+            "EndpointsList",
+            "1",
+            &json!([
+                {"metadata": {"name": "kubelet", "namespace": "kube-system"},
+                 "subsets": [{"addresses": [
+                    {"ip": "10.0.0.1", "nodeName": "worker-1"},
+                    {"ip": "10.0.0.2", "targetRef": {"kind": "Node", "name": "worker-2"}},
+                    {"ip": "10.0.0.3"}
+                 ], "ports": [{"name": "https-metrics", "port": 10250, "protocol": "TCP"}]}]}
+            ]),
+        ),
     );
     api.set_list(
         "/api/v1/services",
-        &json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}),
+        &core_list("ServiceList", "1", &json!([])),
     );
-    api.set_list(
-        "/api/v1/pods",
-        &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}),
-    );
+    api.set_list("/api/v1/pods", &core_list("PodList", "1", &json!([])));
     let config: KubernetesSdConfig =
         serde_norway::from_str("role: endpoints\nattach_metadata: {node: true}").unwrap();
     let mut stream = start(config, &api);

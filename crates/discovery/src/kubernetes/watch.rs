@@ -72,6 +72,25 @@ impl Default for WatchOptions {
 /// update channel and retried with exponential backoff; the targets stay. A watch the
 /// server expired (`410 Gone`) is resumed by listing again, and objects gone from the
 /// new list withdraw their groups.
+///
+/// ```
+/// use promlite_discovery::kubernetes::{KubernetesDiscoverer, KubernetesSdConfig};
+/// use promlite_discovery::UpdateStream;
+///
+/// let config: KubernetesSdConfig = serde_norway::from_str("
+/// role: endpoints
+/// api_server: https://kubernetes.example:6443
+/// bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+/// namespaces: {names: [default]}
+/// attach_metadata: {node: true}
+/// ").unwrap();
+/// let discoverer = KubernetesDiscoverer::new(config).unwrap();
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // Runs until the stream is dropped; its updates are the target groups.
+/// let stream = UpdateStream::spawn(Box::new(discoverer));
+/// # drop(stream);
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct KubernetesDiscoverer {
     config: KubernetesSdConfig,
