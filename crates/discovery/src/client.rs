@@ -27,10 +27,16 @@ pub struct TlsConfig {
     /// A file of PEM CA certificates.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ca_file: String,
-    /// A PEM client certificate file, with `key_file`.
+    /// A PEM client certificate, inline, with `key` or `key_file`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cert: String,
+    /// A PEM client certificate file, with `key` or `key_file`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cert_file: String,
-    /// The PEM private key of `cert_file`.
+    /// The PEM private key of the client certificate, inline.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// The PEM private key of the client certificate, in a file.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key_file: String,
     /// Accept any server certificate.
@@ -41,6 +47,30 @@ pub struct TlsConfig {
 impl TlsConfig {
     fn is_empty(&self) -> bool {
         *self == TlsConfig::default()
+    }
+
+    /// Prometheus's checks: each of CA, certificate and key given once, inline or as a
+    /// file, and a certificate only with a key.
+    pub fn validate(&self) -> Result<(), Error> {
+        let t = self;
+        let (cert, key) = (
+            !t.cert.is_empty() || !t.cert_file.is_empty(),
+            !t.key.is_empty() || !t.key_file.is_empty(),
+        );
+        let reason = if !t.ca.is_empty() && !t.ca_file.is_empty() {
+            "at most one of ca and ca_file must be configured"
+        } else if !t.cert.is_empty() && !t.cert_file.is_empty() {
+            "at most one of cert and cert_file must be configured"
+        } else if !t.key.is_empty() && !t.key_file.is_empty() {
+            "at most one of key and key_file must be configured"
+        } else if cert && !key {
+            "exactly one of key or key_file must be configured when a client certificate is configured"
+        } else if key && !cert {
+            "exactly one of cert or cert_file must be configured when a client key is configured"
+        } else {
+            return Ok(());
+        };
+        Err(Error::InvalidHttpClientConfig(reason))
     }
 
     /// Joins relative file paths with `dir`, the configuration file's directory.
@@ -130,7 +160,7 @@ impl HttpClientConfig {
         {
             "authorization type cannot be set to \"basic\", use \"basic_auth\" instead"
         } else {
-            return Ok(());
+            return self.tls_config.validate();
         };
         Err(Error::InvalidHttpClientConfig(reason))
     }
@@ -209,25 +239,34 @@ fn apply_tls(
     mut b: reqwest::ClientBuilder,
     tls: &TlsConfig,
 ) -> Result<reqwest::ClientBuilder, Error> {
-    let mut ca = tls.ca.as_bytes().to_vec();
-    if !tls.ca_file.is_empty() {
-        ca = read_file("CA file", Path::new(&tls.ca_file))?;
-    }
+    let ca = inline_or_file(&tls.ca, &tls.ca_file, "CA file")?;
     if !ca.is_empty() {
         for cert in reqwest::Certificate::from_pem_bundle(&ca)? {
             b = b.add_root_certificate(cert);
         }
     }
-    if !tls.cert_file.is_empty() || !tls.key_file.is_empty() {
-        let mut pem = read_file("client certificate file", Path::new(&tls.cert_file))?;
+    let cert = inline_or_file(&tls.cert, &tls.cert_file, "client certificate file")?;
+    let key = inline_or_file(&tls.key, &tls.key_file, "client key file")?;
+    if !cert.is_empty() || !key.is_empty() {
+        let mut pem = cert;
         pem.push(b'\n');
-        pem.extend(read_file("client key file", Path::new(&tls.key_file))?);
+        pem.extend(key);
         b = b.identity(reqwest::Identity::from_pem(&pem)?);
     }
     if tls.insecure_skip_verify {
         b = b.tls_danger_accept_invalid_certs(true);
     }
     Ok(b)
+}
+
+/// PEM data given inline or in a file; empty when neither is.
+#[cfg(feature = "https")]
+fn inline_or_file(inline: &str, file: &str, what: &'static str) -> Result<Vec<u8>, Error> {
+    if file.is_empty() {
+        Ok(inline.as_bytes().to_vec())
+    } else {
+        read_file(what, Path::new(file))
+    }
 }
 
 #[cfg(not(feature = "https"))]
@@ -265,6 +304,17 @@ mod tests {
             (
                 "{authorization: {credentials: c}, bearer_token_file: f}",
                 Some("authorization is not compatible with bearer_token & bearer_token_file"),
+            ),
+            ("tls_config: {cert_file: c, key: k}", None),
+            (
+                "tls_config: {ca: x, ca_file: f}",
+                Some("at most one of ca and ca_file must be configured"),
+            ),
+            (
+                "tls_config: {cert_file: c}",
+                Some(
+                    "exactly one of key or key_file must be configured when a client certificate is configured",
+                ),
             ),
         ];
         for (yaml, want) in cases {

@@ -724,10 +724,22 @@ impl Reflector {
         let mut buf: Vec<u8> = Vec::new();
         let mut count = 0;
         loop {
-            let chunk = match resp.chunk().await {
-                Ok(Some(c)) => c,
-                Ok(None) => return (StreamEnd::Closed, count),
-                Err(e) => return (StreamEnd::Failed(e.into()), count),
+            // The server ends the stream after `timeoutSeconds`; silence well past
+            // that means a connection lost without a word (a dead peer behind NAT).
+            let idle = self.options.watch_timeout + Duration::from_mins(1);
+            let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
+                Ok(Ok(Some(c))) => c,
+                Ok(Ok(None)) => return (StreamEnd::Closed, count),
+                Ok(Err(e)) => return (StreamEnd::Failed(e.into()), count),
+                Err(_) => {
+                    let e = Error::KubernetesApi {
+                        path,
+                        status: 0,
+                        reason: "Timeout".to_owned(),
+                        message: format!("no data on the watch stream for {}s", idle.as_secs()),
+                    };
+                    return (StreamEnd::Failed(e), count);
+                }
             };
             buf.extend_from_slice(&chunk);
             while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
