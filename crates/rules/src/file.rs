@@ -295,18 +295,20 @@ impl<'de> Deserialize<'de> for DurationYaml {
     }
 }
 
+/// Prometheus's duration units with their length in milliseconds, largest first.
+pub(crate) const UNITS: [(&str, u64); 7] = [
+    ("y", 365 * 86_400_000),
+    ("w", 7 * 86_400_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+    ("ms", 1),
+];
+
 /// Prometheus's `model.ParseDuration`: `0`, or numbers with units from largest to
 /// smallest (`y`, `w`, `d`, `h`, `m`, `s`, `ms`), each at most once.
 pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
     if s == "0" {
         return Some(Duration::ZERO);
     }

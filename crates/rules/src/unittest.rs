@@ -281,15 +281,7 @@ fn model_duration(ms: i64) -> String {
     if ms < 0 {
         out.push('-');
     }
-    for (unit, len) in [
-        ("y", 365 * 86_400_000u64),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
+    for (unit, len) in crate::file::UNITS {
         if rest >= len {
             let _ = write!(out, "{}{unit}", rest / len);
             rest %= len;

@@ -320,18 +320,8 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
             let start = i;
             let tok = match c {
                 b'"' => {
-                    i += 1;
-                    loop {
-                        match b.get(i) {
-                            None | Some(b'\n') => {
-                                return Err(err(start, "unterminated quoted string"));
-                            }
-                            Some(b'\\') => i += 2,
-                            Some(b'"') => break,
-                            _ => i += 1,
-                        }
-                    }
-                    i += 1;
+                    i = quoted_end(b, i, b'"')
+                        .ok_or_else(|| err(start, "unterminated quoted string"))?;
                     let s = unquote(&src[start..i]).ok_or_else(|| err(start, "invalid syntax"))?;
                     Tok::Str(s)
                 }
@@ -343,18 +333,8 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
                     Tok::Str(src[start + 1..i - 1].to_owned())
                 }
                 b'\'' => {
-                    i += 1;
-                    loop {
-                        match b.get(i) {
-                            None | Some(b'\n') => {
-                                return Err(err(start, "unterminated character constant"));
-                            }
-                            Some(b'\\') => i += 2,
-                            Some(b'\'') => break,
-                            _ => i += 1,
-                        }
-                    }
-                    i += 1;
+                    i = quoted_end(b, i, b'\'')
+                        .ok_or_else(|| err(start, "unterminated character constant"))?;
                     Tok::CharConst(src[start..i].to_owned())
                 }
                 b':' => {
@@ -444,6 +424,20 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
                 pos: start,
                 line: line_at(src, start),
             });
+        }
+    }
+}
+
+/// The index after the closing `quote` of the literal opening at `open`; `None` when a
+/// newline or the end comes first.
+fn quoted_end(b: &[u8], open: usize, quote: u8) -> Option<usize> {
+    let mut i = open + 1;
+    loop {
+        match *b.get(i)? {
+            b'\n' => return None,
+            b'\\' => i += 2,
+            c if c == quote => return Some(i + 1),
+            _ => i += 1,
         }
     }
 }
