@@ -8,9 +8,10 @@
 //! services and pods for `endpoints` and `endpointslice`; nodes and namespaces for
 //! `attach_metadata` — in each namespace of `namespaces` (cluster-wide when none),
 //! with the `selectors` of each kind. It connects to `api_server` with the configured
-//! credentials and `tls_config`, or, without `api_server`, as a pod does in-cluster
-//! (the service account's token and CA, `KUBERNETES_SERVICE_HOST`/`_PORT`);
-//! `kubeconfig_file` is not supported.
+//! credentials and `tls_config`, through the current context of `kubeconfig_file`
+//! (server, CA, client certificate, token or basic auth; not credential plugins), or,
+//! with neither, as a pod does in-cluster (the service account's token and CA,
+//! `KUBERNETES_SERVICE_HOST`/`_PORT`).
 //!
 //! Each object goes through its role's translation: [`node_group`],
 //! [`service_group`], [`pod_group`], [`endpoints_group`], [`endpoint_slice_group`] and
@@ -38,6 +39,7 @@ use crate::{ADDRESS_LABEL, Error, HttpClientConfig, TargetGroup};
 
 mod endpoints;
 mod ingress;
+mod kubeconfig;
 mod metadata;
 pub mod operator;
 mod pod;

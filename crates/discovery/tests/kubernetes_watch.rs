@@ -391,6 +391,38 @@ async fn credentials_are_sent_and_api_errors_reported_then_retried() {
     );
 }
 
+/// A kubeconfig's current context decides server and credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_file_names_server_and_credentials() {
+    let api = FakeApi::start().await;
+    api.set_list(
+        "/api/v1/services",
+        &core_list("ServiceList", "3", &json!([])),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "from-file").unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: dev\n\
+             contexts: [{{name: dev, context: {{cluster: local, user: dev}}}}]\n\
+             clusters: [{{name: local, cluster: {{server: '{}'}}}}]\n\
+             users: [{{name: dev, user: {{tokenFile: token}}}}]\n",
+            api.url
+        ),
+    )
+    .unwrap();
+    let mut config = KubernetesSdConfig::new(promlite_discovery::kubernetes::Role::Service, None);
+    config.kubeconfig_file = kubeconfig.to_string_lossy().into_owned();
+    let d = KubernetesDiscoverer::with_options(config, fast()).unwrap();
+    let mut stream = UpdateStream::spawn(Box::new(d));
+    let mut seen = Seen::default();
+    seen.first(&mut stream).await;
+    let w = api.watch("/api/v1/services").await;
+    assert_eq!(w.request.authorization.as_deref(), Some("Bearer from-file"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_metadata_adds_node_and_namespace_labels() {
     let api = FakeApi::start().await;

@@ -102,8 +102,8 @@ pub struct KubernetesDiscoverer {
 impl KubernetesDiscoverer {
     /// A discoverer for `config` with the default [`WatchOptions`].
     ///
-    /// Fails when the API server cannot be determined: an invalid `api_server`, a
-    /// `kubeconfig_file` (not supported), or no `api_server` outside a cluster.
+    /// Fails when the API server cannot be determined: an invalid `api_server`, an
+    /// unreadable or unusable `kubeconfig_file`, or neither of them outside a cluster.
     pub fn new(config: KubernetesSdConfig) -> Result<KubernetesDiscoverer, Error> {
         KubernetesDiscoverer::with_options(config, WatchOptions::default())
     }
@@ -113,11 +113,12 @@ impl KubernetesDiscoverer {
         config: KubernetesSdConfig,
         options: WatchOptions,
     ) -> Result<KubernetesDiscoverer, Error> {
-        if !config.kubeconfig_file.is_empty() {
-            return Err(Error::Unsupported("kubernetes_sd_configs kubeconfig_file"));
-        }
         let (base, http, own_namespace) = match &config.api_server {
             Some(url) => (url.clone(), config.http.clone(), None),
+            None if !config.kubeconfig_file.is_empty() => {
+                let (base, http) = super::kubeconfig::load(Path::new(&config.kubeconfig_file))?;
+                (base, http, None)
+            }
             None => in_cluster(
                 &|k| std::env::var(k).ok(),
                 &options.service_account_dir,
