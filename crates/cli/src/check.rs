@@ -66,6 +66,14 @@ pub(crate) enum CheckCommand {
         #[arg(long)]
         ignore_unknown_fields: bool,
     },
+    /// Check web configuration files for `--web.config.file` (like `promtool check
+    /// web-config`): `FILE SUCCESS` or `FILE FAILED: reason`; exit 1 if any failed.
+    #[command(name = "web-config")]
+    WebConfig {
+        /// The web configuration files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 /// promtool's `--lint` settings for rule files.
@@ -92,6 +100,33 @@ pub(crate) fn run(cmd: CheckCommand) -> ExitCode {
             lint_fatal,
             ignore_unknown_fields,
         } => check_rules(&files, lint, lint_fatal, ignore_unknown_fields),
+        CheckCommand::WebConfig { files } => check_web_config(&files),
+    }
+}
+
+/// promtool's `check web-config`: one line per file on standard error.
+fn check_web_config(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        match promlite_web::WebConfig::load(f) {
+            Ok(_) => eprintln!("{} SUCCESS", f.display()),
+            Err(e) => {
+                failed = true;
+                // The error already names the file; promtool prints it once.
+                let msg = e.to_string();
+                let prefix = format!("{}: ", f.display());
+                eprintln!(
+                    "{} FAILED: {}",
+                    f.display(),
+                    msg.strip_prefix(&prefix).unwrap_or(&msg)
+                );
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

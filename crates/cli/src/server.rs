@@ -52,6 +52,10 @@ pub(crate) struct ServerArgs {
         default_value = "127.0.0.1:9090"
     )]
     listen_address: String,
+    /// Path to a configuration file that can enable TLS or authentication (Prometheus's
+    /// web configuration format: `tls_server_config`, `basic_auth_users`, headers).
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    web_config_file: Option<PathBuf>,
     /// Enable shutdown and reload via HTTP request.
     #[arg(long = "web.enable-lifecycle")]
     enable_lifecycle: bool,
@@ -93,6 +97,13 @@ impl ServerArgs {
                 self.retention_time.to_string(),
             ),
             ("web.listen-address", self.listen_address.clone()),
+            (
+                "web.config.file",
+                self.web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
             ("query.timeout", self.query_timeout.to_string()),
@@ -420,6 +431,18 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         start,
     }));
 
+    let web_config = match &args.web_config_file {
+        Some(p) => Some(Arc::new(promlite_web::WebConfig::load(p)?)),
+        None => None,
+    };
+    let scheme = if web_config
+        .as_ref()
+        .is_some_and(|c| c.tls_enabled_for_serving())
+    {
+        "https"
+    } else {
+        "http"
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await
         .with_context(|| format!("listen on {}", args.listen_address))?;
@@ -427,12 +450,17 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let stop_web = Arc::new(Notify::new());
     let server = tokio::spawn({
         let stop = Arc::clone(&stop_web);
-        promlite_web::serve(listener, web.router(), async move { stop.notified().await })
+        promlite_web::serve_with_config(
+            listener,
+            web.router(),
+            async move { stop.notified().await },
+            web_config,
+        )
     });
     web.set_ready(true);
     info!(
-        url = %format!("http://{addr}/"),
-        "Server is ready to receive web requests: the UI is at http://{addr}/ and the HTTP API at http://{addr}/api/v1/"
+        url = %format!("{scheme}://{addr}/"),
+        "Server is ready to receive web requests: the UI is at {scheme}://{addr}/ and the HTTP API at {scheme}://{addr}/api/v1/"
     );
 
     // Compaction turns full head ranges into blocks and applies retention; it is file

@@ -20,6 +20,9 @@ pub enum Error {
     /// The server failed while serving.
     #[error("serve HTTP: {0}")]
     Serve(#[source] std::io::Error),
+    /// The web configuration file (`--web.config.file`) is invalid: `path: reason`.
+    #[error("{0}")]
+    WebConfig(String),
 }
 
 /// Prometheus's API error types (`errorType` in responses).

@@ -77,6 +77,7 @@ mod lifecycle;
 mod params;
 mod rules;
 mod ui;
+mod webconfig;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -97,6 +98,7 @@ pub use rules::{
     AlertState, AlertStatus, AlertmanagerStatus, RuleGroupStatus, RuleHealth, RuleKind, RuleSource,
     RuleStatus,
 };
+pub use webconfig::WebConfig;
 
 /// A boxed error from a dependency, shown to API clients by its `Display`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -410,10 +412,37 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Serve)
+    serve_with_config(listener, router, shutdown, None).await
+}
+
+/// [`serve`] with a `--web.config.file`: TLS when it configures a certificate, basic
+/// authentication when it lists users, and its response headers.
+pub async fn serve_with_config(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    config: Option<Arc<WebConfig>>,
+) -> Result<(), Error> {
+    let Some(config) = config else {
+        return axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Serve);
+    };
+    let router = config.wrap(router);
+    match config.server_config() {
+        Some(tls) => {
+            let listener = webconfig::TlsListener::new(listener, tls).map_err(Error::Serve)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(Error::Serve)
+        }
+        None => axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Serve),
+    }
 }
 
 /// The random part of a snapshot's name, from the clock's nanoseconds: names only need
