@@ -273,6 +273,65 @@ async fn expired_watch_lists_again_and_withdraws_what_is_gone() {
     assert_eq!(again.request.param("resourceVersion"), Some("900"));
 }
 
+/// A watch ERROR other than `410` is reported, and the watch resumes from the same
+/// version without listing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_errors_are_reported_and_the_watch_resumes() {
+    let api = FakeApi::start().await;
+    let path = "/api/v1/services";
+    api.set_list(path, &core_list("ServiceList", "70", &json!([])));
+    let config = KubernetesSdConfig::new(promlite_discovery::kubernetes::Role::Service, None);
+    let mut stream = start(config, &api);
+    let mut seen = Seen::default();
+    seen.first(&mut stream).await;
+    let w = api.watch(path).await;
+    w.send(&json!({"type": "ERROR", "object": {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500
+    }}));
+    seen.until(&mut stream, |s| !s.errors.is_empty()).await;
+    assert_eq!(
+        seen.errors[0],
+        "kubernetes API request /api/v1/services?watch=1&resourceVersion=70&allowWatchBookmarks=true&timeoutSeconds=300 failed: 500: etcdserver: request timed out"
+    );
+    let again = api.watch(path).await;
+    assert_eq!(again.request.param("resourceVersion"), Some("70"));
+    assert_eq!(list_count(&api, path), 1);
+}
+
+/// With a resync period, lists come again without any watch event, and what they no
+/// longer hold is withdrawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_resync_lists_again() {
+    let api = FakeApi::start().await;
+    let path = "/api/v1/services";
+    let svc = |name: &str| json!({"metadata": {"name": name, "namespace": "default"}, "spec": {"ports": [{"port": 80}]}});
+    api.set_list(
+        path,
+        &core_list("ServiceList", "1", &json!([svc("a"), svc("b")])),
+    );
+    let mut config = KubernetesSdConfig::new(promlite_discovery::kubernetes::Role::Service, None);
+    config.api_server = Some(api.url.clone());
+    let options = WatchOptions {
+        resync: Duration::from_millis(1),
+        ..fast()
+    };
+    let d = KubernetesDiscoverer::with_options(config, options).unwrap();
+    let mut stream = UpdateStream::spawn(Box::new(d));
+    let mut seen = Seen::default();
+    seen.first(&mut stream).await;
+    assert_eq!(seen.groups.len(), 2);
+    api.set_list(path, &core_list("ServiceList", "2", &json!([svc("a")])));
+    seen.until(&mut stream, |s| {
+        s.addresses("svc/default/b") == Some(vec![])
+    })
+    .await;
+    assert_eq!(
+        seen.addresses("svc/default/a"),
+        Some(vec!["a.default.svc:80".to_owned()])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectors_and_namespaces_shape_the_requests() {
     let config: KubernetesSdConfig = serde_norway::from_str(

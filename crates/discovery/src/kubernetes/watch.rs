@@ -599,6 +599,8 @@ enum StreamEnd {
     Closed,
     /// The resource version is too old (`410 Gone`/`Expired`): list again.
     Gone,
+    /// The resync period is over: list again.
+    Resync,
     /// Reading or decoding failed: report, back off, watch again.
     Failed(Error),
     /// The loop is gone: stop.
@@ -688,9 +690,10 @@ impl Reflector {
                         continue;
                     }
                 };
-                let (end, events) = self.stream(resp, &mut rv).await;
+                let (end, events) = self.stream(resp, &mut rv, relist_at).await;
                 match end {
                     StreamEnd::Stopped => return,
+                    StreamEnd::Resync => continue 'list,
                     StreamEnd::Gone => {
                         tracing::debug!(
                             kind = self.watch.kind.name(),
@@ -720,7 +723,12 @@ impl Reflector {
     /// Reads a watch stream line by line until it ends, forwarding its events and
     /// keeping `rv` at the last resource version seen. Returns how it ended and how
     /// many events it carried.
-    async fn stream(&self, mut resp: reqwest::Response, rv: &mut String) -> (StreamEnd, usize) {
+    async fn stream(
+        &self,
+        mut resp: reqwest::Response,
+        rv: &mut String,
+        relist_at: Instant,
+    ) -> (StreamEnd, usize) {
         let path = request_path(resp.url());
         let mut buf: Vec<u8> = Vec::new();
         let mut count = 0;
@@ -728,7 +736,11 @@ impl Reflector {
             // The server ends the stream after `timeoutSeconds`; silence well past
             // that means a connection lost without a word (a dead peer behind NAT).
             let idle = self.options.watch_timeout + Duration::from_mins(1);
-            let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
+            let read = tokio::select! {
+                r = tokio::time::timeout(idle, resp.chunk()) => r,
+                () = tokio::time::sleep_until(relist_at) => return (StreamEnd::Resync, count),
+            };
+            let chunk = match read {
                 Ok(Ok(Some(c))) => c,
                 Ok(Ok(None)) => return (StreamEnd::Closed, count),
                 Ok(Err(e)) => return (StreamEnd::Failed(e.into()), count),
