@@ -134,10 +134,11 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
-fn tls_version(v: &str) -> Option<&'static rustls::SupportedProtocolVersion> {
+/// A TLS version name of the web config, as a number (`TLS12` → 12).
+fn tls_version(v: &str) -> Option<u8> {
     match v {
-        "TLS12" => Some(&rustls::version::TLS12),
-        "TLS13" => Some(&rustls::version::TLS13),
+        "TLS12" => Some(12),
+        "TLS13" => Some(13),
         _ => None,
     }
 }
@@ -239,15 +240,7 @@ impl WebConfig {
         let versions: Vec<&'static rustls::SupportedProtocolVersion> = {
             let parse = |v: &Option<String>, default: &'static str| -> Result<u8, Error> {
                 let v = v.as_deref().unwrap_or(default);
-                tls_version(v)
-                    .map(|x| {
-                        if std::ptr::eq(x, &rustls::version::TLS12) {
-                            12
-                        } else {
-                            13
-                        }
-                    })
-                    .ok_or_else(|| bad(path, format!("unknown TLS version: {v}")))
+                tls_version(v).ok_or_else(|| bad(path, format!("unknown TLS version: {v}")))
             };
             let (min, max) = (
                 parse(&t.min_version, "TLS12")?,
