@@ -49,6 +49,7 @@ impl HttpScraper {
             reqwest::redirect::Policy::none()
         };
         let mut b = reqwest::Client::builder().redirect(redirects);
+        b = apply_tls(b, &http.tls_config)?;
         if let Some(p) = &http.proxy_url {
             b = b.proxy(reqwest::Proxy::all(p.as_str()).map_err(Error::Http)?);
         } else if !http.proxy_from_environment {
@@ -174,6 +175,89 @@ impl HttpScraper {
 fn format_seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
     format!("{s}")
+}
+
+/// PEM text given inline or in a file (`what` names it in errors, as Prometheus does).
+#[cfg(feature = "https")]
+fn pem(
+    inline: Option<&String>,
+    file: Option<&String>,
+    what: &str,
+) -> Result<Option<Vec<u8>>, Error> {
+    if let Some(f) = file.filter(|f| !f.is_empty()) {
+        return std::fs::read(f)
+            .map(Some)
+            .map_err(|e| Error::Config(format!("unable to load specified {what} {f}: {e}")));
+    }
+    Ok(inline
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_bytes().to_vec()))
+}
+
+/// A TLS version as Prometheus's configuration names it. rustls speaks TLS 1.2 and 1.3
+/// only, so `TLS10` and `TLS11` as a minimum are met by 1.2, and as a maximum cannot be.
+#[cfg(feature = "https")]
+fn tls_version(v: &str, max: bool) -> Result<Option<reqwest::tls::Version>, Error> {
+    match v {
+        "" => Ok(None),
+        "TLS13" => Ok(Some(reqwest::tls::Version::TLS_1_3)),
+        "TLS12" => Ok(Some(reqwest::tls::Version::TLS_1_2)),
+        "TLS10" | "TLS11" if !max => Ok(None),
+        _ => Err(Error::Config(format!(
+            "tls_config: promlite cannot use TLS version {v} (rustls speaks TLS12 and TLS13)"
+        ))),
+    }
+}
+
+/// Applies `tls_config`: the CA that alone is trusted when given (as Go's `RootCAs`),
+/// the client certificate, skipping verification and the version bounds.
+#[cfg(feature = "https")]
+fn apply_tls(
+    mut b: reqwest::ClientBuilder,
+    tls: &crate::TlsConfig,
+) -> Result<reqwest::ClientBuilder, Error> {
+    let bad =
+        |what: &str, e: reqwest::Error| Error::Config(format!("tls_config: invalid {what}: {e}"));
+    if tls.server_name.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(Error::Config(
+            "tls_config: server_name is not supported by promlite's scraper yet".into(),
+        ));
+    }
+    if let Some(ca) = pem(tls.ca.as_ref(), tls.ca_file.as_ref(), "CA cert")? {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| bad("CA certificate", e))?;
+        b = b.tls_certs_only(certs);
+    }
+    let cert = pem(tls.cert.as_ref(), tls.cert_file.as_ref(), "client cert")?;
+    let key = pem(tls.key.as_ref(), tls.key_file.as_ref(), "client key")?;
+    if let (Some(mut cert), Some(key)) = (cert, key) {
+        cert.push(b'\n');
+        cert.extend(key);
+        b = b.identity(
+            reqwest::Identity::from_pem(&cert).map_err(|e| bad("client certificate or key", e))?,
+        );
+    }
+    if tls.insecure_skip_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    if let Some(v) = tls_version(tls.min_version.as_deref().unwrap_or_default(), false)? {
+        b = b.tls_version_min(v);
+    }
+    if let Some(v) = tls_version(tls.max_version.as_deref().unwrap_or_default(), true)? {
+        b = b.tls_version_max(v);
+    }
+    Ok(b)
+}
+
+/// Without the `https` feature there is no TLS to configure: scrapes of `https` URLs
+/// fail, each with the client's error on the targets page, as before.
+#[cfg(not(feature = "https"))]
+#[allow(clippy::unnecessary_wraps)] // The same signature as with the feature.
+fn apply_tls(
+    b: reqwest::ClientBuilder,
+    _tls: &crate::TlsConfig,
+) -> Result<reqwest::ClientBuilder, Error> {
+    Ok(b)
 }
 
 fn read_secret(path: &str) -> Result<String, Error> {

@@ -708,3 +708,171 @@ async fn discovery_manager_feeds_the_scrape_manager() {
     m.stop().await;
     drop(sd);
 }
+
+/// Credentials from the configuration reach the target: basic auth with the password in
+/// a file, and a bearer token from a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_the_config() {
+    let srv = TestServer::start(Arc::new(|_| text("authed 1\n"))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "pa55\n").unwrap();
+    let secret = secret.display();
+    let (_, m, t) = scrape_once(
+        &format!("job_name: basic\nbasic_auth: {{username: user, password_file: {secret}}}"),
+        &srv.addr,
+    )
+    .await;
+    assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
+    // "user:pa55" in base64: the file's trailing newline is not part of the password.
+    let req = srv.last_request.lock().to_ascii_lowercase();
+    assert!(req.contains("authorization: basic dxnlcjpwytu1"), "{req}");
+    m.stop().await;
+
+    let (_, m, _) = scrape_once(
+        &format!("job_name: bearer\nbearer_token_file: {secret}"),
+        &srv.addr,
+    )
+    .await;
+    let req = srv.last_request.lock().to_ascii_lowercase();
+    assert!(req.contains("authorization: bearer pa55\r\n"), "{req}");
+    m.stop().await;
+}
+
+/// `tls_config` against an HTTPS exporter (`openssl s_server`) whose certificate our
+/// test CA signed (`tests/data`, see its README).
+#[cfg(feature = "https")]
+mod tls {
+    use super::*;
+
+    fn data(file: &str) -> String {
+        format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// An HTTPS server answering `/metrics`; with `client_ca`, it demands a client
+    /// certificate signed by it.
+    async fn https_exporter(client_ca: bool) -> Option<Peer> {
+        Peer::start(
+            "/usr/bin/openssl",
+            &[("metrics", "tls_metric 1\n")],
+            |addr, _| {
+                let mut args = vec![
+                    "s_server".to_owned(),
+                    "-accept".into(),
+                    addr.into(),
+                    "-cert".into(),
+                    data("server.pem"),
+                    "-key".into(),
+                    data("server-key.pem"),
+                    "-WWW".into(),
+                    "-quiet".into(),
+                ];
+                if client_ca {
+                    args.extend([
+                        "-Verify".into(),
+                        "1".into(),
+                        "-CAfile".into(),
+                        data("ca.pem"),
+                    ]);
+                }
+                args
+            },
+        )
+        .await
+    }
+
+    async fn health(yaml: &str, addr: &str) -> (Health, Option<String>) {
+        let (store, m, t) = scrape_once(&format!("scheme: https\n{yaml}"), addr).await;
+        let st = t.state();
+        if st.health == Health::Up {
+            assert_eq!(samples(&store, "tls_metric")[0].2, 1.0);
+        }
+        m.stop().await;
+        (st.health, st.last_error)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn server_certificate_checks() {
+        let Some(srv) = https_exporter(false).await else {
+            return;
+        };
+        let ca = data("ca.pem");
+        let (h, err) = health(
+            &format!("job_name: ca\ntls_config: {{ca_file: {ca}}}"),
+            &srv.addr,
+        )
+        .await;
+        assert_eq!(h, Health::Up, "{err:?}");
+        // The CA inline, as PEM text.
+        let pem = std::fs::read_to_string(&ca).unwrap();
+        let mut c = job("job_name: inline\nscheme: https");
+        c.http_client_config.tls_config.ca = Some(pem);
+        let store = Arc::new(MemStore::new());
+        let m = ScrapeManager::new(
+            store.clone(),
+            ManagerOptions {
+                no_offsets: true,
+                ..ManagerOptions::default()
+            },
+        );
+        m.apply_config(std::slice::from_ref(&c)).unwrap();
+        m.sync(&sets("inline", &[&srv.addr]));
+        let t = only_target(&m, "inline");
+        wait_for("first scrape", || t.state().last_scrape.is_some()).await;
+        assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
+        m.stop().await;
+
+        // Not signed by a CA the system trusts: refused, unless verification is off.
+        let (h, err) = health("job_name: system", &srv.addr).await;
+        assert_eq!(h, Health::Down);
+        assert!(err.is_some());
+        let (h, err) = health(
+            "job_name: insecure\ntls_config: {insecure_skip_verify: true}",
+            &srv.addr,
+        )
+        .await;
+        assert_eq!(h, Health::Up, "{err:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_certificate() {
+        let Some(srv) = https_exporter(true).await else {
+            return;
+        };
+        let (ca, cert, key) = (data("ca.pem"), data("client.pem"), data("client-key.pem"));
+        let (h, err) = health(
+            &format!(
+                "job_name: mtls\ntls_config: {{ca_file: {ca}, cert_file: {cert}, key_file: {key}}}"
+            ),
+            &srv.addr,
+        )
+        .await;
+        assert_eq!(h, Health::Up, "{err:?}");
+        let (h, _) = health(
+            &format!("job_name: nocert\ntls_config: {{ca_file: {ca}}}"),
+            &srv.addr,
+        )
+        .await;
+        assert_eq!(h, Health::Down, "the server demands a client certificate");
+    }
+
+    #[test]
+    fn unusable_tls_settings_are_refused() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let _guard = rt.enter();
+        let m = ScrapeManager::new(Arc::new(MemStore::new()), ManagerOptions::default());
+        for (yaml, want) in [
+            (
+                "tls_config: {ca_file: /nonexistent/ca.pem}",
+                "unable to load specified CA cert /nonexistent/ca.pem",
+            ),
+            ("tls_config: {max_version: TLS11}", "TLS version TLS11"),
+        ] {
+            let err = m
+                .apply_config(&[job(&format!("job_name: bad\n{yaml}"))])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
+    }
+}
