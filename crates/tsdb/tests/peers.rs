@@ -3,6 +3,9 @@
 //!   of the data directory — blocks, WAL checkpoint and WAL segments, all written by
 //!   promlite — answers, through its HTTP API, with exactly the samples promlite's querier
 //!   returns;
+//! - native histograms promlite writes (integer histogram chunks in blocks, histogram
+//!   records in the WAL, across a counter reset and a schema change) are decoded by
+//!   Prometheus 2.42 (`--enable-feature=native-histograms`) to the same samples;
 //! - blocks `promtool tsdb create-blocks-from openmetrics` writes read back identically.
 //!
 //! Peers are used when installed; with `PROMLITE_PEERS=1` (CI) a missing one fails.
@@ -286,5 +289,199 @@ fn promlite_reads_promtool_blocks() {
         v.sort_unstable();
     }
     assert_eq!(got, want);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// An integer native histogram at step `i`: three positive buckets and one apart, one
+/// negative bucket and the zero bucket, all growing; it restarts (a counter reset) at
+/// step 600, and from step 800 its schema is 1 instead of 0.
+fn histogram_at(i: u64, k: u64) -> promlite_model::Histogram {
+    use promlite_model::{Histogram, Span};
+    let n = if i >= 600 { i - 600 } else { i } + 1;
+    let abs = [n * (k + 1), n * 2, n * 3 + k, n];
+    let neg = n * (k + 2);
+    let zero = n / 2;
+    let mut deltas = Vec::new();
+    let mut prev = 0i64;
+    for a in abs {
+        deltas.push(a as i64 - prev);
+        prev = a as i64;
+    }
+    Histogram {
+        schema: if i >= 800 { 1 } else { 0 },
+        zero_threshold: 0.001,
+        zero_count: zero,
+        count: zero + abs.iter().sum::<u64>() + neg,
+        sum: n as f64 * 2.5 + k as f64,
+        positive_spans: vec![
+            Span {
+                offset: 0,
+                length: 3,
+            },
+            Span {
+                offset: 2,
+                length: 1,
+            },
+        ],
+        positive_buckets: deltas,
+        negative_spans: vec![Span {
+            offset: 1,
+            length: 1,
+        }],
+        negative_buckets: vec![neg as i64],
+        ..Histogram::default()
+    }
+}
+
+/// Per series: each sample's time, count, sum and sorted non-empty bucket counts.
+type HistData = BTreeMap<String, Vec<(i64, f64, f64, Vec<u64>)>>;
+
+#[test]
+fn prometheus_reads_promlite_native_histograms() {
+    let Some(prometheus) = peer("prometheus") else {
+        return;
+    };
+    let work = tmp("hist");
+    let data = work.join("data");
+    let end = promlite_model::value::now_ms() / 15_000 * 15_000;
+    let start = end - 1199 * 15_000;
+    let ours: HistData = {
+        let db = Db::open(&data, DbOptions::default()).unwrap();
+        let mut app = db.appender();
+        for (i, t) in (start..=end).step_by(15_000).enumerate() {
+            for k in 0..2u64 {
+                let l = Labels::from_pairs([
+                    ("__name__", "interop_hist"),
+                    ("job", if k == 0 { "api" } else { "web" }),
+                ]);
+                let h = histogram_at(i as u64, k);
+                app.append_histogram(
+                    SeriesRef::NONE,
+                    &l,
+                    t,
+                    promlite_storage::HistogramRef::Int(&h),
+                )
+                .unwrap();
+            }
+        }
+        app.commit().unwrap();
+        // Blocks for the older hours; the newest stay in the head (WAL histogram records).
+        db.compact().unwrap();
+        assert!(!db.blocks().is_empty(), "expected persisted blocks");
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        q.select(true, None, &[Matcher::equal("__name__", "interop_hist")])
+            .map(|s| {
+                let s = s.unwrap();
+                let v = collect_samples(&*s)
+                    .into_iter()
+                    .map(|x| {
+                        let h = match x.value {
+                            SampleValue::Histogram(h) => h.to_float(),
+                            SampleValue::FloatHistogram(h) => (*h).clone(),
+                            SampleValue::Float(_) => panic!("float sample"),
+                        };
+                        let mut counts: Vec<u64> = h
+                            .positive_buckets
+                            .iter()
+                            .chain(&h.negative_buckets)
+                            .chain(std::iter::once(&h.zero_count))
+                            .filter(|c| **c > 0.0)
+                            .map(|c| *c as u64)
+                            .collect();
+                        counts.sort_unstable();
+                        (x.t, h.count, h.sum, counts)
+                    })
+                    .collect();
+                (s.labels().to_string(), v)
+            })
+            .collect()
+    };
+    assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 2400);
+
+    let copy = work.join("copy");
+    copy_dir(&data, &copy);
+    let _ = std::fs::remove_file(copy.join("lock"));
+    let config = work.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _p = Killed(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", copy.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=10y")
+            .arg("--enable-feature=native-histograms")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while http_get(port, "/-/ready").is_none_or(|(c, _)| c != 200) {
+        assert!(Instant::now() < deadline, "Prometheus did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let q = urlencode("interop_hist[6h]");
+    let (code, body) = http_get(
+        port,
+        &format!("/api/v1/query?query={q}&time={}", end as f64 / 1000.0),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let num = |x: &serde_json::Value| -> f64 { x.as_str().unwrap().parse().unwrap() };
+    let mut theirs = HistData::new();
+    for series in v["data"]["result"].as_array().unwrap() {
+        let labels = Labels::from_pairs(
+            series["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())),
+        );
+        let samples = series["histograms"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no histograms in {series}"))
+            .iter()
+            .map(|p| {
+                let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+                let h = &p[1];
+                let mut counts: Vec<u64> = h["buckets"]
+                    .as_array()
+                    .map(|b| b.iter().map(|b| num(&b[3]) as u64).collect())
+                    .unwrap_or_default();
+                counts.retain(|c| *c > 0);
+                counts.sort_unstable();
+                (t, num(&h["count"]), num(&h["sum"]), counts)
+            })
+            .collect();
+        theirs.insert(labels.to_string(), samples);
+    }
+    let n: usize = theirs.values().map(Vec::len).sum();
+    eprintln!(
+        "Prometheus returned {} histogram series, {n} samples",
+        theirs.len()
+    );
+    assert_eq!(
+        theirs, ours,
+        "Prometheus decodes promlite's histogram chunks and WAL records differently"
+    );
+    // Counter resets: Prometheus's rate over the reset agrees in sign (no negative rate).
+    let q = urlencode("histogram_count(rate(interop_hist[5m]))");
+    let t_reset = start + 601 * 15_000;
+    let (_, body) = http_get(
+        port,
+        &format!("/api/v1/query?query={q}&time={}", t_reset as f64 / 1000.0),
+    )
+    .unwrap();
+    assert!(body.contains(r#""status":"success""#), "{body}");
+    assert!(
+        !body.contains("\"-"),
+        "negative rate over the reset: {body}"
+    );
     std::fs::remove_dir_all(&work).unwrap();
 }
