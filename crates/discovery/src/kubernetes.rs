@@ -5,9 +5,9 @@
 //!
 //! [`KubernetesDiscoverer`] LISTs and then WATCHes (`?watch=1&resourceVersion=…&
 //! allowWatchBookmarks=true`) the kinds a role needs — the role's own objects;
-//! services and pods for `endpoints` and `endpointslice`; nodes and namespaces for
-//! `attach_metadata` — in each namespace of `namespaces` (cluster-wide when none),
-//! with the `selectors` of each kind. It connects to `api_server` with the configured
+//! services and pods for `endpoints` and `endpointslice`; nodes, namespaces,
+//! ReplicaSets and Jobs for `attach_metadata` — in each namespace of `namespaces`
+//! (cluster-wide when none), with the `selectors` of each kind. It connects to `api_server` with the configured
 //! credentials and `tls_config`, through the current context of `kubeconfig_file`
 //! (server, CA, client certificate, token or basic auth; not credential plugins), or,
 //! with neither, as a pod does in-cluster (the service account's token and CA,
@@ -17,12 +17,8 @@
 //! [`service_group`], [`pod_group`], [`endpoints_group`], [`endpoint_slice_group`] and
 //! [`ingress_group`]. The two endpoint roles look the service and the pods behind an
 //! object up in an [`ObjectStore`] (the watcher's caches; [`Objects`] in tests).
-//! [`attach_node_metadata`] and [`attach_namespace_metadata`] add what
-//! `attach_metadata` asks for.
-//!
-//! Of Prometheus's labels, the pod's deployment, job and cron job names
-//! (`attach_metadata: {deployment, job, cronjob}`, which watch ReplicaSets and Jobs)
-//! are not produced.
+//! [`attach_node_metadata`], [`attach_namespace_metadata`] and
+//! [`attach_controller_metadata`] add what `attach_metadata` asks for.
 //!
 //! [`operator`] translates the Prometheus Operator's ServiceMonitor and PodMonitor
 //! objects into the scrape jobs the Operator would configure.
@@ -50,7 +46,9 @@ pub use endpoints::{
     endpoints_source,
 };
 pub use ingress::{ingress_group, ingress_source};
-pub use metadata::{attach_namespace_metadata, attach_node_metadata, group_namespace};
+pub use metadata::{
+    attach_controller_metadata, attach_namespace_metadata, attach_node_metadata, group_namespace,
+};
 pub use pod::{pod_group, pod_source};
 pub use watch::{KubernetesDiscoverer, SERVICE_ACCOUNT_DIR, WatchOptions};
 
@@ -158,6 +156,10 @@ pub struct SelectorConfig {
 /// Which related objects' metadata to attach.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one flag per key of Prometheus's `attach_metadata`, each independent"
+)]
 pub struct AttachMetadata {
     /// Attach node labels to pod and endpoint targets.
     #[serde(default)]
@@ -165,6 +167,17 @@ pub struct AttachMetadata {
     /// Attach namespace labels.
     #[serde(default)]
     pub namespace: bool,
+    /// Attach `__meta_kubernetes_pod_deployment_name` to pods a Deployment's
+    /// ReplicaSet controls (watching ReplicaSets).
+    #[serde(default)]
+    pub deployment: bool,
+    /// Attach `__meta_kubernetes_pod_job_name` to pods a Job controls.
+    #[serde(default)]
+    pub job: bool,
+    /// Attach `__meta_kubernetes_pod_cronjob_name` to pods of a CronJob's Jobs
+    /// (watching Jobs).
+    #[serde(default)]
+    pub cronjob: bool,
 }
 
 /// One entry of `kubernetes_sd_configs`.

@@ -22,7 +22,8 @@
 //!   feature, `kubernetes::KubernetesSdConfig`/`kubernetes::KubernetesDiscoverer`
 //!   (`kubernetes_sd_configs`): an API server listed and watched for every role (node,
 //!   service, pod, endpoints, endpointslice, ingress), its objects translated to
-//!   `__meta_kubernetes_*` labels, with `attach_metadata` for nodes and namespaces.
+//!   `__meta_kubernetes_*` labels, with `attach_metadata` (node, namespace,
+//!   deployment, job and cron job metadata).
 //! - [`HttpClientConfig`]: the credentials (`basic_auth`, `authorization`,
 //!   `bearer_token[_file]`) and `tls_config` of mechanisms that call an HTTP API, with
 //!   Prometheus's validation; HTTP SD and Kubernetes SD build their clients from it.

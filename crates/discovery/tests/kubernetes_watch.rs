@@ -578,6 +578,72 @@ async fn attach_metadata_adds_node_and_namespace_labels() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_metadata_names_deployments_jobs_and_cronjobs() {
+    let api = FakeApi::start().await;
+    let owned = |name: &str, kind: &str, owner: &str| {
+        json!({"name": name, "namespace": "default",
+               "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": "u", "controller": true}]})
+    };
+    let pod = |meta: serde_json::Value, ip: &str| {
+        json!({"metadata": meta, "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]},
+               "status": {"phase": "Running", "podIP": ip}})
+    };
+    api.set_list(
+        "/api/v1/namespaces/default/pods",
+        &core_list(
+            "PodList",
+            "1",
+            &json!([
+                pod(
+                    owned("web-5d9f-abcde", "ReplicaSet", "web-5d9f"),
+                    "10.0.0.1"
+                ),
+                pod(owned("backup-29000-xyz", "Job", "backup-29000"), "10.0.0.2"),
+                pod(json!({"name": "bare", "namespace": "default"}), "10.0.0.3")
+            ]),
+        ),
+    );
+    api.set_list(
+        "/apis/apps/v1/namespaces/default/replicasets",
+        &json!({"kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {"resourceVersion": "1"},
+                "items": [{"metadata": owned("web-5d9f", "Deployment", "web")}]}),
+    );
+    api.set_list(
+        "/apis/batch/v1/namespaces/default/jobs",
+        &json!({"kind": "JobList", "apiVersion": "batch/v1", "metadata": {"resourceVersion": "1"},
+                "items": [{"metadata": owned("backup-29000", "CronJob", "backup")}]}),
+    );
+    let config: KubernetesSdConfig = serde_norway::from_str(
+        "role: pod\nnamespaces: {names: [default]}\nattach_metadata: {deployment: true, job: true, cronjob: true}",
+    )
+    .unwrap();
+    let mut stream = start(config, &api);
+    let mut seen = Seen::default();
+    seen.first(&mut stream).await;
+    let label = |source: &str, name: &str| {
+        seen.groups[source]
+            .labels
+            .get(&format!("__meta_kubernetes_pod_{name}"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        label("pod/default/web-5d9f-abcde", "deployment_name").as_deref(),
+        Some("web")
+    );
+    assert_eq!(
+        label("pod/default/backup-29000-xyz", "job_name").as_deref(),
+        Some("backup-29000")
+    );
+    assert_eq!(
+        label("pod/default/backup-29000-xyz", "cronjob_name").as_deref(),
+        Some("backup")
+    );
+    for name in ["deployment_name", "job_name", "cronjob_name"] {
+        assert_eq!(label("pod/default/bare", name), None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_node_metadata_on_endpoint_targets() {
     let api = FakeApi::start().await;
     api.set_list(

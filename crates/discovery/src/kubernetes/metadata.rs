@@ -1,13 +1,16 @@
-//! `attach_metadata`: the labels of the node a target runs on and of the namespace an
-//! object lives in, added to groups the role translations made.
+//! `attach_metadata`: the labels of the node a target runs on, of the namespace an
+//! object lives in, and of the workload controlling a pod, added to groups the role
+//! translations made.
 //!
-//! Both work on finished groups, reading from their labels which node or namespace
-//! they belong to, so that the translations stay independent of what is attached.
+//! All work on finished groups, reading from their labels which node, namespace or
+//! controller they belong to, so that the translations stay independent of what is
+//! attached.
 
 use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use promlite_model::{Labels, LabelsBuilder};
 
-use super::{META, Role, add_labels_and_annotations, add_object_meta};
+use super::{AttachMetadata, META, Role, add_labels_and_annotations, add_object_meta};
 use crate::TargetGroup;
 
 /// Adds `__meta_kubernetes_namespace_label_*`, `_labelpresent_*`, `_annotation_*` and
@@ -84,5 +87,71 @@ pub fn attach_node_metadata<'n>(
             }
         }
         Role::Node | Role::Service | Role::Ingress => {}
+    }
+}
+
+/// The owner marked `controller: true`, as apimachinery's `GetControllerOf` finds it.
+pub(super) fn controller_of(owners: Option<&Vec<OwnerReference>>) -> Option<&OwnerReference> {
+    owners?.iter().find(|r| r.controller == Some(true))
+}
+
+/// Adds the names of the workloads controlling a pod, wherever the pod's labels are
+/// (group labels for `pod`, targets for the endpoint roles), as Prometheus's
+/// `attach_metadata` does: `__meta_kubernetes_pod_deployment_name` from the Deployment
+/// owning the pod's ReplicaSet (`deployment`), `__meta_kubernetes_pod_job_name` from
+/// the controlling Job (`job`), and `__meta_kubernetes_pod_cronjob_name` from the
+/// CronJob owning that Job (`cronjob`).
+///
+/// `owner` looks up the controller of the ReplicaSet or Job `kind` named `name` in the
+/// group's namespace; objects it does not know add nothing.
+pub fn attach_controller_metadata<'o>(
+    group: &mut TargetGroup,
+    which: &AttachMetadata,
+    owner: impl Fn(&str, &str, &str) -> Option<&'o OwnerReference>,
+) {
+    let namespace = group_namespace(group).unwrap_or("").to_owned();
+    let kind_label = format!("{META}pod_controller_kind");
+    let name_label = format!("{META}pod_controller_name");
+    let mut b = LabelsBuilder::new();
+    let mut add = |labels: &Labels| -> Option<Labels> {
+        let kind = labels.get(&kind_label)?;
+        let name = labels.get(&name_label)?;
+        let mut extra: Vec<(String, &str)> = Vec::new();
+        match kind {
+            "ReplicaSet" if which.deployment => {
+                if let Some(o) =
+                    owner("ReplicaSet", &namespace, name).filter(|o| o.kind == "Deployment")
+                {
+                    extra.push((format!("{META}pod_deployment_name"), &o.name));
+                }
+            }
+            "Job" => {
+                if which.job {
+                    extra.push((format!("{META}pod_job_name"), name));
+                }
+                if which.cronjob
+                    && let Some(o) = owner("Job", &namespace, name).filter(|o| o.kind == "CronJob")
+                {
+                    extra.push((format!("{META}pod_cronjob_name"), &o.name));
+                }
+            }
+            _ => {}
+        }
+        if extra.is_empty() {
+            return None;
+        }
+        b.reset(labels);
+        for (k, v) in extra {
+            b.set(&k, v);
+        }
+        Some(b.build())
+    };
+    if let Some(l) = add(&group.labels) {
+        group.labels = l;
+    }
+    for t in &mut group.targets {
+        if let Some(l) = add(t) {
+            *t = l;
+        }
     }
 }

@@ -577,7 +577,7 @@ fn sd_config(
         selectors,
         attach_metadata: AttachMetadata {
             node: attach.and_then(|a| a.node).unwrap_or(false),
-            namespace: false,
+            ..AttachMetadata::default()
         },
         http: crate::HttpClientConfig::default(),
     }

@@ -15,8 +15,8 @@ pub fn pod_source(namespace: &str, name: &str) -> String {
 /// Sets the labels Prometheus's `podLabels` gives every target of a pod: IP, readiness,
 /// phase, node, host IP, UID, name, labels, annotations and the controller.
 ///
-/// The deployment, job and cron job names (`attach_metadata` and the `ReplicaSet`/`Job`
-/// informers in Prometheus) are not produced: they need objects besides the pod.
+/// The deployment, job and cron job names need objects besides the pod; the watcher
+/// adds them with [`attach_controller_metadata`](super::attach_controller_metadata).
 pub(super) fn set_pod_labels(b: &mut LabelsBuilder, pod: &Pod) {
     let status = pod.status.as_ref();
     let spec = pod.spec.as_ref();

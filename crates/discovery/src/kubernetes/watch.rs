@@ -12,10 +12,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -23,7 +25,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::metadata::{attach_namespace_metadata, attach_node_metadata};
+use super::metadata::{
+    attach_controller_metadata, attach_namespace_metadata, attach_node_metadata, controller_of,
+};
 use super::{
     KubernetesSdConfig, Objects, Role, endpoint_slice_group, endpoints_group, ingress_group,
     join_host_port, node_group, node_source, pod_group, pod_source, service_group,
@@ -221,6 +225,8 @@ enum Kind {
     Endpoints,
     EndpointSlice,
     Ingress,
+    ReplicaSet,
+    Job,
 }
 
 impl Kind {
@@ -234,6 +240,8 @@ impl Kind {
             Kind::Endpoints => ("/api/v1", "endpoints", true),
             Kind::EndpointSlice => ("/apis/discovery.k8s.io/v1", "endpointslices", true),
             Kind::Ingress => ("/apis/networking.k8s.io/v1", "ingresses", true),
+            Kind::ReplicaSet => ("/apis/apps/v1", "replicasets", true),
+            Kind::Job => ("/apis/batch/v1", "jobs", true),
         }
     }
 
@@ -255,7 +263,7 @@ impl Kind {
     fn selector_role(self) -> Option<Role> {
         Some(match self {
             Kind::Node => Role::Node,
-            Kind::Namespace => return None,
+            Kind::Namespace | Kind::ReplicaSet | Kind::Job => return None,
             Kind::Pod => Role::Pod,
             Kind::Service => Role::Service,
             Kind::Endpoints => Role::Endpoints,
@@ -285,6 +293,8 @@ impl Kind {
             Kind::Endpoints => "Endpoints",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Ingress => "Ingress",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Job => "Job",
         }
     }
 
@@ -300,6 +310,8 @@ impl Kind {
             Kind::Endpoints => Object::Endpoints(de(v)?),
             Kind::EndpointSlice => Object::EndpointSlice(de(v)?),
             Kind::Ingress => Object::Ingress(de(v)?),
+            Kind::ReplicaSet => Object::ReplicaSet(de(v)?),
+            Kind::Job => Object::Job(de(v)?),
         })
     }
 }
@@ -318,6 +330,8 @@ enum Object {
     Endpoints(Endpoints),
     EndpointSlice(EndpointSlice),
     Ingress(Ingress),
+    ReplicaSet(ReplicaSet),
+    Job(Job),
 }
 
 impl Object {
@@ -330,6 +344,8 @@ impl Object {
             Object::Endpoints(o) => &o.metadata,
             Object::EndpointSlice(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
+            Object::ReplicaSet(o) => &o.metadata,
+            Object::Job(o) => &o.metadata,
         }
     }
 
@@ -359,7 +375,7 @@ struct Watch {
 
 /// The kinds a configuration watches, in each namespace it names (or cluster-wide),
 /// with their selectors: the role's own kind; services and pods for the endpoint
-/// roles; nodes and namespaces for `attach_metadata`.
+/// roles; nodes, namespaces, ReplicaSets and Jobs for `attach_metadata`.
 fn watches(config: &KubernetesSdConfig, own_namespace: Option<&str>) -> Vec<Watch> {
     let role = config.role;
     let mut kinds = vec![Kind::of_role(role)];
@@ -372,6 +388,14 @@ fn watches(config: &KubernetesSdConfig, own_namespace: Option<&str>) -> Vec<Watc
     }
     if attach.namespace && role != Role::Node {
         kinds.push(Kind::Namespace);
+    }
+    if matches!(role, Role::Pod | Role::Endpoints | Role::EndpointSlice) {
+        if attach.deployment {
+            kinds.push(Kind::ReplicaSet);
+        }
+        if attach.cronjob {
+            kinds.push(Kind::Job);
+        }
     }
     let mut namespaces: Vec<Option<String>> = config
         .namespaces
@@ -848,6 +872,8 @@ struct Caches {
     endpoints: BTreeMap<Key, Endpoints>,
     slices: BTreeMap<Key, EndpointSlice>,
     ingresses: BTreeMap<Key, Ingress>,
+    replica_sets: BTreeMap<Key, ReplicaSet>,
+    jobs: BTreeMap<Key, Job>,
 }
 
 impl Caches {
@@ -861,6 +887,8 @@ impl Caches {
             Object::Endpoints(o) => drop(self.endpoints.insert(k, o)),
             Object::EndpointSlice(o) => drop(self.slices.insert(k, o)),
             Object::Ingress(o) => drop(self.ingresses.insert(k, o)),
+            Object::ReplicaSet(o) => drop(self.replica_sets.insert(k, o)),
+            Object::Job(o) => drop(self.jobs.insert(k, o)),
         }
     }
 
@@ -873,6 +901,8 @@ impl Caches {
             Kind::Endpoints => drop(self.endpoints.remove(k)),
             Kind::EndpointSlice => drop(self.slices.remove(k)),
             Kind::Ingress => drop(self.ingresses.remove(k)),
+            Kind::ReplicaSet => drop(self.replica_sets.remove(k)),
+            Kind::Job => drop(self.jobs.remove(k)),
         }
     }
 
@@ -892,11 +922,29 @@ impl Caches {
             Kind::Endpoints => of(&self.endpoints, namespace),
             Kind::EndpointSlice => of(&self.slices, namespace),
             Kind::Ingress => of(&self.ingresses, namespace),
+            Kind::ReplicaSet => of(&self.replica_sets, namespace),
+            Kind::Job => of(&self.jobs, namespace),
         }
     }
 
     fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.get(&(String::new(), name.to_owned()))
+    }
+
+    /// The controller of the ReplicaSet or Job `kind` named `namespace/name`.
+    fn owner(&self, kind: &str, namespace: &str, name: &str) -> Option<&OwnerReference> {
+        let k = (namespace.to_owned(), name.to_owned());
+        match kind {
+            "ReplicaSet" => controller_of(
+                self.replica_sets
+                    .get(&k)?
+                    .metadata
+                    .owner_references
+                    .as_ref(),
+            ),
+            "Job" => controller_of(self.jobs.get(&k)?.metadata.owner_references.as_ref()),
+            _ => None,
+        }
     }
 }
 
@@ -1076,8 +1124,12 @@ impl State {
             Role::EndpointSlice => endpoint_slice_group(c.slices.get(k)?, &c.objects),
             Role::Ingress => ingress_group(c.ingresses.get(k)?),
         };
-        if self.config.attach_metadata.node {
+        let attach = &self.config.attach_metadata;
+        if attach.node {
             attach_node_metadata(&mut g, role, |n| c.node(n));
+        }
+        if attach.deployment || attach.job || attach.cronjob {
+            attach_controller_metadata(&mut g, attach, |kind, ns, name| c.owner(kind, ns, name));
         }
         if self.config.attach_metadata.namespace
             && role != Role::Node
@@ -1130,6 +1182,14 @@ mod tests {
             (
                 "role: service\nattach_metadata: {node: true}",
                 &["/api/v1/services"],
+            ),
+            (
+                "role: pod\nattach_metadata: {deployment: true, job: true, cronjob: true}",
+                &[
+                    "/api/v1/pods",
+                    "/apis/apps/v1/replicasets",
+                    "/apis/batch/v1/jobs",
+                ],
             ),
         ];
         for (yaml, want) in cases {
