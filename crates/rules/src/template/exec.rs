@@ -85,17 +85,25 @@ impl<'a> Exec<'a> {
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
             Node::Template { pos, name, pipe } => {
+                let context = match pipe {
+                    Some(p) => format!(
+                        "{{{{template {} {}}}}}",
+                        promlite_model::go_quote(name),
+                        pipe_text(p)
+                    ),
+                    None => format!("{{{{template {}}}}}", promlite_model::go_quote(name)),
+                };
                 let Some(list) = self.tree.defines.get(name) else {
                     return Err(self.error(
                         *pos,
-                        &format!("template {}", promlite_model::go_quote(name)),
-                        format!("no such template {}", promlite_model::go_quote(name)),
+                        &context,
+                        format!("template {} not defined", promlite_model::go_quote(name)),
                     ));
                 };
                 if self.depth >= MAX_DEPTH {
                     return Err(self.error(
                         *pos,
-                        &format!("template {}", promlite_model::go_quote(name)),
+                        &context,
                         format!("exceeded maximum template depth ({MAX_DEPTH})"),
                     ));
                 }
@@ -255,7 +263,10 @@ impl<'a> Exec<'a> {
             return Ok(Value::Nil);
         };
         match &first.kind {
-            ArgKind::Identifier(name) => self.call(dot, first.pos, name, &args[1..], final_),
+            ArgKind::Identifier(name) => {
+                let text = command_text(args);
+                self.call(dot, first.pos, name, &text, &args[1..], final_)
+            }
             ArgKind::Field(path) => {
                 let v = self.field_chain(
                     first.pos,
@@ -279,6 +290,7 @@ impl<'a> Exec<'a> {
                 self.not_a_function(first, args, final_.as_ref())?;
                 Ok(v)
             }
+            ArgKind::Nil => Err(self.error(first.pos, "nil", "nil is not a command")),
             _ => {
                 self.not_a_function(first, args, final_.as_ref())?;
                 self.eval_arg(dot, first)
@@ -370,7 +382,7 @@ impl<'a> Exec<'a> {
             ArgKind::Dot => dot.clone(),
             ArgKind::Nil => Value::Nil,
             ArgKind::Bool(b) => Value::Bool(*b),
-            ArgKind::Str(s) => Value::Str(s.clone()),
+            ArgKind::Str(s, _) => Value::Str(s.clone()),
             ArgKind::Number(Number::Int(i), _) => Value::Int(*i),
             ArgKind::Number(Number::Float(f), _) => Value::Float(*f),
             ArgKind::Field(path) => {
@@ -384,7 +396,7 @@ impl<'a> Exec<'a> {
                 let base = self.eval_pipeline(dot, pipe)?;
                 self.field_chain(arg.pos, base, path, "(pipeline)")?
             }
-            ArgKind::Identifier(name) => self.call(dot, arg.pos, name, &[], None)?,
+            ArgKind::Identifier(name) => self.call(dot, arg.pos, name, name, &[], None)?,
         })
     }
 
@@ -393,6 +405,7 @@ impl<'a> Exec<'a> {
         dot: &Value,
         pos: usize,
         name: &str,
+        cmd_text: &str,
         args: &[Arg],
         final_: Option<Value>,
     ) -> XResult<Value> {
@@ -425,7 +438,43 @@ impl<'a> Exec<'a> {
         if let Some(f) = final_ {
             vals.push(f);
         }
-        funcs::call(self.env, name, &vals).map_err(|e| self.error(pos, name, e))
+        // Go reports bad arguments at the function's name and failures of the call at
+        // the whole command.
+        funcs::call(self.env, name, &vals).map_err(|e| match e {
+            funcs::Failure::Args(m) => self.error(pos, name, m),
+            funcs::Failure::Call(m) => self.error(pos, cmd_text, m),
+            funcs::Failure::ArgType {
+                index,
+                expected,
+                got,
+            } => match args.get(index) {
+                Some(node) => self.arg_type_error(node, expected, got),
+                None => self.error(
+                    pos,
+                    name,
+                    format!("wrong type for value; expected {expected}; got {got}"),
+                ),
+            },
+        })
+    }
+}
+
+impl Exec<'_> {
+    /// Go's message for an argument of the wrong type: constants are converted to the
+    /// parameter's type (and fail as such), other values are checked after evaluation.
+    fn arg_type_error(&self, node: &Arg, expected: &str, got: &str) -> String {
+        let text = arg_text(node);
+        let msg = match (&node.kind, expected) {
+            (ArgKind::Nil, _) => format!("cannot assign nil to {expected}"),
+            (ArgKind::Number(..) | ArgKind::Bool(_), "string") => {
+                format!("expected string; found {text}")
+            }
+            (ArgKind::Number(..) | ArgKind::Bool(_) | ArgKind::Str(..), _) => {
+                format!("can't handle {text} for arg of type {expected}")
+            }
+            _ => format!("wrong type for value; expected {expected}; got {got}"),
+        };
+        self.error(node.pos, &text, msg)
     }
 }
 
@@ -435,13 +484,37 @@ fn arg_text(a: &Arg) -> String {
         ArgKind::Dot => ".".into(),
         ArgKind::Nil => "nil".into(),
         ArgKind::Bool(b) => b.to_string(),
-        ArgKind::Str(s) => promlite_model::go_quote(s),
+        ArgKind::Str(_, text) => text.clone(),
         ArgKind::Number(_, t) => t.clone(),
         ArgKind::Field(p) => format!(".{}", p.join(".")),
         ArgKind::Variable(n, p) => dotted(n, p),
-        ArgKind::Chain(..) => "(pipeline)".into(),
+        ArgKind::Chain(p, fields) => {
+            let mut s = format!("({})", pipe_text(p));
+            for f in fields {
+                s.push('.');
+                s.push_str(f);
+            }
+            s
+        }
         ArgKind::Identifier(n) => n.clone(),
     }
+}
+
+/// How Go prints a pipeline: declarations, then commands joined by ` | `.
+fn pipe_text(p: &Pipe) -> String {
+    let mut s = String::new();
+    if !p.decl.is_empty() {
+        s.push_str(&p.decl.join(", "));
+        s.push_str(if p.is_assign { " = " } else { " := " });
+    }
+    let cmds: Vec<String> = p.cmds.iter().map(|c| command_text(&c.args)).collect();
+    s.push_str(&cmds.join(" | "));
+    s
+}
+
+/// How Go prints a command: its arguments joined by spaces.
+fn command_text(args: &[Arg]) -> String {
+    args.iter().map(arg_text).collect::<Vec<_>>().join(" ")
 }
 
 /// `$x` followed by its field chain: `$x.a.b`.

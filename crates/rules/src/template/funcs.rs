@@ -72,35 +72,41 @@ fn arity(name: &str, args: &[Value], want: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn want_str(v: &Value) -> Result<String, String> {
-    match v {
+fn want_str(a: &[Value], i: usize) -> Result<String, Failure> {
+    match &a[i] {
         Value::Str(s) | Value::Html(s) => Ok(s.clone()),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            type_name(other)
-        )),
+        other => Err(Failure::ArgType {
+            index: i,
+            expected: "string",
+            got: type_name(other),
+        }),
     }
 }
 
-fn want_sample(v: &Value) -> Result<Rc<QuerySample>, String> {
-    match v {
+fn want_sample(a: &[Value], i: usize) -> Result<Rc<QuerySample>, Failure> {
+    match &a[i] {
         Value::Sample(s) => Ok(s.clone()),
-        Value::Nil => Err("invalid memory address or nil pointer dereference".into()),
-        other => Err(format!(
-            "wrong type for value; expected *template.sample; got {}",
-            type_name(other)
+        // A nil pointer reaches the function, which dereferences it.
+        Value::Nil => Err(fail(
+            "runtime error: invalid memory address or nil pointer dereference",
         )),
+        other => Err(Failure::ArgType {
+            index: i,
+            expected: "*template.sample",
+            got: type_name(other),
+        }),
     }
 }
 
-fn want_list(v: &Value) -> Result<Rc<Vec<Value>>, String> {
-    match v {
+fn want_list(a: &[Value], i: usize) -> Result<Rc<Vec<Value>>, Failure> {
+    match &a[i] {
         Value::List(l) => Ok(l.clone()),
         Value::Nil => Ok(Rc::new(Vec::new())),
-        other => Err(format!(
-            "wrong type for value; expected template.queryResult; got {}",
-            type_name(other)
-        )),
+        other => Err(Failure::ArgType {
+            index: i,
+            expected: "template.queryResult",
+            got: type_name(other),
+        }),
     }
 }
 
@@ -142,19 +148,25 @@ fn parse_go_float(s: &str) -> Option<f64> {
 }
 
 /// Calls function `name` with evaluated arguments; errors are Go's text after `at <…>: `.
-pub(crate) fn call(env: &Env<'_>, name: &str, args: &[Value]) -> Result<Value, String> {
-    let r = call_inner(env, name, args);
-    r.map_err(|e| match e {
-        Failure::Args(m) => m,
-        Failure::Call(m) => format!("error calling {name}: {m}"),
+pub(crate) fn call(env: &Env<'_>, name: &str, args: &[Value]) -> Result<Value, Failure> {
+    call_inner(env, name, args).map_err(|e| match e {
+        Failure::Call(m) => Failure::Call(format!("error calling {name}: {m}")),
+        args => args,
     })
 }
 
-enum Failure {
+/// Why a call failed; Go reports the two kinds at different nodes.
+pub(crate) enum Failure {
     /// Arguments of the wrong number or type: reported without `error calling`.
     Args(String),
     /// The function itself failed.
     Call(String),
+    /// Argument `index` (counting the piped value last) has the wrong type.
+    ArgType {
+        index: usize,
+        expected: &'static str,
+        got: &'static str,
+    },
 }
 
 impl From<String> for Failure {
@@ -174,7 +186,7 @@ fn call_inner(env: &Env<'_>, name: &str, a: &[Value]) -> Result<Value, Failure> 
     };
     let one_str = |a: &[Value]| -> Result<String, Failure> {
         arity(name, a, 1)?;
-        Ok(want_str(&a[0])?)
+        want_str(a, 0)
     };
     Ok(match name {
         "not" => {
@@ -200,8 +212,13 @@ fn call_inner(env: &Env<'_>, name: &str, a: &[Value]) -> Result<Value, Failure> 
             for k in &a[1..] {
                 v = match (&v, k) {
                     (Value::Map(m, strings), key) => {
-                        let key = want_str(key).map_err(Failure::Call)?;
-                        m.get(&key).cloned().unwrap_or(if *strings {
+                        let (Value::Str(key) | Value::Html(key)) = key else {
+                            return Err(fail(format!(
+                                "value has type {}; should be string",
+                                type_name(key)
+                            )));
+                        };
+                        m.get(key.as_str()).cloned().unwrap_or(if *strings {
                             Value::Str(String::new())
                         } else {
                             Value::Invalid
@@ -272,7 +289,7 @@ fn call_inner(env: &Env<'_>, name: &str, a: &[Value]) -> Result<Value, Failure> 
                     "wrong number of args for printf: want at least 1 got 0".into(),
                 ));
             }
-            let f = want_str(&a[0])?;
+            let f = want_str(a, 0)?;
             Value::Str(gofmt::sprintf(&f, &a[1..]))
         }
         "html" => Value::Str(html_escape(&gofmt::sprint(a))),
@@ -322,24 +339,24 @@ fn call_inner(env: &Env<'_>, name: &str, a: &[Value]) -> Result<Value, Failure> 
         }
         "first" => {
             arity(name, a, 1)?;
-            let l = want_list(&a[0])?;
+            let l = want_list(a, 0)?;
             l.first()
                 .cloned()
                 .ok_or_else(|| fail("first() called on vector with no elements"))?
         }
         "label" => {
             arity(name, a, 2)?;
-            let l = want_str(&a[0])?;
-            let s = want_sample(&a[1]).map_err(Failure::Call)?;
+            let l = want_str(a, 0)?;
+            let s = want_sample(a, 1)?;
             Value::Str(s.labels.get(&l).cloned().unwrap_or_default())
         }
         "value" => {
             arity(name, a, 1)?;
-            Value::Float(want_sample(&a[0]).map_err(Failure::Call)?.value)
+            Value::Float(want_sample(a, 0)?.value)
         }
         "strvalue" => {
             arity(name, a, 1)?;
-            let s = want_sample(&a[0]).map_err(Failure::Call)?;
+            let s = want_sample(a, 0)?;
             Value::Str(s.labels.get("__value__").cloned().unwrap_or_default())
         }
         "args" => Value::Map(
@@ -353,13 +370,13 @@ fn call_inner(env: &Env<'_>, name: &str, a: &[Value]) -> Result<Value, Failure> 
         ),
         "reReplaceAll" => {
             arity(name, a, 3)?;
-            let (p, repl, text) = (want_str(&a[0])?, want_str(&a[1])?, want_str(&a[2])?);
+            let (p, repl, text) = (want_str(a, 0)?, want_str(a, 1)?, want_str(a, 2)?);
             let re = compile(&p).map_err(fail)?;
             Value::Str(re.replace_all(&text, repl.as_str()).into_owned())
         }
         "match" => {
             arity(name, a, 2)?;
-            let (p, s) = (want_str(&a[0])?, want_str(&a[1])?);
+            let (p, s) = (want_str(a, 0)?, want_str(a, 1)?);
             let re = compile(&p).map_err(fail)?;
             Value::Bool(re.is_match(&s))
         }
@@ -377,8 +394,8 @@ fn call_inner(env: &Env<'_>, name: &str, a: &[Value]) -> Result<Value, Failure> 
         )),
         "sortByLabel" => {
             arity(name, a, 2)?;
-            let label = want_str(&a[0])?;
-            let mut l = (*want_list(&a[1])?).clone();
+            let label = want_str(a, 0)?;
+            let mut l = (*want_list(a, 1)?).clone();
             let key = |v: &Value| match v {
                 Value::Sample(s) => s.labels.get(&label).cloned().unwrap_or_default(),
                 _ => String::new(),
@@ -478,7 +495,32 @@ fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, String> {
 
 fn compile(p: &str) -> Result<regex::Regex, String> {
     let rust = promlite_model::go_regex_to_rust(p);
-    regex::Regex::new(&rust).map_err(|e| format!("error parsing regexp: {e}"))
+    regex::Regex::new(&rust).map_err(|e| {
+        format!(
+            "error parsing regexp: {}",
+            go_regexp_error(&rust).unwrap_or_else(|| e.to_string())
+        )
+    })
+}
+
+/// Go's `regexp/syntax` wording for the syntax errors people make most, located by
+/// `regex-syntax`'s parser (the `regex` crate only gives its own text).
+fn go_regexp_error(p: &str) -> Option<String> {
+    use regex_syntax::ast::ErrorKind as K;
+    let err = regex_syntax::ast::parse::Parser::new().parse(p).err()?;
+    let at = err.span().start.offset;
+    let rest = p.get(at..).unwrap_or(p);
+    Some(match err.kind() {
+        K::GroupUnclosed => format!("missing closing ): `{p}`"),
+        K::GroupUnopened => format!("unexpected ): `{p}`"),
+        K::ClassUnclosed => format!("missing closing ]: `{rest}`"),
+        K::RepetitionMissing => format!(
+            "missing argument to repetition operator: `{}`",
+            rest.chars().next().unwrap_or('*')
+        ),
+        K::EscapeUnexpectedEof => "trailing backslash at end of expression: ``".to_owned(),
+        _ => return None,
+    })
 }
 
 /// Prometheus's `humanize`: SI prefixes, four significant digits.

@@ -91,8 +91,8 @@ pub(crate) enum ArgKind {
     Identifier(String),
     /// `(pipeline).a.b` or `(pipeline)`.
     Chain(Box<Pipe>, Vec<String>),
-    /// A quoted string.
-    Str(String),
+    /// A quoted string: its value and its text as written.
+    Str(String, String),
     /// A number constant, with its text for messages.
     Number(Number, String),
     /// `true` / `false`.
@@ -428,6 +428,17 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
     }
 }
 
+/// The source text of the string literal at `pos`, quotes included.
+fn literal_text(src: &str, pos: usize) -> &str {
+    let b = src.as_bytes();
+    let end = match b.get(pos) {
+        Some(b'`') => src[pos + 1..].find('`').map(|e| pos + e + 2),
+        Some(&q) => quoted_end(b, pos, q),
+        None => None,
+    };
+    end.map_or("", |e| &src[pos..e])
+}
+
 /// The index after the closing `quote` of the literal opening at `open`; `None` when a
 /// newline or the end comes first.
 fn quoted_end(b: &[u8], open: usize, quote: u8) -> Option<usize> {
@@ -729,7 +740,7 @@ impl Parser<'_> {
             Tok::Keyword("if") => self.control(ControlKind::If).map(Parsed::Node),
             Tok::Keyword("range") => self.control(ControlKind::Range).map(Parsed::Node),
             Tok::Keyword("with") => self.control(ControlKind::With).map(Parsed::Node),
-            Tok::Keyword("template") => self.template(it.pos, "template").map(Parsed::Node),
+            Tok::Keyword("template") => self.template("template").map(Parsed::Node),
             Tok::Keyword("define") => Err(self.unexpected(&it, "command")),
             _ => {
                 self.at -= 1;
@@ -776,7 +787,6 @@ impl Parser<'_> {
     }
 
     fn block(&mut self, line: usize) -> PResult<Node> {
-        let pos = self.items[self.at.saturating_sub(1)].pos;
         let name_tok = self.next_non_space();
         let Tok::Str(name) = name_tok.tok.clone() else {
             return Err(self.unexpected(&name_tok, "block clause"));
@@ -790,13 +800,13 @@ impl Parser<'_> {
         }
         self.add_define(name.clone(), list, line)?;
         Ok(Node::Template {
-            pos,
+            pos: name_tok.pos,
             name,
             pipe: Some(pipe),
         })
     }
 
-    fn template(&mut self, pos: usize, context: &str) -> PResult<Node> {
+    fn template(&mut self, context: &str) -> PResult<Node> {
         let name_tok = self.next_non_space();
         let Tok::Str(name) = name_tok.tok.clone() else {
             return Err(self.unexpected(&name_tok, context));
@@ -807,7 +817,11 @@ impl Parser<'_> {
         } else {
             Some(self.pipeline(context, &Tok::Right)?)
         };
-        Ok(Node::Template { pos, name, pipe })
+        Ok(Node::Template {
+            pos: name_tok.pos,
+            name,
+            pipe,
+        })
     }
 
     /// Nodes up to `{{end}}` or `{{else}}`.
@@ -962,7 +976,7 @@ impl Parser<'_> {
                     | ArgKind::Dot
                     | ArgKind::Nil
                     | ArgKind::Number(..)
-                    | ArgKind::Str(_),
+                    | ArgKind::Str(..),
                 ..
             }) = c.args.first()
             {
@@ -1024,7 +1038,7 @@ impl Parser<'_> {
                 ArgKind::Chain(p, f)
             }
             ArgKind::Bool(_)
-            | ArgKind::Str(_)
+            | ArgKind::Str(..)
             | ArgKind::Number(..)
             | ArgKind::Nil
             | ArgKind::Dot => {
@@ -1072,7 +1086,7 @@ impl Parser<'_> {
                 let pipe = self.pipeline("parenthesized pipeline", &Tok::RParen)?;
                 ArgKind::Chain(Box::new(pipe), Vec::new())
             }
-            Tok::Str(s) => ArgKind::Str(s),
+            Tok::Str(s) => ArgKind::Str(s, literal_text(self.src, it.pos).to_owned()),
             _ => {
                 self.at -= 1;
                 return Ok(None);
