@@ -264,9 +264,8 @@ impl Authorization {
     }
 }
 
-/// OAuth 2.0 client credentials. Read and validated; promlite does not fetch tokens yet,
-/// and a scrape job that sets it is refused by the scrape manager rather than scraped
-/// without credentials.
+/// OAuth 2.0 client credentials: scrapes carry a token fetched from `token_url` with the
+/// client-credentials grant, as Prometheus's do.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2 {

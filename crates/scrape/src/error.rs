@@ -97,6 +97,10 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// The OAuth 2.0 token endpoint refused or garbled the token (Go's `oauth2:`
+    /// messages).
+    #[error("oauth2: {0}")]
+    OAuth2(String),
     /// No scrape pool (job) has this name.
     #[error("scrape pool {0:?} not found")]
     UnknownScrapePool(String),

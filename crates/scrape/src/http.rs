@@ -2,14 +2,15 @@
 //! compression, timeout header, credentials) and a size-limited, gzip-aware body read.
 
 use std::io::Read;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use promlite_exposition::{Format, accept_header, negotiate};
 use reqwest::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
 };
 
-use crate::{Error, ScrapeConfig};
+use crate::{Error, OAuth2, ScrapeConfig};
 
 /// The `User-Agent` of scrapes.
 const AGENT: &str = concat!("promlite/", env!("CARGO_PKG_VERSION"));
@@ -23,6 +24,7 @@ pub struct HttpScraper {
     body_limit: u64,
     fallback: Option<Format>,
     config: ScrapeConfig,
+    oauth2: Option<Arc<OAuth2Source>>,
 }
 
 /// A scraped body and how to read it.
@@ -38,11 +40,12 @@ impl HttpScraper {
     /// A client for `config` (a job with defaults applied).
     pub fn new(config: &ScrapeConfig) -> Result<HttpScraper, Error> {
         let http = &config.http_client_config;
-        if http.oauth2.is_some() {
-            return Err(Error::Config(
-                "oauth2 is not supported by promlite's scraper yet".into(),
-            ));
-        }
+        let oauth2 = http
+            .oauth2
+            .as_ref()
+            .map(OAuth2Source::new)
+            .transpose()?
+            .map(Arc::new);
         let redirects = if http.follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {
@@ -69,6 +72,7 @@ impl HttpScraper {
                 .fallback_scrape_protocol
                 .map(promlite_exposition::ScrapeProtocol::format),
             config: config.clone(),
+            oauth2,
         })
     }
 
@@ -106,6 +110,9 @@ impl HttpScraper {
                 None => a.credentials.clone(),
             };
             req = req.header(AUTHORIZATION, format!("{} {cred}", a.scheme()));
+        }
+        if let Some(o) = &self.oauth2 {
+            req = req.header(AUTHORIZATION, o.authorization(timeout).await?);
         }
         for (name, h) in &http.http_headers {
             for v in h.values.iter().chain(&h.secrets) {
@@ -168,6 +175,114 @@ impl HttpScraper {
         };
         let format = negotiate(&content_type, self.fallback)?.format;
         Ok(Response { body, format })
+    }
+}
+
+/// An OAuth 2.0 client-credentials token source, as Prometheus's `oauth2` settings make
+/// one (Go's `clientcredentials.Config`): the token is fetched on the first scrape and
+/// reused until 10 s before it expires; the secret file is read at each fetch.
+#[derive(Debug)]
+struct OAuth2Source {
+    config: OAuth2,
+    client: reqwest::Client,
+    /// The `Authorization` value and when it stops being good.
+    token: tokio::sync::Mutex<Option<(String, Option<Instant>)>>,
+}
+
+/// The token endpoint's answer (RFC 6749 section 5.1).
+#[derive(Debug, serde::Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: String,
+    /// Seconds; some servers send it as a string.
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+impl OAuth2Source {
+    fn new(config: &OAuth2) -> Result<OAuth2Source, Error> {
+        let mut b = apply_tls(reqwest::Client::builder(), &config.tls_config)?;
+        b = match &config.proxy_url {
+            Some(p) => b.proxy(reqwest::Proxy::all(p.as_str())?),
+            None => b.no_proxy(),
+        };
+        Ok(OAuth2Source {
+            config: config.clone(),
+            client: b.build()?,
+            token: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The `Authorization` header value, fetching a token when there is none or it is
+    /// about to expire.
+    async fn authorization(&self, timeout: Duration) -> Result<String, Error> {
+        let mut cached = self.token.lock().await;
+        if let Some((value, expiry)) = &*cached
+            && expiry.is_none_or(|e| Instant::now() + Duration::from_secs(10) < e)
+        {
+            return Ok(value.clone());
+        }
+        let c = &self.config;
+        let secret = match &c.client_secret_file {
+            Some(f) => read_secret(f)?,
+            None => c.client_secret.clone(),
+        };
+        let form = {
+            let mut f = url::form_urlencoded::Serializer::new(String::new());
+            f.append_pair("grant_type", "client_credentials");
+            if !c.scopes.is_empty() {
+                f.append_pair("scope", &c.scopes.join(" "));
+            }
+            for (k, v) in &c.endpoint_params {
+                f.append_pair(k, v);
+            }
+            f.finish()
+        };
+        // RFC 6749 section 2.3.1: the id and secret are form-encoded inside basic auth.
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let resp = self
+            .client
+            .post(&c.token_url)
+            .timeout(timeout)
+            .basic_auth(enc(&c.client_id), Some(enc(&secret)))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(USER_AGENT, AGENT)
+            .body(form)
+            .send()
+            .await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        if !status.is_success() {
+            return Err(Error::OAuth2(format!(
+                "cannot fetch token: {} {}\nResponse: {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default(),
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| Error::OAuth2(format!("cannot parse token response: {e}")))?;
+        if t.access_token.is_empty() {
+            return Err(Error::OAuth2("server response missing access_token".into()));
+        }
+        let seconds = match &t.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        let expiry = seconds
+            .filter(|s| *s > 0)
+            .map(|s| Instant::now() + Duration::from_secs(s));
+        // Go's `Token.Type`: the type as sent, with the common spellings of Bearer fixed.
+        let kind = if t.token_type.is_empty() || t.token_type.eq_ignore_ascii_case("bearer") {
+            "Bearer"
+        } else {
+            t.token_type.as_str()
+        };
+        let value = format!("{kind} {}", t.access_token);
+        *cached = Some((value.clone(), expiry));
+        Ok(value)
     }
 }
 

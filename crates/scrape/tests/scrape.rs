@@ -30,10 +30,12 @@ struct Reply {
 
 type Handler = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
 
-/// A one-request-per-connection HTTP/1.1 server; remembers the last request's headers.
+/// A one-request-per-connection HTTP/1.1 server; remembers the last request's headers,
+/// and every request's.
 struct TestServer {
     addr: String,
     last_request: Arc<parking_lot::Mutex<String>>,
+    requests: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl TestServer {
@@ -42,6 +44,8 @@ impl TestServer {
         let addr = listener.local_addr().unwrap().to_string();
         let last_request = Arc::new(parking_lot::Mutex::new(String::new()));
         let seen = Arc::clone(&last_request);
+        let requests = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let log = Arc::clone(&requests);
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
@@ -49,6 +53,7 @@ impl TestServer {
                 };
                 let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen);
+                let log = Arc::clone(&log);
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -60,6 +65,7 @@ impl TestServer {
                     }
                     let req = String::from_utf8_lossy(&buf).into_owned();
                     let path = req.split(' ').nth(1).unwrap_or("/").to_owned();
+                    log.lock().push(req.clone());
                     *seen.lock() = req;
                     let r = handler(&path);
                     tokio::time::sleep(r.delay).await;
@@ -93,7 +99,11 @@ impl TestServer {
                 });
             }
         });
-        TestServer { addr, last_request }
+        TestServer {
+            addr,
+            last_request,
+            requests,
+        }
     }
 }
 
@@ -736,6 +746,67 @@ async fn credentials_from_the_config() {
     .await;
     let req = srv.last_request.lock().to_ascii_lowercase();
     assert!(req.contains("authorization: bearer pa55\r\n"), "{req}");
+    m.stop().await;
+}
+
+/// `oauth2`: a client-credentials token fetched once from the token endpoint, with the
+/// client's id and secret in basic auth, then sent with every scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_client_credentials() {
+    let srv = TestServer::start(Arc::new(|path| match path {
+        "/token" => Reply {
+            status: 200,
+            content_type: "application/json".into(),
+            body: br#"{"access_token":"tok3n","token_type":"bearer","expires_in":3600}"#.to_vec(),
+            ..Reply::default()
+        },
+        _ => text("oauthed 1\n"),
+    }))
+    .await;
+    let yaml = format!(
+        "job_name: oauth\nscrape_interval: 100ms\nscrape_timeout: 100ms\noauth2: {{client_id: id, client_secret: s3cret, scopes: [a, b], token_url: 'http://{}/token'}}",
+        srv.addr
+    );
+    let (store, m, _) = scrape_once(&yaml, &srv.addr).await;
+    wait_for("three scrapes", || samples(&store, "oauthed").len() >= 3).await;
+    m.stop().await;
+    let reqs = srv.requests.lock().clone();
+    let tokens: Vec<&String> = reqs
+        .iter()
+        .filter(|r| r.starts_with("POST /token"))
+        .collect();
+    assert_eq!(tokens.len(), 1, "the token is reused: {reqs:?}");
+    // "id:s3cret" in base64.
+    assert!(
+        tokens[0].contains("authorization: Basic aWQ6czNjcmV0"),
+        "{}",
+        tokens[0]
+    );
+    for r in reqs.iter().filter(|r| r.starts_with("GET /metrics")) {
+        assert!(r.contains("authorization: Bearer tok3n\r\n"), "{r}");
+    }
+
+    // A token endpoint that refuses: the scrape fails with the endpoint's answer.
+    let deny = TestServer::start(Arc::new(|path| match path {
+        "/token" => Reply {
+            status: 401,
+            body: b"no".to_vec(),
+            ..Reply::default()
+        },
+        _ => text("never 1\n"),
+    }))
+    .await;
+    let yaml = format!(
+        "job_name: denied\noauth2: {{client_id: id, client_secret: x, token_url: 'http://{}/token'}}",
+        deny.addr
+    );
+    let (_, m, t) = scrape_once(&yaml, &deny.addr).await;
+    let st = t.state();
+    assert_eq!(st.health, Health::Down);
+    assert_eq!(
+        st.last_error.as_deref(),
+        Some("oauth2: cannot fetch token: 401 Unauthorized\nResponse: no")
+    );
     m.stop().await;
 }
 
