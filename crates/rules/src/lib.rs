@@ -155,7 +155,10 @@ pub use notifier::{
     AlertmanagerStats, MAX_BATCH_SIZE, Notifier, NotifierAlert, NotifierOptions, NotifierStats,
 };
 pub use template::{QueryFn, QuerySample, Template, TemplateContext, expand_alert_text};
-pub use unittest::{TestGroupReport, TestReport, report_lines, run_test_file, test_file};
+pub use unittest::{
+    TestGroupReport, TestOptions, TestReport, report_lines, run_test_file, run_test_file_with,
+    test_file,
+};
 
 pub use error::Error;
 pub use file::{

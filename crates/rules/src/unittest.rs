@@ -120,8 +120,23 @@ pub fn test_file(path: impl AsRef<Path>) -> Result<TestReport, Error> {
     }
 }
 
+/// How a test file is run: promtool's `--run` and `--ignore-unknown-fields`.
+#[derive(Debug, Clone, Default)]
+pub struct TestOptions {
+    /// Only test groups whose name matches one of these regular expressions run (all
+    /// when empty).
+    pub run: Vec<String>,
+    /// Accept fields Prometheus does not know in the rule files.
+    pub ignore_unknown_fields: bool,
+}
+
 /// Runs the unit tests in `path` and reports every outcome; never fails.
 pub fn run_test_file(path: &Path) -> TestReport {
+    run_test_file_with(path, &TestOptions::default())
+}
+
+/// [`run_test_file`] with options.
+pub fn run_test_file_with(path: &Path, options: &TestOptions) -> TestReport {
     let mut report = TestReport {
         path: path.to_owned(),
         ..TestReport::default()
@@ -136,8 +151,20 @@ pub fn run_test_file(path: &Path) -> TestReport {
             return report;
         }
     };
+    // promtool joins the `--run` patterns into one alternation, unanchored.
+    let run = if options.run.is_empty() {
+        None
+    } else {
+        match regex::Regex::new(&options.run.join("|")) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                report.file_error = Some(e.to_string());
+                return report;
+            }
+        }
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let setup = match Setup::new(&file, dir) {
+    let setup = match Setup::new(&file, dir, options.ignore_unknown_fields) {
         Ok(s) => s,
         Err(e) => {
             report.file_error = Some(e);
@@ -145,6 +172,9 @@ pub fn run_test_file(path: &Path) -> TestReport {
         }
     };
     for tg in &file.tests {
+        if run.as_ref().is_some_and(|r| !r.is_match(&tg.name)) {
+            continue;
+        }
         let failures = match run_group(&setup, tg) {
             Ok(f) => f,
             Err(e) => vec![e],
@@ -317,7 +347,8 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(file: &FileYaml, dir: &Path) -> Result<Setup, String> {
+    fn new(file: &FileYaml, dir: &Path, ignore_unknown_fields: bool) -> Result<Setup, String> {
+        let loader = crate::RuleFileOptions::new().ignore_unknown_fields(ignore_unknown_fields);
         let eval_interval = match duration_ms(file.evaluation_interval.as_ref())? {
             0 => 60_000,
             d => d,
@@ -343,7 +374,7 @@ impl Setup {
             };
             let paths = if paths.is_empty() { vec![full] } else { paths };
             for p in paths {
-                match RuleGroups::load(&p) {
+                match loader.load(&p) {
                     Ok(rg) => rule_files.push((p.display().to_string(), rg)),
                     Err(errs) => {
                         rule_error.get_or_insert_with(|| {
@@ -598,10 +629,7 @@ fn run_group(setup: &Setup, tg: &TestGroupYaml) -> Result<Vec<String>, String> {
             && exp.iter().zip(&got).all(|(e, g)| {
                 e.labels == g.labels
                     && e.histogram == g.histogram
-                    && (e.value == g.value
-                        || (e.value.is_nan() && g.value.is_nan())
-                        || (setup.fuzzy
-                            && promlite_promql::promqltest::almost_equal(e.value, g.value)))
+                    && same_float(e.value, g.value, setup.fuzzy)
             });
         if !same {
             errs.push(format!(
@@ -613,6 +641,27 @@ fn run_group(setup: &Setup, tg: &TestGroupYaml) -> Result<Vec<String>, String> {
         }
     }
     Ok(errs)
+}
+
+/// promtool compares with `==` (so NaN never matches), or with `fuzzy_compare` also
+/// accepts the neighbouring floats one unit in the last place away.
+fn same_float(a: f64, b: f64, fuzzy: bool) -> bool {
+    a == b
+        || (fuzzy && (next_toward(a, f64::INFINITY) == b || next_toward(a, f64::NEG_INFINITY) == b))
+}
+
+/// Go's `math.Nextafter(x, toward)` for an infinite `toward`.
+fn next_toward(x: f64, toward: f64) -> f64 {
+    if x.is_nan() || x == toward {
+        return x;
+    }
+    if x == 0.0 {
+        let tiny = f64::from_bits(1);
+        return if toward > 0.0 { tiny } else { -tiny };
+    }
+    let bits = x.to_bits();
+    let up = (toward > x) == (x > 0.0);
+    f64::from_bits(if up { bits + 1 } else { bits - 1 })
 }
 
 struct Parsed {
@@ -1118,6 +1167,11 @@ mod tests {
             parse_rfc3339("2024-01-01T00:00:00Z"),
             Some(1_704_067_200_000)
         );
+        assert!(same_float(3.0, 3.000_000_000_000_000_4, true));
+        assert!(same_float(3.0, 2.999_999_999_999_999_6, true));
+        assert!(!same_float(3.0, 2.999_999_999_999_998_7, true));
+        assert!(!same_float(3.0, 3.000_000_000_000_000_4, false));
+        assert!(!same_float(f64::NAN, f64::NAN, true));
     }
 
     #[test]
