@@ -10,9 +10,9 @@ use promlite_model::value::now_ms;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::RuleGroups;
 use crate::alert::Alert;
 use crate::group::{EvalOptions, Group, GroupSnapshot};
+use crate::{Error, RuleFileOptions, RuleGroups};
 
 struct Running {
     file: String,
@@ -110,6 +110,41 @@ impl Manager {
             }
         }
         *self.groups.lock() = new;
+    }
+
+    /// Loads `files` (glob patterns, as in `rule_files`) and replaces the groups with
+    /// theirs. On any error nothing changes, as a failed Prometheus reload keeps the
+    /// running rules; every problem of every file is returned.
+    pub fn update_from_files(
+        &self,
+        files: &[String],
+        options: &RuleFileOptions,
+    ) -> Result<(), Vec<Error>> {
+        let mut loaded = Vec::new();
+        let mut errors = Vec::new();
+        for pattern in files {
+            let paths: Vec<std::path::PathBuf> = match glob::glob(pattern) {
+                Ok(p) => p.flatten().collect(),
+                Err(e) => {
+                    errors.push(Error::Io {
+                        path: pattern.into(),
+                        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.msg),
+                    });
+                    continue;
+                }
+            };
+            for p in paths {
+                match options.load(&p) {
+                    Ok(rg) => loaded.push((p.display().to_string(), rg)),
+                    Err(e) => errors.extend(e),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.update(loaded);
+        Ok(())
     }
 
     /// Starts one task per group on the current tokio runtime. Must be called from

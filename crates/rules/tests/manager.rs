@@ -86,3 +86,36 @@ fn started_groups_evaluate_on_their_interval_until_stopped() {
         assert_eq!(m.groups()[0].rules[0].health.as_str(), "ok");
     });
 }
+
+#[test]
+fn a_failed_reload_keeps_the_running_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(
+        &good,
+        "groups: [{name: g, rules: [{record: one, expr: vector(1)}]}]",
+    )
+    .unwrap();
+    let store = Arc::new(MemStore::new());
+    let m = manager(&store);
+    let pattern = dir.path().join("*.yml").display().to_string();
+    m.update_from_files(
+        std::slice::from_ref(&pattern),
+        &promlite_rules::RuleFileOptions::new(),
+    )
+    .unwrap();
+    assert_eq!(m.groups().len(), 1);
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "groups: [{name: h, rules: [{record: two, expr: 'up +'}]}]",
+    )
+    .unwrap();
+    let errs = m
+        .update_from_files(&[pattern], &promlite_rules::RuleFileOptions::new())
+        .unwrap_err();
+    assert!(
+        errs[0].to_string().contains("could not parse expression"),
+        "{errs:?}"
+    );
+    assert_eq!(m.groups().len(), 1, "the old rules keep running");
+}
