@@ -153,7 +153,10 @@ impl HttpScraper {
         } else {
             self.body_limit
         };
-        let mut raw = Vec::new();
+        // Sized once from Content-Length (within the limit, and never more than 16 MiB on
+        // a peer's word) rather than grown chunk by chunk.
+        let expected = resp.content_length().unwrap_or(0).min(limit).min(16 << 20);
+        let mut raw = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         while let Some(chunk) = resp.chunk().await.map_err(to_err)? {
             raw.extend_from_slice(&chunk);
             if !gzip && raw.len() as u64 > limit {
