@@ -426,9 +426,15 @@ fn run_group(setup: &Setup, tg: &TestGroupYaml) -> Result<Vec<String>, String> {
 
     let mut inputs = Vec::new();
     for s in &tg.input_series {
-        let labels = parse_series_labels(&s.series)?;
         let text = s.values.as_ref().and_then(scalar).unwrap_or_default();
-        let values = parse_values(&text).map_err(|e| e.clone())?;
+        // promtool parses `SERIES VALUES` as one line, so an unclosed `{` is reported
+        // where the values begin; parsing the line the same way gives its message.
+        let labels = parse_series_labels(&s.series).map_err(|e| {
+            parse_series_labels(&format!("{} {text}", s.series))
+                .err()
+                .unwrap_or(e)
+        })?;
+        let values = parse_values(&text)?;
         let samples = values
             .into_iter()
             .enumerate()
