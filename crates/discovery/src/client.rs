@@ -9,10 +9,44 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, USER_AGENT};
 use serde::{Deserialize, Serialize};
 
-use crate::{Authorization, BasicAuth, Error};
+use crate::Error;
 
 /// The `User-Agent` of every request discovery sends.
 const AGENT: &str = concat!("promlite/", env!("CARGO_PKG_VERSION"));
+
+/// HTTP basic authentication credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name.
+    #[serde(default)]
+    pub username: String,
+    /// The password.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    /// A file holding the password, read for every request.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password_file: String,
+}
+
+/// An `Authorization: <type> <credentials>` header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    /// The scheme, `Bearer` when absent.
+    #[serde(rename = "type", default = "default_auth_type")]
+    pub kind: String,
+    /// The credentials.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credentials: String,
+    /// A file holding the credentials, read for every request.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credentials_file: String,
+}
+
+fn default_auth_type() -> String {
+    "Bearer".to_owned()
+}
 
 /// `tls_config`: how to check the server's certificate and which one to present.
 ///
@@ -159,6 +193,18 @@ impl HttpClientConfig {
             .is_some_and(|a| a.kind.trim().eq_ignore_ascii_case("basic"))
         {
             "authorization type cannot be set to \"basic\", use \"basic_auth\" instead"
+        } else if self
+            .authorization
+            .as_ref()
+            .is_some_and(|a| !a.credentials.is_empty() && !a.credentials_file.is_empty())
+        {
+            "at most one of authorization credentials & credentials_file must be configured"
+        } else if self
+            .basic_auth
+            .as_ref()
+            .is_some_and(|b| !b.password.is_empty() && !b.password_file.is_empty())
+        {
+            "at most one of basic_auth password & password_file must be configured"
         } else {
             return self.tls_config.validate();
         };
@@ -168,6 +214,12 @@ impl HttpClientConfig {
     /// Joins relative file paths with `dir`, the configuration file's directory.
     pub fn set_directory(&mut self, dir: &Path) {
         join_dir(&mut self.bearer_token_file, dir);
+        if let Some(b) = &mut self.basic_auth {
+            join_dir(&mut b.password_file, dir);
+        }
+        if let Some(a) = &mut self.authorization {
+            join_dir(&mut a.credentials_file, dir);
+        }
         self.tls_config.set_directory(dir);
     }
 
@@ -189,40 +241,45 @@ impl HttpClientConfig {
         Ok(b.build()?)
     }
 
-    /// Adds the user agent and the credentials to a request. A token file is read now,
-    /// so a rotated token takes effect on the next request.
+    /// Adds the user agent and the credentials to a request. Credential files are
+    /// read now, so a rotated token or password takes effect on the next request.
     pub(crate) fn authorize(
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, Error> {
-        let mut req = apply_auth(
-            req.header(USER_AGENT, AGENT),
-            self.basic_auth.as_ref(),
-            self.authorization.as_ref(),
-        );
-        if !self.bearer_token.is_empty() {
-            req = req.bearer_auth(&self.bearer_token);
-        } else if !self.bearer_token_file.is_empty() {
-            let token = read_file("bearer token file", Path::new(&self.bearer_token_file))?;
-            req = req.bearer_auth(String::from_utf8_lossy(&token).trim());
+        let mut req = req.header(USER_AGENT, AGENT);
+        if let Some(b) = &self.basic_auth {
+            let password = secret(&b.password, &b.password_file, "basic auth password file")?;
+            req = req.basic_auth(&b.username, Some(password));
+        }
+        if let Some(a) = &self.authorization {
+            let credentials = secret(
+                &a.credentials,
+                &a.credentials_file,
+                "authorization credentials file",
+            )?;
+            req = req.header(AUTHORIZATION, format!("{} {credentials}", a.kind));
+        }
+        if !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty() {
+            let token = secret(
+                &self.bearer_token,
+                &self.bearer_token_file,
+                "bearer token file",
+            )?;
+            req = req.bearer_auth(token);
         }
         Ok(req)
     }
 }
 
-/// Adds basic authentication or an `Authorization` header.
-fn apply_auth(
-    mut req: reqwest::RequestBuilder,
-    basic: Option<&BasicAuth>,
-    authorization: Option<&Authorization>,
-) -> reqwest::RequestBuilder {
-    if let Some(b) = basic {
-        req = req.basic_auth(&b.username, Some(&b.password));
+/// A secret given inline or in a file; a file's content is trimmed of surrounding
+/// whitespace, as Prometheus reads it.
+fn secret(inline: &str, file: &str, what: &'static str) -> Result<String, Error> {
+    if file.is_empty() {
+        return Ok(inline.to_owned());
     }
-    if let Some(a) = authorization {
-        req = req.header(AUTHORIZATION, format!("{} {}", a.kind, a.credentials));
-    }
-    req
+    let bytes = read_file(what, Path::new(file))?;
+    Ok(String::from_utf8_lossy(&bytes).trim().to_owned())
 }
 
 /// Reads a credentials or certificate file, naming it in the error.
@@ -307,6 +364,10 @@ mod tests {
             ),
             ("tls_config: {cert_file: c, key: k}", None),
             (
+                "basic_auth: {username: u, password: p, password_file: f}",
+                Some("at most one of basic_auth password & password_file must be configured"),
+            ),
+            (
                 "tls_config: {ca: x, ca_file: f}",
                 Some("at most one of ca and ca_file must be configured"),
             ),
@@ -322,6 +383,37 @@ mod tests {
             let got = c.validate().err().map(|e| e.to_string());
             assert_eq!(got.as_deref(), *want, "{yaml}");
         }
+    }
+
+    #[test]
+    fn credentials_from_files_are_read_per_request() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "hunter2\n").unwrap();
+        let mut c: HttpClientConfig =
+            serde_norway::from_str("basic_auth: {username: u, password_file: pw}").unwrap();
+        c.set_directory(dir.path());
+        let client = c.client(None).unwrap();
+        let header = |c: &HttpClientConfig| {
+            let req = c.authorize(client.get("http://127.0.0.1:1/")).unwrap();
+            let req = req.build().unwrap();
+            req.headers()[AUTHORIZATION].to_str().unwrap().to_owned()
+        };
+        // "u:hunter2" in base64.
+        assert_eq!(header(&c), "Basic dTpodW50ZXIy");
+        std::fs::write(dir.path().join("pw"), "rotated").unwrap();
+        assert_eq!(header(&c), "Basic dTpyb3RhdGVk");
+
+        let c: HttpClientConfig =
+            serde_norway::from_str("authorization: {type: Token, credentials: abc}").unwrap();
+        assert_eq!(header(&c), "Token abc");
+        let c: HttpClientConfig =
+            serde_norway::from_str("bearer_token_file: /nonexistent/t").unwrap();
+        let err = c.authorize(client.get("http://127.0.0.1:1/")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("unable to read bearer token file /nonexistent/t: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -128,6 +128,9 @@ impl ServiceDiscoveryConfigs {
         for c in &mut self.file_sd_configs {
             c.set_directory(dir);
         }
+        for c in &mut self.http_sd_configs {
+            c.set_directory(dir);
+        }
         #[cfg(feature = "kubernetes")]
         for c in &mut self.kubernetes_sd_configs {
             c.set_directory(dir);

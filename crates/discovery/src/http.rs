@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 
 use crate::discoverer::{BoxFuture, Refresh, run_refresh};
 use crate::group::{Format, indexed_groups, indexed_source, parse_target_groups};
-use crate::{Discoverer, Error, HttpClientConfig, PromDuration, TargetGroup, Update};
+use crate::{
+    Authorization, BasicAuth, Discoverer, Error, HttpClientConfig, PromDuration, TargetGroup,
+    Update,
+};
 
 /// The label naming the URL a group came from.
 pub const URL_LABEL: &str = "__meta_url";
@@ -55,33 +58,6 @@ pub struct HttpSdConfig {
     pub follow_redirects: bool,
 }
 
-/// HTTP basic authentication credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: String,
-    /// The password.
-    #[serde(default)]
-    pub password: String,
-}
-
-/// An `Authorization: <type> <credentials>` header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Authorization {
-    /// The scheme, `Bearer` when absent.
-    #[serde(rename = "type", default = "default_auth_type")]
-    pub kind: String,
-    /// The credentials.
-    #[serde(default)]
-    pub credentials: String,
-}
-
-fn default_auth_type() -> String {
-    "Bearer".to_owned()
-}
-
 impl HttpSdConfig {
     /// A configuration for `url` with default settings, validated.
     pub fn new(url: impl Into<String>) -> Result<HttpSdConfig, Error> {
@@ -106,7 +82,16 @@ impl HttpSdConfig {
         }
     }
 
-    /// Prometheus's checks of the URL.
+    /// Joins relative credential file paths with `dir`, the configuration file's
+    /// directory.
+    pub fn set_directory(&mut self, dir: &std::path::Path) {
+        let mut c = self.client_config();
+        c.set_directory(dir);
+        self.basic_auth = c.basic_auth;
+        self.authorization = c.authorization;
+    }
+
+    /// Prometheus's checks of the URL and of the credentials.
     pub fn validate(&self) -> Result<(), Error> {
         if self.url.is_empty() {
             return Err(Error::MissingUrl);
@@ -166,6 +151,9 @@ impl<'de> Deserialize<'de> for HttpSdConfig {
             follow_redirects: raw.follow_redirects.unwrap_or(true),
         };
         c.validate().map_err(serde::de::Error::custom)?;
+        c.client_config()
+            .validate()
+            .map_err(serde::de::Error::custom)?;
         Ok(c)
     }
 }

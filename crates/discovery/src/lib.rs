@@ -115,7 +115,7 @@ pub mod kubernetes;
 mod manager;
 mod static_sd;
 
-pub use client::{HttpClientConfig, TlsConfig};
+pub use client::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
 pub use config::{SdConfig, ServiceDiscoveryConfigs};
 pub use discoverer::{BoxFuture, Discoverer, Update, UpdateStream};
 pub use dns::{
@@ -130,8 +130,7 @@ pub use file::{
 };
 pub use group::{ADDRESS_LABEL, Format, TargetGroup, TargetGroupSpec, parse_target_groups};
 pub use http::{
-    Authorization, BasicAuth, DEFAULT_HTTP_REFRESH, HttpDiscoverer, HttpSdConfig, URL_LABEL,
-    check_response, response_groups,
+    DEFAULT_HTTP_REFRESH, HttpDiscoverer, HttpSdConfig, URL_LABEL, check_response, response_groups,
 };
 pub use manager::{Manager, ManagerOptions, TargetSets};
 pub use static_sd::{StaticDiscoverer, static_groups};

@@ -152,6 +152,7 @@ pub(super) fn load(path: &Path) -> Result<(String, HttpClientConfig), Error> {
         http.basic_auth = Some(BasicAuth {
             username: user.username.clone(),
             password: user.password.clone(),
+            password_file: String::new(),
         });
     }
     http.validate().map_err(|e| fail(e.to_string()))?;
