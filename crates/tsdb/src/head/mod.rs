@@ -203,33 +203,16 @@ impl Head {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ReplayWork>>(4);
                 senders.push(tx);
                 handles.push(scope.spawn(move || {
-                    let (mut mint, mut maxt, mut n) = (i64::MAX, i64::MIN, 0usize);
+                    let mut acc = ReplayAcc::default();
+                    let mut pending: Vec<ReplayWork> = Vec::new();
                     for batch in rx {
-                        // One read lock per batch; the ids were resolved when decoding.
-                        let by_id = self.by_id.read();
-                        for (id, t, v) in batch {
-                            let Some(Some(s)) = by_id.get(id as usize) else {
-                                continue;
-                            };
-                            let mut d = s.data.lock();
-                            if d.last.as_ref().is_none_or(|l| l.0 < t) {
-                                d.append(t, v, self.rules);
-                            } else if let (SampleValue::Float(f), true) = (&v, self.ooo_window > 0)
-                                && d.last.as_ref().is_some_and(|l| t >= l.0 - self.ooo_window)
-                            {
-                                // Accepted out of order when logged: relative to the
-                                // series' newest sample, replay is at least as lenient
-                                // as the head-wide check at append time was.
-                                d.insert_ooo(t, *f);
-                            } else {
-                                continue;
-                            }
-                            mint = mint.min(t);
-                            maxt = maxt.max(t);
-                            n += 1;
+                        pending.extend(batch);
+                        if pending.len() >= REPLAY_BUFFER {
+                            self.apply_grouped(&mut pending, &mut acc);
                         }
                     }
-                    (mint, maxt, n)
+                    self.apply_grouped(&mut pending, &mut acc);
+                    (acc.mint, acc.maxt, acc.n)
                 }));
             }
             let mut r = Replayer {
@@ -253,6 +236,62 @@ impl Head {
             }
             result.map(|()| stats)
         })
+    }
+
+    /// Applies buffered replay samples grouped by series: a stable counting sort by series
+    /// id (each series' samples stay in log order), then one lock per series and a run of
+    /// appends into the same chunk, which stays in cache — instead of a lock and a cache
+    /// miss per sample when samples are applied in log order (one per series per scrape).
+    fn apply_grouped(&self, pending: &mut Vec<ReplayWork>, acc: &mut ReplayAcc) {
+        if pending.is_empty() {
+            return;
+        }
+        let max_id = pending.iter().map(|w| w.0).max().unwrap_or(0) as usize;
+        let mut start = vec![0u32; max_id + 2];
+        for w in pending.iter() {
+            start[w.0 as usize + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; pending.len()];
+        for (i, w) in pending.iter().enumerate() {
+            let slot = &mut next[w.0 as usize];
+            order[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        let by_id = self.by_id.read();
+        let mut k = 0;
+        while k < order.len() {
+            let id = pending[order[k] as usize].0;
+            let end = start[id as usize + 1] as usize;
+            if let Some(Some(s)) = by_id.get(id as usize) {
+                let mut d = s.data.lock();
+                for &i in &order[k..end] {
+                    let w = &mut pending[i as usize];
+                    let t = w.1;
+                    let v = std::mem::replace(&mut w.2, SampleValue::Float(0.0));
+                    if d.last.as_ref().is_none_or(|l| l.0 < t) {
+                        d.append(t, v, self.rules);
+                    } else if let (SampleValue::Float(f), true) = (&v, self.ooo_window > 0)
+                        && d.last.as_ref().is_some_and(|l| t >= l.0 - self.ooo_window)
+                    {
+                        // Accepted out of order when logged: relative to the series'
+                        // newest sample, replay is at least as lenient as the head-wide
+                        // check at append time was.
+                        d.insert_ooo(t, *f);
+                    } else {
+                        continue;
+                    }
+                    acc.mint = acc.mint.min(t);
+                    acc.maxt = acc.maxt.max(t);
+                    acc.n += 1;
+                }
+            }
+            k = end;
+        }
+        pending.clear();
     }
 
     /// Recreates a series under its WAL reference. Prometheus may log one label set
@@ -658,6 +697,26 @@ type ReplayWork = (u32, i64, SampleValue);
 
 /// Samples per message to a replay worker.
 const REPLAY_BATCH: usize = 4096;
+
+/// Samples a replay worker buffers before applying them series by series (about 80 MB).
+const REPLAY_BUFFER: usize = 1 << 21;
+
+/// What a replay worker applied: the time range and the number of samples.
+struct ReplayAcc {
+    mint: i64,
+    maxt: i64,
+    n: usize,
+}
+
+impl Default for ReplayAcc {
+    fn default() -> Self {
+        ReplayAcc {
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            n: 0,
+        }
+    }
+}
 
 /// The decoding side of a WAL replay.
 struct Replayer<'h> {
