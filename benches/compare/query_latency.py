@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Side-by-side query latency and peak memory: promlite vs Prometheus over HTTP.
+
+The same data — the series of Prometheus's promql/bench_test.go (a_X, b_X and the
+11-bucket classic histogram h_X, X = one and hundred, every 10 s) — is written as one
+OpenMetrics file and backfilled into each server by its own tool (`promlite tsdb
+create-blocks-from openmetrics`, `promtool tsdb create-blocks-from openmetrics`). Both
+servers then start on loopback and answer the same queries (the shapes of
+benches/promql.rs), instant at the last sample and 1000-step range queries, requests
+alternating between them in one run. It prints, per query, the median latency of each
+and the ratio Prometheus/promlite (> 1: promlite is faster), and the peak RSS (VmHWM) of
+each server after the run.
+
+Usage (from the repository root):
+    cargo build --release -p promlite-cli
+    python3 benches/compare/query_latency.py [--hours 12] [--rounds 7]
+
+Machines here are shared and noisy: compare ratios from one run, not absolute times.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+QUERIES = [
+    "a_X",
+    "rate(a_X[1m])",
+    "sum(a_X)",
+    "sum by (l) (rate(h_X[5m]))",
+    "histogram_quantile(0.9, rate(h_X[5m]))",
+    "topk(1, a_X)",
+    "a_X + b_X",
+    "a_X + on () group_left a_one",
+    "max_over_time(rate(a_X[1m])[10m:1m])",
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_data(path, hours, t0):
+    """bench_test.go's series: value s + i/len(series) at step s, every 10 s."""
+    series = [("a_one", ""), ("b_one", "")]
+    series += [("h_one", f'le="{j}"') for j in range(10)] + [("h_one", 'le="+Inf"')]
+    for i in range(100):
+        series += [("a_hundred", f'l="{i}"'), ("b_hundred", f'l="{i}"')]
+        series += [("h_hundred", f'l="{i}",le="{j}"') for j in range(10)]
+        series += [("h_hundred", f'l="{i}",le="+Inf"')]
+    steps = hours * 360
+    n = len(series)
+    families = {}
+    for idx, (name, labels) in enumerate(series):
+        families.setdefault(name, []).append((idx, labels))
+    with open(path, "w") as f:
+        for name, members in families.items():
+            f.write(f"# TYPE {name} gauge\n")
+            for s in range(steps):
+                t = t0 + s * 10
+                for idx, labels in members:
+                    v = s + idx / n
+                    lab = "{" + labels + "}" if labels else ""
+                    f.write(f"{name}{lab} {v!r} {t}\n")
+        f.write("# EOF\n")
+    return t0 + (steps - 1) * 10, n * steps
+
+
+def wait_ready(port, proc, what):
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{what} did not become ready")
+
+
+def get(port, path):
+    start = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=120) as r:
+        body = r.read()
+    elapsed = time.perf_counter() - start
+    return elapsed, json.loads(body)
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--promlite", default="target/release/promlite")
+    ap.add_argument("--prometheus", default=shutil.which("prometheus") or "/usr/bin/prometheus")
+    ap.add_argument("--promtool", default=shutil.which("promtool") or "/usr/bin/promtool")
+    ap.add_argument("--hours", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="promlite-compare-")
+    procs = []
+    try:
+        t0 = 1_700_000_000
+        om = os.path.join(work, "data.om")
+        last, samples = write_data(om, args.hours, t0)
+        print(f"data: {samples:,} samples, {args.hours}h at 10s")
+        ours_dir, theirs_dir = os.path.join(work, "ours"), os.path.join(work, "theirs")
+        for cmd in (
+            [args.promlite, "tsdb", "create-blocks-from", "openmetrics", om, ours_dir],
+            [args.promtool, "tsdb", "create-blocks-from", "openmetrics", om, theirs_dir],
+        ):
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        config = os.path.join(work, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1h\n")
+        servers = {}
+        for name, binary, data in (
+            ("promlite", args.promlite, ours_dir),
+            ("prometheus", args.prometheus, theirs_dir),
+        ):
+            port = free_port()
+            p = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={data}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--storage.tsdb.retention.time=36500d",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            procs.append(p)
+            wait_ready(port, p, name)
+            servers[name] = (port, p)
+
+        requests = []
+        for q in QUERIES:
+            for x in ("one", "hundred"):
+                query = q.replace("X", x)
+                enc = urllib.parse.quote(query)
+                requests.append((f"{query} (instant)", f"/api/v1/query?query={enc}&time={last}"))
+                requests.append(
+                    (
+                        f"{query} (range, 1000 steps)",
+                        f"/api/v1/query_range?query={enc}&start={last - 999 * 60}&end={last}&step=60",
+                    )
+                )
+        ratios = []
+        print(f"{'query':<62} {'promlite':>10} {'prometheus':>11} {'ratio':>7}")
+        for label, path in requests:
+            times = {"promlite": [], "prometheus": []}
+            results = {}
+            for _ in range(args.rounds):
+                for name in ("promlite", "prometheus"):
+                    elapsed, body = get(servers[name][0], path)
+                    times[name].append(elapsed)
+                    results[name] = len(body.get("data", {}).get("result", []))
+            if results["promlite"] != results["prometheus"]:
+                print(f"  note: {results} series for {label}")
+            a = statistics.median(times["promlite"])
+            b = statistics.median(times["prometheus"])
+            ratios.append(b / a)
+            print(f"{label:<62} {a * 1000:>8.2f}ms {b * 1000:>9.2f}ms {b / a:>6.1f}x")
+        print(f"geometric mean ratio (Prometheus time / promlite time): {statistics.geometric_mean(ratios):.2f}x")
+        for name in ("promlite", "prometheus"):
+            print(f"peak RSS {name}: {peak_rss_mib(servers[name][1].pid):.0f} MiB")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
