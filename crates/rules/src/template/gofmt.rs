@@ -382,6 +382,7 @@ fn format_one(verb: char, spec: Spec, arg: &Value) -> String {
             // Go's %x of a float is hexadecimal mantissa/exponent; rarely used in alerts.
             bad_verb(verb, &Value::Float(*f))
         }
+        ('U', Value::Int(i)) => format!("U+{i:04X}"),
         ('o', Value::Int(i)) => signed(format!("{i:o}"), spec, *i < 0),
         ('b', Value::Int(i)) => signed(format!("{i:b}"), spec, *i < 0),
         ('c', Value::Int(i)) => {
@@ -452,6 +453,7 @@ mod tests {
             ),
             ("100%%", vec![], "100%"),
             ("%t", vec![Value::Bool(true)], "true"),
+            ("%U", vec![Value::Int(65)], "U+0041"),
             ("%.1s", vec![Value::Str("abc".into())], "a"),
             ("%+.1f", vec![Value::Float(2.0)], "+2.0"),
         ];

@@ -1,6 +1,11 @@
-//! Go's `text/template`, as Prometheus runs it for alert labels and annotations and for
-//! console-style templates: a parser with Go's messages, an executor, Go's built-in
-//! functions and Prometheus's template functions.
+//! Go's `text/template`, as Prometheus runs it for alert labels and annotations: a
+//! parser with Go's messages, an executor, Go's built-in functions and Prometheus's
+//! template functions. Text mode only: `html/template`'s contextual escaping (consoles)
+//! is not implemented.
+//!
+//! Outputs and error messages are checked against Prometheus's own engine by
+//! `tests/template_peer.rs`. Known difference: Go's `printf` verbs for floats in hex
+//! (`%x` of a float) are not implemented and print as a bad verb.
 //!
 //! Prometheus expands an alert template named `__alert_NAME` after prepending
 //! definitions of `$labels`, `$externalLabels`, `$externalURL` and `$value`; the same
