@@ -22,7 +22,11 @@ pub struct BasicAuth {
     #[serde(default)]
     pub username: String,
     /// The password.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        serialize_with = "masked"
+    )]
     pub password: String,
     /// A file holding the password, read for every request.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -37,7 +41,11 @@ pub struct Authorization {
     #[serde(rename = "type", default = "default_auth_type")]
     pub kind: String,
     /// The credentials.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        serialize_with = "masked"
+    )]
     pub credentials: String,
     /// A file holding the credentials, read for every request.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -46,6 +54,16 @@ pub struct Authorization {
 
 fn default_auth_type() -> String {
     "Bearer".to_owned()
+}
+
+/// Secrets print as `<secret>`, as Prometheus's `config.Secret` marshals them, so that
+/// a configuration shown (on a status page, in a log) does not leak them.
+#[allow(
+    clippy::ptr_arg,
+    reason = "serde's serialize_with passes the field as it is declared"
+)]
+fn masked<S: serde::Serializer>(_: &String, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("<secret>")
 }
 
 /// `tls_config`: how to check the server's certificate and which one to present.
@@ -68,7 +86,11 @@ pub struct TlsConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cert_file: String,
     /// The PEM private key of the client certificate, inline.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        serialize_with = "masked"
+    )]
     pub key: String,
     /// The PEM private key of the client certificate, in a file.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -134,7 +156,11 @@ pub struct HttpClientConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
     /// A bearer token (Prometheus's older spelling of `authorization`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        serialize_with = "masked"
+    )]
     pub bearer_token: String,
     /// A file holding a bearer token, read again for every request so that rotated
     /// tokens (a Kubernetes service account's) are picked up.
@@ -414,6 +440,18 @@ mod tests {
                 .starts_with("unable to read bearer token file /nonexistent/t: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn secrets_are_masked_when_printed() {
+        let c: HttpClientConfig = serde_norway::from_str(
+            "{basic_auth: {username: u, password: p}, tls_config: {cert: c, key: k}}",
+        )
+        .unwrap();
+        let text = serde_norway::to_string(&c).unwrap();
+        assert!(text.contains("password: <secret>"), "{text}");
+        assert!(text.contains("key: <secret>"), "{text}");
+        assert!(text.contains("username: u"), "{text}");
     }
 
     #[test]
