@@ -15,14 +15,17 @@
 //!   [`EvalOptions`] (a shared `Arc<Engine>`, `Arc<dyn Queryable>`, `Arc<dyn
 //!   Appendable>`, external labels and URL, Prometheus's `--rules.alert.*` flags).
 //!   [`Manager`] owns the groups of the loaded files, runs them on tokio
-//!   ([`Manager::start`] / [`Manager::stop`]), reloads them ([`Manager::update`]) and
+//!   ([`Manager::start`] / [`Manager::stop`]), reloads them ([`Manager::update`],
+//!   [`Manager::update_from_files`], which keeps the old rules when a file is bad) and
 //!   reports [`GroupSnapshot`]s and [`Alert`]s for `/api/v1/rules` and `/api/v1/alerts`.
 //! - Notification: [`Notifier`] queues alerts (bounded, oldest dropped), applies external
 //!   labels and `alert_relabel_configs`, and posts batches of [`MAX_BATCH_SIZE`] to every
 //!   Alertmanager's `/api/v2/alerts`. A group hands alerts to any [`AlertSender`].
 //! - Unit tests: [`test_file`] (for `#[test]` functions: the error's `Display` is
-//!   promtool's report with expected vs got), [`run_test_file`] and [`report_lines`] (for
-//!   the CLI: promtool's lines and a last `N passed, M failed`).
+//!   promtool's report with expected vs got), [`run_test_file`] /
+//!   [`run_test_file_with`] ([`TestOptions`]: promtool's `--run` and
+//!   `--ignore-unknown-fields`) and [`report_lines`] (for the CLI: promtool's lines and a
+//!   last `N passed, M failed`).
 //! - [`Error`]: one enum for the crate. Loading returns every problem of a file,
 //!   `file:line:col: reason`, as Prometheus does.
 //!
@@ -50,6 +53,10 @@
 //! - **Groups are offset, not aligned.** [`Group::eval_timestamp`] shifts a group within
 //!   its interval by a hash of its name and file, as Prometheus does, so groups with the
 //!   same interval do not all query at once.
+//! - **Peers are the oracle.** Template output and errors, rule evaluation over time
+//!   (alert states, `ALERTS`, recorded series) and unit-test verdicts are compared with
+//!   promtool, and notifications with a real Alertmanager, in `tests/*_peer.rs` and
+//!   `tests/unittest_conformance.rs`.
 //! - **Known differences.** Only the first unknown field of a rule file is reported;
 //!   labels and annotations are checked in name order; multi-document files are not
 //!   read. Unit-test input series use a local parser of the expanding notation (floats,
