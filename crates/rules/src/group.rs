@@ -555,19 +555,14 @@ impl Group {
                 let mut it = s.samples();
                 let mut last = None;
                 while it.next() == ValueType::Float {
-                    let (t, v) = it.at();
-                    if !promlite_model::is_stale_nan(v) {
-                        last = Some((t, v));
-                    }
+                    last = Some(it.at());
                 }
-                if let Some((t, v)) = last {
+                // A staleness marker last means the alert was not active any more.
+                if let Some((t, v)) = last.filter(|(_, v)| !promlite_model::is_stale_nan(*v)) {
                     found.push((s.labels().without_metric_name(), t, v));
                 }
             }
             for a in st.active.values_mut() {
-                if a.state != AlertState::Pending {
-                    continue;
-                }
                 let Some((_, down_at, v)) = found.iter().find(|(l, _, _)| *l == a.labels) else {
                     continue;
                 };

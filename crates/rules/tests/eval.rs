@@ -363,3 +363,27 @@ fn for_state_is_restored_after_a_restart() {
         "ALERTS waits for the restore"
     );
 }
+
+#[test]
+fn no_restore_when_the_state_series_ended_stale_or_the_hold_is_short() {
+    let store = store_with(&[
+        ("x", &[], &[(0, 1.0), (6 * MIN, 1.0)]),
+        (
+            "ALERTS_FOR_STATE",
+            &[("alertname", "A")],
+            &[(3 * MIN, 0.0), (4 * MIN, promlite_model::STALE_NAN)],
+        ),
+        ("ALERTS_FOR_STATE", &[("alertname", "B")], &[(4 * MIN, 0.0)]),
+    ]);
+    let mut g = group(
+        "groups: [{name: g, rules: [{alert: A, expr: x > 0, for: 30m}, {alert: B, expr: x > 0, for: 5m}]}]",
+        &store,
+        |o| o.restore_for_state = true,
+    );
+    g.eval(6 * MIN);
+    // A: its last state sample is a staleness marker; B: `for` is below the 10m grace
+    // period. Both keep the activeAt of this evaluation.
+    let alerts = g.active_alerts();
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts.iter().all(|a| a.active_at == 6 * MIN), "{alerts:?}");
+}
