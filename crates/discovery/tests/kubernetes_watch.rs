@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use promlite_discovery::kubernetes::operator::{
-    OperatorOptions, ServiceMonitor, service_monitor_jobs,
+    MonitorSelection, OperatorOptions, ServiceMonitor, service_monitor_jobs,
 };
 use promlite_discovery::kubernetes::{KubernetesDiscoverer, KubernetesSdConfig, WatchOptions};
 use promlite_discovery::{Error, SdConfig, TargetGroup, UpdateStream};
@@ -696,17 +697,39 @@ async fn attach_node_metadata_on_endpoint_targets() {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EndToEnd {
+    prometheus: PrometheusResource,
     service_monitor: ServiceMonitor,
     lists: BTreeMap<String, serde_json::Value>,
     want: Vec<LabelMap>,
 }
 
-/// The tutorial's ServiceMonitor, translated as the Operator does, run through the
+/// The fields of a `Prometheus` resource that choose ServiceMonitors.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrometheusResource {
+    namespace: String,
+    service_monitor_selector: Option<LabelSelector>,
+    service_monitor_namespace_selector: Option<LabelSelector>,
+}
+
+/// The tutorial's ServiceMonitor, selected by the stack's Prometheus for its
+/// `release` label and translated as the Operator does, run through the
 /// configuration path (`SdConfig::discoverer`) against the API server's objects, with
 /// the generated relabel rules applied: the targets carry the labels Prometheus shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_monitor_end_to_end_over_a_watched_cluster() {
     let case: EndToEnd = serde_norway::from_str(&fixture("e2e_watch.yaml")).unwrap();
+    let selection = MonitorSelection {
+        selector: case.prometheus.service_monitor_selector.clone(),
+        namespace_selector: case.prometheus.service_monitor_namespace_selector.clone(),
+    };
+    let selected =
+        |m: &ServiceMonitor| selection.selects(&m.metadata, &case.prometheus.namespace, |_| None);
+    assert!(selected(&case.service_monitor));
+    // The same monitor without the release label is not picked up: no job, no target.
+    let mut unlabeled = case.service_monitor.clone();
+    unlabeled.metadata.labels = None;
+    assert!(!selected(&unlabeled));
     for role in ["Endpoints", "EndpointSlice"] {
         let api = FakeApi::start().await;
         for (path, list) in &case.lists {

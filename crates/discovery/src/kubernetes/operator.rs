@@ -833,3 +833,170 @@ pub fn pod_monitor_jobs(m: &PodMonitor, opts: &OperatorOptions) -> Result<Vec<Sc
     }
     Ok(jobs)
 }
+
+/// Which monitors a `Prometheus` resource picks up: its `serviceMonitorSelector` and
+/// `serviceMonitorNamespaceSelector` (or the `podMonitor…` pair), as the Operator
+/// applies them before generating any job.
+///
+/// The Operator's conventions hold: a null selector selects no monitor and an empty one
+/// every monitor; a null namespace selector means the Prometheus resource's own
+/// namespace and an empty one every namespace. In the usual kube-prometheus-stack
+/// install the selector is `matchLabels: {release: <release name>}`, which is why a
+/// ServiceMonitor without that label is ignored.
+///
+/// ```
+/// use promlite_discovery::kubernetes::operator::MonitorSelection;
+/// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+///
+/// let stack: MonitorSelection = serde_norway::from_str(
+///     "{selector: {matchLabels: {release: prometheus-stack}}, namespaceSelector: {}}",
+/// ).unwrap();
+/// let monitor = |labels: &[(&str, &str)]| ObjectMeta {
+///     namespace: Some("default".into()),
+///     labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+///     ..ObjectMeta::default()
+/// };
+/// let no_labels = |_: &str| None;
+/// assert!(stack.selects(&monitor(&[("release", "prometheus-stack")]), "monitoring", no_labels));
+/// assert!(!stack.selects(&monitor(&[("app", "sample-app")]), "monitoring", no_labels));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorSelection {
+    /// The monitors' labels must match; none are selected when absent.
+    #[serde(default)]
+    pub selector: Option<LabelSelector>,
+    /// Their namespace's labels must match; the Prometheus resource's own namespace
+    /// when absent.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+}
+
+impl MonitorSelection {
+    /// Whether a monitor with metadata `monitor` is selected by a Prometheus resource
+    /// in `prometheus_namespace`. `namespace_labels` gives a namespace's labels, for a
+    /// namespace selector with requirements; an unknown namespace has none.
+    pub fn selects<'a>(
+        &self,
+        monitor: &ObjectMeta,
+        prometheus_namespace: &str,
+        namespace_labels: impl Fn(&str) -> Option<&'a BTreeMap<String, String>>,
+    ) -> bool {
+        let empty = BTreeMap::new();
+        let Some(selector) = &self.selector else {
+            return false;
+        };
+        if !label_selector_matches(selector, monitor.labels.as_ref().unwrap_or(&empty)) {
+            return false;
+        }
+        let namespace = monitor.namespace.as_deref().unwrap_or("");
+        match &self.namespace_selector {
+            None => namespace == prometheus_namespace,
+            Some(sel) => label_selector_matches(sel, namespace_labels(namespace).unwrap_or(&empty)),
+        }
+    }
+}
+
+/// Whether `labels` satisfy a label selector, as apimachinery evaluates one: every
+/// `matchLabels` pair present, and every expression true (`In`: present with one of the
+/// values; `NotIn`: absent or none of them; `Exists`; `DoesNotExist`). An unknown
+/// operator, which the API server would have refused, matches nothing. An empty
+/// selector matches everything.
+pub fn label_selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let pairs = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    pairs
+        && selector.match_expressions.iter().flatten().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+
+    #[test]
+    fn label_selector_table() {
+        let labels: BTreeMap<String, String> = [("app", "web"), ("tier", "front")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let cases: &[(&str, bool)] = &[
+            ("{}", true),
+            ("matchLabels: {app: web}", true),
+            ("matchLabels: {app: web, tier: back}", false),
+            (
+                "matchExpressions: [{key: app, operator: In, values: [api, web]}]",
+                true,
+            ),
+            (
+                "matchExpressions: [{key: app, operator: In, values: [api]}]",
+                false,
+            ),
+            (
+                "matchExpressions: [{key: env, operator: NotIn, values: [prod]}]",
+                true,
+            ),
+            (
+                "matchExpressions: [{key: app, operator: NotIn, values: [web]}]",
+                false,
+            ),
+            ("matchExpressions: [{key: tier, operator: Exists}]", true),
+            (
+                "matchExpressions: [{key: tier, operator: DoesNotExist}]",
+                false,
+            ),
+            (
+                "matchExpressions: [{key: tier, operator: Gt, values: ['1']}]",
+                false,
+            ),
+        ];
+        for (yaml, want) in cases {
+            let sel: LabelSelector = serde_norway::from_str(yaml).unwrap();
+            assert_eq!(label_selector_matches(&sel, &labels), *want, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn null_and_empty_selectors_follow_the_operator() {
+        let monitor = ObjectMeta {
+            namespace: Some("apps".to_owned()),
+            ..ObjectMeta::default()
+        };
+        let team: BTreeMap<String, String> = [("team".to_owned(), "a".to_owned())].into();
+        let ns = |n: &str| (n == "apps").then_some(&team);
+        let sel = |yaml: &str| -> MonitorSelection { serde_norway::from_str(yaml).unwrap() };
+        // No selector: nothing is picked up.
+        assert!(!sel("{}").selects(&monitor, "apps", ns));
+        // Empty selector, no namespace selector: the Prometheus resource's namespace.
+        assert!(sel("selector: {}").selects(&monitor, "apps", ns));
+        assert!(!sel("selector: {}").selects(&monitor, "monitoring", ns));
+        // Empty namespace selector: every namespace; with requirements, by labels.
+        assert!(sel("{selector: {}, namespaceSelector: {}}").selects(&monitor, "monitoring", ns));
+        assert!(
+            sel("{selector: {}, namespaceSelector: {matchLabels: {team: a}}}").selects(
+                &monitor,
+                "monitoring",
+                ns
+            )
+        );
+        assert!(
+            !sel("{selector: {}, namespaceSelector: {matchLabels: {team: b}}}").selects(
+                &monitor,
+                "monitoring",
+                ns
+            )
+        );
+    }
+}
