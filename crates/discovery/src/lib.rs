@@ -30,7 +30,8 @@
 //! - `kubernetes::operator` (feature `kubernetes`): the Prometheus Operator's
 //!   ServiceMonitor and PodMonitor objects translated to the scrape jobs the Operator
 //!   generates — job name, SD configuration and relabel chain (as
-//!   `promlite_relabel::RelabelConfig`s) — for the config crate to take in.
+//!   `promlite_relabel::RelabelConfig`s) — for the config crate to take in, and the
+//!   `Prometheus` resource's monitor selectors that decide which monitors count.
 //! - [`ServiceDiscoveryConfigs`]: the `*_sd_configs` keys of a scrape job, to flatten
 //!   into a scrape configuration; [`SdConfig`]: one provider's configuration.
 //! - [`Manager`]: runs the providers of every job, merges their groups by source, and

@@ -7,6 +7,8 @@
 //! `generatePodMonitorConfig` produce, rule for rule and in the same order, so that the
 //! targets promlite derives from the same cluster carry the same labels (`job`,
 //! `namespace`, `service`, `pod`, `container`, `endpoint`, target labels).
+//! [`MonitorSelection`] decides first, as the Operator does, which monitors a
+//! `Prometheus` resource picks up at all.
 //!
 //! The serde types hold the fields that shape targets; the many others of the CRDs
 //! (TLS, authorization, OAuth2, proxies, native histograms, scrape classes, enforced
