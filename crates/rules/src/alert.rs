@@ -18,6 +18,8 @@ pub(crate) const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 /// The state of one alert (or, for a rule, of its most severe alert).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AlertState {
+    /// For a rule that has not been evaluated yet.
+    Unknown,
     /// Not active (or resolved).
     Inactive,
     /// Active for less than the rule's `for`.
@@ -27,9 +29,11 @@ pub enum AlertState {
 }
 
 impl AlertState {
-    /// `inactive`, `pending` or `firing`, as the API and the `alertstate` label spell it.
+    /// `inactive`, `pending` or `firing` (or `unknown`), as the API and the `alertstate`
+    /// label spell it.
     pub fn as_str(self) -> &'static str {
         match self {
+            AlertState::Unknown => "unknown",
             AlertState::Inactive => "inactive",
             AlertState::Pending => "pending",
             AlertState::Firing => "firing",

@@ -156,7 +156,7 @@ pub struct AlertingSnapshot {
     pub keep_firing_for: Duration,
     /// The annotation templates.
     pub annotations: BTreeMap<String, String>,
-    /// The most severe state of its alerts.
+    /// The most severe state of its alerts (`Unknown` before the first evaluation).
     pub state: AlertState,
     /// Pending and firing alerts.
     pub alerts: Vec<Alert>,
@@ -604,7 +604,11 @@ impl Group {
                                 duration: st.rule.for_duration,
                                 keep_firing_for: st.rule.keep_firing_for,
                                 annotations: st.rule.annotations.clone(),
-                                state: st.state(),
+                                state: if r.last_evaluation.is_none() {
+                                    AlertState::Unknown
+                                } else {
+                                    st.state()
+                                },
                                 alerts: st.active_alerts(),
                             }),
                         ),

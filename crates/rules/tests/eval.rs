@@ -206,6 +206,7 @@ groups:
         },
     );
     let state_at = |g: &Group| g.snapshot().rules[0].alerting.as_ref().unwrap().state;
+    assert_eq!(state_at(&g), AlertState::Unknown);
     g.eval(0);
     assert_eq!(state_at(&g), AlertState::Pending);
     g.eval(MIN);
