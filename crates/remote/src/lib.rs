@@ -2,10 +2,19 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+mod endpoint;
 mod error;
 pub mod prompb;
+mod queue;
+mod read_client;
 mod read_handler;
+mod storage;
 mod write_handler;
+
+pub use endpoint::USER_AGENT_VALUE;
+pub use queue::{QueueManager, QueueOptions, QueueStats};
+pub use read_client::{LocalStartTime, RemoteReadQueryable};
+pub use storage::{RemoteWriteAppendable, WriteStorage};
 
 pub use error::RemoteError;
 pub use read_handler::{

@@ -1,0 +1,134 @@
+//! One remote endpoint's HTTP client: URL, timeout, credentials and extra headers from
+//! the `remote_write`/`remote_read` configuration, shared by the write queue and the
+//! read client.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use promlite_scrape::HttpClientConfig;
+use reqwest::header::{AUTHORIZATION, USER_AGENT};
+
+use crate::RemoteError;
+
+/// The `User-Agent` promlite sends to remote endpoints.
+pub const USER_AGENT_VALUE: &str = concat!("promlite/", env!("CARGO_PKG_VERSION"));
+
+/// A configured endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    client: reqwest::Client,
+    pub(crate) url: String,
+    timeout: Duration,
+    headers: BTreeMap<String, String>,
+    http: HttpClientConfig,
+}
+
+impl Endpoint {
+    /// A client for `url` with the endpoint's settings. OAuth 2.0 and TLS client
+    /// settings beyond the system roots are refused rather than silently ignored.
+    pub(crate) fn new(
+        url: &str,
+        timeout: Duration,
+        headers: &BTreeMap<String, String>,
+        http: &HttpClientConfig,
+    ) -> Result<Endpoint, RemoteError> {
+        reqwest::Url::parse(url)
+            .map_err(|e| RemoteError::Config(format!("invalid URL {url:?}: {e}")))?;
+        if http.oauth2.is_some() {
+            return Err(RemoteError::Config(
+                "oauth2 is not supported for remote endpoints yet".into(),
+            ));
+        }
+        let tls = &http.tls_config;
+        if tls.ca.is_some()
+            || tls.ca_file.is_some()
+            || tls.cert.is_some()
+            || tls.cert_file.is_some()
+            || tls.insecure_skip_verify
+        {
+            return Err(RemoteError::Config(
+                "tls_config (CA, client certificates, insecure_skip_verify) is not supported for remote endpoints yet".into(),
+            ));
+        }
+        let redirects = if http.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let mut b = reqwest::Client::builder().redirect(redirects);
+        if let Some(p) = &http.proxy_url {
+            b = b.proxy(reqwest::Proxy::all(p.as_str())?);
+        } else if !http.proxy_from_environment {
+            b = b.no_proxy();
+        }
+        Ok(Endpoint {
+            client: b.build()?,
+            url: url.to_owned(),
+            timeout,
+            headers: headers.clone(),
+            http: http.clone(),
+        })
+    }
+
+    /// A POST to the endpoint with credentials, headers, `User-Agent` and timeout set.
+    /// Credential files are read on every request, so rotated secrets take effect.
+    pub(crate) fn post(&self) -> Result<reqwest::RequestBuilder, RemoteError> {
+        let mut req = self
+            .client
+            .post(&self.url)
+            .timeout(self.timeout)
+            .header(USER_AGENT, USER_AGENT_VALUE);
+        if let Some(b) = &self.http.basic_auth {
+            let user = match &b.username_file {
+                Some(f) => read_secret(f)?,
+                None => b.username.clone(),
+            };
+            let pass = match &b.password_file {
+                Some(f) => read_secret(f)?,
+                None => b.password.clone(),
+            };
+            req = req.basic_auth(user, Some(pass));
+        }
+        if let Some(a) = &self.http.authorization {
+            let cred = match &a.credentials_file {
+                Some(f) => read_secret(f)?,
+                None => a.credentials.clone(),
+            };
+            req = req.header(AUTHORIZATION, format!("{} {cred}", a.scheme()));
+        }
+        for (name, h) in &self.http.http_headers {
+            for v in h.values.iter().chain(&h.secrets) {
+                req = req.header(name.as_str(), v.as_str());
+            }
+            for f in &h.files {
+                req = req.header(name.as_str(), read_secret(f)?);
+            }
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        Ok(req)
+    }
+}
+
+fn read_secret(path: &str) -> Result<String, RemoteError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| RemoteError::Config(format!("unable to read file {path}: {e}")))
+}
+
+/// Reads a response's status and, for errors, the start of its body.
+pub(crate) async fn error_for_status(
+    resp: reqwest::Response,
+) -> Result<reqwest::Response, RemoteError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let body = resp.text().await.unwrap_or_default();
+    let body: String = body.chars().take(512).collect();
+    Err(RemoteError::HttpStatus {
+        status: status.as_u16(),
+        body: body.trim_end().to_owned(),
+    })
+}
