@@ -3,10 +3,13 @@
 //! and after the condition clears the alert is resolved.
 //!
 //! Everything runs on 127.0.0.1. Without the peer binaries the test is skipped with a
-//! message, unless `PROMLITE_PEERS=1`, where a missing peer is a failure.
+//! message, unless `PROMLITE_PEERS=1`, where a missing peer is a failure (Debian's
+//! package installs `prometheus-alertmanager` and `amtool` in /usr/bin).
+
+mod common;
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +18,6 @@ use promlite_model::{Labels, STALE_NAN, value::now_ms};
 use promlite_promql::{Engine, EngineOptions};
 use promlite_rules::{EvalOptions, Group, Notifier, NotifierOptions, RuleGroups};
 use promlite_storage::{Appendable, MemStore, SeriesRef};
-
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-const AMTOOL: &str = "/usr/bin/amtool";
 
 /// Kills the peer when the test ends, however it ends.
 struct Peer(Child);
@@ -29,10 +29,6 @@ impl Drop for Peer {
     }
 }
 
-fn peers_required() -> bool {
-    std::env::var("PROMLITE_PEERS").is_ok_and(|v| v == "1")
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -40,7 +36,7 @@ fn free_port() -> u16 {
         .expect("a free port on 127.0.0.1")
 }
 
-fn start_alertmanager(dir: &Path) -> (Peer, String) {
+fn start_alertmanager(bin: &Path, dir: &Path) -> (Peer, String) {
     let cfg = dir.join("alertmanager.yml");
     std::fs::write(
         &cfg,
@@ -48,7 +44,7 @@ fn start_alertmanager(dir: &Path) -> (Peer, String) {
     )
     .unwrap();
     let port = free_port();
-    let child = Command::new(ALERTMANAGER)
+    let child = Command::new(bin)
         .arg(format!("--config.file={}", cfg.display()))
         .arg(format!("--storage.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -74,8 +70,8 @@ async fn wait_ready(url: &str) {
 }
 
 /// `amtool alert query` as JSON: the active alerts.
-fn amtool_alerts(url: &str) -> Vec<serde_json::Value> {
-    let out = Command::new(AMTOOL)
+fn amtool_alerts(amtool: &Path, url: &str) -> Vec<serde_json::Value> {
+    let out = Command::new(amtool)
         .args(["alert", "query", "-o", "json"])
         .arg(format!("--alertmanager.url={url}"))
         .output()
@@ -100,20 +96,14 @@ fn ours(alerts: &[serde_json::Value]) -> Option<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_alertmanager_and_resolve() {
-    let missing: Vec<&str> = [ALERTMANAGER, AMTOOL]
-        .into_iter()
-        .filter(|p| !PathBuf::from(p).is_file())
-        .collect();
-    if !missing.is_empty() {
-        assert!(
-            !peers_required(),
-            "PROMLITE_PEERS=1 but {missing:?} not installed"
-        );
-        eprintln!("skipping: {missing:?} not installed");
+    let (Some(alertmanager), Some(amtool)) = (
+        common::peer("prometheus-alertmanager"),
+        common::peer("amtool"),
+    ) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let (_am, url) = start_alertmanager(dir.path());
+    let (_am, url) = start_alertmanager(&alertmanager, dir.path());
     wait_ready(&url).await;
 
     // The condition holds 20s ago and stops 10s ago, so the resolution's endsAt is
@@ -161,7 +151,7 @@ groups:
         .flush()
         .await
         .expect("alertmanager accepts the alert");
-    let alerts = amtool_alerts(&url);
+    let alerts = amtool_alerts(&amtool, &url);
     let a = ours(&alerts).unwrap_or_else(|| panic!("alert not in amtool output: {alerts:?}"));
     assert_eq!(a["annotations"]["summary"], "db1:9100 disk is 97% full");
     assert_eq!(a["labels"]["severity"], "page");
@@ -184,7 +174,7 @@ groups:
         .expect("alertmanager accepts the resolution");
     let mut resolved = false;
     for _ in 0..100 {
-        if ours(&amtool_alerts(&url)).is_none() {
+        if ours(&amtool_alerts(&amtool, &url)).is_none() {
             resolved = true;
             break;
         }

@@ -5,8 +5,9 @@
 //!
 //! Skipped with a message when promtool is not on PATH, unless `PROMLITE_PEERS=1`.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 
 const RULES: &str = r#"
@@ -72,22 +73,6 @@ fn test_file() -> String {
     t
 }
 
-fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("promtool"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("PROMLITE_PEERS").map_or(true, |v| v != "1"),
-            "PROMLITE_PEERS=1 but promtool is not on PATH"
-        );
-        eprintln!("skipping the comparison with promtool: not on PATH");
-    }
-    found
-}
-
 /// The report from `FAILED:` on, trailing blank lines dropped.
 fn failures(report: &str) -> String {
     let from = report.find("  FAILED:").unwrap_or(0);
@@ -96,7 +81,9 @@ fn failures(report: &str) -> String {
 
 #[test]
 fn evaluation_reports_match_promtool() {
-    let Some(promtool) = promtool() else { return };
+    let Some(promtool) = common::peer("promtool") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
     let test = dir.path().join("t.yml");

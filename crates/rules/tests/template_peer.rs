@@ -5,7 +5,8 @@
 //!
 //! Skipped with a message when promtool is not on PATH, unless `PROMLITE_PEERS=1`.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
 /// Templates and functions that Debian's promtool 2.42 knows (it predates `toDuration`,
@@ -77,23 +78,6 @@ const TEMPLATES: &[&str] = &[
     "{{ toTime \"1435065584.5\" }} {{ humanize \"1e3\" }} {{ humanize \"Inf\" }}",
 ];
 
-fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("promtool"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("PROMLITE_PEERS").is_ok_and(|v| v != "1")
-                || std::env::var("PROMLITE_PEERS").is_err(),
-            "PROMLITE_PEERS=1 but promtool is not on PATH"
-        );
-        eprintln!("skipping the comparison with promtool: not on PATH");
-    }
-    found
-}
-
 /// The `Annotations:{…}` line of a unit-test failure report.
 fn annotations_line(report: &str) -> Option<String> {
     report
@@ -105,7 +89,9 @@ fn annotations_line(report: &str) -> Option<String> {
 
 #[test]
 fn templates_expand_as_prometheus_expands_them() {
-    let Some(promtool) = promtool() else { return };
+    let Some(promtool) = common::peer("promtool") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut mismatches = Vec::new();
     for (i, t) in TEMPLATES.iter().enumerate() {

@@ -3,6 +3,8 @@
 //! `PROMLITE_PEERS=1` (or promtool on PATH) promtool runs the same file and the exit
 //! statuses must agree.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -119,23 +121,11 @@ fn run_filters_and_unknown_fields() {
     }
 }
 
-fn promtool() -> Option<PathBuf> {
-    let peers = std::env::var("PROMLITE_PEERS").is_ok_and(|v| v == "1");
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("promtool"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(!peers, "PROMLITE_PEERS=1 but promtool is not on PATH");
-        eprintln!("skipping the promtool comparison: promtool is not on PATH");
-    }
-    found
-}
-
 #[test]
 fn same_verdicts_as_promtool() {
-    let Some(promtool) = promtool() else { return };
+    let Some(promtool) = common::peer("promtool") else {
+        return;
+    };
     let mut problems = Vec::new();
     for f in unit_test_files() {
         let name = f

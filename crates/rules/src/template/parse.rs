@@ -279,43 +279,39 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
             let Some(&c) = b.get(i) else {
                 return Err(err(open, "unclosed action"));
             };
-            // The right delimiter, possibly with its trim marker.
-            if is_space(c) {
-                let sp = i;
-                while b.get(i).is_some_and(|&c| is_space(c)) {
-                    i += 1;
-                }
-                if src[i..].starts_with("-}}") {
-                    if depth > 0 {
-                        return Err(err(open, "unclosed left paren"));
-                    }
-                    out.push(Item {
-                        tok: Tok::Right,
-                        pos: i,
-                        line: line_at(src, i),
-                    });
-                    i += 3;
-                    trim_next_text = true;
-                    break;
-                }
-                out.push(Item {
-                    tok: Tok::Space,
-                    pos: sp,
-                    line: line_at(src, sp),
-                });
-                continue;
+            // The right delimiter; its trim marker ` -}}` needs the space before it.
+            let mut j = i;
+            while b.get(j).is_some_and(|&c| is_space(c)) {
+                j += 1;
             }
-            if src[i..].starts_with("}}") {
+            let close = if j > i && src[j..].starts_with("-}}") {
+                Some((j, 3, true))
+            } else if src[i..].starts_with("}}") {
+                Some((i, 2, false))
+            } else {
+                None
+            };
+            if let Some((at, len, trim)) = close {
                 if depth > 0 {
                     return Err(err(open, "unclosed left paren"));
                 }
                 out.push(Item {
                     tok: Tok::Right,
+                    pos: at,
+                    line: line_at(src, at),
+                });
+                i = at + len;
+                trim_next_text = trim;
+                break;
+            }
+            if j > i {
+                out.push(Item {
+                    tok: Tok::Space,
                     pos: i,
                     line: line_at(src, i),
                 });
-                i += 2;
-                break;
+                i = j;
+                continue;
             }
             let start = i;
             let tok = match c {
