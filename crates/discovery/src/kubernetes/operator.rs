@@ -8,7 +8,9 @@
 //! targets promlite derives from the same cluster carry the same labels (`job`,
 //! `namespace`, `service`, `pod`, `container`, `endpoint`, target labels).
 //! [`MonitorSelection`] decides first, as the Operator does, which monitors a
-//! `Prometheus` resource picks up at all.
+//! `Prometheus` resource picks up at all, and [`explain_service_monitor`] says in plain
+//! words why a ServiceMonitor gives no target (not selected, no matching Service, a
+//! port name no Service port has, `endpoints` written as a map).
 //!
 //! The serde types hold the fields that shape targets; the many others of the CRDs
 //! (TLS, authorization, OAuth2, proxies, native histograms, scrape classes, enforced
@@ -27,6 +29,10 @@ use super::{
     AttachMetadata, KubernetesSdConfig, NamespaceDiscovery, Role, SelectorConfig, sanitize,
 };
 use crate::{Error, PromDuration};
+
+mod lint;
+
+pub use lint::{Cluster, explain_service_monitor, parse_service_monitor};
 
 /// A `monitoring.coreos.com/v1` ServiceMonitor: scrape the endpoints of the services
 /// its selector picks.
