@@ -5,7 +5,7 @@
 //! ServiceMonitor's generated job run end to end over the watched objects.
 #![cfg(feature = "kubernetes")]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -13,7 +13,10 @@ use promlite_discovery::kubernetes::operator::{
     MonitorSelection, OperatorOptions, ServiceMonitor, service_monitor_jobs,
 };
 use promlite_discovery::kubernetes::{KubernetesDiscoverer, KubernetesSdConfig, WatchOptions};
-use promlite_discovery::{Error, SdConfig, TargetGroup, UpdateStream};
+use promlite_discovery::{
+    Error, Manager, ManagerOptions, SdConfig, ServiceDiscoveryConfigs, TargetGroup, TargetSets,
+    UpdateStream,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -762,4 +765,62 @@ async fn service_monitor_end_to_end_over_a_watched_cluster() {
         // Both services' objects were discovered; the monitor's rules kept one.
         assert_eq!(seen.groups.len(), 2, "{role}");
     }
+}
+
+/// `kubernetes_sd_configs` as a scrape job writes them, run by the manager: the job's
+/// target set follows the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_runs_kubernetes_sd_configs_from_yaml() {
+    let api = FakeApi::start().await;
+    let path = "/api/v1/namespaces/default/services";
+    let svc = json!({"metadata": {"name": "web", "namespace": "default", "resourceVersion": "5"},
+                     "spec": {"ports": [{"name": "http", "port": 80}]}});
+    api.set_list(path, &core_list("ServiceList", "5", &json!([svc])));
+    let job: ServiceDiscoveryConfigs = serde_norway::from_str(&format!(
+        "kubernetes_sd_configs:\n  - role: service\n    api_server: {}\n    namespaces: {{names: [default]}}\n",
+        api.url
+    ))
+    .unwrap();
+    let mut manager = Manager::new(ManagerOptions {
+        update_interval: Duration::from_millis(50),
+        initial_delay: Duration::from_millis(5),
+        dns_nameservers: None,
+    });
+    let mut sets = manager.subscribe();
+    manager
+        .apply_config(HashMap::from([("k8s".to_owned(), job.to_sd_configs())]))
+        .unwrap();
+    wait_addresses(&mut sets, "k8s", &["web.default.svc:80"]).await;
+    let w = api.watch(path).await;
+    w.send(
+        &json!({"type": "DELETED", "object": {"kind": "Service", "apiVersion": "v1",
+        "metadata": {"name": "web", "namespace": "default", "resourceVersion": "6"}}}),
+    );
+    wait_addresses(&mut sets, "k8s", &[]).await;
+}
+
+/// Waits until the manager publishes exactly these addresses for `job`.
+async fn wait_addresses(
+    sets: &mut tokio::sync::watch::Receiver<std::sync::Arc<TargetSets>>,
+    job: &str,
+    want: &[&str],
+) {
+    let addresses = |sets: &TargetSets| -> Vec<String> {
+        sets.get(job)
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g.targets.iter())
+            .filter_map(|t| t.get("__address__").map(str::to_owned))
+            .collect()
+    };
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            if addresses(&sets.borrow_and_update()) == want {
+                return;
+            }
+            sets.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("target sets did not follow the cluster");
 }
