@@ -1,4 +1,102 @@
-//! Prometheus remote write and remote read for promlite.
+//! Prometheus remote write (1.0) and remote read for promlite, both directions.
+//!
+//! Remote write and read are how promlite scales past one machine without a cluster of its
+//! own: samples are pushed to an existing engine (Prometheus, VictoriaMetrics, Mimir,
+//! Thanos receive) and old data is read back from one. The wire formats are Prometheus's
+//! `prompb` protobuf messages, snappy-compressed, so any of them interoperates.
+//!
+//! # How it fits
+//!
+//! Everything here speaks the storage traits, like every other producer and consumer:
+//!
+//! - **Receiver** — [`handle_write`] decodes a `WriteRequest` and appends it through any
+//!   [`Appendable`](promlite_storage::Appendable) (the TSDB, a `MemStore`) in one
+//!   transaction. It is a producer, like a scrape.
+//! - **Read server** — [`handle_read`] answers a `ReadRequest` from any
+//!   [`Queryable`](promlite_storage::Queryable), as SAMPLES or STREAMED_XOR_CHUNKS. It is
+//!   a consumer, like PromQL.
+//! - **Write client** — [`WriteStorage`] runs one [`QueueManager`] per `remote_write`
+//!   entry of `prometheus.yml`; [`RemoteWriteAppendable`] wraps the local store so every
+//!   committed append is also queued. Queues relabel (`write_relabel_configs`), add
+//!   external labels, shard by series, batch, retry and count.
+//! - **Read client** — [`RemoteReadQueryable`] is a `Queryable` over a `remote_read`
+//!   endpoint, to merge with local storage through
+//!   [`MergeQueryable`](promlite_storage::MergeQueryable).
+//!
+//! The handlers are plain functions over bytes and an [`http::HeaderMap`], independent
+//! of any web framework; [`RemoteError::status`] gives the HTTP status for each error,
+//! so a route is a few lines:
+//!
+//! ```
+//! use promlite_remote::{handle_write, handle_read, RemoteError};
+//! use promlite_storage::MemStore;
+//!
+//! // POST /api/v1/write
+//! fn write_route(store: &MemStore, headers: &http::HeaderMap, body: &[u8]) -> (u16, String) {
+//!     match handle_write(body, headers, store) {
+//!         Ok(_) => (204, String::new()),
+//!         Err(e) => (e.status(), e.to_string()),
+//!     }
+//! }
+//! // POST /api/v1/read: 200 with reply.content_type, reply.content_encoding, reply.body.
+//! fn read_route(store: &MemStore, body: &[u8]) -> Result<promlite_remote::ReadReply, RemoteError> {
+//!     handle_read(body, store)
+//! }
+//! # let s = MemStore::new();
+//! # assert_eq!(write_route(&s, &http::HeaderMap::new(), b"junk").0, 400);
+//! # assert!(read_route(&s, b"junk").is_err());
+//! ```
+//!
+//! # Design decisions
+//!
+//! - **Messages by hand, no build script.** The `prompb` types ([`prompb`]) are written
+//!   with prost's derive macros, field numbers exactly as Prometheus's `.proto` files, so
+//!   no `protoc` is needed to build.
+//! - **The receiver is all-or-nothing per request.** Every series' labels are checked
+//!   first (non-empty, sorted, no duplicates, valid names, a metric name), so a bad series
+//!   appends nothing and answers 400. A sample the store refuses as out of order, out of
+//!   bounds, too old or duplicate rolls the transaction back and answers 400, as Prometheus
+//!   does so that clients do not retry it; other storage errors answer 500 (retried).
+//!   Exemplars the store refuses are counted and skipped, as in Prometheus.
+//! - **One series, one shard.** A queue hashes the series' labels to a shard, so a
+//!   series' samples are sent in order; resharding hands unsent batches to the new shards
+//!   in order before anything newer. 5xx, 429 (when `retry_on_http_429`) and network
+//!   errors are retried with exponential back-off from `min_backoff` to `max_backoff`,
+//!   honouring `Retry-After`; other 4xx drop the batch and count it as failed.
+//! - **Tee, not WAL tailing (yet).** Queues are fed from committed appends
+//!   ([`RemoteWriteAppendable`]) rather than by tailing the TSDB's WAL as Prometheus does.
+//!   What the store refused is never sent, but entries buffered in memory are lost if the
+//!   process dies; the queue holds at most `capacity * max_shards` entries and counts what
+//!   it drops.
+//! - **Remote read clients ask for SAMPLES**, as Prometheus's own client does; the server
+//!   also streams XOR chunks (tsdb's encoder) for clients such as Thanos. Native
+//!   histograms are served in SAMPLES responses; a streamed request over histogram series
+//!   is refused with a clear error.
+//! - Remote write 2.0 (`io.prometheus.write.v2.Request`) is not implemented: a queue
+//!   configured for it is refused at construction, and the receiver answers 415.
+//!
+//! # Example: a queue delivering to a receiver
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), promlite_remote::RemoteError> {
+//! use std::sync::Arc;
+//! use promlite_model::Labels;
+//! use promlite_remote::{RemoteWriteAppendable, WriteStorage};
+//! use promlite_storage::{Appendable, MemStore, SeriesRef};
+//!
+//! let cfg = promlite_config::Config::from_yaml(
+//!     "remote_write:\n  - url: http://127.0.0.1:8428/api/v1/write\n",
+//!     std::path::Path::new("prometheus.yml"),
+//! ).expect("valid configuration");
+//! let remote = Arc::new(WriteStorage::new());
+//! remote.apply_config(&cfg.remote_write, &Labels::from_pairs([("replica", "a")])).await?;
+//! let store = RemoteWriteAppendable::new(Arc::new(MemStore::new()), remote.clone());
+//! let mut app = store.appender();
+//! app.append(SeriesRef::NONE, &Labels::from_pairs([("__name__", "up")]), 1_000, 1.0).unwrap();
+//! app.commit().unwrap();
+//! remote.stop().await; // flushes what is queued
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 pub mod codec;
@@ -12,15 +110,14 @@ mod storage;
 mod write_handler;
 
 pub use endpoint::USER_AGENT_VALUE;
+pub use error::RemoteError;
 pub use queue::{QueueManager, QueueOptions, QueueStats};
 pub use read_client::{LocalStartTime, RemoteReadQueryable};
-pub use storage::{RemoteWriteAppendable, WriteStorage};
-
-pub use error::RemoteError;
 pub use read_handler::{
     CONTENT_TYPE_PROTOBUF, CONTENT_TYPE_STREAMED, ReadOptions, ReadReply, encode_read_request,
     handle_read, handle_read_with,
 };
+pub use storage::{RemoteWriteAppendable, WriteStorage};
 pub use write_handler::{
     REMOTE_WRITE_VERSION_HEADER, WriteOptions, WriteStats, decode_write_request,
     encode_write_request, handle_write, handle_write_with,
