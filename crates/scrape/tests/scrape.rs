@@ -610,27 +610,41 @@ async fn node_exporter() {
     m.stop().await;
 }
 
-/// Scrapes real Prometheus's own `/metrics`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_self_metrics() {
-    let config = "global: {scrape_interval: 1m}\nscrape_configs: []\n";
-    let Some(peer) = Peer::start(
-        "/usr/bin/prometheus",
-        &[("prometheus.yml", config)],
-        |addr, dir| {
-            vec![
-                format!("--config.file={}", dir.join("prometheus.yml").display()),
-                format!("--storage.tsdb.path={}", dir.join("data").display()),
-                format!("--web.listen-address={addr}"),
-            ]
-        },
-    )
+/// Starts a server that takes Prometheus's flags (`--config.file`, a storage path flag,
+/// `--web.listen-address`) with `config`, and scrapes its own `/metrics` as `job`.
+async fn scrape_server_itself(
+    bin: &str,
+    config: &str,
+    storage_flag: &str,
+    extra_args: &[&str],
+    job: &str,
+    families: &[&str],
+) {
+    let Some(peer) = Peer::start(bin, &[("config.yml", config)], |addr, dir| {
+        let mut args = vec![
+            format!("--config.file={}", dir.join("config.yml").display()),
+            format!("--{storage_flag}={}", dir.join("data").display()),
+            format!("--web.listen-address={addr}"),
+        ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        args
+    })
     .await
     else {
         return;
     };
-    let (_, m, _) = scrape_peer(
-        &peer,
+    let (_, m, _) = scrape_peer(&peer, job, families).await;
+    m.stop().await;
+}
+
+/// Scrapes real Prometheus's own `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_self_metrics() {
+    scrape_server_itself(
+        "/usr/bin/prometheus",
+        "global: {scrape_interval: 1m}\nscrape_configs: []\n",
+        "storage.tsdb.path",
+        &[],
         "prometheus",
         &[
             "prometheus_build_info",
@@ -639,36 +653,20 @@ async fn prometheus_self_metrics() {
         ],
     )
     .await;
-    m.stop().await;
 }
 
 /// Scrapes real Alertmanager's own `/metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_self_metrics() {
-    let config = "route: {receiver: none}\nreceivers: [{name: none}]\n";
-    let Some(peer) = Peer::start(
+    scrape_server_itself(
         "/usr/bin/prometheus-alertmanager",
-        &[("alertmanager.yml", config)],
-        |addr, dir| {
-            vec![
-                format!("--config.file={}", dir.join("alertmanager.yml").display()),
-                format!("--storage.path={}", dir.join("data").display()),
-                format!("--web.listen-address={addr}"),
-                "--cluster.listen-address=".into(),
-            ]
-        },
-    )
-    .await
-    else {
-        return;
-    };
-    let (_, m, _) = scrape_peer(
-        &peer,
+        "route: {receiver: none}\nreceivers: [{name: none}]\n",
+        "storage.path",
+        &["--cluster.listen-address="],
         "alertmanager",
         &["alertmanager_build_info", "go_goroutines"],
     )
     .await;
-    m.stop().await;
 }
 
 /// The whole chain: a job's `static_configs` through the discovery manager into the
@@ -876,22 +874,13 @@ mod tls {
         assert_eq!(h, Health::Up, "{err:?}");
         // The CA inline, as PEM text.
         let pem = std::fs::read_to_string(&ca).unwrap();
-        let mut c = job("job_name: inline\nscheme: https");
-        c.http_client_config.tls_config.ca = Some(pem);
-        let store = Arc::new(MemStore::new());
-        let m = ScrapeManager::new(
-            store.clone(),
-            ManagerOptions {
-                no_offsets: true,
-                ..ManagerOptions::default()
-            },
-        );
-        m.apply_config(std::slice::from_ref(&c)).unwrap();
-        m.sync(&sets("inline", &[&srv.addr]));
-        let t = only_target(&m, "inline");
-        wait_for("first scrape", || t.state().last_scrape.is_some()).await;
-        assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
-        m.stop().await;
+        // A YAML double-quoted string, as Rust's Debug writes it.
+        let (h, err) = health(
+            &format!("job_name: inline\ntls_config: {{ca: {pem:?}}}"),
+            &srv.addr,
+        )
+        .await;
+        assert_eq!(h, Health::Up, "{err:?}");
 
         // Not signed by a CA the system trusts: refused, unless verification is off.
         let (h, err) = health("job_name: system", &srv.addr).await;
