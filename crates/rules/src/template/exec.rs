@@ -205,10 +205,10 @@ impl<'a> Exec<'a> {
         let mark = self.vars.len();
         for (k, e) in items {
             match decl.as_slice() {
-                [one] => self.set_or_push(one, e.clone(), pipe.is_assign, mark),
+                [one] => self.set_or_push(one, e.clone(), pipe.is_assign, mark)?,
                 [a, b] => {
-                    self.set_or_push(a, k, pipe.is_assign, mark);
-                    self.set_or_push(b, e.clone(), pipe.is_assign, mark);
+                    self.set_or_push(a, k, pipe.is_assign, mark)?;
+                    self.set_or_push(b, e.clone(), pipe.is_assign, mark)?;
                 }
                 _ => {}
             }
@@ -222,19 +222,25 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn set_or_push(&mut self, name: &str, v: Value, assign: bool, mark: usize) {
+    fn set_or_push(&mut self, name: &str, v: Value, assign: bool, mark: usize) -> XResult<()> {
         if assign {
-            self.assign(name, v);
+            self.assign(name, v)?;
         } else if let Some(slot) = self.vars[mark..].iter_mut().find(|(n, _)| n == name) {
             slot.1 = v;
         } else {
             self.vars.push((name.to_owned(), v));
         }
+        Ok(())
     }
 
-    fn assign(&mut self, name: &str, v: Value) {
-        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-            slot.1 = v;
+    /// `$x = v`: the variable must exist by now (the parser does not check).
+    fn assign(&mut self, name: &str, v: Value) -> XResult<()> {
+        match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+            Some(slot) => {
+                slot.1 = v;
+                Ok(())
+            }
+            None => Err(self.error(0, name, format!("undefined variable: {name}"))),
         }
     }
 
@@ -250,7 +256,7 @@ impl<'a> Exec<'a> {
         let v = value.unwrap_or(Value::Nil);
         for name in &pipe.decl {
             if pipe.is_assign {
-                self.assign(name, v.clone());
+                self.assign(name, v.clone())?;
             } else {
                 self.vars.push((name.clone(), v.clone()));
             }

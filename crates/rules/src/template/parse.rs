@@ -353,11 +353,10 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
                     i += 1;
                     Tok::LParen
                 }
+                // An unmatched `)` is left to the parser, which reports it in context
+                // (`unexpected ")" in command`), as Go's does.
                 b')' => {
-                    if depth == 0 {
-                        return Err(err(start, "unexpected right paren"));
-                    }
-                    depth -= 1;
+                    depth = depth.saturating_sub(1);
                     i += 1;
                     Tok::RParen
                 }
@@ -367,7 +366,7 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
                 }
                 b'.' => {
                     if b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                        i = number_end(src, i);
+                        i = number_token(src, i, &err)?;
                         Tok::Number(src[start..i].to_owned())
                     } else {
                         i = word_end(src, i + 1);
@@ -379,12 +378,8 @@ fn lex(src: &str) -> Result<Vec<Item>, ParseError> {
                     }
                 }
                 b'+' | b'-' | b'0'..=b'9' => {
-                    i = number_end(src, i);
-                    if i == start + 1 && !c.is_ascii_digit() {
-                        Tok::Char(c as char)
-                    } else {
-                        Tok::Number(src[start..i].to_owned())
-                    }
+                    i = number_token(src, i, &err)?;
+                    Tok::Number(src[start..i].to_owned())
                 }
                 _ => {
                     let ch = src[i..].chars().next().unwrap_or('\u{fffd}');
@@ -456,25 +451,70 @@ fn word_end(s: &str, from: usize) -> usize {
         .map_or(s.len(), |(j, _)| from + j)
 }
 
-fn number_end(s: &str, from: usize) -> usize {
-    let b = s.as_bytes();
-    let mut i = from;
-    if matches!(b.get(i), Some(b'+' | b'-')) {
-        i += 1;
+/// The end of the number at `from`, or Go's `bad number syntax` when an alphanumeric
+/// character follows it.
+fn number_token(
+    s: &str,
+    from: usize,
+    err: &dyn Fn(usize, &str) -> ParseError,
+) -> Result<usize, ParseError> {
+    let (end, ok) = scan_number(s, from);
+    if ok {
+        Ok(end)
+    } else {
+        Err(err(
+            from,
+            &format!("bad number syntax: {}", go_quote(&s[from..end])),
+        ))
     }
-    while let Some(&c) = b.get(i) {
-        let exp_sign = matches!(c, b'+' | b'-')
-            && i > from
-            && matches!(b[i - 1], b'e' | b'E' | b'p' | b'P')
-            && !s[from..i].starts_with("0x")
-            || (matches!(c, b'+' | b'-') && i > from && matches!(b[i - 1], b'p' | b'P'));
-        if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || exp_sign {
-            i += 1;
-        } else {
-            break;
+}
+
+/// Go's `scanNumber`: sign, base prefix, digits with `_`, fraction, exponent (`e` for
+/// decimal, `p` for hexadecimal), imaginary `i`. Returns the end and whether the next
+/// character is not alphanumeric (when it is, it is included in the end).
+fn scan_number(s: &str, from: usize) -> (usize, bool) {
+    let b = s.as_bytes();
+    let accept = |i: &mut usize, set: &[u8]| {
+        let hit = b.get(*i).is_some_and(|c| set.contains(c));
+        if hit {
+            *i += 1;
+        }
+        hit
+    };
+    let run = |i: &mut usize, set: &[u8]| {
+        while b.get(*i).is_some_and(|c| set.contains(c)) {
+            *i += 1;
+        }
+    };
+    let mut i = from;
+    accept(&mut i, b"+-");
+    let mut digits: &[u8] = b"0123456789_";
+    if accept(&mut i, b"0") {
+        if accept(&mut i, b"xX") {
+            digits = b"0123456789abcdefABCDEF_";
+        } else if accept(&mut i, b"oO") {
+            digits = b"01234567_";
+        } else if accept(&mut i, b"bB") {
+            digits = b"01_";
         }
     }
-    i
+    run(&mut i, digits);
+    if accept(&mut i, b".") {
+        run(&mut i, digits);
+    }
+    if digits.len() == 11 && accept(&mut i, b"eE") {
+        accept(&mut i, b"+-");
+        run(&mut i, b"0123456789_");
+    }
+    if digits.len() == 23 && accept(&mut i, b"pP") {
+        accept(&mut i, b"+-");
+        run(&mut i, b"0123456789_");
+    }
+    accept(&mut i, b"i");
+    match s[i..].chars().next() {
+        Some(c) if is_alnum(c) => (i + c.len_utf8(), false),
+        _ => (i, true),
+    }
 }
 
 /// Go's `strconv.Unquote` of a double-quoted string.
@@ -736,7 +776,7 @@ impl Parser<'_> {
             Tok::Keyword("if") => self.control(ControlKind::If).map(Parsed::Node),
             Tok::Keyword("range") => self.control(ControlKind::Range).map(Parsed::Node),
             Tok::Keyword("with") => self.control(ControlKind::With).map(Parsed::Node),
-            Tok::Keyword("template") => self.template("template").map(Parsed::Node),
+            Tok::Keyword("template") => self.template("template clause").map(Parsed::Node),
             Tok::Keyword("define") => Err(self.unexpected(&it, "command")),
             _ => {
                 self.at -= 1;
@@ -884,55 +924,46 @@ impl Parser<'_> {
         let mut pipe = Pipe::default();
         let first = self.peek_non_space();
         if let Tok::Variable(_) = &first.tok {
-            let save = self.at;
-            let v = self.next_non_space();
-            let after = self.peek_non_space();
-            match after.tok {
-                Tok::Declare | Tok::Assign => {
-                    self.next_non_space();
-                    let Tok::Variable(name) = v.tok else {
-                        unreachable!("matched above")
-                    };
-                    pipe.is_assign = after.tok == Tok::Assign;
-                    if pipe.is_assign {
-                        self.use_var(&name, v.line)?;
-                    } else {
-                        self.vars.push(name.clone());
+            // Go's declaration loop: `$x :=`, `$x =`, and in `range` `$i, $v :=`. Assigned
+            // variables are not checked here; assigning an undefined one fails when run.
+            loop {
+                let save = self.at;
+                let v = self.next_non_space();
+                let Tok::Variable(name) = v.tok.clone() else {
+                    self.at = save;
+                    break;
+                };
+                let after = self.peek_non_space();
+                match after.tok {
+                    Tok::Declare | Tok::Assign => {
+                        self.next_non_space();
+                        pipe.is_assign = after.tok == Tok::Assign;
+                        pipe.decl.push(name.clone());
+                        self.vars.push(name);
+                        break;
                     }
-                    pipe.decl.push(name);
-                }
-                Tok::Char(',') => {
-                    self.next_non_space();
-                    let Tok::Variable(name) = v.tok else {
-                        unreachable!("matched above")
-                    };
-                    if context != "range" {
+                    Tok::Char(',') => {
+                        self.next_non_space();
+                        pipe.decl.push(name.clone());
+                        self.vars.push(name);
+                        if context == "range" && pipe.decl.len() < 2 {
+                            match self.peek_non_space().tok {
+                                Tok::Variable(_) | Tok::Right | Tok::RParen => continue,
+                                _ => {
+                                    return Err(self
+                                        .error_at(v.line, "range can only initialize variables"));
+                                }
+                            }
+                        }
                         return Err(
                             self.error_at(v.line, format!("too many declarations in {context}"))
                         );
                     }
-                    let v2 = self.next_non_space();
-                    let Tok::Variable(name2) = v2.tok.clone() else {
-                        return Err(self.error_at(
-                            v2.line,
-                            format!("unexpected {} in range", v2.tok.describe()),
-                        ));
-                    };
-                    let op = self.next_non_space();
-                    if op.tok != Tok::Declare && op.tok != Tok::Assign {
-                        return Err(self.unexpected(&op, "range"));
+                    _ => {
+                        self.at = save;
+                        break;
                     }
-                    pipe.is_assign = op.tok == Tok::Assign;
-                    for n in [&name, &name2] {
-                        if pipe.is_assign {
-                            self.use_var(n, v.line)?;
-                        } else {
-                            self.vars.push(n.clone());
-                        }
-                    }
-                    pipe.decl = vec![name, name2];
                 }
-                _ => self.at = save,
             }
         }
         loop {
@@ -1074,8 +1105,23 @@ impl Parser<'_> {
             Tok::Number(ref t) | Tok::CharConst(ref t) => {
                 let is_char = matches!(it.tok, Tok::CharConst(_));
                 let n = parse_number(t, is_char).ok_or_else(|| {
-                    self.error_at(it.line, format!("illegal number syntax: {}", go_quote(t)))
+                    let m = if is_char {
+                        format!("malformed character constant: {t}")
+                    } else {
+                        format!("illegal number syntax: {}", go_quote(t))
+                    };
+                    self.error_at(it.line, m)
                 })?;
+                // Go rejects what only parses as a float but is written as an integer
+                // (too large, or `08`).
+                if matches!(n, Number::Float(_))
+                    && !is_char
+                    && !t.contains(['.', 'e', 'E', 'p', 'P'])
+                {
+                    return Err(
+                        self.error_at(it.line, format!("integer overflow: {}", go_quote(t)))
+                    );
+                }
                 ArgKind::Number(n, t.clone())
             }
             Tok::LParen => {
@@ -1119,7 +1165,7 @@ mod tests {
             ),
             (
                 "{{ range $a, $b, $c := . }}{{end}}",
-                "1: unexpected \",\" in range",
+                "1: too many declarations in range",
             ),
             ("{{ $a, $b := 1 }}", "1: too many declarations in command"),
             ("{{ break }}", "1: {{break}} outside {{range}}"),
@@ -1128,12 +1174,13 @@ mod tests {
                 "1: expected end; found {{else}}",
             ),
             ("{{ (1 }}", "1: unclosed left paren"),
-            ("{{ 1) }}", "1: unexpected right paren"),
+            ("{{ 1) }}", "1: unexpected \")\" in command"),
+            ("{{ 1.a }}", "1: bad number syntax: \"1.a\""),
             (
                 "{{ if 1 }}{{ $x := 1 }}{{ end }}{{ $x }}",
                 "1: undefined variable \"$x\"",
             ),
-            ("{{ template x }}", "1: unexpected \"x\" in template"),
+            ("{{ template x }}", "1: unexpected \"x\" in template clause"),
             ("{{ 0x }}", "1: illegal number syntax: \"0x\""),
         ];
         for (src, want) in cases {
