@@ -755,9 +755,10 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let offset = match &s[i..] {
         "Z" | "z" => 0,
-        tz if tz.len() == 6 => {
+        tz if tz.len() == 6 && tz.is_ascii() => {
             let sign = if tz.starts_with('-') { -1 } else { 1 };
-            sign * (tz[1..3].parse::<i64>().ok()? * 3600 + tz[4..6].parse::<i64>().ok()? * 60)
+            sign * (tz.get(1..3)?.parse::<i64>().ok()? * 3600
+                + tz.get(4..6)?.parse::<i64>().ok()? * 60)
         }
         _ => return None,
     };
@@ -1173,6 +1174,11 @@ mod tests {
             parse_rfc3339("2024-01-01T00:00:00Z"),
             Some(1_704_067_200_000)
         );
+        assert_eq!(
+            parse_rfc3339("2024-01-01T01:00:00.5+01:00"),
+            Some(1_704_067_200_500)
+        );
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00+0é00"), None);
         assert!(same_float(3.0, 3.000_000_000_000_000_4, true));
         assert!(same_float(3.0, 2.999_999_999_999_999_6, true));
         assert!(!same_float(3.0, 2.999_999_999_999_998_7, true));
