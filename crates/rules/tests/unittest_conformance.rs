@@ -64,7 +64,7 @@ const PEER_TOO_OLD: &[(&str, &str)] = &[
     ),
     (
         "no-test-group-interval.yml",
-        "2.42 evaluates at the group interval when a test group has none; current promtool uses evaluation_interval",
+        "2.42 loads the series of a test group without `interval` with a zero step, so every sample lands at 0s (it reports got 0 at 1m); current promtool steps by evaluation_interval, and Prometheus's own tests expect this file to pass",
     ),
 ];
 
