@@ -17,7 +17,8 @@
 //!   a consumer, like PromQL.
 //! - **Write client** — [`WriteStorage`] runs one [`QueueManager`] per `remote_write`
 //!   entry of `prometheus.yml`; [`RemoteWriteAppendable`] wraps the local store so every
-//!   committed append is also queued. Queues relabel (`write_relabel_configs`), add
+//!   committed append is also queued, or [`WalWatcher`] tails the TSDB's WAL into them.
+//!   Queues relabel (`write_relabel_configs`), add
 //!   external labels, shard by series, batch, retry and count.
 //! - **Read client** — [`RemoteReadQueryable`] is a `Queryable` over a `remote_read`
 //!   endpoint, to merge with local storage through
@@ -63,11 +64,15 @@
 //!   in order before anything newer. 5xx, 429 (when `retry_on_http_429`) and network
 //!   errors are retried with exponential back-off from `min_backoff` to `max_backoff`,
 //!   honouring `Retry-After`; other 4xx drop the batch and count it as failed.
-//! - **Tee, not WAL tailing (yet).** Queues are fed from committed appends
-//!   ([`RemoteWriteAppendable`]) rather than by tailing the TSDB's WAL as Prometheus does.
-//!   What the store refused is never sent, but entries buffered in memory are lost if the
-//!   process dies; the queue holds at most `capacity * max_shards` entries and counts what
-//!   it drops.
+//! - **Two feeds.** [`WalWatcher`] tails the TSDB's write-ahead log as Prometheus does:
+//!   series records teach it labels, sample records go to every queue, and a full queue
+//!   makes it wait rather than drop. Like Prometheus, a restarted watcher sends only
+//!   samples newer than its start (`WalWatcherOptions::start_time`), so it does not
+//!   resend the past; it does not persist how far the endpoint acknowledged, so samples
+//!   still queued when the process died are not sent after a restart.
+//!   [`RemoteWriteAppendable`] is the feed for stores without a WAL (`MemStore`, an
+//!   embedding): it queues committed appends only, and drops (and counts) what does not
+//!   fit in `capacity * max_shards` entries. Use one feed per store, not both.
 //! - **Remote read clients ask for SAMPLES**, as Prometheus's own client does; the server
 //!   also streams XOR chunks (tsdb's encoder) for clients such as Thanos. Native
 //!   histograms are served in SAMPLES responses; a streamed request over histogram series
@@ -107,6 +112,7 @@ mod queue;
 mod read_client;
 mod read_handler;
 mod storage;
+mod wal_watcher;
 mod write_handler;
 
 pub use endpoint::USER_AGENT_VALUE;
@@ -118,6 +124,7 @@ pub use read_handler::{
     handle_read, handle_read_with,
 };
 pub use storage::{RemoteWriteAppendable, WriteStorage};
+pub use wal_watcher::{WalWatcher, WalWatcherOptions, WalWatcherStats};
 pub use write_handler::{
     REMOTE_WRITE_VERSION_HEADER, WriteOptions, WriteStats, decode_write_request,
     encode_write_request, handle_write, handle_write_with,

@@ -224,6 +224,17 @@ impl std::fmt::Debug for QueueManager {
     }
 }
 
+/// What became of an offered entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Queued.
+    Accepted,
+    /// Dropped by relabeling, or the queue is stopped.
+    Dropped,
+    /// The queue is at capacity: try again later.
+    Full,
+}
+
 /// The outcome of sending one request.
 enum Sent {
     /// Acknowledged.
@@ -290,6 +301,17 @@ impl QueueManager {
                 opts,
             }),
         })
+    }
+
+    /// Offers an entry without dropping it when the queue is full.
+    pub(crate) fn offer(&self, labels: &Labels, t: i64, payload: Payload) -> Offer {
+        match payload {
+            Payload::Histogram(_) | Payload::FloatHistogram(_) if !self.inner.send_histograms => {
+                Offer::Dropped
+            }
+            Payload::Exemplar(_) if !self.inner.send_exemplars => Offer::Dropped,
+            p => self.inner.offer(labels, t, p),
+        }
     }
 
     /// Whether both handles are the same queue.
@@ -481,22 +503,33 @@ impl Inner {
     }
 
     fn enqueue(&self, labels: &Labels, t: i64, payload: Payload) -> bool {
+        match self.offer(labels, t, payload) {
+            Offer::Accepted => true,
+            Offer::Dropped => false,
+            Offer::Full => {
+                add(&self.counters.samples_dropped, 1);
+                false
+            }
+        }
+    }
+
+    /// Queues an entry unless relabeling drops it or the queue is full (the caller
+    /// decides whether to drop or wait).
+    fn offer(&self, labels: &Labels, t: i64, payload: Payload) -> Offer {
         if self.closed.load(Ordering::Relaxed) {
-            return false;
+            return Offer::Dropped;
         }
         let Some(labels) = self.process_labels(labels) else {
             add(&self.counters.samples_relabel_dropped, 1);
-            return false;
+            return Offer::Dropped;
         };
         let limit = self.opts.capacity.saturating_mul(self.opts.max_shards);
         if self.pending.load(Ordering::Relaxed) >= limit {
-            add(&self.counters.samples_dropped, 1);
-            return false;
+            return Offer::Full;
         }
         let shards = self.shards.read();
         if shards.is_empty() {
-            add(&self.counters.samples_dropped, 1);
-            return false;
+            return Offer::Full;
         }
         let shard = &shards[shard_of(&labels, shards.len())];
         let len = {
@@ -508,7 +541,7 @@ impl Inner {
         if len >= self.opts.max_samples_per_send {
             shard.notify.notify_one();
         }
-        true
+        Offer::Accepted
     }
 
     /// Replaces the (stopped) shard set with `n` new shards, re-queueing `carry` (in
@@ -591,7 +624,7 @@ impl Inner {
     async fn run_shard(self: Arc<Self>, shard: Arc<Shard>) -> Vec<Entry> {
         let max = self.opts.max_samples_per_send;
         loop {
-            let deadline = tokio::time::Instant::now() + self.opts.batch_send_deadline;
+            let mut deadline = tokio::time::Instant::now() + self.opts.batch_send_deadline;
             loop {
                 let notified = shard.notify.notified();
                 let len = shard.buf.lock().len();
@@ -605,8 +638,9 @@ impl Inner {
                     if len > 0 {
                         break;
                     }
-                    // Nothing to send: wait for the next batch without a deadline.
-                    notified.await;
+                    // Nothing to send yet: whatever arrives waits at most one more
+                    // deadline.
+                    deadline = tokio::time::Instant::now() + self.opts.batch_send_deadline;
                     continue;
                 }
                 tokio::select! {
@@ -811,7 +845,8 @@ enum PostError {
     Permanent(RemoteError),
 }
 
-fn now_ms() -> i64 {
+/// The wall clock in milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

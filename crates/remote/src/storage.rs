@@ -8,7 +8,7 @@ use promlite_config::RemoteWriteConfig;
 use promlite_model::{Exemplar, Labels, Metadata};
 use promlite_storage::{Appendable, Appender, HistogramRef, Result, SeriesRef};
 
-use crate::queue::{Payload, QueueManager};
+use crate::queue::{Offer, Payload, QueueManager};
 use crate::{QueueOptions, RemoteError};
 
 /// All remote-write queues of a configuration.
@@ -112,6 +112,31 @@ impl WriteStorage {
         for (_, _, q) in all {
             q.stop().await;
         }
+    }
+
+    /// Offers an entry to every queue, waiting (on this thread) while a queue is full
+    /// rather than dropping, until `stop` is set. For sources that can be re-read, like
+    /// the WAL.
+    pub(crate) fn offer_wait(
+        &self,
+        labels: &Labels,
+        t: i64,
+        payload: &Payload,
+        stop: &std::sync::atomic::AtomicBool,
+    ) {
+        for q in self.queues() {
+            while q.offer(labels, t, payload.clone()) == Offer::Full {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Records metadata in every queue.
+    pub(crate) fn update_metadata(&self, labels: &Labels, m: &Metadata) {
+        self.each(|q| q.update_metadata(labels, m));
     }
 
     fn each(&self, mut f: impl FnMut(&QueueManager)) {

@@ -329,3 +329,24 @@ async fn remote_read_client_merges_with_local_storage() {
     // Without the required matcher the remote store is not asked.
     assert_eq!(got.1, 1);
 }
+
+/// Regression: a shard that had found its buffer empty at a deadline waited for a full
+/// batch, so a trickle smaller than `max_samples_per_send` was never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickle_after_an_idle_period_is_sent() {
+    let (rx, url, _srv) = start().await;
+    let ws = storage(
+        &format!("remote_write:\n  - url: {url}/api/v1/write\n"),
+        &Labels::empty(),
+    )
+    .await;
+    let app = RemoteWriteAppendable::new(Arc::new(MemStore::new()), ws.clone());
+    // Let several batch deadlines pass with nothing queued.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    append(&app, &[Labels::from_pairs([("__name__", "trickle")])], 3);
+    eventually("trickle delivered", || {
+        floats(&rx.store, "trickle").len() == 3
+    })
+    .await;
+    ws.stop().await;
+}
