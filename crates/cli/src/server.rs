@@ -119,6 +119,32 @@ impl ServerArgs {
     }
 }
 
+/// The base URLs of the Alertmanagers of `alerting.alertmanagers` (their static targets,
+/// with the entry's scheme and path prefix); the notifier appends `/api/v2/alerts`.
+fn alertmanager_urls(config: &Config) -> Vec<String> {
+    let mut urls = Vec::new();
+    for am in &config.alerting.alertmanagers {
+        let sd = &am.service_discovery_configs;
+        if !sd.file_sd_configs.is_empty()
+            || !sd.http_sd_configs.is_empty()
+            || !sd.dns_sd_configs.is_empty()
+        {
+            warn!("only static_configs are used to find Alertmanagers; other discovery is ignored");
+        }
+        for group in &sd.static_configs {
+            for target in &group.targets {
+                urls.push(format!(
+                    "{}://{}{}",
+                    am.scheme,
+                    target,
+                    am.path_prefix.trim_end_matches('/')
+                ));
+            }
+        }
+    }
+    urls
+}
+
 /// Runs the server until a signal or `/-/quit` stops it.
 pub(crate) fn run(args: ServerArgs) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -175,20 +201,33 @@ struct ServerControl {
     yaml: Mutex<String>,
     scrape: Arc<ScrapeManager>,
     discovery: Mutex<DiscoveryManager>,
+    rules: Arc<promlite_rules::Manager>,
+    notifier: promlite_rules::Notifier,
     quit: Notify,
     builtin_loaded: SystemTime,
 }
 
 impl ServerControl {
     fn config(&self) -> Arc<Config> {
-        match &self.source {
-            Source::File(r) => r.current(),
-            Source::Builtin(c) => Arc::clone(c),
-        }
+        source_config(&self.source)
     }
 
-    /// Hands the configuration to the scrape and discovery managers.
+    /// Hands the configuration to the rule, scrape and discovery managers and the
+    /// notifier. Rule files load first: if one is invalid nothing changes, as a failed
+    /// Prometheus reload keeps everything running as it was.
     fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        self.rules
+            .update_from_files(&config.rule_files, &promlite_rules::RuleFileOptions::new())
+            .map_err(|errs| {
+                anyhow::anyhow!(
+                    "loading rule files: {}",
+                    errs.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            })?;
+        self.notifier.set_alertmanagers(&alertmanager_urls(config));
         self.scrape
             .apply_config(&config.scrape_configs)
             .context("applying scrape configuration")?;
@@ -352,6 +391,14 @@ impl MetricsSource for SelfMetrics {
     }
 }
 
+/// The configuration a source holds now.
+fn source_config(source: &Source) -> Arc<Config> {
+    match source {
+        Source::File(r) => r.current(),
+        Source::Builtin(c) => Arc::clone(c),
+    }
+}
+
 fn load_source(args: &ServerArgs) -> anyhow::Result<(Source, String)> {
     if let Some(path) = &args.config_file {
         let reloader = Reloader::new(path)
@@ -390,23 +437,62 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     ));
     let discovery = DiscoveryManager::new(DiscoveryOptions::default());
     let target_sets = discovery.subscribe();
+
+    // Rules evaluate with the same engine settings as queries; their alerts go to the
+    // notifier. External labels and alert relabeling are taken from the configuration
+    // at start (a reload changes rules, scrape jobs and Alertmanagers, not these).
+    let engine_opts = EngineOptions::new()
+        .max_samples(args.query_max_samples)
+        .lookback_delta(Duration::from(args.query_lookback_delta).as_millis() as i64);
+    let first = source_config(&source);
+    let external_labels: BTreeMap<String, String> = first
+        .global
+        .external_labels
+        .iter()
+        .map(|l| (l.name.to_owned(), l.value.to_owned()))
+        .collect();
+    let notifier = promlite_rules::Notifier::new(promlite_rules::NotifierOptions {
+        external_labels: first.global.external_labels.clone(),
+        relabel_configs: first.alerting.alert_relabel_configs.clone(),
+        ..promlite_rules::NotifierOptions::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut eval = promlite_rules::EvalOptions::new(
+        Arc::new(promlite_promql::Engine::new(engine_opts.clone())),
+        Arc::clone(&db) as Arc<dyn promlite_storage::Queryable>,
+        Arc::clone(&db) as Arc<dyn promlite_storage::Appendable>,
+    );
+    eval.external_labels = external_labels;
+    eval.external_url = format!("http://{}", args.listen_address);
+    eval.sender = Some(Arc::new(notifier.clone()));
+    eval.restore_for_state = true;
+    eval.default_interval = Duration::from(first.global.evaluation_interval);
+    eval.default_query_offset = Duration::from(first.global.rule_query_offset);
+    let rules = Arc::new(promlite_rules::Manager::new(eval));
     let control = Arc::new(ServerControl {
         source,
         yaml: Mutex::new(yaml),
         scrape: Arc::clone(&scrape),
         discovery: Mutex::new(discovery),
+        rules: Arc::clone(&rules),
+        notifier: notifier.clone(),
         quit: Notify::new(),
         builtin_loaded: start,
     });
     control.apply(&control.config())?;
+    rules.start();
+    let stop_notifier = Arc::new(Notify::new());
+    let notifier_task = tokio::spawn({
+        let notifier = notifier.clone();
+        let stop = Arc::clone(&stop_notifier);
+        async move { notifier.run(stop).await }
+    });
     let scrape_task = tokio::spawn({
         let scrape = Arc::clone(&scrape);
         async move { scrape.run(target_sets).await }
     });
 
-    let engine = EngineOptions::new()
-        .max_samples(args.query_max_samples)
-        .lookback_delta(Duration::from(args.query_lookback_delta).as_millis() as i64);
+    let engine = engine_opts;
     let query_timeout = Duration::from(args.query_timeout);
     let options = WebOptions {
         engine,
@@ -425,6 +511,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     .with_targets(Arc::clone(&scrape) as Arc<dyn promlite_web::TargetSource>)
     .with_admin(Arc::clone(&db) as Arc<dyn promlite_web::TsdbAdmin>)
     .with_control(Arc::clone(&control) as Arc<dyn Control>)
+    .with_rules(Arc::new(promlite_web::ManagedRules {
+        manager: Arc::clone(&rules),
+        notifier: Some(notifier.clone()),
+    }))
     .with_metrics(Arc::new(SelfMetrics {
         db: Arc::clone(&db),
         control: Arc::clone(&control),
@@ -500,6 +590,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
     web.set_ready(false);
     stop_web.notify_one();
+    info!("Stopping rule manager...");
+    rules.stop().await;
+    stop_notifier.notify_one();
+    let _ = notifier_task.await;
     info!("Stopping scrape manager...");
     scrape.stop().await;
     scrape_task.abort();

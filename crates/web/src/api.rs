@@ -137,6 +137,8 @@ endpoint!(metadata_h, metadata);
 endpoint!(tsdb_status_h, tsdb_status);
 endpoint!(rules_h, rules);
 endpoint!(parse_query_h, parse_query);
+endpoint!(target_metadata_h, target_metadata);
+endpoint!(relabel_steps_h, relabel_steps);
 endpoint!(query_exemplars_h, query_exemplars);
 endpoint!(walreplay_h, walreplay);
 endpoint!(alerts_h, alerts);
@@ -179,6 +181,8 @@ pub(crate) fn routes(web: Web) -> Router {
             get(parse_query_h).post(parse_query_h),
         )
         .route("/api/v1/alerts", get(alerts_h))
+        .route("/api/v1/targets/metadata", get(target_metadata_h))
+        .route("/api/v1/targets/relabel_steps", get(relabel_steps_h))
         .route(
             "/api/v1/query_exemplars",
             get(query_exemplars_h).post(query_exemplars_h),
@@ -638,6 +642,153 @@ async fn buildinfo(web: Web, _form: Form) -> ApiResult {
             ("goVersion", &b.toolchain),
         ],
     );
+    Ok(Reply::data(out))
+}
+
+/// `/api/v1/targets/metadata`: the metric metadata each active target's scrapes
+/// reported, filtered by `match_target` (a label selector on the target's labels) and
+/// `metric`, at most `limit` entries.
+#[allow(clippy::unused_async)]
+async fn target_metadata(web: Web, form: Form) -> ApiResult {
+    let limit = match form.value("limit") {
+        "" => None,
+        v => match v.parse::<i64>() {
+            Ok(n) => usize::try_from(n).ok(),
+            Err(_) => return Err(ApiError::bad_data("limit must be a number")),
+        },
+    };
+    let match_target = form.value("match_target");
+    let matchers = if match_target.is_empty() {
+        Vec::new()
+    } else {
+        promlite_promql::parse_metric_selector(match_target)
+            .map_err(|e| ApiError::invalid_param(e, "match_target"))?
+    };
+    let metric = form.value("metric");
+    let mut out = String::from("[");
+    let mut n = 0usize;
+    let targets = web
+        .inner
+        .targets
+        .as_ref()
+        .map(|t| t.active_targets())
+        .unwrap_or_default();
+    // As in Prometheus, the limit is checked per target: a target's entries come whole.
+    for t in targets.values().flatten() {
+        if limit.is_some_and(|l| n >= l) {
+            break;
+        }
+        let labels = t.labels();
+        if !matchers
+            .iter()
+            .all(|m| m.matches(labels.get(m.name()).unwrap_or("")))
+        {
+            continue;
+        }
+        let entries: Vec<(String, promlite_model::Metadata)> = if metric.is_empty() {
+            t.metadata()
+        } else {
+            t.metadata_for(metric)
+                .map(|m| (String::new(), m))
+                .into_iter()
+                .collect()
+        };
+        for (family, m) in entries {
+            if n > 0 {
+                out.push(',');
+            }
+            n += 1;
+            out.push_str("{\"target\":");
+            write_labels(&mut out, &labels);
+            if !family.is_empty() {
+                out.push_str(",\"metric\":");
+                write_str(&mut out, &family);
+            }
+            out.push_str(",\"type\":");
+            write_str(&mut out, m.metric_type.as_str());
+            out.push_str(",\"help\":");
+            write_str(&mut out, &m.help);
+            out.push_str(",\"unit\":");
+            write_str(&mut out, &m.unit);
+            out.push('}');
+        }
+    }
+    out.push(']');
+    Ok(Reply::data(out))
+}
+
+/// `/api/v1/targets/relabel_steps`: each of a job's relabel rules with the labels the
+/// chain has made of `labels` (a JSON object of discovered labels) by then, and whether
+/// the target is still kept — why a target is missing, step by step.
+#[allow(clippy::unused_async)]
+async fn relabel_steps(web: Web, form: Form) -> ApiResult {
+    let pool = form.value("scrapePool");
+    if pool.is_empty() {
+        return Err(ApiError::bad_data("no scrapePool parameter provided"));
+    }
+    let raw = form.value("labels");
+    if raw.is_empty() {
+        return Err(ApiError::bad_data("no labels parameter provided"));
+    }
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(raw)
+        .map_err(|e| ApiError::bad_data(format!("error parsing labels: {e}")))?;
+    let labels = promlite_model::Labels::from_pairs(map);
+    let steps = web
+        .inner
+        .targets
+        .as_ref()
+        .ok_or_else(|| format!("scrape pool {pool:?} not found"))
+        .and_then(|t| t.relabel_steps(pool, &labels))
+        .map_err(|e| ApiError::bad_data(format!("error retrieving scrape config: {e}")))?;
+    let mut out = String::from("{\"steps\":[");
+    for (i, step) in steps.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let r = &step.rule;
+        out.push_str("{\"rule\":{");
+        // Go's relabel.Config JSON: camelCase names, empty fields omitted.
+        let quoted = |value: &str| {
+            let mut v = String::new();
+            write_str(&mut v, value);
+            v
+        };
+        let mut fields: Vec<(&str, String)> = Vec::new();
+        if !r.source_labels().is_empty() {
+            let mut v = String::new();
+            crate::json::write_str_array(&mut v, r.source_labels());
+            fields.push(("sourceLabels", v));
+        }
+        for (name, value) in [("separator", r.separator()), ("regex", r.regex().as_str())] {
+            if !value.is_empty() {
+                fields.push((name, quoted(value)));
+            }
+        }
+        if r.modulus() != 0 {
+            fields.push(("modulus", r.modulus().to_string()));
+        }
+        for (name, value) in [
+            ("targetLabel", r.target_label()),
+            ("replacement", r.replacement()),
+            ("action", r.action().as_str()),
+        ] {
+            if !value.is_empty() {
+                fields.push((name, quoted(value)));
+            }
+        }
+        for (k, (name, v)) in fields.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            write_str(&mut out, name);
+            out.push(':');
+            out.push_str(v);
+        }
+        out.push_str("},\"output\":");
+        write_labels(&mut out, &step.output);
+        let _ = write!(out, ",\"keep\":{}}}", step.keep);
+    }
+    out.push_str("]}");
     Ok(Reply::data(out))
 }
 

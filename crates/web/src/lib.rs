@@ -95,8 +95,8 @@ use promlite_storage::Queryable;
 
 pub use error::Error;
 pub use rules::{
-    AlertState, AlertStatus, AlertmanagerStatus, RuleGroupStatus, RuleHealth, RuleKind, RuleSource,
-    RuleStatus,
+    AlertState, AlertStatus, AlertmanagerStatus, ManagedRules, RuleGroupStatus, RuleHealth,
+    RuleKind, RuleSource, RuleStatus,
 };
 pub use webconfig::WebConfig;
 
@@ -112,6 +112,16 @@ pub trait TargetSource: Send + Sync {
     fn active_targets(&self) -> BTreeMap<String, Vec<Arc<Target>>>;
     /// Targets dropped by relabeling.
     fn dropped_targets(&self) -> Vec<DroppedTarget>;
+    /// What each of the job's `relabel_configs` makes of `labels` (discovered labels),
+    /// for `/api/v1/targets/relabel_steps`; `Err` names why (an unknown job).
+    fn relabel_steps(
+        &self,
+        job: &str,
+        labels: &promlite_model::Labels,
+    ) -> Result<Vec<promlite_scrape::RelabelStep>, String> {
+        let _ = labels;
+        Err(format!("scrape pool {job:?} not found"))
+    }
 }
 
 impl TargetSource for ScrapeManager {
@@ -120,6 +130,13 @@ impl TargetSource for ScrapeManager {
     }
     fn dropped_targets(&self) -> Vec<DroppedTarget> {
         ScrapeManager::dropped_targets(self)
+    }
+    fn relabel_steps(
+        &self,
+        job: &str,
+        labels: &promlite_model::Labels,
+    ) -> Result<Vec<promlite_scrape::RelabelStep>, String> {
+        ScrapeManager::relabel_steps(self, job, labels).map_err(|e| e.to_string())
     }
 }
 

@@ -432,3 +432,107 @@ mod tests {
         }
     }
 }
+
+/// The rule manager (and the notifier, for the Alertmanagers) as a [`RuleSource`].
+#[derive(Debug, Clone)]
+pub struct ManagedRules {
+    /// The rule manager.
+    pub manager: std::sync::Arc<promlite_rules::Manager>,
+    /// The notifier, if alerts are sent.
+    pub notifier: Option<promlite_rules::Notifier>,
+}
+
+fn ms_time(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+fn map_labels(m: &std::collections::BTreeMap<String, String>) -> Labels {
+    Labels::from_pairs(m.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+fn alert_state(s: promlite_rules::AlertState) -> AlertState {
+    match s {
+        promlite_rules::AlertState::Pending => AlertState::Pending,
+        promlite_rules::AlertState::Firing => AlertState::Firing,
+        promlite_rules::AlertState::Inactive | promlite_rules::AlertState::Unknown => {
+            AlertState::Inactive
+        }
+    }
+}
+
+impl RuleSource for ManagedRules {
+    fn rule_groups(&self) -> Vec<RuleGroupStatus> {
+        self.manager
+            .groups()
+            .into_iter()
+            .map(|g| RuleGroupStatus {
+                name: g.name,
+                file: g.file,
+                interval: g.interval,
+                limit: usize::try_from(g.limit).unwrap_or(0),
+                evaluation_time: g.evaluation_time,
+                last_evaluation: g.last_evaluation.map(ms_time),
+                rules: g
+                    .rules
+                    .into_iter()
+                    .map(|r| RuleStatus {
+                        name: r.name,
+                        query: r.query,
+                        labels: map_labels(&r.labels),
+                        health: match r.health {
+                            promlite_rules::RuleHealth::Ok => RuleHealth::Ok,
+                            promlite_rules::RuleHealth::Err => RuleHealth::Err,
+                            promlite_rules::RuleHealth::Unknown => RuleHealth::Unknown,
+                        },
+                        last_error: r.last_error,
+                        evaluation_time: r.evaluation_time,
+                        last_evaluation: r.last_evaluation.map(ms_time),
+                        kind: match r.alerting {
+                            None => RuleKind::Recording,
+                            Some(a) => RuleKind::Alerting {
+                                state: alert_state(a.state),
+                                duration: a.duration,
+                                keep_firing_for: a.keep_firing_for,
+                                annotations: map_labels(&a.annotations),
+                                alerts: a
+                                    .alerts
+                                    .into_iter()
+                                    .filter(|x| {
+                                        matches!(
+                                            x.state,
+                                            promlite_rules::AlertState::Pending
+                                                | promlite_rules::AlertState::Firing
+                                        )
+                                    })
+                                    .map(|x| AlertStatus {
+                                        labels: x.labels,
+                                        annotations: x.annotations,
+                                        state: alert_state(x.state),
+                                        active_at: ms_time(x.active_at),
+                                        keep_firing_since: x.keep_firing_since.map(ms_time),
+                                        value: x.value,
+                                    })
+                                    .collect(),
+                            },
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn alertmanagers(&self) -> AlertmanagerStatus {
+        AlertmanagerStatus {
+            active: self
+                .notifier
+                .as_ref()
+                .map(|n| n.stats().alertmanagers.into_iter().map(|a| a.url).collect())
+                .unwrap_or_default(),
+            dropped: Vec::new(),
+        }
+    }
+}

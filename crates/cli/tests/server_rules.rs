@@ -1,0 +1,139 @@
+//! The server with rule files: recording rules write series, an alerting rule fires with
+//! its templated annotation, `/api/v1/rules`, `/api/v1/alerts` and
+//! `/api/v1/alertmanagers` show it, and Debian's Alertmanager (required under
+//! `PROMLITE_PEERS=1`) receives it, as `amtool alert query` shows.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{free_port, http, spawn, wait_for};
+use serde_json::Value;
+
+fn api(port: u16, path: &str) -> Value {
+    let (code, body) = http(port, path).expect("server answers");
+    assert_eq!(code, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn rules_evaluate_and_alerts_reach_alertmanager() {
+    let am_bin = common::peer("prometheus-alertmanager");
+    let amtool = common::peer("amtool");
+    let dir = tempfile::tempdir().unwrap();
+    let _alertmanager;
+    let am_port = free_port();
+    if let Some(bin) = &am_bin {
+        let cfg = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &cfg,
+            "route:\n  receiver: blackhole\n  group_wait: 0s\nreceivers:\n  - name: blackhole\n",
+        )
+        .unwrap();
+        _alertmanager = spawn(
+            bin,
+            &[
+                format!("--config.file={}", cfg.display()),
+                format!("--storage.path={}", dir.path().join("am").display()),
+                format!("--web.listen-address=127.0.0.1:{am_port}"),
+                "--cluster.listen-address=".to_string(),
+            ],
+        );
+        wait_for(Duration::from_mins(1), || {
+            http(am_port, "/-/ready").is_some_and(|(c, _)| c == 200)
+        });
+    }
+
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: self\n    interval: 1s\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n      - alert: SelfScraped\n        expr: job:up:sum == 1\n        labels:\n          severity: info\n        annotations:\n          summary: '{{ $labels.job }} is up ({{ $value }})'\n",
+    )
+    .unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    site: test\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    let _server = spawn(
+        Path::new(env!("CARGO_BIN_EXE_promlite")),
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+        ],
+    );
+    wait_for(Duration::from_mins(1), || {
+        http(port, "/-/ready").is_some_and(|(c, _)| c == 200)
+    });
+
+    // The recording rule's series appears, then the alert fires (no `for`).
+    let firing = || {
+        let v = api(port, "/api/v1/alerts");
+        v["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["state"] == "firing")
+    };
+    wait_for(Duration::from_mins(1), firing);
+    let v = api(port, "/api/v1/query?query=job%3Aup%3Asum");
+    assert_eq!(v["data"]["result"][0]["metric"]["job"], "promlite", "{v}");
+    let v = api(port, "/api/v1/alerts");
+    let alert = &v["data"]["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "SelfScraped", "{v}");
+    assert_eq!(alert["labels"]["severity"], "info");
+    assert_eq!(alert["annotations"]["summary"], "promlite is up (1)", "{v}");
+    assert_eq!(alert["value"], "1e+00");
+
+    let v = api(port, "/api/v1/rules");
+    let group = &v["data"]["groups"][0];
+    assert_eq!(group["name"], "self", "{v}");
+    assert_eq!(group["interval"], 1);
+    assert!(group["file"].as_str().unwrap().ends_with("rules.yml"));
+    let rules = group["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["type"], "recording");
+    assert_eq!(rules[0]["health"], "ok", "{v}");
+    assert_eq!(rules[1]["type"], "alerting");
+    assert_eq!(rules[1]["state"], "firing");
+    let v = api(port, "/api/v1/query?query=ALERTS");
+    assert_eq!(
+        v["data"]["result"][0]["metric"]["alertstate"], "firing",
+        "{v}"
+    );
+    let v = api(port, "/api/v1/alertmanagers");
+    assert_eq!(
+        v["data"]["activeAlertmanagers"][0]["url"],
+        format!("http://127.0.0.1:{am_port}/api/v2/alerts")
+    );
+
+    // The Alertmanager has it, with the external label and the expanded annotation.
+    if let (Some(_), Some(amtool)) = (&am_bin, &amtool) {
+        let url = format!("--alertmanager.url=http://127.0.0.1:{am_port}");
+        let mut seen = String::new();
+        wait_for(Duration::from_mins(1), || {
+            let out = Command::new(amtool)
+                .args(["alert", "query", "-o", "json", &url])
+                .output()
+                .unwrap();
+            seen = String::from_utf8_lossy(&out.stdout).into_owned();
+            seen.contains("SelfScraped")
+        });
+        let alerts: Value = serde_json::from_str(&seen).unwrap();
+        let a = &alerts[0];
+        assert_eq!(a["labels"]["site"], "test", "{seen}");
+        assert_eq!(a["annotations"]["summary"], "promlite is up (1)", "{seen}");
+        assert!(
+            a["generatorURL"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("http://127.0.0.1:{port}/graph?g0.expr=")),
+            "{seen}"
+        );
+    }
+}
