@@ -552,6 +552,43 @@ fn metadata_and_tsdb_status_describe_the_scraped_head() {
     let (code, v) = api(port, "/api/v1/metadata?limit=x");
     assert_eq!((code, v["errorType"].as_str()), (400, Some("bad_data")));
 
+    // Per target, from the scrape loop's cache.
+    let (code, v) = api(
+        port,
+        "/api/v1/targets/metadata?metric=promlite_build_info&match_target=%7Bjob%3D%22promlite%22%7D",
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"][0]["target"]["job"], "promlite", "{v}");
+    assert_eq!(v["data"][0]["type"], "gauge", "{v}");
+    assert!(v["data"][0].get("metric").is_none(), "{v}");
+    let (_, v) = api(port, "/api/v1/targets/metadata?limit=1");
+    let all = v["data"].as_array().unwrap();
+    assert!(
+        all.len() > 1 && all.iter().all(|e| e["metric"].is_string()),
+        "{v}"
+    );
+    // The relabel trace of the job (no relabel_configs: no steps) and its errors.
+    let labels = enc(&format!(
+        r#"{{"__address__":"127.0.0.1:{port}","job":"promlite"}}"#
+    ));
+    let (code, v) = api(
+        port,
+        &format!("/api/v1/targets/relabel_steps?scrapePool=promlite&labels={labels}"),
+    );
+    assert_eq!(
+        (code, v["data"].to_string()),
+        (200, r#"{"steps":[]}"#.to_string())
+    );
+    let (code, v) = api(
+        port,
+        &format!("/api/v1/targets/relabel_steps?scrapePool=nope&labels={labels}"),
+    );
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(
+        v["error"],
+        "error retrieving scrape config: scrape pool \"nope\" not found"
+    );
+
     // `/api/v1/status/tsdb` describes the head the scrapes filled.
     let (code, v) = api(port, "/api/v1/status/tsdb");
     assert_eq!(code, 200, "{v}");

@@ -56,7 +56,7 @@ fn rules_evaluate_and_alerts_reach_alertmanager() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    site: test\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    site: test\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: '([^:]+):.*'\n        target_label: host\n"
         ),
     )
     .unwrap();
@@ -110,6 +110,21 @@ fn rules_evaluate_and_alerts_reach_alertmanager() {
     assert_eq!(
         v["data"]["activeAlertmanagers"][0]["url"],
         format!("http://127.0.0.1:{am_port}/api/v2/alerts")
+    );
+
+    // The job's relabel trace, rule by rule, in Prometheus's JSON.
+    let labels = common::enc(&format!(
+        r#"{{"__address__":"127.0.0.1:{port}","job":"promlite"}}"#
+    ));
+    let v = api(
+        port,
+        &format!("/api/v1/targets/relabel_steps?scrapePool=promlite&labels={labels}"),
+    );
+    assert_eq!(
+        v["data"].to_string(),
+        format!(
+            r#"{{"steps":[{{"keep":true,"output":{{"__address__":"127.0.0.1:{port}","host":"127.0.0.1","job":"promlite"}},"rule":{{"action":"replace","regex":"([^:]+):.*","replacement":"$1","separator":";","sourceLabels":["__address__"],"targetLabel":"host"}}}}]}}"#
+        )
     );
 
     // The Alertmanager has it, with the external label and the expanded annotation.
