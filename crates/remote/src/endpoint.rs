@@ -32,8 +32,13 @@ impl Endpoint {
         headers: &BTreeMap<String, String>,
         http: &HttpClientConfig,
     ) -> Result<Endpoint, RemoteError> {
-        reqwest::Url::parse(url)
+        let parsed = reqwest::Url::parse(url)
             .map_err(|e| RemoteError::Config(format!("invalid URL {url:?}: {e}")))?;
+        if parsed.scheme() == "https" && !cfg!(feature = "https") {
+            return Err(RemoteError::Config(format!(
+                "{url}: https endpoints need promlite-remote's `https` feature"
+            )));
+        }
         if http.oauth2.is_some() {
             return Err(RemoteError::Config(
                 "oauth2 is not supported for remote endpoints yet".into(),

@@ -201,6 +201,9 @@ struct Inner {
     last_success: Mutex<Option<Instant>>,
     closed: AtomicBool,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
+    /// Held for the whole of a reshard, so `stop` never interrupts one half-way (which
+    /// would leave entries in stopped shards).
+    resharding: tokio::sync::Mutex<()>,
 }
 
 /// One remote-write endpoint's queue.
@@ -298,6 +301,7 @@ impl QueueManager {
                 last_success: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 runtime: Mutex::new(None),
+                resharding: tokio::sync::Mutex::new(()),
                 opts,
             }),
         })
@@ -418,6 +422,7 @@ impl QueueManager {
         if inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
+        let _no_reshard = inner.resharding.lock().await;
         for h in inner.background.lock().drain(..) {
             h.abort();
         }
@@ -581,6 +586,7 @@ impl Inner {
 
     async fn reshard(self: &Arc<Self>, n: usize) {
         let n = n.clamp(self.opts.min_shards, self.opts.max_shards);
+        let _guard = self.resharding.lock().await;
         if self.closed.load(Ordering::SeqCst) {
             return;
         }

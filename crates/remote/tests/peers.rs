@@ -68,6 +68,20 @@ fn spawn(bin: &Path, args: &[String], log: &Path) -> Proc {
     )
 }
 
+/// Starts Prometheus on `port` with `config` as its prometheus.yml, data and log in `dir`.
+fn prometheus(bin: &Path, dir: &Path, port: u16, config: &str, extra: &[&str]) -> (Proc, PathBuf) {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let log = dir.join("prom.log");
+    let mut args = vec![
+        format!("--config.file={}", cfg.display()),
+        format!("--storage.tsdb.path={}", dir.join("prom").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    (spawn(bin, &args, &log), log)
+}
+
 async fn get(url: &str, params: &[(&str, String)]) -> Option<(u16, String)> {
     let url = reqwest::Url::parse_with_params(url, params).ok()?;
     let resp = reqwest::Client::new().get(url).send().await.ok()?;
@@ -253,19 +267,15 @@ remote_write:
     })
     .await;
 
-    let prom_log = dir.path().join("prom.log");
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&cfg, "").unwrap();
-    let _prom = spawn(
+    let (_prom, prom_log) = prometheus(
         &prom_bin,
+        dir.path(),
+        prom_port,
+        "",
         &[
-            format!("--config.file={}", cfg.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--web.enable-remote-write-receiver".into(),
-            "--enable-feature=native-histograms".into(),
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
         ],
-        &prom_log,
     );
     let prom = format!("http://127.0.0.1:{prom_port}");
     ready(&format!("{prom}/-/ready"), &prom_log).await;
@@ -327,21 +337,12 @@ async fn prometheus_remote_read_answers_from_promlite() {
     }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!("remote_read:\n  - url: {url}/api/v1/read\n    read_recent: true\n"),
-    )
-    .unwrap();
-    let log = dir.path().join("prom.log");
-    let _prom = spawn(
+    let (_prom, log) = prometheus(
         &prom_bin,
-        &[
-            format!("--config.file={}", cfg.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        &log,
+        dir.path(),
+        port,
+        &format!("remote_read:\n  - url: {url}/api/v1/read\n    read_recent: true\n"),
+        &[],
     );
     let prom = format!("http://127.0.0.1:{port}");
     ready(&format!("{prom}/-/ready"), &log).await;
@@ -362,24 +363,10 @@ async fn prometheus_remote_writes_into_promlites_receiver() {
     let (rx, url, _srv) = common::start().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: {url}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n    metadata_config:\n      send_interval: 1s\n"
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("prom.log");
-    let _prom = spawn(
-        &prom_bin,
-        &[
-            format!("--config.file={}", cfg.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        &log,
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: {url}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n    metadata_config:\n      send_interval: 1s\n"
     );
+    let (_prom, _log) = prometheus(&prom_bin, dir.path(), port, &config, &[]);
     eventually("up arrives through remote write", || {
         use promlite_storage::Queryable;
         let q = rx.store.querier(i64::MIN, i64::MAX).unwrap();
