@@ -33,8 +33,11 @@
 //! # Design decisions
 //!
 //! - **The cache is keyed by the raw series text** of the body (`name{labels}` as
-//!   written), as Prometheus keys it. A steady scrape finds every series with one hash
-//!   lookup on a borrowed `&str`, appends with the store's cached
+//!   written), as Prometheus keys it. A steady scrape finds every series with one string
+//!   comparison — the cache keeps its entries (and their keys, end to end in one string)
+//!   in the order the body lists them and tries the entry after the last one found
+//!   before its hash index, so with a thousand cold caches a scrape walks memory in order
+//!   instead of missing the CPU cache on every probe — appends with the store's cached
 //!   [`SeriesRef`](promlite_storage::SeriesRef) and builds no labels: nothing is allocated per
 //!   sample. Only a new series pays for labels, target labels, metric relabeling and the
 //!   label limits — which is why limits are checked on cache misses only, as in
@@ -52,7 +55,10 @@
 //!   times and commits. The appender never lives across an `.await`, so stores need not
 //!   be `Send` inside a transaction.
 //! - **HTTP through reqwest** (the client the discovery crate already uses), TLS behind
-//!   the `https` feature. Compression is negotiated with `Accept-Encoding: gzip` and
+//!   the `https` feature, which applies `tls_config` (CA, client certificate,
+//!   `insecure_skip_verify`, versions; `server_name` is refused, as rustls through reqwest
+//!   cannot verify against another name). Credentials: basic auth, authorization/bearer
+//!   (inline or file, re-read each scrape) and `oauth2` client credentials. Compression is negotiated with `Accept-Encoding: gzip` and
 //!   decoded here with flate2 under the body size limit, as Prometheus does, rather than
 //!   by the client, so the limit applies to the uncompressed body.
 //! - **Start offsets** spread targets over the interval from a hash of the target's
