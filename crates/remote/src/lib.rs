@@ -73,10 +73,12 @@
 //!   [`RemoteWriteAppendable`] is the feed for stores without a WAL (`MemStore`, an
 //!   embedding): it queues committed appends only, and drops (and counts) what does not
 //!   fit in `capacity * max_shards` entries. Use one feed per store, not both.
-//! - **Remote read clients ask for SAMPLES**, as Prometheus's own client does; the server
-//!   also streams XOR chunks (tsdb's encoder) for clients such as Thanos. Native
-//!   histograms are served in SAMPLES responses; a streamed request over histogram series
-//!   is refused with a clear error.
+//! - **Remote read, both response types.** The server answers SAMPLES (floats and
+//!   native histograms) and STREAMED_XOR_CHUNKS (tsdb's XOR encoder; a streamed request
+//!   over histogram series is refused with a clear error, since tsdb does not expose its
+//!   histogram chunk encoder). The client asks for SAMPLES like Prometheus's, or with
+//!   [`RemoteReadQueryable::with_streamed_chunks`] also accepts streamed XOR, histogram
+//!   and float-histogram chunks ([`decode_chunked_response`]).
 //! - Remote write 2.0 (`io.prometheus.write.v2.Request`) is not implemented: a queue
 //!   configured for it is refused at construction, and the receiver answers 415.
 //!
@@ -118,7 +120,7 @@ mod write_handler;
 pub use endpoint::USER_AGENT_VALUE;
 pub use error::RemoteError;
 pub use queue::{QueueManager, QueueOptions, QueueStats};
-pub use read_client::{LocalStartTime, RemoteReadQueryable};
+pub use read_client::{LocalStartTime, RemoteReadQueryable, decode_chunked_response};
 pub use read_handler::{
     CONTENT_TYPE_PROTOBUF, CONTENT_TYPE_STREAMED, ReadOptions, ReadReply, encode_read_request,
     handle_read, handle_read_with,

@@ -13,8 +13,10 @@ use promlite_storage::{
 use prost::Message;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 
+use promlite_tsdb::chunkenc::{HistogramIter, XorIter};
+
 use crate::codec::{
-    DEFAULT_MAX_BODY_BYTES, HistogramSample, histogram_from_proto, matcher_to_proto,
+    DEFAULT_MAX_BODY_BYTES, HistogramSample, histogram_from_proto, matcher_to_proto, read_frame,
     snappy_compress, snappy_decompress,
 };
 use crate::endpoint::{Endpoint, error_for_status};
@@ -50,6 +52,7 @@ pub struct RemoteReadQueryable {
     external_labels: Labels,
     local_start: Option<LocalStartTime>,
     runtime: tokio::runtime::Handle,
+    streamed: bool,
 }
 
 impl std::fmt::Debug for RemoteReadQueryable {
@@ -83,6 +86,7 @@ impl RemoteReadQueryable {
             external_labels: Labels::empty(),
             local_start: None,
             runtime,
+            streamed: false,
         })
     }
 
@@ -94,6 +98,13 @@ impl RemoteReadQueryable {
         self
     }
 
+    /// Also accept STREAMED_XOR_CHUNKS responses (preferred when the server offers them,
+    /// as Prometheus and Thanos do); off by default, like Prometheus's own client.
+    pub fn with_streamed_chunks(mut self, on: bool) -> Self {
+        self.streamed = on;
+        self
+    }
+
     /// How `read_recent: false` learns what local storage covers: a callback returning
     /// the oldest local timestamp. Ranges from there on are not read remotely. Without
     /// a callback every range is read.
@@ -102,11 +113,21 @@ impl RemoteReadQueryable {
         self
     }
 
-    /// Sends one query and decodes the series it returns.
-    fn read(&self, query: prompb::Query) -> Result<Vec<prompb::TimeSeries>, RemoteError> {
+    /// Sends one query and decodes the series it returns, from whichever response type
+    /// the server chose.
+    fn read(&self, query: prompb::Query) -> Result<Vec<SampleSeries>, RemoteError> {
+        let (mint, maxt) = (query.start_timestamp_ms, query.end_timestamp_ms);
+        let accepted = if self.streamed {
+            vec![
+                prompb::ResponseType::StreamedXorChunks as i32,
+                prompb::ResponseType::Samples as i32,
+            ]
+        } else {
+            vec![prompb::ResponseType::Samples as i32]
+        };
         let req = prompb::ReadRequest {
             queries: vec![query],
-            accepted_response_types: vec![prompb::ResponseType::Samples as i32],
+            accepted_response_types: accepted,
         };
         let body = snappy_compress(&req.encode_to_vec());
         let send = async {
@@ -120,17 +141,31 @@ impl RemoteReadQueryable {
                 .send()
                 .await?;
             let resp = error_for_status(resp).await?;
-            Ok::<_, RemoteError>(resp.bytes().await?)
+            let streamed = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/x-streamed-protobuf"));
+            Ok::<_, RemoteError>((streamed, resp.bytes().await?))
         };
         let rt = &self.runtime;
-        let bytes = std::thread::scope(|s| {
+        let (streamed, bytes) = std::thread::scope(|s| {
             s.spawn(|| rt.block_on(send))
                 .join()
                 .unwrap_or_else(|_| Err(RemoteError::Config("remote read thread panicked".into())))
         })?;
+        if streamed {
+            return decode_chunked_response(&bytes, mint, maxt);
+        }
         let raw = snappy_decompress(&bytes, DEFAULT_MAX_BODY_BYTES * 4)?;
         let mut resp = prompb::ReadResponse::decode(raw.as_slice())?;
-        Ok(resp.results.pop().map(|r| r.timeseries).unwrap_or_default())
+        resp.results
+            .pop()
+            .map(|r| r.timeseries)
+            .unwrap_or_default()
+            .iter()
+            .map(series_from_proto)
+            .collect()
     }
 }
 
@@ -225,28 +260,12 @@ impl RemoteQuerier<'_> {
             }),
         };
         let mut out = Vec::new();
-        for ts in q.read(query)? {
-            let mut b = promlite_model::LabelsBuilder::new();
-            for l in &ts.labels {
-                if !l.value.is_empty() && !added.contains(&l.name) {
-                    b.set(&l.name, &l.value);
-                }
-            }
-            let mut samples: Vec<Sample> = ts
-                .samples
-                .iter()
-                .map(|s| Sample::float(s.timestamp, s.value))
-                .collect();
-            for h in &ts.histograms {
-                let v = match histogram_from_proto(h)? {
-                    HistogramSample::Int(h) => SampleValue::Histogram(Arc::new(h)),
-                    HistogramSample::Float(h) => SampleValue::FloatHistogram(Arc::new(h)),
-                };
-                samples.push(Sample::new(h.timestamp, v));
-            }
-            samples.sort_by_key(|s| s.t);
-            samples.dedup_by_key(|s| s.t);
-            out.push(SampleSeries::new(b.build(), samples));
+        for series in q.read(query)? {
+            let labels = series
+                .labels()
+                .retain(|l| !added.iter().any(|a| a == l.name));
+            let samples = promlite_storage::collect_samples(&series);
+            out.push(SampleSeries::new(labels, samples));
         }
         if sorted {
             out.sort_by(|a, b| a.labels().cmp(b.labels()));
@@ -290,4 +309,108 @@ impl Querier for RemoteQuerier<'_> {
     ) -> promlite_storage::Result<Vec<String>> {
         Ok(Vec::new())
     }
+}
+
+/// A `TimeSeries` of a SAMPLES response as a series (floats and histograms merged in
+/// time order; empty label values dropped).
+fn series_from_proto(ts: &prompb::TimeSeries) -> Result<SampleSeries, RemoteError> {
+    let mut b = promlite_model::LabelsBuilder::new();
+    for l in &ts.labels {
+        if !l.value.is_empty() {
+            b.set(&l.name, &l.value);
+        }
+    }
+    let mut samples: Vec<Sample> = ts
+        .samples
+        .iter()
+        .map(|s| Sample::float(s.timestamp, s.value))
+        .collect();
+    for h in &ts.histograms {
+        let v = match histogram_from_proto(h)? {
+            HistogramSample::Int(h) => SampleValue::Histogram(Arc::new(h)),
+            HistogramSample::Float(h) => SampleValue::FloatHistogram(Arc::new(h)),
+        };
+        samples.push(Sample::new(h.timestamp, v));
+    }
+    samples.sort_by_key(|s| s.t);
+    samples.dedup_by_key(|s| s.t);
+    Ok(SampleSeries::new(b.build(), samples))
+}
+
+/// Decodes a STREAMED_XOR_CHUNKS body (CRC-checked frames of `ChunkedReadResponse`)
+/// into series with samples in `[mint, maxt]`. A series continued over several frames
+/// is joined; XOR, histogram and float-histogram chunks are read with tsdb's decoders.
+pub fn decode_chunked_response(
+    body: &[u8],
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<SampleSeries>, RemoteError> {
+    let corrupt = |_| RemoteError::InvalidRequest("corrupt chunk in streamed response".into());
+    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (frame, r) = read_frame(rest, DEFAULT_MAX_BODY_BYTES)?;
+        rest = r;
+        let resp = prompb::ChunkedReadResponse::decode(frame)?;
+        for cs in resp.chunked_series {
+            let mut b = promlite_model::LabelsBuilder::new();
+            for l in &cs.labels {
+                if !l.value.is_empty() {
+                    b.set(&l.name, &l.value);
+                }
+            }
+            let labels = b.build();
+            if out.last().is_none_or(|(l, _)| *l != labels) {
+                out.push((labels, Vec::new()));
+            }
+            let Some((_, samples)) = out.last_mut() else {
+                continue;
+            };
+            for c in &cs.chunks {
+                let mut push = |s: Sample| {
+                    if s.t >= mint && s.t <= maxt {
+                        samples.push(s);
+                    }
+                };
+                match prompb::ChunkEncoding::try_from(c.r#type) {
+                    Ok(prompb::ChunkEncoding::Xor) => {
+                        let mut it = XorIter::new(&c.data).map_err(corrupt)?;
+                        while it.next_sample().map_err(corrupt)? {
+                            let (t, v) = it.at();
+                            push(Sample::float(t, v));
+                        }
+                    }
+                    Ok(prompb::ChunkEncoding::Histogram) => {
+                        let mut it = HistogramIter::new(&c.data, false).map_err(corrupt)?;
+                        while it.next_sample().map_err(corrupt)? {
+                            let h = Arc::new(it.at_histogram().clone());
+                            push(Sample::new(it.t(), SampleValue::Histogram(h)));
+                        }
+                    }
+                    Ok(prompb::ChunkEncoding::FloatHistogram) => {
+                        let mut it = HistogramIter::new(&c.data, true).map_err(corrupt)?;
+                        while it.next_sample().map_err(corrupt)? {
+                            let h = Arc::new(it.at_float_histogram().clone());
+                            push(Sample::new(it.t(), SampleValue::FloatHistogram(h)));
+                        }
+                    }
+                    _ => {
+                        return Err(RemoteError::InvalidRequest(format!(
+                            "unsupported chunk encoding {} in streamed response",
+                            c.r#type
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(labels, mut samples)| {
+            // Chunks may overlap: keep time order and one sample per timestamp.
+            samples.sort_by_key(|s| s.t);
+            samples.dedup_by_key(|s| s.t);
+            SampleSeries::new(labels, samples)
+        })
+        .collect())
 }

@@ -329,9 +329,10 @@ pub fn encode_read_request(queries: Vec<prompb::Query>, types: &[prompb::Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{matcher_to_proto, read_frame};
-    use promlite_storage::{Appendable, HistogramRef, MemStore, SeriesRef};
-    use promlite_tsdb::chunkenc::XorIter;
+    use crate::codec::matcher_to_proto;
+    use promlite_storage::{
+        Appendable, HistogramRef, MemStore, Sample, SeriesRef, collect_samples,
+    };
 
     fn store() -> MemStore {
         let store = MemStore::new();
@@ -400,33 +401,28 @@ mod tests {
         );
         let reply = handle_read(&body, &s).unwrap();
         assert_eq!(reply.content_type, CONTENT_TYPE_STREAMED);
-        let mut rest = reply.body.as_slice();
-        let mut per_series: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
-        while !rest.is_empty() {
-            let (frame, r) = read_frame(rest, 1 << 20).unwrap();
-            rest = r;
-            let f = prompb::ChunkedReadResponse::decode(frame).unwrap();
-            assert_eq!(f.query_index, 0);
-            for cs in f.chunked_series {
-                let job = cs.labels[1].value.clone();
-                let mut got = Vec::new();
-                for c in cs.chunks {
-                    assert_eq!(c.r#type, prompb::ChunkEncoding::Xor as i32);
-                    let mut it = XorIter::new(&c.data).unwrap();
-                    while it.next_sample().unwrap() {
-                        got.push(it.at());
-                    }
-                    assert_eq!(got.last().unwrap().0, c.max_time_ms);
-                }
-                per_series.push((job, got));
-            }
+        // Small frames, so series span several of them and are joined again.
+        let small = ReadOptions {
+            max_bytes_in_frame: 64,
+            ..ReadOptions::default()
+        };
+        let many = handle_read_with(&small, &body, &s).unwrap();
+        assert!(many.body.len() > reply.body.len());
+        for reply in [reply, many] {
+            let series = crate::decode_chunked_response(&reply.body, 0, 1_000_000).unwrap();
+            let per_series: Vec<(String, Vec<Sample>)> = series
+                .iter()
+                .map(|s| {
+                    let job = s.labels().get("job").unwrap_or_default().to_owned();
+                    (job, collect_samples(s))
+                })
+                .collect();
+            assert_eq!(per_series.len(), 2);
+            assert_eq!(per_series[0].1.len(), 300);
+            assert_eq!(per_series[0].1[299], Sample::float(299_000, 299.0));
+            assert_eq!(per_series[1].1.len(), 5);
         }
-        assert_eq!(per_series.len(), 2);
-        assert_eq!(per_series[0].1.len(), 300);
-        assert_eq!(per_series[0].1[299], (299_000, 299.0));
-        assert_eq!(per_series[1].1.len(), 5);
     }
-
     #[test]
     fn limits_external_labels_and_bad_matchers() {
         let s = store();

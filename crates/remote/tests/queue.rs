@@ -293,34 +293,41 @@ async fn remote_read_client_merges_with_local_storage() {
     let cfgs = remote_read(&format!(
         "remote_read:\n  - url: {url}/api/v1/read\n    read_recent: true\n    required_matchers:\n      env: prod\n"
     ));
-    let remote = RemoteReadQueryable::new(&cfgs[0], tokio::runtime::Handle::current())
-        .unwrap()
-        .with_external_labels(Labels::from_pairs([("region", "eu")]));
-    let merged = MergeQueryable::new(local.clone(), vec![Arc::new(remote)]);
-    let got = tokio::task::spawn_blocking(move || {
-        let q = merged.querier(0, 100_000).unwrap();
-        let with_required: Vec<_> = q
-            .select(
-                true,
-                None,
-                &[
-                    Matcher::equal("__name__", "old"),
-                    Matcher::equal("env", "prod"),
-                ],
-            )
-            .map(|s| {
-                let s = s.unwrap();
-                (s.labels().clone(), collect_samples(&*s).len())
-            })
-            .collect();
-        let without: usize = q
-            .select(true, None, &[Matcher::equal("__name__", "old")])
-            .map(|s| collect_samples(&*s.unwrap()).len())
-            .sum();
-        (with_required, without)
-    })
-    .await
-    .unwrap();
+    for streamed in [false, true] {
+        let remote = RemoteReadQueryable::new(&cfgs[0], tokio::runtime::Handle::current())
+            .unwrap()
+            .with_external_labels(Labels::from_pairs([("region", "eu")]))
+            .with_streamed_chunks(streamed);
+        let merged = MergeQueryable::new(local.clone(), vec![Arc::new(remote)]);
+        let got = tokio::task::spawn_blocking(move || {
+            let q = merged.querier(0, 100_000).unwrap();
+            let with_required: Vec<_> = q
+                .select(
+                    true,
+                    None,
+                    &[
+                        Matcher::equal("__name__", "old"),
+                        Matcher::equal("env", "prod"),
+                    ],
+                )
+                .map(|s| {
+                    let s = s.unwrap();
+                    (s.labels().clone(), collect_samples(&*s).len())
+                })
+                .collect();
+            let without: usize = q
+                .select(true, None, &[Matcher::equal("__name__", "old")])
+                .map(|s| collect_samples(&*s.unwrap()).len())
+                .sum();
+            (with_required, without)
+        })
+        .await
+        .unwrap();
+        check_merged(&got);
+    }
+}
+
+fn check_merged(got: &(Vec<(Labels, usize)>, usize)) {
     // The external label is matched remotely and stripped, so remote and local series
     // are one series with 10 remote samples and 1 local one.
     assert_eq!(got.0.len(), 1, "{:?}", got.0);
