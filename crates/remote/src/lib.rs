@@ -66,10 +66,13 @@
 //!   honouring `Retry-After`; other 4xx drop the batch and count it as failed.
 //! - **Two feeds.** [`WalWatcher`] tails the TSDB's write-ahead log as Prometheus does:
 //!   series records teach it labels, sample records go to every queue, and a full queue
-//!   makes it wait rather than drop. Like Prometheus, a restarted watcher sends only
-//!   samples newer than its start (`WalWatcherOptions::start_time`), so it does not
-//!   resend the past; it does not persist how far the endpoint acknowledged, so samples
-//!   still queued when the process died are not sent after a restart.
+//!   makes it wait rather than drop. With a `position_file` it also saves the position
+//!   of the oldest record some queue has not had acknowledged (queues track the WAL
+//!   position of every entry, in flight or buffered) and resumes there after a restart
+//!   or crash, so nothing logged is lost; what was in flight at the last save may be
+//!   sent twice, and a clean stop after the queues drained sends nothing twice (both
+//!   tested). Without a position file it behaves like Prometheus: only samples newer
+//!   than its start are sent.
 //!   [`RemoteWriteAppendable`] is the feed for stores without a WAL (`MemStore`, an
 //!   embedding): it queues committed appends only, and drops (and counts) what does not
 //!   fit in `capacity * max_shards` entries. Use one feed per store, not both.

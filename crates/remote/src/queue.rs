@@ -152,7 +152,12 @@ pub(crate) struct Entry {
     pub(crate) labels: Labels,
     pub(crate) t: i64,
     pub(crate) payload: Payload,
+    /// Where the entry came from in the WAL ([`NO_POSITION`] when not from a WAL).
+    pub(crate) pos: u64,
 }
+
+/// The WAL position of entries that did not come from a WAL.
+pub(crate) const NO_POSITION: u64 = u64::MAX;
 
 struct Shard {
     buf: Mutex<VecDeque<Entry>>,
@@ -163,6 +168,8 @@ struct Shard {
     closing: AtomicBool,
     /// Wakes a shard sleeping between retries when `stop` is set.
     stopped: Notify,
+    /// The lowest WAL position in the batch being sent ([`NO_POSITION`] when none).
+    inflight: AtomicU64,
 }
 
 impl Shard {
@@ -179,6 +186,7 @@ impl Shard {
             stop: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             stopped: Notify::new(),
+            inflight: AtomicU64::new(NO_POSITION),
         })
     }
 }
@@ -307,15 +315,32 @@ impl QueueManager {
         })
     }
 
-    /// Offers an entry without dropping it when the queue is full.
-    pub(crate) fn offer(&self, labels: &Labels, t: i64, payload: Payload) -> Offer {
+    /// Offers an entry read from WAL position `pos` without dropping it when the queue
+    /// is full.
+    pub(crate) fn offer(&self, labels: &Labels, t: i64, payload: Payload, pos: u64) -> Offer {
         match payload {
             Payload::Histogram(_) | Payload::FloatHistogram(_) if !self.inner.send_histograms => {
                 Offer::Dropped
             }
             Payload::Exemplar(_) if !self.inner.send_exemplars => Offer::Dropped,
-            p => self.inner.offer(labels, t, p),
+            p => self.inner.offer(labels, t, p, pos),
         }
+    }
+
+    /// The lowest WAL position of an entry not yet acknowledged (queued or being sent),
+    /// or [`NO_POSITION`] when there is none. Shards are FIFO and the WAL is read in
+    /// order, so each shard's oldest entry is at its front.
+    pub(crate) fn low_watermark(&self) -> u64 {
+        self.inner
+            .shards
+            .read()
+            .iter()
+            .map(|s| {
+                let front = s.buf.lock().front().map_or(NO_POSITION, |e| e.pos);
+                front.min(s.inflight.load(Ordering::SeqCst))
+            })
+            .min()
+            .unwrap_or(NO_POSITION)
     }
 
     /// Whether both handles are the same queue.
@@ -508,7 +533,7 @@ impl Inner {
     }
 
     fn enqueue(&self, labels: &Labels, t: i64, payload: Payload) -> bool {
-        match self.offer(labels, t, payload) {
+        match self.offer(labels, t, payload, NO_POSITION) {
             Offer::Accepted => true,
             Offer::Dropped => false,
             Offer::Full => {
@@ -520,7 +545,7 @@ impl Inner {
 
     /// Queues an entry unless relabeling drops it or the queue is full (the caller
     /// decides whether to drop or wait).
-    fn offer(&self, labels: &Labels, t: i64, payload: Payload) -> Offer {
+    fn offer(&self, labels: &Labels, t: i64, payload: Payload, pos: u64) -> Offer {
         if self.closed.load(Ordering::Relaxed) {
             return Offer::Dropped;
         }
@@ -539,7 +564,12 @@ impl Inner {
         let shard = &shards[shard_of(&labels, shards.len())];
         let len = {
             let mut buf = shard.buf.lock();
-            buf.push_back(Entry { labels, t, payload });
+            buf.push_back(Entry {
+                labels,
+                t,
+                payload,
+                pos,
+            });
             buf.len()
         };
         self.pending.fetch_add(1, Ordering::Relaxed);
@@ -660,7 +690,11 @@ impl Inner {
             let batch: Vec<Entry> = {
                 let mut buf = shard.buf.lock();
                 let n = buf.len().min(max);
-                buf.drain(..n).collect()
+                let batch: Vec<Entry> = buf.drain(..n).collect();
+                // Under the lock, so the batch is never in neither place.
+                let low = batch.iter().map(|e| e.pos).min().unwrap_or(NO_POSITION);
+                shard.inflight.store(low, Ordering::SeqCst);
+                batch
             };
             if batch.is_empty() {
                 if shard.closing.load(Ordering::SeqCst) {
@@ -735,6 +769,11 @@ impl Inner {
         let stop = || shard.stop.load(Ordering::SeqCst);
         let sent = self.post_with_retry(&body, n, &stop, &shard.stopped).await;
         let c = &self.counters;
+        if !matches!(sent, Sent::Interrupted) {
+            // Settled before it is counted, so a caller that sees the count also sees
+            // the batch gone from the low watermark.
+            shard.inflight.store(NO_POSITION, Ordering::SeqCst);
+        }
         match sent {
             Sent::Ok => {
                 add(&c.samples_sent, counts[0]);

@@ -122,16 +122,27 @@ impl WriteStorage {
         labels: &Labels,
         t: i64,
         payload: &Payload,
+        pos: u64,
         stop: &std::sync::atomic::AtomicBool,
     ) {
         for q in self.queues() {
-            while q.offer(labels, t, payload.clone()) == Offer::Full {
+            while q.offer(labels, t, payload.clone(), pos) == Offer::Full {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
+    }
+
+    /// The lowest WAL position any queue has not had acknowledged
+    /// ([`NO_POSITION`](crate::queue::NO_POSITION) when none).
+    pub(crate) fn low_watermark(&self) -> u64 {
+        self.queues()
+            .iter()
+            .map(QueueManager::low_watermark)
+            .min()
+            .unwrap_or(crate::queue::NO_POSITION)
     }
 
     /// Records metadata in every queue.

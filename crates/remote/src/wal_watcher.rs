@@ -17,7 +17,7 @@ use crate::WriteStorage;
 use crate::queue::{Payload, now_ms};
 
 /// How a [`WalWatcher`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalWatcherOptions {
     /// How often the live segment is re-read for new records.
     pub poll_interval: Duration,
@@ -25,6 +25,12 @@ pub struct WalWatcherOptions {
     /// watcher starts", Prometheus's choice: on a restart the WAL's older samples, which
     /// were sent before, are not sent again.
     pub start_time: Option<i64>,
+    /// Where to keep the position of the oldest WAL record some queue has not had
+    /// acknowledged. When the file exists at start, reading resumes there (every record
+    /// from it on is sent again, whatever its age), so a restart — even after a crash —
+    /// loses nothing that was logged; what was in flight when the marker was last
+    /// written may be sent twice. `None` keeps no position (Prometheus's behaviour).
+    pub position_file: Option<PathBuf>,
 }
 
 impl Default for WalWatcherOptions {
@@ -32,6 +38,7 @@ impl Default for WalWatcherOptions {
         WalWatcherOptions {
             poll_interval: Duration::from_millis(250),
             start_time: None,
+            position_file: None,
         }
     }
 }
@@ -89,13 +96,22 @@ impl WalWatcher {
     pub fn start(wal_dir: &Path, remote: Arc<WriteStorage>, opts: WalWatcherOptions) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
+        let resume = opts.position_file.as_deref().and_then(read_position);
         let mut state = Tail {
             dir: wal_dir.to_owned(),
             remote,
-            start_time: opts.start_time.unwrap_or_else(now_ms),
+            // Resuming from a marker sends everything after it, however old.
+            start_time: if resume.is_some() {
+                i64::MIN
+            } else {
+                opts.start_time.unwrap_or_else(now_ms)
+            },
             series: HashMap::new(),
             stop: stop.clone(),
             counters: counters.clone(),
+            resume,
+            position_file: opts.position_file,
+            written: None,
         };
         let s2 = stop.clone();
         let thread = std::thread::Builder::new()
@@ -142,9 +158,48 @@ struct Tail {
     series: HashMap<u64, Labels>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    /// Records before this position are read for their series only.
+    resume: Option<u64>,
+    position_file: Option<PathBuf>,
+    /// The position last written to `position_file`.
+    written: Option<u64>,
+}
+
+/// A WAL position as one number: segment in the high half, record index in the low.
+fn position(segment: u32, record: usize) -> u64 {
+    (u64::from(segment) << 32) | (record as u64 & 0xffff_ffff)
+}
+
+fn read_position(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut it = text.split_whitespace();
+    let seg: u32 = it.next()?.parse().ok()?;
+    let rec: usize = it.next()?.parse().ok()?;
+    Some(position(seg, rec))
 }
 
 impl Tail {
+    /// Writes the oldest unacknowledged position (the read position when everything
+    /// read was acknowledged) to the position file, atomically, when it changed.
+    fn persist(&mut self, read: u64) {
+        let Some(path) = &self.position_file else {
+            return;
+        };
+        let low = self.remote.low_watermark().min(read);
+        if self.written == Some(low) {
+            return;
+        }
+        let text = format!("{} {}\n", low >> 32, low & 0xffff_ffff);
+        let tmp = path.with_extension("tmp");
+        let ok = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+        match ok {
+            Ok(()) => self.written = Some(low),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "remote write: saving the WAL position failed");
+            }
+        }
+    }
+
     fn run(&mut self, poll: Duration, stop: &AtomicBool) {
         // (segment, records of it already handled)
         let mut pos: Option<(u32, usize)> = None;
@@ -182,7 +237,9 @@ impl Tail {
             let mut i = 0usize;
             let res = log::read_segment(seg, &data, |rec| {
                 if i >= done {
-                    self.handle(rec);
+                    let here = position(seg, i);
+                    let series_only = self.resume.is_some_and(|r| here < r);
+                    self.handle(rec, here, series_only);
                 }
                 i += 1;
             });
@@ -190,6 +247,7 @@ impl Tail {
             if is_last {
                 // The live segment: a cut-off record at its end is still being written.
                 pos = Some((seg, done));
+                self.persist(position(seg, done));
                 std::thread::sleep(poll);
                 continue;
             }
@@ -200,6 +258,10 @@ impl Tail {
             // A later segment exists, so this one is complete: move on.
             let next = segs.iter().copied().find(|&s| s > seg).unwrap_or(seg);
             pos = Some((next, 0));
+            self.persist(position(next, 0));
+        }
+        if let Some((seg, done)) = pos {
+            self.persist(position(seg, done));
         }
     }
 
@@ -219,7 +281,7 @@ impl Tail {
         Some(n)
     }
 
-    fn forward(&self, r: u64, t: i64, p: &Payload) {
+    fn forward(&self, r: u64, t: i64, p: &Payload, pos: u64) {
         if t < self.start_time && !matches!(p, Payload::Exemplar(_)) {
             return;
         }
@@ -227,11 +289,11 @@ impl Tail {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        self.remote.offer_wait(labels, t, p, &self.stop);
+        self.remote.offer_wait(labels, t, p, pos, &self.stop);
         self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn handle(&mut self, rec: &[u8]) {
+    fn handle(&mut self, rec: &[u8], pos: u64, series_only: bool) {
         self.counters.records.fetch_add(1, Ordering::Relaxed);
         let rec = match record::decode(rec) {
             Ok(r) => r,
@@ -247,19 +309,20 @@ impl Tail {
                     self.series.insert(s.r, s.labels);
                 }
             }
+            _ if series_only => {}
             Record::Samples(samples) => {
                 for s in samples {
-                    self.forward(s.r, s.t, &Payload::Float(s.v));
+                    self.forward(s.r, s.t, &Payload::Float(s.v), pos);
                 }
             }
             Record::Histograms(hs) => {
                 for h in hs {
-                    self.forward(h.r, h.t, &Payload::Histogram(Arc::new(h.h)));
+                    self.forward(h.r, h.t, &Payload::Histogram(Arc::new(h.h)), pos);
                 }
             }
             Record::FloatHistograms(hs) => {
                 for h in hs {
-                    self.forward(h.r, h.t, &Payload::FloatHistogram(Arc::new(h.h)));
+                    self.forward(h.r, h.t, &Payload::FloatHistogram(Arc::new(h.h)), pos);
                 }
             }
             Record::Exemplars(es) => {
@@ -269,7 +332,7 @@ impl Tail {
                         value: e.v,
                         timestamp: Some(e.t),
                     };
-                    self.forward(e.r, e.t, &Payload::Exemplar(x));
+                    self.forward(e.r, e.t, &Payload::Exemplar(x), pos);
                 }
             }
             Record::Metadata(ms) => {

@@ -65,6 +65,7 @@ async fn the_wal_watcher_forwards_what_the_tsdb_logs() {
     let opts = WalWatcherOptions {
         poll_interval: Duration::from_millis(10),
         start_time: Some(0),
+        ..WalWatcherOptions::default()
     };
     let w = WalWatcher::start(&dir.path().join("wal"), ws.clone(), opts);
     // Logged while it tails.
@@ -84,6 +85,7 @@ async fn the_wal_watcher_forwards_what_the_tsdb_logs() {
         WalWatcherOptions {
             poll_interval: Duration::from_millis(10),
             start_time: None,
+            ..WalWatcherOptions::default()
         },
     );
     let now = std::time::SystemTime::now()
@@ -99,4 +101,88 @@ async fn the_wal_watcher_forwards_what_the_tsdb_logs() {
     // A resend of old samples would be refused as out of order and counted here.
     assert_eq!(q.stats().samples_failed, 0, "{:?}", q.stats());
     assert_eq!(q.stats().samples_sent, 20_100);
+}
+
+/// Floats in every request the receiver decoded (duplicates included).
+fn received(rx: &common::Receiver) -> usize {
+    rx.decoded
+        .lock()
+        .iter()
+        .flat_map(|r| &r.timeseries)
+        .map(|ts| ts.samples.len())
+        .sum()
+}
+
+async fn queues(url: &str, flush: Duration) -> Arc<WriteStorage> {
+    let ws = Arc::new(WriteStorage::new());
+    ws.set_options(move |cfg| QueueOptions {
+        batch_send_deadline: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(50),
+        flush_deadline: flush,
+        ..QueueOptions::from_config(cfg)
+    });
+    ws.apply_config(
+        &remote_write(&format!("remote_write:\n  - url: {url}/api/v1/write\n")),
+        &Labels::empty(),
+    )
+    .await
+    .unwrap();
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_file_makes_restarts_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("data"), DbOptions::default()).unwrap();
+    let wal = dir.path().join("data").join("wal");
+    let marker = dir.path().join("remote.position");
+    let opts = WalWatcherOptions {
+        poll_interval: Duration::from_millis(10),
+        start_time: Some(0),
+        position_file: Some(marker.clone()),
+    };
+    // The receiver is down: the first process queues everything and "crashes" (its
+    // queue gives up at once), having had nothing acknowledged.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let ws = queues(&url, Duration::from_millis(1)).await;
+    let w = WalWatcher::start(&wal, ws.clone(), opts.clone());
+    append(&db, "pos", 0, 300);
+    eventually("all read", || w.stats().forwarded == 3000).await;
+    w.stop();
+    ws.stop().await;
+    // More is logged while nothing runs.
+    append(&db, "pos", 300, 400);
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let rx = Arc::new(common::Receiver::default());
+    let _srv = common::serve(listener, rx.clone());
+    let ws = queues(&url, Duration::from_mins(1)).await;
+    let w = WalWatcher::start(&wal, ws.clone(), opts.clone());
+    eventually("everything after the crash", || {
+        count(&rx.store, "pos") == 4000
+    })
+    .await;
+    let q = ws.queues()[0].clone();
+    // Acknowledged in full: the position the watcher saves on stopping is its read
+    // position.
+    eventually("all acknowledged", || q.stats().samples_sent == 4000).await;
+    w.stop();
+    ws.stop().await;
+    assert_eq!(received(&rx), 4000, "nothing sent twice");
+
+    // A clean restart sends exactly what is new.
+    append(&db, "pos", 400, 450);
+    let ws = queues(&url, Duration::from_mins(1)).await;
+    let w = WalWatcher::start(&wal, ws.clone(), opts);
+    eventually("the new samples", || count(&rx.store, "pos") == 4500).await;
+    w.stop();
+    ws.stop().await;
+    assert_eq!(received(&rx), 4500, "nothing sent twice");
 }
