@@ -62,6 +62,9 @@ pub(crate) struct ServerArgs {
     /// Enable API endpoints for admin control actions.
     #[arg(long = "web.enable-admin-api")]
     enable_admin_api: bool,
+    /// Enable the remote-write receiver at `/api/v1/write`.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    enable_remote_write_receiver: bool,
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m")]
     query_timeout: PromDuration,
@@ -106,6 +109,10 @@ impl ServerArgs {
             ),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            (
+                "web.enable-remote-write-receiver",
+                self.enable_remote_write_receiver.to_string(),
+            ),
             ("query.timeout", self.query_timeout.to_string()),
             ("query.max-samples", self.query_max_samples.to_string()),
             (
@@ -499,6 +506,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         query_timeout: (!query_timeout.is_zero()).then_some(query_timeout),
         enable_lifecycle: args.enable_lifecycle,
         enable_admin_api: args.enable_admin_api,
+        enable_remote_write_receiver: args.enable_remote_write_receiver,
         flags: args.flag_map(),
         build_info: BuildInfo::default(),
         start_time: start,
@@ -510,6 +518,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     )
     .with_targets(Arc::clone(&scrape) as Arc<dyn promlite_web::TargetSource>)
     .with_admin(Arc::clone(&db) as Arc<dyn promlite_web::TsdbAdmin>)
+    .with_appendable(Arc::clone(&db) as Arc<dyn promlite_storage::Appendable>)
     .with_control(Arc::clone(&control) as Arc<dyn Control>)
     .with_rules(Arc::new(promlite_web::ManagedRules {
         manager: Arc::clone(&rules),

@@ -75,6 +75,7 @@ mod federate;
 mod json;
 mod lifecycle;
 mod params;
+mod remote;
 mod rules;
 mod ui;
 mod webconfig;
@@ -282,6 +283,9 @@ pub struct WebOptions {
     pub enable_lifecycle: bool,
     /// Serve the admin API (`--web.enable-admin-api`).
     pub enable_admin_api: bool,
+    /// Accept remote writes on `/api/v1/write` (`--web.enable-remote-write-receiver`);
+    /// they are appended through [`Web::with_appendable`]'s store.
+    pub enable_remote_write_receiver: bool,
     /// The command-line flags, for `/api/v1/status/flags`.
     pub flags: BTreeMap<String, String>,
     /// Build information.
@@ -299,6 +303,7 @@ impl Default for WebOptions {
             query_timeout: Some(Duration::from_mins(2)),
             enable_lifecycle: false,
             enable_admin_api: false,
+            enable_remote_write_receiver: false,
             flags: BTreeMap::new(),
             build_info: BuildInfo::default(),
             start_time: SystemTime::now(),
@@ -322,6 +327,7 @@ struct Inner {
     control: Option<Arc<dyn Control>>,
     metrics: Option<Arc<dyn MetricsSource>>,
     rules: Option<Arc<dyn RuleSource>>,
+    appendable: Option<Arc<dyn promlite_storage::Appendable>>,
     ready: AtomicBool,
 }
 
@@ -348,6 +354,7 @@ impl Web {
                 control: None,
                 metrics: None,
                 rules: None,
+                appendable: None,
                 ready: AtomicBool::new(false),
             }),
         }
@@ -367,6 +374,7 @@ impl Web {
                 control: i.control.clone(),
                 metrics: i.metrics.clone(),
                 rules: i.rules.clone(),
+                appendable: i.appendable.clone(),
                 ready: AtomicBool::new(i.ready.load(Ordering::Relaxed)),
             });
         }
@@ -404,6 +412,13 @@ impl Web {
         self
     }
 
+    /// Appends remote writes (with [`WebOptions::enable_remote_write_receiver`]) to
+    /// `store`.
+    pub fn with_appendable(mut self, store: Arc<dyn promlite_storage::Appendable>) -> Web {
+        self.inner_mut().appendable = Some(store);
+        self
+    }
+
     /// Marks the server ready (or not): the API and `/-/ready` answer 503 until then.
     pub fn set_ready(&self, ready: bool) {
         self.inner.ready.store(ready, Ordering::Release);
@@ -418,6 +433,7 @@ impl Web {
         api::routes(self.clone())
             .merge(lifecycle::routes(self.clone()))
             .merge(federate::routes(self.clone()))
+            .merge(remote::routes(self.clone()))
             .merge(ui::routes())
     }
 }

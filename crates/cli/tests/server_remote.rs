@@ -1,0 +1,165 @@
+//! The server's remote-write receiver and remote-read endpoint over HTTP: off by default
+//! (404 with Prometheus's message), and with `--web.enable-remote-write-receiver` a
+//! snappy-compressed WriteRequest lands in the TSDB, is queryable, and reads back
+//! through `/api/v1/read`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{enc, free_port, http, spawn, wait_for};
+use promlite_remote::prompb;
+
+/// A POST with a binary body; returns status and body bytes.
+fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status = std::str::from_utf8(&resp[9..12]).unwrap().parse().unwrap();
+    (status, resp[split + 4..].to_vec())
+}
+
+fn start(dir: &Path, receiver: bool) -> (common::Proc, u16) {
+    let port = free_port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
+    let mut args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!(
+            "--storage.tsdb.path={}",
+            dir.join(format!("data{receiver}")).display()
+        ),
+    ];
+    if receiver {
+        args.push("--web.enable-remote-write-receiver".into());
+    }
+    let p = spawn(Path::new(env!("CARGO_BIN_EXE_promlite")), &args);
+    wait_for(Duration::from_mins(1), || {
+        http(port, "/-/ready").is_some_and(|(c, _)| c == 200)
+    });
+    (p, port)
+}
+
+const RW_HEADERS: &[(&str, &str)] = &[
+    ("Content-Type", "application/x-protobuf"),
+    ("Content-Encoding", "snappy"),
+    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+];
+
+#[test]
+fn remote_write_lands_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let t = now / 1000 * 1000 - 10_000;
+    let req = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![
+                prompb::Label {
+                    name: "__name__".into(),
+                    value: "rw_test_total".into(),
+                },
+                prompb::Label {
+                    name: "job".into(),
+                    value: "pusher".into(),
+                },
+            ],
+            samples: vec![
+                prompb::Sample {
+                    value: 1.0,
+                    timestamp: t,
+                },
+                prompb::Sample {
+                    value: 2.5,
+                    timestamp: t + 5_000,
+                },
+            ],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let body = promlite_remote::encode_write_request(&req);
+
+    // Off by default.
+    let (_p, port) = start(dir.path(), false);
+    let (code, text) = post(port, "/api/v1/write", RW_HEADERS, &body);
+    assert_eq!(code, 404);
+    assert!(
+        String::from_utf8_lossy(&text).contains("--web.enable-remote-write-receiver"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    drop(_p);
+
+    let (_p, port) = start(dir.path(), true);
+    let (code, text) = post(port, "/api/v1/write", RW_HEADERS, &body);
+    assert_eq!(code, 204, "{}", String::from_utf8_lossy(&text));
+    let (_, v) = http(
+        port,
+        &format!(
+            "/api/v1/query?query={}&time={}",
+            enc("rw_test_total[1m]"),
+            (t + 5_000) as f64 / 1000.0
+        ),
+    )
+    .unwrap();
+    assert!(
+        v.contains(r#""job":"pusher""#) && v.contains(r#""2.5""#),
+        "{v}"
+    );
+
+    // Garbage is a 400 with the reason, and nothing is stored.
+    let (code, text) = post(port, "/api/v1/write", RW_HEADERS, b"not snappy");
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&text));
+
+    // Remote read returns the samples (SAMPLES response, snappy).
+    let read = promlite_remote::encode_read_request(
+        vec![prompb::Query {
+            start_timestamp_ms: t - 1,
+            end_timestamp_ms: t + 10_000,
+            matchers: vec![prompb::LabelMatcher {
+                r#type: 0,
+                name: "__name__".into(),
+                value: "rw_test_total".into(),
+            }],
+            ..Default::default()
+        }],
+        &[],
+    );
+    let (code, body) = post(
+        port,
+        "/api/v1/read",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Read-Version", "0.1.0"),
+        ],
+        &read,
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let raw = promlite_remote::codec::snappy_decompress(&body, 1 << 20).unwrap();
+    let resp = <prompb::ReadResponse as prost::Message>::decode(raw.as_slice()).unwrap();
+    let samples: Vec<(i64, f64)> = resp.results[0].timeseries[0]
+        .samples
+        .iter()
+        .map(|s| (s.timestamp, s.value))
+        .collect();
+    assert_eq!(samples, [(t, 1.0), (t + 5_000, 2.5)]);
+}

@@ -1,0 +1,84 @@
+//! `/api/v1/write` (the remote-write receiver, behind `--web.enable-remote-write-receiver`)
+//! and `/api/v1/read` (remote read), both answered by `promlite-remote`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use crate::Web;
+
+const DISABLED: &str =
+    "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n";
+
+fn text(status: u16, msg: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{msg}\n"),
+    )
+        .into_response()
+}
+
+async fn write(State(web): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
+    if !web.is_ready() {
+        return crate::lifecycle::unavailable();
+    }
+    let Some(app) = web
+        .inner
+        .appendable
+        .clone()
+        .filter(|_| web.inner.options.enable_remote_write_receiver)
+    else {
+        return (StatusCode::NOT_FOUND, DISABLED).into_response();
+    };
+    let done = tokio::task::spawn_blocking(move || {
+        promlite_remote::handle_write(&body, &headers, app.as_ref())
+    })
+    .await;
+    match done {
+        Ok(Ok(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => text(e.status(), e.to_string()),
+        Err(e) => text(500, e.to_string()),
+    }
+}
+
+async fn read(State(web): State<Web>, body: Bytes) -> Response {
+    if !web.is_ready() {
+        return crate::lifecycle::unavailable();
+    }
+    let store = std::sync::Arc::clone(&web.inner.store);
+    let done =
+        tokio::task::spawn_blocking(move || promlite_remote::handle_read(&body, store.as_ref()))
+            .await;
+    match done {
+        Ok(Ok(reply)) => {
+            let mut r = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, reply.content_type)],
+                reply.body,
+            )
+                .into_response();
+            if let Some(enc) = reply.content_encoding {
+                r.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static(enc),
+                );
+            }
+            r
+        }
+        Ok(Err(e)) => text(e.status(), e.to_string()),
+        Err(e) => text(500, e.to_string()),
+    }
+}
+
+/// The remote-write and remote-read routes.
+pub(crate) fn routes(web: Web) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(write))
+        .route("/api/v1/read", post(read))
+        .with_state(web)
+}
