@@ -45,6 +45,14 @@ pub(crate) struct ServerArgs {
         default_value = "15d"
     )]
     retention_time: PromDuration,
+    /// Maximum number of bytes the blocks may use (`512MB`, `10GB`; units are powers of
+    /// 1024). 0: no limit.
+    #[arg(
+        long = "storage.tsdb.retention.size",
+        value_name = "SIZE",
+        default_value = "0"
+    )]
+    retention_size: promlite_scrape::ByteSize,
     /// Address to listen on for the API and telemetry.
     #[arg(
         long = "web.listen-address",
@@ -52,6 +60,11 @@ pub(crate) struct ServerArgs {
         default_value = "127.0.0.1:9090"
     )]
     listen_address: String,
+    /// The URL under which promlite is reached from outside (behind a proxy): it
+    /// appears in alerts' generator URLs and templates' `$externalURL`. Default: the
+    /// listen address.
+    #[arg(long = "web.external-url", value_name = "URL")]
+    external_url: Option<String>,
     /// Path to a configuration file that can enable TLS or authentication (Prometheus's
     /// web configuration format: `tls_server_config`, `basic_auth_users`, headers).
     #[arg(long = "web.config.file", value_name = "PATH")]
@@ -98,6 +111,14 @@ impl ServerArgs {
             (
                 "storage.tsdb.retention.time",
                 self.retention_time.to_string(),
+            ),
+            (
+                "storage.tsdb.retention.size",
+                self.retention_size.to_string(),
+            ),
+            (
+                "web.external-url",
+                self.external_url.clone().unwrap_or_default(),
             ),
             ("web.listen-address", self.listen_address.clone()),
             (
@@ -428,6 +449,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let retention_ms = Duration::from(args.retention_time).as_millis() as i64;
     let db_opts = DbOptions {
         retention_time: (retention_ms > 0).then_some(retention_ms),
+        retention_size: (args.retention_size.0 > 0).then_some(args.retention_size.0),
         ..DbOptions::default()
     };
     let path = args.storage_path.clone();
@@ -470,7 +492,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         Arc::clone(&db) as Arc<dyn promlite_storage::Appendable>,
     );
     eval.external_labels = external_labels;
-    eval.external_url = format!("http://{}", args.listen_address);
+    eval.external_url = args.external_url.clone().map_or_else(
+        || format!("http://{}", args.listen_address),
+        |u| u.trim_end_matches('/').to_owned(),
+    );
     eval.sender = Some(Arc::new(notifier.clone()));
     eval.restore_for_state = true;
     eval.default_interval = Duration::from(first.global.evaluation_interval);
@@ -510,7 +535,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         flags: args.flag_map(),
         build_info: BuildInfo::default(),
         start_time: start,
-        storage_retention: args.retention_time.to_string(),
+        // Prometheus shows both limits as "15d or 512MiB".
+        storage_retention: if args.retention_size.0 > 0 {
+            format!("{} or {}", args.retention_time, args.retention_size)
+        } else {
+            args.retention_time.to_string()
+        },
     };
     let web = Web::new(
         Arc::clone(&db) as Arc<dyn promlite_storage::Queryable>,
