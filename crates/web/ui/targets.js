@@ -36,8 +36,35 @@ async function load() {
     html += `<div class="card"><h3>${esc(name)} <span class="muted">(${healthy}/${ts.length} up)</span></h3>
       <table><tr><th>Endpoint</th><th>State</th><th>Labels</th><th>Last scrape</th><th>Duration</th><th>Error</th></tr>${rows}</table></div>`;
   }
+  const dropped = body.data.droppedTargets;
+  if (dropped.length && !only) {
+    const rows = dropped.map((t, i) => `<tr><td class="mono">${esc(t.scrapePool)}</td><td>${labels(t.discoveredLabels)}</td>
+      <td><button class="explain" data-i="${i}">Why dropped?</button><div id="why-${i}"></div></td></tr>`).join("");
+    html += `<div class="card"><h3>Dropped targets <span class="muted">(${dropped.length}, by relabeling)</span></h3>
+      <table><tr><th>Job</th><th>Discovered labels</th><th>Relabeling</th></tr>${rows}</table></div>`;
+  }
   $("pools").innerHTML = html || `<span class="muted">No targets.</span>`;
+  for (const b of document.querySelectorAll("button.explain")) {
+    b.onclick = () => explain(dropped[Number(b.dataset.i)], $(`why-${b.dataset.i}`));
+  }
   $("summary").textContent = `${up}/${all} targets up; ${body.data.droppedTargets.length} dropped by relabeling`;
+}
+// The relabel steps of a dropped target: each rule, the labels after it, and the rule
+// that dropped the target highlighted.
+async function explain(t, el) {
+  const q = new URLSearchParams({ scrapePool: t.scrapePool, labels: JSON.stringify(t.discoveredLabels) });
+  const body = await (await fetch(`/api/v1/targets/relabel_steps?${q}`)).json();
+  if (body.status !== "success") { el.innerHTML = `<div class="error">${esc(body.error)}</div>`; return; }
+  let kept = true;
+  el.innerHTML = `<table class="steps">${body.data.steps.map((s, i) => {
+    const dropper = kept && !s.keep;
+    kept = s.keep;
+    const r = s.rule;
+    const rule = [`action: ${r.action}`, r.sourceLabels ? `source_labels: [${r.sourceLabels.join(", ")}]` : "",
+      r.regex ? `regex: ${r.regex}` : "", r.targetLabel ? `target_label: ${r.targetLabel}` : ""].filter(Boolean).join("\n");
+    return `<tr class="${dropper ? "dropper" : ""}"><td>${i + 1}</td><td><pre class="mono">${esc(rule)}</pre></td>
+      <td>${dropper ? "<b class=\"down\">dropped here</b>" : s.keep ? labels(s.output) : "<span class=\"muted\">—</span>"}</td></tr>`;
+  }).join("")}</table>`;
 }
 $("unhealthy").onchange = load;
 load();
