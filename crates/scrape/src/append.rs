@@ -2,6 +2,7 @@
 //! with the per-target series cache, limits, staleness markers and report series.
 
 use std::hash::BuildHasher;
+use std::ops::Range;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -9,7 +10,7 @@ use parking_lot::Mutex;
 use promlite_exposition::{
     Entry, Format, OpenMetricsParser, Parser, PromParser, ProtobufOptions, ProtobufParser,
 };
-use promlite_model::{Labels, LabelsBuilder, METRIC_NAME, Metadata, STALE_NAN};
+use promlite_model::{Labels, LabelsBuilder, METRIC_NAME, Metadata, MetricType, STALE_NAN};
 use promlite_relabel::{RelabelConfig, relabel};
 use promlite_storage::{Appender, HistogramRef, SeriesRef};
 
@@ -46,7 +47,7 @@ pub struct AppendOptions {
 struct CacheEntry {
     /// The series as written in the body, the cache key: its range in
     /// `SeriesTable::keys`.
-    key: std::ops::Range<usize>,
+    key: Range<usize>,
     r: SeriesRef,
     /// Labels after target labels and metric relabeling; `None` when relabeling dropped
     /// the series.
@@ -179,12 +180,24 @@ impl Family {
     }
 }
 
-/// A family's metadata as a target's scrapes report it.
+/// A family's metadata as a target's scrapes report it; its texts are ranges of
+/// `MetaTable::text`.
 #[derive(Debug)]
 struct MetaEntry {
-    meta: Metadata,
+    name: Range<usize>,
+    help: Range<usize>,
+    unit: Range<usize>,
+    metric_type: MetricType,
     /// The scrape that last reported it.
     last_iter: u64,
+}
+
+/// One `# TYPE`, `# HELP` or `# UNIT` line.
+#[derive(Debug, Clone, Copy)]
+enum MetaLine<'a> {
+    Type(MetricType),
+    Help(&'a str),
+    Unit(&'a str),
 }
 
 /// Metadata of a family no scrape has reported for this many scrapes is forgotten, as
@@ -199,20 +212,28 @@ pub(crate) struct SharedMetadata(Arc<Mutex<MetaTable>>);
 
 /// Families in the order the body first listed them, found like [`SeriesTable`]'s
 /// series: the `# HELP` and `# TYPE` lines of a steady target each cost one comparison
-/// with the entry at (or just before) the cursor.
+/// with the entry at (or just before) the cursor, and one of the help text. Names, help
+/// texts and units live end to end in one string, read in order; a replaced text stays
+/// there as garbage until the garbage outgrows the live text.
 #[derive(Debug, Default)]
 struct MetaTable {
-    entries: Vec<(String, MetaEntry)>,
+    entries: Vec<MetaEntry>,
+    text: String,
+    garbage: usize,
     index: HashMap<String, usize>,
     cursor: usize,
 }
 
 impl MetaTable {
-    /// Records one `# TYPE`/`# HELP`/`# UNIT` line of scrape `iter`. A family seen before
+    /// Records one metadata line of family `name` in scrape `iter`. A family seen before
     /// is updated in place, so a steady target allocates nothing.
-    fn record(&mut self, name: &str, iter: u64, update: impl FnOnce(&mut Metadata)) {
+    fn record(&mut self, name: &str, iter: u64, line: MetaLine<'_>) {
         let c = self.cursor;
-        let at = |i: usize| self.entries.get(i).is_some_and(|(n, _)| n == name);
+        let at = |i: usize| {
+            self.entries
+                .get(i)
+                .is_some_and(|e| &self.text[e.name.clone()] == name)
+        };
         let i = if c > 0 && at(c - 1) {
             c - 1
         } else if at(c) {
@@ -221,38 +242,80 @@ impl MetaTable {
             i
         } else {
             let i = self.entries.len();
-            self.entries.push((
-                name.to_owned(),
-                MetaEntry {
-                    meta: Metadata::default(),
-                    last_iter: iter,
-                },
-            ));
+            let start = self.text.len();
+            self.text.push_str(name);
+            self.entries.push(MetaEntry {
+                name: start..self.text.len(),
+                help: 0..0,
+                unit: 0..0,
+                metric_type: MetricType::Unknown,
+                last_iter: iter,
+            });
             self.index.insert(name.to_owned(), i);
             i
         };
         self.cursor = i + 1;
-        let e = &mut self.entries[i].1;
+        let e = &mut self.entries[i];
         e.last_iter = iter;
-        update(&mut e.meta);
+        let (range, new) = match line {
+            MetaLine::Type(t) => {
+                e.metric_type = t;
+                return;
+            }
+            MetaLine::Help(h) => (&mut e.help, h),
+            MetaLine::Unit(u) => (&mut e.unit, u),
+        };
+        if self.text[range.clone()] != *new {
+            self.garbage += range.len();
+            let start = self.text.len();
+            self.text.push_str(new);
+            *range = start..self.text.len();
+            if self.garbage > 4096 && self.garbage > self.text.len() / 2 {
+                self.compact();
+            }
+        }
     }
 
-    fn get(&self, name: &str) -> Option<&Metadata> {
-        self.index.get(name).map(|&i| &self.entries[i].1.meta)
+    /// Rewrites `text` with the live texts only.
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.text);
+        for e in &mut self.entries {
+            for r in [&mut e.name, &mut e.help, &mut e.unit] {
+                let start = self.text.len();
+                self.text.push_str(&old[r.clone()]);
+                *r = start..self.text.len();
+            }
+        }
+        self.garbage = 0;
+    }
+
+    fn metadata(&self, e: &MetaEntry) -> Metadata {
+        Metadata {
+            metric_type: e.metric_type,
+            help: self.text[e.help.clone()].to_owned(),
+            unit: self.text[e.unit.clone()].to_owned(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<Metadata> {
+        self.index
+            .get(name)
+            .map(|&i| self.metadata(&self.entries[i]))
     }
 
     /// Forgets the families no scrape reported for `METADATA_KEEP_ITERATIONS` scrapes.
     fn prune(&mut self, iter: u64) {
         let keep = |e: &MetaEntry| e.last_iter + METADATA_KEEP_ITERATIONS >= iter;
-        if self.entries.iter().all(|(_, e)| keep(e)) {
+        if self.entries.iter().all(keep) {
             return;
         }
-        self.entries.retain(|(_, e)| keep(e));
+        self.entries.retain(keep);
+        self.compact();
         self.index = self
             .entries
             .iter()
             .enumerate()
-            .map(|(i, (n, _))| (n.clone(), i))
+            .map(|(i, e)| (self.text[e.name.clone()].to_owned(), i))
             .collect();
     }
 }
@@ -260,12 +323,11 @@ impl MetaTable {
 impl SharedMetadata {
     /// Every family's metadata, sorted by family name.
     pub(crate) fn list(&self) -> Vec<(String, Metadata)> {
-        let mut v: Vec<(String, Metadata)> = self
-            .0
-            .lock()
+        let t = self.0.lock();
+        let mut v: Vec<(String, Metadata)> = t
             .entries
             .iter()
-            .map(|(n, e)| (n.clone(), e.meta.clone()))
+            .map(|e| (t.text[e.name.clone()].to_owned(), t.metadata(e)))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -273,15 +335,7 @@ impl SharedMetadata {
 
     /// The metadata of the family `name`.
     pub(crate) fn get(&self, name: &str) -> Option<Metadata> {
-        self.0.lock().get(name).cloned()
-    }
-}
-
-/// Replaces `dst` by `src` unless they are equal.
-fn set_text(dst: &mut String, src: &str) {
-    if dst != src {
-        dst.clear();
-        dst.push_str(src);
+        self.0.lock().get(name)
     }
 }
 
@@ -555,17 +609,17 @@ fn append_parsed<P: Parser>(
                 Entry::Histogram(h) => (h.series, h.name, h.timestamp, Err(h.histogram)),
                 Entry::Type { name, metric_type } => {
                     family.switch_to(name);
-                    metadata.record(name, iter, |m| m.metric_type = *metric_type);
+                    metadata.record(name, iter, MetaLine::Type(*metric_type));
                     continue;
                 }
                 Entry::Help { name, help } => {
                     family.switch_to(name);
-                    metadata.record(name, iter, |m| set_text(&mut m.help, help));
+                    metadata.record(name, iter, MetaLine::Help(help));
                     continue;
                 }
                 Entry::Unit { name, unit } => {
                     family.switch_to(name);
-                    metadata.record(name, iter, |m| set_text(&mut m.unit, unit));
+                    metadata.record(name, iter, MetaLine::Unit(unit));
                     continue;
                 }
                 Entry::Comment(_) => continue,
@@ -639,7 +693,7 @@ fn append_parsed<P: Parser>(
                         && family.covers(name)
                         && let Some(m) = metadata.get(family.name.as_str())
                     {
-                        e.r = app.update_metadata(r, labels, m)?;
+                        e.r = app.update_metadata(r, labels, &m)?;
                     }
                     // Exemplars ride along with their sample (the store drops repeats of
                     // the one a target keeps exposing). One that fails validation is
@@ -973,6 +1027,23 @@ mod tests {
             cache.metadata(),
             vec![meta("only", MetricType::Unknown, "Changed.", "")]
         );
+
+        // A help text that changes every scrape leaves garbage behind, which is
+        // compacted away once it outgrows the live text.
+        for t in 0..200 {
+            let help = format!("{t:0>100}");
+            run(
+                &store,
+                &mut cache,
+                &format!("# HELP only {help}\nonly 1\n"),
+                5000 + t,
+                &o,
+            )
+            .unwrap();
+            assert_eq!(cache.metadata()[0].1.help, help);
+        }
+        let table = cache.metadata.0.lock();
+        assert!(table.text.len() < 3 * 4096, "{}", table.text.len());
     }
 
     #[test]
