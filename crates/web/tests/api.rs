@@ -496,6 +496,7 @@ async fn ui_pages_and_assets_are_served_from_the_binary() {
     for (asset, api) in [
         ("alerts.js", "/api/v1/rules?type=alert"),
         ("rules.js", "/api/v1/rules"),
+        ("targets.js", "/api/v1/targets/relabel_steps"),
     ] {
         let (status, body) = get(port, &format!("/static/{asset}")).await;
         assert_eq!(status, 200, "{asset}");
