@@ -366,6 +366,91 @@ pub fn matcher_to_proto(m: &Matcher) -> prompb::LabelMatcher {
     }
 }
 
+/// Interns strings into a remote write 2.0 symbol table (index 0 is the empty string).
+#[derive(Debug, Default)]
+pub struct SymbolTable {
+    symbols: Vec<String>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl SymbolTable {
+    /// A table holding only the empty string.
+    pub fn new() -> SymbolTable {
+        let mut t = SymbolTable::default();
+        t.intern("");
+        t
+    }
+
+    /// The reference of `s`, adding it when new.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&r) = self.index.get(s) {
+            return r;
+        }
+        let r = self.symbols.len() as u32;
+        self.symbols.push(s.to_owned());
+        self.index.insert(s.to_owned(), r);
+        r
+    }
+
+    fn label_refs(&mut self, labels: &[prompb::Label]) -> Vec<u32> {
+        labels
+            .iter()
+            .flat_map(|l| [self.intern(&l.name), self.intern(&l.value)])
+            .collect()
+    }
+
+    /// The table, to send as `Request.symbols`.
+    pub fn into_symbols(self) -> Vec<String> {
+        self.symbols
+    }
+}
+
+/// The same series in remote write 2.0 form: labels and exemplar labels become symbol
+/// references, and `metadata(metric name)` supplies each series' metadata (2.0 carries
+/// metadata per series rather than per family).
+pub fn write_request_to_v2(
+    req: &prompb::WriteRequest,
+    metadata: impl Fn(&str) -> Option<Metadata>,
+) -> prompb::v2::Request {
+    let mut table = SymbolTable::new();
+    let mut timeseries = Vec::with_capacity(req.timeseries.len());
+    for ts in &req.timeseries {
+        let name = ts
+            .labels
+            .iter()
+            .find(|l| l.name == METRIC_NAME)
+            .map_or("", |l| l.value.as_str());
+        let meta = metadata(name).map(|m| {
+            let p = metadata_to_proto("", &m);
+            prompb::v2::Metadata {
+                r#type: p.r#type,
+                help_ref: table.intern(&m.help),
+                unit_ref: table.intern(&m.unit),
+            }
+        });
+        timeseries.push(prompb::v2::TimeSeries {
+            labels_refs: table.label_refs(&ts.labels),
+            samples: ts.samples.clone(),
+            histograms: ts.histograms.clone(),
+            exemplars: ts
+                .exemplars
+                .iter()
+                .map(|e| prompb::v2::Exemplar {
+                    labels_refs: table.label_refs(&e.labels),
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
+                .collect(),
+            metadata: meta,
+            created_timestamp: 0,
+        });
+    }
+    prompb::v2::Request {
+        symbols: table.into_symbols(),
+        timeseries,
+    }
+}
+
 /// Appends one frame of a streamed read response: the payload's length as a uvarint,
 /// its CRC32-Castagnoli as four big-endian bytes, then the payload.
 pub fn write_frame(out: &mut Vec<u8>, payload: &[u8]) {

@@ -82,8 +82,12 @@
 //!   histogram chunk encoder). The client asks for SAMPLES like Prometheus's, or with
 //!   [`RemoteReadQueryable::with_streamed_chunks`] also accepts streamed XOR, histogram
 //!   and float-histogram chunks ([`decode_chunked_response`]).
-//! - Remote write 2.0 (`io.prometheus.write.v2.Request`) is not implemented: a queue
-//!   configured for it is refused at construction, and the receiver answers 415.
+//! - **Remote write 2.0** (`io.prometheus.write.v2.Request`: a symbol table, metadata
+//!   and created timestamps per series) is spoken both ways: the receiver picks the
+//!   version from `Content-Type` (and [`WriteStats::response_headers`] gives 2.0's
+//!   written-counts headers), and a queue with `protobuf_message:
+//!   io.prometheus.write.v2.Request` sends 2.0 with metadata inline. Tested against
+//!   promlite's own receiver only: Prometheus 2.42 predates 2.0.
 //!
 //! # Example: a queue delivering to a receiver
 //!
@@ -131,6 +135,6 @@ pub use read_handler::{
 pub use storage::{RemoteWriteAppendable, WriteStorage};
 pub use wal_watcher::{WalWatcher, WalWatcherOptions, WalWatcherStats};
 pub use write_handler::{
-    REMOTE_WRITE_VERSION_HEADER, WriteOptions, WriteStats, decode_write_request,
-    encode_write_request, handle_write, handle_write_with,
+    PROTO_V1, PROTO_V2, REMOTE_WRITE_VERSION_HEADER, WriteOptions, WriteStats,
+    decode_write_request, encode_write_request, handle_write, handle_write_with,
 };

@@ -369,3 +369,74 @@ pub struct ChunkedReadResponse {
     #[prost(int64, tag = "2")]
     pub query_index: i64,
 }
+
+/// Remote write 2.0: the `io.prometheus.write.v2` messages. Strings (label names and
+/// values, help, unit) are sent once in [`Request::symbols`] and referenced by index.
+/// `Sample`, `Histogram` and `BucketSpan` are wire-identical to 1.0's (same field
+/// numbers, types and enum values), so the 1.0 types are used for them.
+pub mod v2 {
+    pub use super::{BucketSpan, Histogram, Sample};
+
+    /// `io.prometheus.write.v2.Request` (fields 1 to 3 are reserved).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Request {
+        /// The string table; index 0 must be the empty string.
+        #[prost(string, repeated, tag = "4")]
+        pub symbols: Vec<String>,
+        /// The series.
+        #[prost(message, repeated, tag = "5")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    /// `io.prometheus.write.v2.TimeSeries`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        /// Label name and value references, alternating, sorted by name.
+        #[prost(uint32, repeated, tag = "1")]
+        pub labels_refs: Vec<u32>,
+        /// Float samples in timestamp order.
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+        /// Native histogram samples in timestamp order.
+        #[prost(message, repeated, tag = "3")]
+        pub histograms: Vec<Histogram>,
+        /// Exemplars.
+        #[prost(message, repeated, tag = "4")]
+        pub exemplars: Vec<Exemplar>,
+        /// The series' metadata.
+        #[prost(message, optional, tag = "5")]
+        pub metadata: Option<Metadata>,
+        /// When the counter started counting, in milliseconds (0: unknown).
+        #[prost(int64, tag = "6")]
+        pub created_timestamp: i64,
+    }
+
+    /// `io.prometheus.write.v2.Exemplar`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Exemplar {
+        /// Label references, alternating name and value.
+        #[prost(uint32, repeated, tag = "1")]
+        pub labels_refs: Vec<u32>,
+        /// The observed value.
+        #[prost(double, tag = "2")]
+        pub value: f64,
+        /// Milliseconds (0: unknown).
+        #[prost(int64, tag = "3")]
+        pub timestamp: i64,
+    }
+
+    /// `io.prometheus.write.v2.Metadata`; its type numbers are 1.0's
+    /// [`MetricType`](super::MetricType)'s.
+    #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+    pub struct Metadata {
+        /// The metric type.
+        #[prost(enumeration = "super::MetricType", tag = "1")]
+        pub r#type: i32,
+        /// Reference to the HELP text.
+        #[prost(uint32, tag = "3")]
+        pub help_ref: u32,
+        /// Reference to the unit.
+        #[prost(uint32, tag = "4")]
+        pub unit_ref: u32,
+    }
+}

@@ -22,7 +22,7 @@ use crate::codec::{
     metadata_to_proto,
 };
 use crate::endpoint::{Endpoint, error_for_status};
-use crate::write_handler::{REMOTE_WRITE_VERSION_HEADER, encode_write_request};
+use crate::write_handler::{PROTO_V1, PROTO_V2, REMOTE_WRITE_VERSION_HEADER, encode_write_request};
 use crate::{RemoteError, prompb};
 
 /// Relabeling results cached per input label set; the cache is cleared beyond this size.
@@ -199,6 +199,8 @@ struct Inner {
     external_labels: Labels,
     send_exemplars: bool,
     send_histograms: bool,
+    /// Send remote write 2.0 requests (metadata inline, per series).
+    v2: bool,
     shards: RwLock<Vec<Arc<Shard>>>,
     tasks: Mutex<Vec<JoinHandle<Vec<Entry>>>>,
     background: Mutex<Vec<JoinHandle<()>>>,
@@ -269,12 +271,15 @@ impl QueueManager {
         external_labels: &Labels,
         opts: QueueOptions,
     ) -> Result<Self, RemoteError> {
-        if cfg.protobuf_message != "prometheus.WriteRequest" {
-            return Err(RemoteError::Config(format!(
-                "remote write protobuf message {} is not supported yet; use prometheus.WriteRequest",
-                cfg.protobuf_message
-            )));
-        }
+        let v2 = match cfg.protobuf_message.as_str() {
+            PROTO_V1 => false,
+            PROTO_V2 => true,
+            other => {
+                return Err(RemoteError::Config(format!(
+                    "unknown remote write protobuf message {other}, supported: {PROTO_V1}, {PROTO_V2}"
+                )));
+            }
+        };
         if !cfg.cloud_auth.is_empty() {
             return Err(RemoteError::Config(
                 "sigv4, azuread and google_iam are not supported yet".into(),
@@ -299,6 +304,7 @@ impl QueueManager {
                 external_labels: external_labels.clone(),
                 send_exemplars: cfg.send_exemplars,
                 send_histograms: cfg.send_native_histograms,
+                v2,
                 shards: RwLock::new(Vec::new()),
                 tasks: Mutex::new(Vec::new()),
                 background: Mutex::new(Vec::new()),
@@ -364,7 +370,7 @@ impl QueueManager {
         let reshard = rt.spawn(async move { me.reshard_loop().await });
         let mut bg = self.inner.background.lock();
         bg.push(reshard);
-        if self.inner.opts.send_metadata {
+        if self.inner.opts.send_metadata && !self.inner.v2 {
             let me = self.inner.clone();
             bg.push(rt.spawn(async move { me.metadata_loop().await }));
         }
@@ -759,13 +765,32 @@ impl Inner {
         (req, counts)
     }
 
+    /// The metadata recorded for the family of series `name` (2.0 sends it inline).
+    fn metadata_for(&self, name: &str) -> Option<Metadata> {
+        if !self.opts.send_metadata {
+            return None;
+        }
+        let m = self.metadata.lock();
+        m.get(name).cloned().or_else(|| {
+            ["_bucket", "_sum", "_count", "_gsum", "_gcount"]
+                .iter()
+                .find_map(|s| m.get(name.strip_suffix(s)?).cloned())
+        })
+    }
+
     async fn send_batch(&self, shard: &Shard, batch: &[Entry]) -> Sent {
         let (req, counts) = self.build_request(batch);
         let n: usize = counts.iter().sum();
         if n == 0 {
             return Sent::Ok;
         }
-        let body = encode_write_request(&req);
+        let body = if self.v2 {
+            let meta = |name: &str| self.metadata_for(name);
+            let v2 = crate::codec::write_request_to_v2(&req, meta);
+            crate::codec::snappy_compress(&prost::Message::encode_to_vec(&v2))
+        } else {
+            encode_write_request(&req)
+        };
         let stop = || shard.stop.load(Ordering::SeqCst);
         let sent = self.post_with_retry(&body, n, &stop, &shard.stopped).await;
         let c = &self.counters;
@@ -831,8 +856,18 @@ impl Inner {
             .post()
             .map_err(PostError::Permanent)?
             .header(CONTENT_ENCODING, "snappy")
-            .header(CONTENT_TYPE, "application/x-protobuf")
-            .header(REMOTE_WRITE_VERSION_HEADER, "0.1.0")
+            .header(
+                CONTENT_TYPE,
+                if self.v2 {
+                    "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+                } else {
+                    "application/x-protobuf"
+                },
+            )
+            .header(
+                REMOTE_WRITE_VERSION_HEADER,
+                if self.v2 { "2.0.0" } else { "0.1.0" },
+            )
             .body(body.to_vec());
         let resp = req
             .send()

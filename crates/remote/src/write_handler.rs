@@ -3,7 +3,7 @@
 
 use http::HeaderMap;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use promlite_model::{Labels, LabelsBuilder, ValidationScheme};
+use promlite_model::{Labels, LabelsBuilder, Metadata, ValidationScheme};
 use promlite_storage::{Appendable, HistogramRef, SeriesRef};
 use prost::Message;
 
@@ -13,8 +13,13 @@ use crate::codec::{
 };
 use crate::{RemoteError, prompb};
 
-/// The remote-write protocol version header and the 1.0 value this receiver speaks.
+/// The remote-write protocol version header.
 pub const REMOTE_WRITE_VERSION_HEADER: &str = "X-Prometheus-Remote-Write-Version";
+
+/// The `proto=` parameter of a remote write 1.0 request.
+pub const PROTO_V1: &str = "prometheus.WriteRequest";
+/// The `proto=` parameter of a remote write 2.0 request.
+pub const PROTO_V2: &str = "io.prometheus.write.v2.Request";
 
 /// Settings of the receiver.
 #[derive(Debug, Clone)]
@@ -23,6 +28,28 @@ pub struct WriteOptions {
     pub max_body_bytes: usize,
     /// Which metric and label names are valid (Prometheus 3: UTF-8).
     pub validation: ValidationScheme,
+}
+
+impl WriteStats {
+    /// The response headers remote write 2.0 asks receivers to send (harmless for 1.0
+    /// clients, which ignore them): how many samples, histograms and exemplars were
+    /// written.
+    pub fn response_headers(&self) -> [(&'static str, String); 3] {
+        [
+            (
+                "X-Prometheus-Remote-Write-Samples-Written",
+                self.samples.to_string(),
+            ),
+            (
+                "X-Prometheus-Remote-Write-Histograms-Written",
+                self.histograms.to_string(),
+            ),
+            (
+                "X-Prometheus-Remote-Write-Exemplars-Written",
+                self.exemplars.to_string(),
+            ),
+        ]
+    }
 }
 
 impl Default for WriteOptions {
@@ -87,15 +114,30 @@ pub fn handle_write_with(
     headers: &HeaderMap,
     app: &dyn Appendable,
 ) -> Result<WriteStats, RemoteError> {
-    check_headers(headers)?;
-    let req = decode_write_request(body, opts.max_body_bytes)?;
-    append_request(opts, &req, app)
+    let v2 = check_headers(headers)?;
+    if body.len() > opts.max_body_bytes {
+        return Err(RemoteError::BodyTooLarge {
+            size: body.len() as u64,
+            limit: opts.max_body_bytes as u64,
+        });
+    }
+    let raw = snappy_decompress(body, opts.max_body_bytes)?;
+    if v2 {
+        let req = prompb::v2::Request::decode(raw.as_slice())?;
+        append_series(&series_v2(opts, &req)?, app)
+    } else {
+        let req = prompb::WriteRequest::decode(raw.as_slice())?;
+        append_series(&series_v1(opts, &req)?, app)
+    }
 }
 
-/// Checks the media type and encoding as Prometheus 3 does for 1.0 requests: a missing
-/// `Content-Type` means 1.0; otherwise it must be `application/x-protobuf`, optionally
-/// with `proto=prometheus.WriteRequest`. A present `Content-Encoding` must be `snappy`.
-fn check_headers(headers: &HeaderMap) -> Result<(), RemoteError> {
+/// Checks the media type and encoding as Prometheus 3 does: a missing `Content-Type`
+/// means 1.0; otherwise it must be `application/x-protobuf`, with
+/// `proto=prometheus.WriteRequest` (1.0, also the default) or
+/// `proto=io.prometheus.write.v2.Request` (2.0). A present `Content-Encoding` must be
+/// `snappy`. Returns whether the request is 2.0.
+fn check_headers(headers: &HeaderMap) -> Result<bool, RemoteError> {
+    let mut v2 = false;
     if let Some(ct) = headers.get(CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default();
         let mut parts = ct.split(';').map(str::trim);
@@ -106,12 +148,14 @@ fn check_headers(headers: &HeaderMap) -> Result<(), RemoteError> {
             )));
         }
         for p in parts {
-            if let Some(proto) = p.strip_prefix("proto=")
-                && proto != "prometheus.WriteRequest"
-            {
-                return Err(RemoteError::UnsupportedMediaType(format!(
-                    "unsupported protobuf message {proto:?}: this receiver speaks remote write 1.0 (prometheus.WriteRequest)"
-                )));
+            match p.strip_prefix("proto=") {
+                None | Some(PROTO_V1) => {}
+                Some(PROTO_V2) => v2 = true,
+                Some(proto) => {
+                    return Err(RemoteError::UnsupportedMediaType(format!(
+                        "unsupported protobuf message {proto:?}, expected {PROTO_V1} or {PROTO_V2}"
+                    )));
+                }
             }
         }
     }
@@ -123,7 +167,7 @@ fn check_headers(headers: &HeaderMap) -> Result<(), RemoteError> {
             enc.to_str().unwrap_or_default()
         )));
     }
-    Ok(())
+    Ok(v2)
 }
 
 /// Decodes a snappy-compressed `WriteRequest`, enforcing `limit` on both sizes.
@@ -146,51 +190,158 @@ pub fn encode_write_request(req: &prompb::WriteRequest) -> Vec<u8> {
     crate::codec::snappy_compress(&req.encode_to_vec())
 }
 
-/// Validates every series first (so a bad label set appends nothing), then appends all
-/// samples in one transaction. A sample the store rejects rolls the transaction back and
-/// is returned as the error; its status is 400 for out-of-order, out-of-bounds, too-old
-/// and duplicate samples, as Prometheus answers so clients do not retry them.
-fn append_request(
+/// One series of a request in either protocol version, validated and ready to append.
+struct SeriesIn<'a> {
+    labels: Labels,
+    samples: &'a [prompb::Sample],
+    histograms: &'a [prompb::Histogram],
+    exemplars: Vec<promlite_model::Exemplar>,
+    metadata: Option<Metadata>,
+    /// Start (created) time of the samples, 0 when unknown.
+    st: i64,
+}
+
+/// Validates every 1.0 series (so a bad label set appends nothing) and attaches each
+/// family's metadata to the series of that family in the request.
+fn series_v1<'a>(
     opts: &WriteOptions,
-    req: &prompb::WriteRequest,
-    app: &dyn Appendable,
-) -> Result<WriteStats, RemoteError> {
+    req: &'a prompb::WriteRequest,
+) -> Result<Vec<SeriesIn<'a>>, RemoteError> {
     let mut b = LabelsBuilder::new();
-    let labels = req
-        .timeseries
-        .iter()
-        .map(|ts| labels_from_proto(&ts.labels, opts.validation, &mut b))
-        .collect::<Result<Vec<Labels>, _>>()?;
+    let mut out = Vec::with_capacity(req.timeseries.len());
+    for ts in &req.timeseries {
+        let labels = labels_from_proto(&ts.labels, opts.validation, &mut b)?;
+        let name = labels.metric_name().unwrap_or_default();
+        let metadata = req
+            .metadata
+            .iter()
+            .find(|m| {
+                !m.metric_family_name.is_empty() && belongs_to_family(name, &m.metric_family_name)
+            })
+            .map(metadata_from_proto);
+        let exemplars = ts
+            .exemplars
+            .iter()
+            .map(|e| promlite_model::Exemplar {
+                labels: exemplar_labels_from_proto(&e.labels, &mut b),
+                value: e.value,
+                timestamp: Some(e.timestamp),
+            })
+            .collect();
+        out.push(SeriesIn {
+            labels,
+            samples: &ts.samples,
+            histograms: &ts.histograms,
+            exemplars,
+            metadata,
+            st: 0,
+        });
+    }
+    Ok(out)
+}
+
+/// Resolves symbol references into label pairs (checked: in range, paired).
+fn refs_to_labels(symbols: &[String], refs: &[u32]) -> Result<Vec<prompb::Label>, RemoteError> {
+    if !refs.len().is_multiple_of(2) {
+        return Err(RemoteError::InvalidRequest(format!(
+            "odd number of label references ({})",
+            refs.len()
+        )));
+    }
+    refs.chunks_exact(2)
+        .map(|p| {
+            let sym = |r: u32| {
+                symbols.get(r as usize).cloned().ok_or_else(|| {
+                    RemoteError::InvalidRequest(format!(
+                        "symbol reference {r} out of range (the table has {} symbols)",
+                        symbols.len()
+                    ))
+                })
+            };
+            Ok(prompb::Label {
+                name: sym(p[0])?,
+                value: sym(p[1])?,
+            })
+        })
+        .collect()
+}
+
+/// Validates every 2.0 series, resolving its symbol references.
+fn series_v2<'a>(
+    opts: &WriteOptions,
+    req: &'a prompb::v2::Request,
+) -> Result<Vec<SeriesIn<'a>>, RemoteError> {
+    let mut b = LabelsBuilder::new();
+    let sym = |r: u32| req.symbols.get(r as usize).cloned().unwrap_or_default();
+    let mut out = Vec::with_capacity(req.timeseries.len());
+    for ts in &req.timeseries {
+        let labels = labels_from_proto(
+            &refs_to_labels(&req.symbols, &ts.labels_refs)?,
+            opts.validation,
+            &mut b,
+        )?;
+        let mut exemplars = Vec::with_capacity(ts.exemplars.len());
+        for e in &ts.exemplars {
+            exemplars.push(promlite_model::Exemplar {
+                labels: exemplar_labels_from_proto(
+                    &refs_to_labels(&req.symbols, &e.labels_refs)?,
+                    &mut b,
+                ),
+                value: e.value,
+                timestamp: Some(e.timestamp),
+            });
+        }
+        let metadata = ts.metadata.map(|m| {
+            metadata_from_proto(&prompb::MetricMetadata {
+                r#type: m.r#type,
+                metric_family_name: String::new(),
+                help: sym(m.help_ref),
+                unit: sym(m.unit_ref),
+            })
+        });
+        out.push(SeriesIn {
+            labels,
+            samples: &ts.samples,
+            histograms: &ts.histograms,
+            exemplars,
+            metadata: metadata.filter(|m| *m != Metadata::default()),
+            st: ts.created_timestamp,
+        });
+    }
+    Ok(out)
+}
+
+/// Appends validated series in one transaction. A sample the store rejects rolls the
+/// transaction back and is returned as the error; its status is 400 for out-of-order,
+/// out-of-bounds, too-old and duplicate samples, as Prometheus answers so clients do not
+/// retry them.
+fn append_series(series: &[SeriesIn<'_>], app: &dyn Appendable) -> Result<WriteStats, RemoteError> {
     let mut stats = WriteStats {
-        series: labels.len(),
+        series: series.len(),
         ..WriteStats::default()
     };
     let mut appender = app.appender();
-    let mut refs = Vec::with_capacity(labels.len());
-    for (ts, ls) in req.timeseries.iter().zip(&labels) {
+    for s in series {
+        let ls = &s.labels;
         let mut r = SeriesRef::NONE;
-        for s in &ts.samples {
-            r = appender.append(r, ls, s.timestamp, s.value)?;
+        for x in s.samples {
+            r = appender.append_with_st(r, ls, s.st, x.timestamp, x.value)?;
             stats.samples += 1;
         }
-        for h in &ts.histograms {
+        for h in s.histograms {
+            let t = h.timestamp;
             r = match histogram_from_proto(h)? {
                 HistogramSample::Int(hi) => {
-                    appender.append_histogram(r, ls, h.timestamp, HistogramRef::Int(&hi))?
+                    appender.append_histogram_with_st(r, ls, s.st, t, HistogramRef::Int(&hi))?
                 }
                 HistogramSample::Float(hf) => {
-                    appender.append_histogram(r, ls, h.timestamp, HistogramRef::Float(&hf))?
+                    appender.append_histogram_with_st(r, ls, s.st, t, HistogramRef::Float(&hf))?
                 }
             };
             stats.histograms += 1;
         }
-        for e in &ts.exemplars {
-            let ex = promlite_model::Exemplar {
-                labels: exemplar_labels_from_proto(&e.labels, &mut b),
-                value: e.value,
-                timestamp: Some(e.timestamp),
-            };
-            match appender.append_exemplar(r, ls, &ex) {
+        for ex in &s.exemplars {
+            match appender.append_exemplar(r, ls, ex) {
                 Ok(nr) => {
                     r = nr;
                     stats.exemplars += 1;
@@ -202,21 +353,9 @@ fn append_request(
                 }
             }
         }
-        refs.push(r);
-    }
-    for m in &req.metadata {
-        if m.metric_family_name.is_empty() {
-            continue;
-        }
-        let meta = metadata_from_proto(m);
-        for (ls, r) in labels.iter().zip(&refs) {
-            if ls
-                .metric_name()
-                .is_some_and(|n| belongs_to_family(n, &m.metric_family_name))
-            {
-                appender.update_metadata(*r, ls, &meta)?;
-                stats.metadata += 1;
-            }
+        if let Some(m) = &s.metadata {
+            appender.update_metadata(r, ls, m)?;
+            stats.metadata += 1;
         }
     }
     appender.commit()?;
@@ -379,10 +518,13 @@ mod tests {
         let mut h = headers();
         h.insert(
             CONTENT_TYPE,
-            "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+            "application/x-protobuf;proto=io.prometheus.write.v3.Request"
                 .parse()
                 .unwrap(),
         );
+        assert_eq!(handle_write(b"", &h, &store).unwrap_err().status(), 415);
+        let mut h = headers();
+        h.insert(CONTENT_TYPE, "application/json".parse().unwrap());
         assert_eq!(handle_write(b"", &h, &store).unwrap_err().status(), 415);
 
         let big = encode_write_request(&prompb::WriteRequest {
@@ -395,6 +537,41 @@ mod tests {
         };
         let err = handle_write_with(&opts, &big, &headers(), &store).unwrap_err();
         assert_eq!(err.status(), 413);
+    }
+
+    #[test]
+    fn remote_write_2_symbols_are_checked() {
+        let store = MemStore::new();
+        let mut h = headers();
+        h.insert(
+            CONTENT_TYPE,
+            format!("application/x-protobuf;proto={PROTO_V2}")
+                .parse()
+                .unwrap(),
+        );
+        let req = |refs: Vec<u32>| prompb::v2::Request {
+            symbols: vec![String::new(), "__name__".into(), "up".into()],
+            timeseries: vec![prompb::v2::TimeSeries {
+                labels_refs: refs,
+                samples: vec![prompb::Sample {
+                    value: 1.0,
+                    timestamp: 5,
+                }],
+                ..Default::default()
+            }],
+        };
+        let body = |r: prompb::v2::Request| crate::codec::snappy_compress(&r.encode_to_vec());
+        let stats = handle_write(&body(req(vec![1, 2])), &h, &store).unwrap();
+        assert_eq!(stats.samples, 1);
+        assert_eq!(
+            stats.response_headers()[0],
+            ("X-Prometheus-Remote-Write-Samples-Written", "1".to_string())
+        );
+        for (refs, want) in [(vec![1, 7], "out of range"), (vec![1], "odd number")] {
+            let err = handle_write(&body(req(refs)), &h, &store).unwrap_err();
+            assert_eq!(err.status(), 400);
+            assert!(err.to_string().contains(want), "{err}");
+        }
     }
 
     #[test]

@@ -357,3 +357,85 @@ async fn a_trickle_after_an_idle_period_is_sent() {
     .await;
     ws.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_2_round_trips_with_metadata_exemplars_and_histograms() {
+    let (rx, url, _srv) = start().await;
+    let ws = storage(
+        &format!(
+            "remote_write:\n  - url: {url}/api/v1/write\n    protobuf_message: io.prometheus.write.v2.Request\n    send_exemplars: true\n    send_native_histograms: true\n"
+        ),
+        &Labels::empty(),
+    )
+    .await;
+    let app = RemoteWriteAppendable::new(Arc::new(MemStore::new()), ws.clone());
+    let c = Labels::from_pairs([("__name__", "v2_requests_total"), ("code", "200")]);
+    let h = Labels::from_pairs([("__name__", "v2_latency_seconds")]);
+    let hist = promlite_model::Histogram {
+        count: 2,
+        sum: 0.5,
+        positive_spans: vec![promlite_model::Span {
+            offset: 0,
+            length: 1,
+        }],
+        positive_buckets: vec![2],
+        ..Default::default()
+    };
+    {
+        let mut a = app.appender();
+        let meta = Metadata {
+            metric_type: MetricType::Counter,
+            help: "Requests by code.".into(),
+            unit: String::new(),
+        };
+        a.update_metadata(SeriesRef::NONE, &c, &meta).unwrap();
+        a.commit().unwrap();
+    }
+    let mut a = app.appender();
+    for i in 0..10 {
+        a.append(SeriesRef::NONE, &c, i * 1000, i as f64).unwrap();
+        a.append_histogram(
+            SeriesRef::NONE,
+            &h,
+            i * 1000,
+            promlite_storage::HistogramRef::Int(&hist),
+        )
+        .unwrap();
+    }
+    let ex = promlite_model::Exemplar {
+        labels: Labels::from_pairs([("trace_id", "abc")]),
+        value: 9.0,
+        timestamp: Some(9_000),
+    };
+    a.append_exemplar(SeriesRef::NONE, &c, &ex).unwrap();
+    a.commit().unwrap();
+    let q = ws.queues()[0].clone();
+    eventually("all sent", || {
+        q.stats().samples_sent == 10 && q.stats().histograms_sent == 10
+    })
+    .await;
+    ws.stop().await;
+    assert_eq!(floats(&rx.store, "v2_requests_total").len(), 10);
+    assert_eq!(rx.store.exemplars(&c), vec![ex]);
+    assert_eq!(
+        rx.store.metadata("v2_requests_total").map(|m| m.help),
+        Some("Requests by code.".to_string())
+    );
+    let hs = {
+        let q = rx.store.querier(i64::MIN, i64::MAX).unwrap();
+        q.select(
+            true,
+            None,
+            &[Matcher::equal("__name__", "v2_latency_seconds")],
+        )
+        .map(|s| collect_samples(&*s.unwrap()).len())
+        .sum::<usize>()
+    };
+    assert_eq!(hs, 10);
+    let hd = rx.headers.lock()[0].clone();
+    assert_eq!(
+        hd["content-type"],
+        "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+    );
+    assert_eq!(hd["x-prometheus-remote-write-version"], "2.0.0");
+}

@@ -73,6 +73,12 @@ proptest! {
         let h = http::HeaderMap::new();
         let _ = handle_write(&body, &h, &s);
         let _ = handle_write(&snappy_compress(&body), &h, &s);
+        let mut v2 = http::HeaderMap::new();
+        v2.insert(
+            "content-type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request".parse().unwrap(),
+        );
+        let _ = handle_write(&snappy_compress(&body), &v2, &s);
         let _ = handle_read(&body, &s);
         let _ = handle_read(&snappy_compress(&body), &s);
         let _ = read_frame(&body, 1 << 20);
