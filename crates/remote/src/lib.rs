@@ -48,6 +48,9 @@
 //! # assert!(read_route(&s, b"junk").is_err());
 //! ```
 //!
+//! Both handlers append or read synchronously (a TSDB append writes its WAL), so an
+//! async server calls them on its blocking pool (`tokio::task::spawn_blocking`).
+//!
 //! # Design decisions
 //!
 //! - **Messages by hand, no build script.** The `prompb` types ([`prompb`]) are written

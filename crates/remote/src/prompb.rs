@@ -371,7 +371,7 @@ pub struct ChunkedReadResponse {
 }
 
 /// Remote write 2.0: the `io.prometheus.write.v2` messages. Strings (label names and
-/// values, help, unit) are sent once in [`Request::symbols`] and referenced by index.
+/// values, help, unit) are sent once in [`v2::Request::symbols`] and referenced by index.
 /// `Sample`, `Histogram` and `BucketSpan` are wire-identical to 1.0's (same field
 /// numbers, types and enum values), so the 1.0 types are used for them.
 pub mod v2 {
