@@ -439,3 +439,42 @@ async fn remote_write_2_round_trips_with_metadata_exemplars_and_histograms() {
     );
     assert_eq!(hd["x-prometheus-remote-write-version"], "2.0.0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloading_keeps_unchanged_queues_and_replaces_changed_ones() {
+    let (_rx, url, _srv) = start().await;
+    let one = format!("remote_write:\n  - url: {url}/api/v1/write\n    name: a\n");
+    let two = format!("{one}  - url: {url}/api/v1/write\n    name: b\n");
+    let ws = storage(&two, &Labels::empty()).await;
+    let before = ws.queues();
+    assert_eq!(before.len(), 2);
+    // Same entries: the same queues keep running.
+    ws.apply_config(&remote_write(&two), &Labels::empty())
+        .await
+        .unwrap();
+    let same = ws.queues();
+    assert!(same[0].same(&before[0]) && same[1].same(&before[1]));
+    // One entry left: it keeps its queue; the other is stopped.
+    ws.apply_config(&remote_write(&one), &Labels::empty())
+        .await
+        .unwrap();
+    let after = ws.queues();
+    assert_eq!(after.len(), 1);
+    assert!(after[0].same(&before[0]));
+    // New external labels change every queue.
+    ws.apply_config(&remote_write(&one), &Labels::from_pairs([("r", "1")]))
+        .await
+        .unwrap();
+    assert!(!ws.queues()[0].same(&before[0]));
+    // An unusable entry changes nothing.
+    let bad = format!(
+        "{one}  - url: https://127.0.0.1:1/x\n    oauth2: {{client_id: x, token_url: http://127.0.0.1:1/t}}\n"
+    );
+    assert!(
+        ws.apply_config(&remote_write(&bad), &Labels::empty())
+            .await
+            .is_err()
+    );
+    assert_eq!(ws.queues().len(), 1);
+    ws.stop().await;
+}
