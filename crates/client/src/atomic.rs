@@ -45,65 +45,45 @@ pub trait Number: sealed::Sealed + Copy + Default + PartialOrd + Send + Sync + '
     fn is_negative_or_nan(self) -> bool;
 }
 
-impl Number for u64 {
-    type Atomic = AtomicU64;
-    fn atomic(v: u64) -> AtomicU64 {
-        AtomicU64::new(v)
-    }
-    #[inline]
-    fn add(a: &AtomicU64, v: u64) {
-        a.fetch_add(v, Ordering::Relaxed);
-    }
-    #[inline]
-    fn sub(a: &AtomicU64, v: u64) {
-        a.fetch_sub(v, Ordering::Relaxed);
-    }
-    fn load(a: &AtomicU64) -> u64 {
-        a.load(Ordering::Relaxed)
-    }
-    fn store(a: &AtomicU64, v: u64) {
-        a.store(v, Ordering::Relaxed);
-    }
-    fn fetch_max(a: &AtomicU64, v: u64) {
-        a.fetch_max(v, Ordering::Relaxed);
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn is_negative_or_nan(self) -> bool {
-        false
-    }
+/// `Number` for an integer type and its atomic: every operation is one atomic
+/// instruction.
+macro_rules! integer_number {
+    ($t:ty, $atomic:ty, $negative:expr) => {
+        impl Number for $t {
+            type Atomic = $atomic;
+            fn atomic(v: $t) -> $atomic {
+                <$atomic>::new(v)
+            }
+            #[inline]
+            fn add(a: &$atomic, v: $t) {
+                a.fetch_add(v, Ordering::Relaxed);
+            }
+            #[inline]
+            fn sub(a: &$atomic, v: $t) {
+                a.fetch_sub(v, Ordering::Relaxed);
+            }
+            fn load(a: &$atomic) -> $t {
+                a.load(Ordering::Relaxed)
+            }
+            fn store(a: &$atomic, v: $t) {
+                a.store(v, Ordering::Relaxed);
+            }
+            fn fetch_max(a: &$atomic, v: $t) {
+                a.fetch_max(v, Ordering::Relaxed);
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn is_negative_or_nan(self) -> bool {
+                let negative: fn($t) -> bool = $negative;
+                negative(self)
+            }
+        }
+    };
 }
 
-impl Number for i64 {
-    type Atomic = AtomicI64;
-    fn atomic(v: i64) -> AtomicI64 {
-        AtomicI64::new(v)
-    }
-    #[inline]
-    fn add(a: &AtomicI64, v: i64) {
-        a.fetch_add(v, Ordering::Relaxed);
-    }
-    #[inline]
-    fn sub(a: &AtomicI64, v: i64) {
-        a.fetch_sub(v, Ordering::Relaxed);
-    }
-    fn load(a: &AtomicI64) -> i64 {
-        a.load(Ordering::Relaxed)
-    }
-    fn store(a: &AtomicI64, v: i64) {
-        a.store(v, Ordering::Relaxed);
-    }
-    fn fetch_max(a: &AtomicI64, v: i64) {
-        a.fetch_max(v, Ordering::Relaxed);
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn is_negative_or_nan(self) -> bool {
-        self < 0
-    }
-}
+integer_number!(u64, AtomicU64, |_| false);
+integer_number!(i64, AtomicI64, |v| v < 0);
 
 impl Number for f64 {
     type Atomic = AtomicU64;

@@ -121,18 +121,8 @@ fn write_point(
 ) {
     let base: Vec<Label<'_>> = p.labels.iter().collect();
     let labels = LabelPairs::from_slice(&base);
-    let om = style == Style::OpenMetrics;
     let in_process = style == Style::InProcess;
     let sample = |name, value| Sample::new(name, labels, value);
-    let created_seconds = |out: &mut dyn FnMut(Entry<'_>), created: Option<i64>| {
-        if let (true, Some(c)) = (om, created) {
-            out(Entry::Series(Sample::new(
-                &n.created,
-                labels,
-                c as f64 / 1000.0,
-            )));
-        }
-    };
     match &p.value {
         MetricValue::Counter {
             value,
@@ -154,7 +144,13 @@ fn write_point(
                 s.created = *created;
             }
             out(Entry::Series(s));
-            created_seconds(out, *created);
+            if let (Style::OpenMetrics, Some(c)) = (style, created) {
+                out(Entry::Series(Sample::new(
+                    &n.created,
+                    labels,
+                    *c as f64 / 1000.0,
+                )));
+            }
         }
         MetricValue::Gauge(v) | MetricValue::Unknown(v) => out(Entry::Series(sample(&n.plain, *v))),
         MetricValue::Info => out(Entry::Series(sample(&n.info, 1.0))),
@@ -196,20 +192,7 @@ fn write_point(
                 }
                 out(Entry::Series(smp));
             }
-            let mut sum = sample(&n.sum, s.sum);
-            let mut count = sample(&n.count, s.count as f64);
-            if in_process {
-                sum.created = s.created;
-                count.created = s.created;
-            }
-            if om {
-                out(Entry::Series(count));
-                out(Entry::Series(sum));
-            } else {
-                out(Entry::Series(sum));
-                out(Entry::Series(count));
-            }
-            created_seconds(out, s.created);
+            sum_count(out, n, labels, style, s.sum, s.count, s.created);
         }
         MetricValue::Histogram(h) => {
             if in_process && let Some(native) = &h.native {
@@ -263,21 +246,41 @@ fn write_point(
                 }
                 out(Entry::Series(s));
             }
-            let mut sum = sample(&n.sum, h.sum);
-            let mut count = sample(&n.count, h.count as f64);
-            if in_process {
-                sum.created = h.created;
-                count.created = h.created;
-            }
-            if om {
-                out(Entry::Series(count));
-                out(Entry::Series(sum));
-            } else {
-                out(Entry::Series(sum));
-                out(Entry::Series(count));
-            }
-            created_seconds(out, h.created);
+            sum_count(out, n, labels, style, h.sum, h.count, h.created);
         }
+    }
+}
+
+/// The `_sum` and `_count` series of a summary or histogram (OpenMetrics puts the count
+/// first, the text format the sum, as their reference clients do), and `_created`.
+fn sum_count(
+    out: &mut dyn FnMut(Entry<'_>),
+    n: &SeriesNames,
+    labels: LabelPairs<'_>,
+    style: Style,
+    sum: f64,
+    count: u64,
+    created: Option<i64>,
+) {
+    let mut sum = Sample::new(&n.sum, labels, sum);
+    let mut count = Sample::new(&n.count, labels, count as f64);
+    if style == Style::InProcess {
+        sum.created = created;
+        count.created = created;
+    }
+    if style == Style::OpenMetrics {
+        out(Entry::Series(count));
+        out(Entry::Series(sum));
+        if let Some(c) = created {
+            out(Entry::Series(Sample::new(
+                &n.created,
+                labels,
+                c as f64 / 1000.0,
+            )));
+        }
+    } else {
+        out(Entry::Series(sum));
+        out(Entry::Series(count));
     }
 }
 

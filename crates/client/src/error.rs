@@ -34,6 +34,10 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// A child was to be created inside `Family::with` on the same family, which holds
+    /// the family's read lock.
+    #[error("cannot create a child of a family inside `Family::with` on that family")]
+    Reentrant,
     /// A metric family of this name is already registered.
     #[error("metric {0:?} is already registered")]
     AlreadyRegistered(String),
