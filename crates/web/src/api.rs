@@ -864,25 +864,25 @@ async fn rules(web: Web, form: Form) -> ApiResult {
         group_limit,
         next_token,
     };
-    let groups = web
-        .inner
+    Ok(Reply::data(crate::rules::rules_json(
+        &rule_groups(&web),
+        &filter,
+    )?))
+}
+
+/// The rule source's groups (none without one).
+fn rule_groups(web: &Web) -> Vec<crate::rules::RuleGroupStatus> {
+    web.inner
         .rules
         .as_ref()
         .map(|r| r.rule_groups())
-        .unwrap_or_default();
-    Ok(Reply::data(crate::rules::rules_json(&groups, &filter)?))
+        .unwrap_or_default()
 }
 
 /// `/api/v1/alerts`: the active alerts of every alerting rule.
 #[allow(clippy::unused_async)]
 async fn alerts(web: Web, _form: Form) -> ApiResult {
-    let groups = web
-        .inner
-        .rules
-        .as_ref()
-        .map(|r| r.rule_groups())
-        .unwrap_or_default();
-    Ok(Reply::data(crate::rules::alerts_json(&groups)))
+    Ok(Reply::data(crate::rules::alerts_json(&rule_groups(&web))))
 }
 
 /// `/api/v1/alertmanagers`: where alerts go.

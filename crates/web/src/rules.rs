@@ -72,27 +72,7 @@ pub struct RuleStatus {
     pub kind: RuleKind,
 }
 
-/// A rule's health, as Prometheus reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleHealth {
-    /// Not evaluated yet.
-    Unknown,
-    /// The last evaluation succeeded.
-    Ok,
-    /// The last evaluation failed.
-    Err,
-}
-
-impl RuleHealth {
-    /// `unknown`, `ok` or `err`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleHealth::Unknown => "unknown",
-            RuleHealth::Ok => "ok",
-            RuleHealth::Err => "err",
-        }
-    }
-}
+pub use promlite_rules::{AlertState, RuleHealth};
 
 /// Recording or alerting.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,28 +92,6 @@ pub enum RuleKind {
         /// Its active (pending or firing) alerts.
         alerts: Vec<AlertStatus>,
     },
-}
-
-/// The state of an alert, or of an alerting rule (its most severe alert's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum AlertState {
-    /// No alert is active.
-    Inactive,
-    /// Active for less than `for`.
-    Pending,
-    /// Firing.
-    Firing,
-}
-
-impl AlertState {
-    /// `inactive`, `pending` or `firing`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Inactive => "inactive",
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-        }
-    }
 }
 
 /// One active alert.
@@ -454,13 +412,11 @@ fn map_labels(m: &std::collections::BTreeMap<String, String>) -> Labels {
     Labels::from_pairs(m.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
-fn alert_state(s: promlite_rules::AlertState) -> AlertState {
+/// A rule not evaluated yet shows as inactive, as Prometheus's alerting rules do.
+fn alert_state(s: AlertState) -> AlertState {
     match s {
-        promlite_rules::AlertState::Pending => AlertState::Pending,
-        promlite_rules::AlertState::Firing => AlertState::Firing,
-        promlite_rules::AlertState::Inactive | promlite_rules::AlertState::Unknown => {
-            AlertState::Inactive
-        }
+        AlertState::Unknown => AlertState::Inactive,
+        other => other,
     }
 }
 
@@ -483,11 +439,7 @@ impl RuleSource for ManagedRules {
                         name: r.name,
                         query: r.query,
                         labels: map_labels(&r.labels),
-                        health: match r.health {
-                            promlite_rules::RuleHealth::Ok => RuleHealth::Ok,
-                            promlite_rules::RuleHealth::Err => RuleHealth::Err,
-                            promlite_rules::RuleHealth::Unknown => RuleHealth::Unknown,
-                        },
+                        health: r.health,
                         last_error: r.last_error,
                         evaluation_time: r.evaluation_time,
                         last_evaluation: r.last_evaluation.map(ms_time),
@@ -502,11 +454,7 @@ impl RuleSource for ManagedRules {
                                     .alerts
                                     .into_iter()
                                     .filter(|x| {
-                                        matches!(
-                                            x.state,
-                                            promlite_rules::AlertState::Pending
-                                                | promlite_rules::AlertState::Firing
-                                        )
+                                        matches!(x.state, AlertState::Pending | AlertState::Firing)
                                     })
                                     .map(|x| AlertStatus {
                                         labels: x.labels,
