@@ -13,7 +13,7 @@ use crate::Web;
 const DISABLED: &str =
     "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n";
 
-fn text(status: u16, msg: String) -> Response {
+fn text(status: u16, msg: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
@@ -41,8 +41,8 @@ async fn write(State(web): State<Web>, headers: HeaderMap, body: Bytes) -> Respo
     .await;
     match done {
         Ok(Ok(_)) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(e)) => text(e.status(), e.to_string()),
-        Err(e) => text(500, e.to_string()),
+        Ok(Err(e)) => text(e.status(), &e.to_string()),
+        Err(e) => text(500, &e.to_string()),
     }
 }
 
@@ -70,8 +70,8 @@ async fn read(State(web): State<Web>, body: Bytes) -> Response {
             }
             r
         }
-        Ok(Err(e)) => text(e.status(), e.to_string()),
-        Err(e) => text(500, e.to_string()),
+        Ok(Err(e)) => text(e.status(), &e.to_string()),
+        Err(e) => text(500, &e.to_string()),
     }
 }
 
