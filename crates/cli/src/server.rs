@@ -231,6 +231,7 @@ struct ServerControl {
     discovery: Mutex<DiscoveryManager>,
     rules: Arc<promlite_rules::Manager>,
     notifier: promlite_rules::Notifier,
+    remote_write: Arc<promlite_remote::WriteStorage>,
     quit: Notify,
     builtin_loaded: SystemTime,
 }
@@ -256,6 +257,17 @@ impl ServerControl {
                 )
             })?;
         self.notifier.set_alertmanagers(&alertmanager_urls(config));
+        // Remote-write queues follow the configuration; unchanged ones keep running.
+        let remote = Arc::clone(&self.remote_write);
+        let (queues, external) = (
+            config.remote_write.clone(),
+            config.global.external_labels.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = remote.apply_config(&queues, &external).await {
+                error!(err = %e, "applying remote_write configuration");
+            }
+        });
         self.scrape
             .apply_config(&config.scrape_configs)
             .context("applying scrape configuration")?;
@@ -501,6 +513,39 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     eval.default_interval = Duration::from(first.global.evaluation_interval);
     eval.default_query_offset = Duration::from(first.global.rule_query_offset);
     let rules = Arc::new(promlite_rules::Manager::new(eval));
+
+    // Remote write reads the TSDB's WAL, as Prometheus does, from now on; a position
+    // file lets a restart resume where the endpoints stopped acknowledging.
+    let remote_write = Arc::new(promlite_remote::WriteStorage::new());
+    remote_write
+        .apply_config(&first.remote_write, &first.global.external_labels)
+        .await
+        .map_err(|e| anyhow::anyhow!("remote_write: {e}"))?;
+    let wal_watcher = promlite_remote::WalWatcher::start(
+        &args.storage_path.join("wal"),
+        Arc::clone(&remote_write),
+        promlite_remote::WalWatcherOptions {
+            start_time: Some(promlite_model::value::now_ms()),
+            position_file: Some(args.storage_path.join("remote_write.position")),
+            ..promlite_remote::WalWatcherOptions::default()
+        },
+    );
+    // Queries read local data merged with every remote_read endpoint (set at start).
+    let mut remote_read: Vec<Arc<dyn promlite_storage::Queryable>> = Vec::new();
+    for cfg in &first.remote_read {
+        let q = promlite_remote::RemoteReadQueryable::new(cfg, tokio::runtime::Handle::current())
+            .map_err(|e| anyhow::anyhow!("remote_read {}: {e}", cfg.url))?
+            .with_external_labels(first.global.external_labels.clone());
+        remote_read.push(Arc::new(q));
+    }
+    let queryable: Arc<dyn promlite_storage::Queryable> = if remote_read.is_empty() {
+        Arc::clone(&db) as Arc<dyn promlite_storage::Queryable>
+    } else {
+        Arc::new(promlite_storage::MergeQueryable::new(
+            Arc::clone(&db) as Arc<dyn promlite_storage::Queryable>,
+            remote_read,
+        ))
+    };
     let control = Arc::new(ServerControl {
         source,
         yaml: Mutex::new(yaml),
@@ -508,6 +553,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         discovery: Mutex::new(discovery),
         rules: Arc::clone(&rules),
         notifier: notifier.clone(),
+        remote_write: Arc::clone(&remote_write),
         quit: Notify::new(),
         builtin_loaded: start,
     });
@@ -542,23 +588,20 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             args.retention_time.to_string()
         },
     };
-    let web = Web::new(
-        Arc::clone(&db) as Arc<dyn promlite_storage::Queryable>,
-        options,
-    )
-    .with_targets(Arc::clone(&scrape) as Arc<dyn promlite_web::TargetSource>)
-    .with_admin(Arc::clone(&db) as Arc<dyn promlite_web::TsdbAdmin>)
-    .with_appendable(Arc::clone(&db) as Arc<dyn promlite_storage::Appendable>)
-    .with_control(Arc::clone(&control) as Arc<dyn Control>)
-    .with_rules(Arc::new(promlite_web::ManagedRules {
-        manager: Arc::clone(&rules),
-        notifier: Some(notifier.clone()),
-    }))
-    .with_metrics(Arc::new(SelfMetrics {
-        db: Arc::clone(&db),
-        control: Arc::clone(&control),
-        start,
-    }));
+    let web = Web::new(queryable, options)
+        .with_targets(Arc::clone(&scrape) as Arc<dyn promlite_web::TargetSource>)
+        .with_admin(Arc::clone(&db) as Arc<dyn promlite_web::TsdbAdmin>)
+        .with_appendable(Arc::clone(&db) as Arc<dyn promlite_storage::Appendable>)
+        .with_control(Arc::clone(&control) as Arc<dyn Control>)
+        .with_rules(Arc::new(promlite_web::ManagedRules {
+            manager: Arc::clone(&rules),
+            notifier: Some(notifier.clone()),
+        }))
+        .with_metrics(Arc::new(SelfMetrics {
+            db: Arc::clone(&db),
+            control: Arc::clone(&control),
+            start,
+        }));
 
     let web_config = match &args.web_config_file {
         Some(p) => Some(Arc::new(promlite_web::WebConfig::load(p)?)),
@@ -633,6 +676,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     rules.stop().await;
     stop_notifier.notify_one();
     let _ = notifier_task.await;
+    wal_watcher.stop();
+    remote_write.stop().await;
     info!("Stopping scrape manager...");
     scrape.stop().await;
     scrape_task.abort();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -21,7 +22,7 @@ fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, V
         body.len()
     );
     for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+        let _ = write!(head, "{k}: {v}\r\n");
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
@@ -98,7 +99,7 @@ fn remote_write_lands_and_reads_back() {
     let body = promlite_remote::encode_write_request(&req);
 
     // Off by default.
-    let (_p, port) = start(dir.path(), false);
+    let (off, port) = start(dir.path(), false);
     let (code, text) = post(port, "/api/v1/write", RW_HEADERS, &body);
     assert_eq!(code, 404);
     assert!(
@@ -106,7 +107,7 @@ fn remote_write_lands_and_reads_back() {
         "{}",
         String::from_utf8_lossy(&text)
     );
-    drop(_p);
+    drop(off);
 
     let (_p, port) = start(dir.path(), true);
     let (code, text) = post(port, "/api/v1/write", RW_HEADERS, &body);
@@ -162,4 +163,70 @@ fn remote_write_lands_and_reads_back() {
         .map(|s| (s.timestamp, s.value))
         .collect();
     assert_eq!(samples, [(t, 1.0), (t + 5_000, 2.5)]);
+}
+
+/// Server B scrapes itself and remote-writes to server A (receiver on), and reads A back
+/// through `remote_read`: A ends up with B's series, and B answers a query for a series
+/// only A has.
+#[test]
+fn server_remote_writes_and_reads_another_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_a, a) = start(dir.path(), true);
+    // A series only A has, pushed to it directly.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let only_a = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![prompb::Label {
+                name: "__name__".into(),
+                value: "only_in_a".into(),
+            }],
+            samples: vec![prompb::Sample {
+                value: 42.0,
+                timestamp: t - 1_000,
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let (code, _) = post(
+        a,
+        "/api/v1/write",
+        RW_HEADERS,
+        &promlite_remote::encode_write_request(&only_a),
+    );
+    assert_eq!(code, 204);
+
+    let b = free_port();
+    let config = dir.path().join("b.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite-b\n    static_configs:\n      - targets: ['127.0.0.1:{b}']\nremote_write:\n  - url: http://127.0.0.1:{a}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\nremote_read:\n  - url: http://127.0.0.1:{a}/api/v1/read\n"
+        ),
+    )
+    .unwrap();
+    let _b = spawn(
+        Path::new(env!("CARGO_BIN_EXE_promlite")),
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--web.listen-address=127.0.0.1:{b}"),
+            format!("--storage.tsdb.path={}", dir.path().join("b").display()),
+        ],
+    );
+    wait_for(Duration::from_mins(1), || {
+        http(b, "/-/ready").is_some_and(|(c, _)| c == 200)
+    });
+    // B's scrapes arrive at A.
+    let q = format!("/api/v1/query?query={}", enc(r#"up{job="promlite-b"}"#));
+    wait_for(Duration::from_mins(1), || {
+        http(a, &q).is_some_and(|(_, body)| body.contains(r#""job":"promlite-b""#))
+    });
+    // B reads A's own series through remote_read.
+    let q = format!("/api/v1/query?query=only_in_a&time={}", t as f64 / 1000.0);
+    let (code, body) = http(b, &q).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""42""#), "{body}");
 }
