@@ -147,29 +147,47 @@ impl ServerArgs {
     }
 }
 
-/// The base URLs of the Alertmanagers of `alerting.alertmanagers` (their static targets,
-/// with the entry's scheme and path prefix); the notifier appends `/api/v2/alerts`.
-fn alertmanager_urls(config: &Config) -> Vec<String> {
+/// The base URLs of the discovered Alertmanagers (the notifier appends
+/// `/api/v2/alerts`), as Prometheus derives them: each target's labels with `__scheme__`
+/// and `__alerts_path__` set from its `alertmanagers` entry, relabeled by the entry's
+/// `relabel_configs` (a dropped target is not used), then
+/// `{__scheme__}://{__address__}{__alerts_path__ without /api/v2/alerts}`.
+fn alertmanager_urls(config: &Config, sets: &promlite_discovery::TargetSets) -> Vec<String> {
     let mut urls = Vec::new();
-    for am in &config.alerting.alertmanagers {
-        let sd = &am.service_discovery_configs;
-        if !sd.file_sd_configs.is_empty()
-            || !sd.http_sd_configs.is_empty()
-            || !sd.dns_sd_configs.is_empty()
-        {
-            warn!("only static_configs are used to find Alertmanagers; other discovery is ignored");
-        }
-        for group in &sd.static_configs {
+    let mut b = promlite_model::LabelsBuilder::new();
+    for (i, am) in config.alerting.alertmanagers.iter().enumerate() {
+        let alerts_path = format!("{}/api/v2/alerts", am.path_prefix.trim_end_matches('/'));
+        for group in sets.get(&format!("alertmanager/{i}")).into_iter().flatten() {
             for target in &group.targets {
+                b.reset(&group.labels);
+                for l in target {
+                    b.set(l.name, l.value);
+                }
+                if b.get("__scheme__").is_none() {
+                    b.set("__scheme__", &am.scheme);
+                }
+                b.set("__alerts_path__", &alerts_path);
+                let labels = b.build();
+                let Some(labels) = promlite_relabel::relabel(&labels, &am.relabel_configs, &mut b)
+                else {
+                    continue;
+                };
+                let (Some(scheme), Some(addr), Some(path)) = (
+                    labels.get("__scheme__"),
+                    labels.get("__address__"),
+                    labels.get("__alerts_path__"),
+                ) else {
+                    continue;
+                };
                 urls.push(format!(
-                    "{}://{}{}",
-                    am.scheme,
-                    target,
-                    am.path_prefix.trim_end_matches('/')
+                    "{scheme}://{addr}{}",
+                    path.strip_suffix("/api/v2/alerts").unwrap_or(path)
                 ));
             }
         }
     }
+    urls.sort();
+    urls.dedup();
     urls
 }
 
@@ -229,8 +247,9 @@ struct ServerControl {
     yaml: Mutex<String>,
     scrape: Arc<ScrapeManager>,
     discovery: Mutex<DiscoveryManager>,
+    /// Finds the Alertmanagers of `alerting.alertmanagers`, one job per entry.
+    am_discovery: Mutex<DiscoveryManager>,
     rules: Arc<promlite_rules::Manager>,
-    notifier: promlite_rules::Notifier,
     remote_write: Arc<promlite_remote::WriteStorage>,
     quit: Notify,
     builtin_loaded: SystemTime,
@@ -256,7 +275,24 @@ impl ServerControl {
                         .join("; ")
                 )
             })?;
-        self.notifier.set_alertmanagers(&alertmanager_urls(config));
+        self.am_discovery
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply_config(
+                config
+                    .alerting
+                    .alertmanagers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, am)| {
+                        (
+                            format!("alertmanager/{i}"),
+                            am.service_discovery_configs.to_sd_configs(),
+                        )
+                    })
+                    .collect(),
+            )
+            .context("applying Alertmanager discovery configuration")?;
         // Remote-write queues follow the configuration; unchanged ones keep running.
         let remote = Arc::clone(&self.remote_write);
         let (queues, external) = (
@@ -478,6 +514,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     ));
     let discovery = DiscoveryManager::new(DiscoveryOptions::default());
     let target_sets = discovery.subscribe();
+    let am_discovery = DiscoveryManager::new(DiscoveryOptions::default());
+    let mut am_sets = am_discovery.subscribe();
 
     // Rules evaluate with the same engine settings as queries; their alerts go to the
     // notifier. External labels and alert relabeling are taken from the configuration
@@ -551,14 +589,28 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         yaml: Mutex::new(yaml),
         scrape: Arc::clone(&scrape),
         discovery: Mutex::new(discovery),
+        am_discovery: Mutex::new(am_discovery),
         rules: Arc::clone(&rules),
-        notifier: notifier.clone(),
         remote_write: Arc::clone(&remote_write),
         quit: Notify::new(),
         builtin_loaded: start,
     });
     control.apply(&control.config())?;
     rules.start();
+    // The notifier follows Alertmanager discovery (static_configs included).
+    let am_task = tokio::spawn({
+        let control = Arc::clone(&control);
+        let notifier = notifier.clone();
+        async move {
+            loop {
+                let sets = Arc::clone(&am_sets.borrow_and_update());
+                notifier.set_alertmanagers(&alertmanager_urls(&control.config(), &sets));
+                if am_sets.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
     let stop_notifier = Arc::new(Notify::new());
     let notifier_task = tokio::spawn({
         let notifier = notifier.clone();
@@ -676,6 +728,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     rules.stop().await;
     stop_notifier.notify_one();
     let _ = notifier_task.await;
+    am_task.abort();
     wal_watcher.stop();
     remote_write.stop().await;
     info!("Stopping scrape manager...");

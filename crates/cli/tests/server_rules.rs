@@ -56,7 +56,7 @@ fn rules_evaluate_and_alerts_reach_alertmanager() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    site: test\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: '([^:]+):.*'\n        target_label: host\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    site: test\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}', '127.0.0.1:1']\n      relabel_configs:\n        - source_labels: [__address__]\n          regex: '127.0.0.1:1'\n          action: drop\n        - source_labels: [__address__]\n          regex: '127.0.0.1:(.*)'\n          target_label: __address__\n          replacement: 'localhost:$1'\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: '([^:]+):.*'\n        target_label: host\n"
         ),
     )
     .unwrap();
@@ -108,8 +108,14 @@ fn rules_evaluate_and_alerts_reach_alertmanager() {
     );
     let v = api(port, "/api/v1/alertmanagers");
     assert_eq!(
+        v["data"]["activeAlertmanagers"].as_array().unwrap().len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(
         v["data"]["activeAlertmanagers"][0]["url"],
-        format!("http://127.0.0.1:{am_port}/api/v2/alerts")
+        format!("http://localhost:{am_port}/api/v2/alerts"),
+        "discovered, relabeled (address rewritten, the second target dropped): {v}"
     );
 
     // The job's relabel trace, rule by rule, in Prometheus's JSON.
