@@ -219,6 +219,39 @@ fn parse_series(line: &str) -> Result<(Labels, Vec<SeqValue>), String> {
     Ok((labels, values))
 }
 
+/// One value of a series description, as `load` lines and promtool's unit-test
+/// `input_series` write them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesValue {
+    /// `_`: no sample at this step.
+    Omitted,
+    /// A float (`stale` is the staleness marker).
+    Float(f64),
+    /// A native histogram (`{{…}}`).
+    Histogram(FloatHistogram),
+}
+
+/// Parses the values of a series description in Prometheus's expanding notation: `1 2
+/// 3`, `1+2x3`, `5-1x2`, `_`, `_x3`, `stale`, `{{schema:0 sum:1 count:1 buckets:[1]}}`
+/// and `{{…}}+{{…}}x3`, one entry per step.
+///
+/// ```
+/// use promlite_promql::promqltest::{SeriesValue, parse_series_values};
+/// let v = parse_series_values("1+1x2 _ 7").unwrap();
+/// assert_eq!(v, [1.0, 2.0, 3.0].map(SeriesValue::Float).into_iter()
+///     .chain([SeriesValue::Omitted, SeriesValue::Float(7.0)]).collect::<Vec<_>>());
+/// ```
+pub fn parse_series_values(s: &str) -> Result<Vec<SeriesValue>, String> {
+    Ok(parse_values(s)?
+        .into_iter()
+        .map(|v| match v {
+            SeqValue::Omitted => SeriesValue::Omitted,
+            SeqValue::Float(f) => SeriesValue::Float(f),
+            SeqValue::Hist(h, _) => SeriesValue::Histogram(*h),
+        })
+        .collect())
+}
+
 /// Splits `metric{labels} values` at the end of the metric.
 fn split_metric(line: &str) -> (&str, &str) {
     let b = line.as_bytes();

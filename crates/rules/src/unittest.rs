@@ -13,7 +13,7 @@ use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use promlite_model::{CounterResetHint, FloatHistogram, Labels, STALE_NAN, Span};
+use promlite_model::{CounterResetHint, FloatHistogram, Labels, Span};
 use promlite_promql::{Engine, EngineOptions, Value};
 use promlite_storage::{Appendable, HistogramRef, MemStore, SeriesRef};
 use serde::Deserialize;
@@ -920,240 +920,19 @@ fn histogram_text(h: &FloatHistogram) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Series values: the expanding notation. A local copy of what promqltest parses, kept
-// small until promqltest exposes its series parser.
+// Series values: the expanding notation, parsed by promqltest's series parser.
 
+/// The values of an `input_series` entry, in the expanding notation promqltest reads.
 fn parse_values(s: &str) -> Result<Vec<Option<InputValue>>, String> {
-    let mut out = Vec::new();
-    let mut rest = s.trim_start();
-    while !rest.is_empty() {
-        if rest.starts_with("{{") {
-            let (h, r) = parse_hist(rest)?;
-            rest = r;
-            if let Some(r) = rest.strip_prefix('x') {
-                let (n, r) = take_uint(r)?;
-                rest = r;
-                for _ in 0..=n {
-                    out.push(Some(InputValue::Hist(Box::new(h.clone()))));
-                }
-            } else if rest.starts_with("+{{") || rest.starts_with("-{{") {
-                let sign = if rest.starts_with('+') { 1.0 } else { -1.0 };
-                let (inc, r) = parse_hist(&rest[1..])?;
-                let r = r
-                    .strip_prefix('x')
-                    .ok_or("expected x<count> after histogram")?;
-                let (n, r) = take_uint(r)?;
-                rest = r;
-                let mut cur = h;
-                out.push(Some(InputValue::Hist(Box::new(cur.clone()))));
-                for _ in 0..n {
-                    cur = hist_add(&cur, &inc, sign)?;
-                    out.push(Some(InputValue::Hist(Box::new(cur.clone()))));
-                }
-            } else {
-                out.push(Some(InputValue::Hist(Box::new(h))));
-            }
-        } else {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            parse_item(&rest[..end], &mut out)?;
-            rest = &rest[end..];
-        }
-        rest = rest.trim_start();
-    }
-    Ok(out)
-}
-
-fn take_uint(s: &str) -> Result<(u64, &str), String> {
-    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n = s[..end]
-        .parse::<u64>()
-        .map_err(|_| format!("invalid repeat count in {s:?}"))?;
-    Ok((n, &s[end..]))
-}
-
-/// A number at the start of `s`: sign, digits, fraction, exponent, or `Inf`/`NaN`.
-fn take_number(s: &str) -> Option<(f64, &str)> {
-    let b = s.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    for word in ["Inf", "inf", "NaN", "nan"] {
-        if s[i..].starts_with(word) {
-            let v = if word.eq_ignore_ascii_case("nan") {
-                f64::NAN
-            } else if b[0] == b'-' {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            };
-            return Some((v, &s[i + word.len()..]));
-        }
-    }
-    let digits = i;
-    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
-        i += 1;
-    }
-    if i == digits {
-        return None;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        let mut j = i + 1;
-        if matches!(b.get(j), Some(b'+' | b'-')) {
-            j += 1;
-        }
-        let d = j;
-        while b.get(j).is_some_and(u8::is_ascii_digit) {
-            j += 1;
-        }
-        if j > d {
-            i = j;
-        }
-    }
-    Some((s[..i].parse().ok()?, &s[i..]))
-}
-
-fn parse_item(tok: &str, out: &mut Vec<Option<InputValue>>) -> Result<(), String> {
-    let bad = || format!("invalid series value {tok:?}");
-    if tok == "_" {
-        out.push(None);
-        return Ok(());
-    }
-    if let Some(n) = tok.strip_prefix("_x") {
-        let n: u64 = n.parse().map_err(|_| bad())?;
-        out.extend((0..n).map(|_| None));
-        return Ok(());
-    }
-    if tok == "stale" {
-        out.push(Some(InputValue::Float(STALE_NAN)));
-        return Ok(());
-    }
-    let (base, rest) = take_number(tok).ok_or_else(bad)?;
-    if rest.is_empty() {
-        out.push(Some(InputValue::Float(base)));
-        return Ok(());
-    }
-    let (inc, rest) = if rest.starts_with(['+', '-']) {
-        take_number(rest).ok_or_else(bad)?
-    } else {
-        (0.0, rest)
-    };
-    let n: u64 = rest
-        .strip_prefix('x')
-        .ok_or_else(bad)?
-        .parse()
-        .map_err(|_| bad())?;
-    let mut v = base;
-    for _ in 0..=n {
-        out.push(Some(InputValue::Float(v)));
-        v += inc;
-    }
-    Ok(())
-}
-
-fn parse_hist(s: &str) -> Result<(FloatHistogram, &str), String> {
-    let end = s
-        .find("}}")
-        .ok_or_else(|| format!("unterminated histogram in {s:?}"))?;
-    let body = &s[2..end];
-    let rest = &s[end + 2..];
-    let mut h = FloatHistogram::default();
-    let (mut buckets, mut offset, mut nbuckets, mut noffset) = (Vec::new(), 0i32, Vec::new(), 0i32);
-    let mut b = body.trim();
-    while !b.is_empty() {
-        let colon = b
-            .find(':')
-            .ok_or_else(|| format!("invalid histogram {body:?}"))?;
-        let key = b[..colon].trim();
-        let mut v = b[colon + 1..].trim_start();
-        let val: &str;
-        if let Some(list) = v.strip_prefix('[') {
-            let close = list.find(']').ok_or("unterminated bucket list")?;
-            val = &list[..close];
-            v = &list[close + 1..];
-        } else {
-            let e = v.find(char::is_whitespace).unwrap_or(v.len());
-            val = &v[..e];
-            v = &v[e..];
-        }
-        b = v.trim_start();
-        let num = |x: &str| -> Result<f64, String> {
-            take_number(x)
-                .filter(|(_, r)| r.is_empty())
-                .map(|(n, _)| n)
-                .ok_or_else(|| format!("invalid number {x:?} in histogram"))
-        };
-        let list =
-            |x: &str| -> Result<Vec<f64>, String> { x.split_whitespace().map(num).collect() };
-        match key {
-            "schema" => h.schema = num(val)? as i32,
-            "sum" => h.sum = num(val)?,
-            "count" => h.count = num(val)?,
-            "z_bucket" => h.zero_count = num(val)?,
-            "z_bucket_w" => h.zero_threshold = num(val)?,
-            "buckets" => buckets = list(val)?,
-            "n_buckets" => nbuckets = list(val)?,
-            "offset" => offset = num(val)? as i32,
-            "n_offset" => noffset = num(val)? as i32,
-            "custom_values" => h.custom_values = list(val)?,
-            "counter_reset_hint" => {
-                h.counter_reset_hint = match val {
-                    "unknown" => CounterResetHint::Unknown,
-                    "reset" => CounterResetHint::CounterReset,
-                    "not_reset" => CounterResetHint::NotCounterReset,
-                    "gauge" => CounterResetHint::Gauge,
-                    other => return Err(format!("unknown counter_reset_hint {other:?}")),
-                };
-            }
-            other => return Err(format!("unknown histogram key {other:?}")),
-        }
-    }
-    if !buckets.is_empty() {
-        h.positive_spans = vec![Span {
-            offset,
-            length: buckets.len() as u32,
-        }];
-        h.positive_buckets = buckets;
-    }
-    if !nbuckets.is_empty() {
-        h.negative_spans = vec![Span {
-            offset: noffset,
-            length: nbuckets.len() as u32,
-        }];
-        h.negative_buckets = nbuckets;
-    }
-    Ok((h, rest))
-}
-
-/// `a + sign·b` bucket by bucket, for histograms of the same schema.
-fn hist_add(a: &FloatHistogram, b: &FloatHistogram, sign: f64) -> Result<FloatHistogram, String> {
-    if a.schema != b.schema {
-        return Err("cannot combine histograms of different schemas in a series".into());
-    }
-    let mut out = a.clone();
-    out.count += sign * b.count;
-    out.sum += sign * b.sum;
-    out.zero_count += sign * b.zero_count;
-    for (spans, buckets, bs, bb) in [
-        (
-            &mut out.positive_spans,
-            &mut out.positive_buckets,
-            &b.positive_spans,
-            &b.positive_buckets,
-        ),
-        (
-            &mut out.negative_spans,
-            &mut out.negative_buckets,
-            &b.negative_spans,
-            &b.negative_buckets,
-        ),
-    ] {
-        let mut m = bucket_map(spans, buckets);
-        for (i, v) in bucket_map(bs, bb) {
-            *m.entry(i).or_insert(0.0) += sign * v;
-        }
-        let (s, bk) = from_bucket_map(&m);
-        *spans = s;
-        *buckets = bk;
-    }
-    Ok(out)
+    use promlite_promql::promqltest::{SeriesValue, parse_series_values};
+    Ok(parse_series_values(s)?
+        .into_iter()
+        .map(|v| match v {
+            SeriesValue::Omitted => None,
+            SeriesValue::Float(f) => Some(InputValue::Float(f)),
+            SeriesValue::Histogram(h) => Some(InputValue::Hist(Box::new(h))),
+        })
+        .collect())
 }
 
 #[cfg(test)]
