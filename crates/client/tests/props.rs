@@ -44,6 +44,33 @@ proptest! {
     }
 
     #[test]
+    fn family_children_match_a_model(
+        ops in prop::collection::vec(
+            (prop::collection::vec("[ab]{0,3}|[ab]{7,9}|[ab]{15,18}", 2), any::<bool>()),
+            1..200,
+        ),
+    ) {
+        // Values from a two-letter alphabet around the 3-, 8- and 16-byte boundaries of
+        // the look-up's word comparison, so near-equal values are common.
+        let f: Family<Vec<String>, Counter> = Family::new(["a", "b"]).unwrap();
+        let mut model = std::collections::HashMap::<Vec<String>, u64>::new();
+        for (values, remove) in &ops {
+            let v: Vec<&str> = values.iter().map(String::as_str).collect();
+            if *remove {
+                prop_assert_eq!(f.remove(&v), model.remove(values).is_some());
+            } else {
+                f.get_or_create(&v).unwrap().inc();
+                *model.entry(values.clone()).or_default() += 1;
+            }
+        }
+        prop_assert_eq!(f.len(), model.len());
+        for (values, n) in &model {
+            let v: Vec<&str> = values.iter().map(String::as_str).collect();
+            prop_assert_eq!(f.get(&v).map(|c| c.get()), Some(*n));
+        }
+    }
+
+    #[test]
     fn label_values_survive_the_text_format(values in prop::collection::vec("\\PC*", 1..5)) {
         let r = Registry::new();
         let f: Family<Vec<String>, Counter> = Family::new(["v"]).unwrap();
