@@ -308,7 +308,7 @@ fn histogram_at(i: u64, k: u64) -> promlite_model::Histogram {
         prev = a as i64;
     }
     Histogram {
-        schema: if i >= 800 { 1 } else { 0 },
+        schema: i32::from(i >= 800),
         zero_threshold: 0.001,
         zero_count: zero,
         count: zero + abs.iter().sum::<u64>() + neg,
