@@ -10,7 +10,8 @@
 //!   pays for building them. `*_handle` rows increment a handle kept from an earlier
 //!   look-up, for reference.
 //! - `histogram_observe`: observe into an unlabelled histogram with Prometheus's default
-//!   buckets, cycling through 1024 values spread over the buckets.
+//!   buckets, cycling through 1024 values spread over the buckets; `*_native` rows
+//!   observe into a native histogram of schema 3 instead.
 
 use std::hint::black_box;
 
@@ -143,6 +144,16 @@ fn histogram(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 1023;
             pc.observe(black_box(vs[i]));
+        });
+    });
+
+    let pc_native = prometheus_client::metrics::histogram::Histogram::new_native(
+        prometheus_client::metrics::histogram::NativeHistogramConfig::with_schema(3),
+    );
+    g.bench_function("prometheus-client_native", |b| {
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            pc_native.observe(black_box(vs[i]));
         });
     });
 

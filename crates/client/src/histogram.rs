@@ -309,6 +309,7 @@ impl Metric for Histogram {
 #[derive(Debug)]
 struct NativeBuckets {
     config: NativeConfig,
+    table: Box<[f64]>,
     zero: AtomicU64,
     nan: AtomicU64,
     positive: RwLock<HashMap<i32, AtomicU64>>,
@@ -319,6 +320,7 @@ impl NativeBuckets {
     fn new(config: NativeConfig) -> Self {
         NativeBuckets {
             config,
+            table: mantissa_bounds(config.schema),
             zero: AtomicU64::new(0),
             nan: AtomicU64::new(0),
             positive: RwLock::new(HashMap::new()),
@@ -336,7 +338,7 @@ impl NativeBuckets {
             self.zero.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let key = bucket_index(a, self.config.schema);
+        let key = bucket_index(a, self.config.schema, &self.table);
         let map = if v > 0.0 {
             &self.positive
         } else {
@@ -418,16 +420,29 @@ fn frexp(v: f64) -> (f64, i32) {
     (frac, exp + adjust)
 }
 
+/// For a positive schema `s` with `n = 2^s`: the upper bounds `2^((k − n)/n)` of the
+/// mantissa range [0.5, 1] for `k = 0..=n` (empty for schemas ≤ 0). Computed once per
+/// histogram, so an observation pays a binary search instead of a logarithm.
+pub(crate) fn mantissa_bounds(schema: i32) -> Box<[f64]> {
+    if schema <= 0 {
+        return Box::new([]);
+    }
+    let n = 1i32 << schema;
+    (0..=n)
+        .map(|k| (f64::from(k - n) / f64::from(n)).exp2())
+        .collect()
+}
+
 /// The native bucket of a positive value under `schema`: the smallest index `i` with
 /// `v <= 2^(i × 2^-schema)`, as Prometheus defines buckets (upper bounds inclusive).
+/// `table` is [`mantissa_bounds`]`(schema)`.
 ///
 /// For schemas ≤ 0 the index follows exactly from the binary exponent. For positive
-/// schemas the logarithm gives a first guess that is then checked against the bounds
-/// `2^(j/2^schema)` of the mantissa's range and moved by one where rounding put it on
-/// the wrong side; the bounds are `exp2` values, within an ulp of Prometheus's table.
-pub(crate) fn bucket_index(v: f64, schema: i32) -> i32 {
+/// schemas it is the exponent's bucket plus the position of the mantissa among the
+/// bounds `2^(j/2^schema)`, which are `exp2` values, within an ulp of Prometheus's table.
+pub(crate) fn bucket_index(v: f64, schema: i32, table: &[f64]) -> i32 {
     if v == f64::INFINITY {
-        return bucket_index(f64::MAX, schema) + 1;
+        return bucket_index(f64::MAX, schema, table) + 1;
     }
     let (frac, exp) = frexp(v);
     if schema <= 0 {
@@ -436,17 +451,9 @@ pub(crate) fn bucket_index(v: f64, schema: i32) -> i32 {
         return (key + (1 << shift) - 1) >> shift;
     }
     let n = 1i32 << schema;
-    let nf = f64::from(n);
-    // j in −n…0 such that 2^((j−1)/n) < frac <= 2^(j/n).
-    let mut j = (frac.log2() * nf).ceil() as i32;
-    let bound = |j: i32| (f64::from(j) / nf).exp2();
-    while j < 0 && frac > bound(j) {
-        j += 1;
-    }
-    while j > -n && frac <= bound(j - 1) {
-        j -= 1;
-    }
-    exp * n + j
+    // The smallest k with frac <= 2^((k − n)/n); frac < 1 = table[n], so k <= n.
+    let k = table.partition_point(|b| *b < frac) as i32;
+    exp * n + (k - n)
 }
 
 /// Upper bound of native bucket `i` under `schema`.
@@ -494,6 +501,7 @@ mod tests {
 
     #[test]
     fn native_indexes_match_prometheus_boundaries() {
+        let bucket_index = |v: f64, s: i32| bucket_index(v, s, &mantissa_bounds(s));
         // Schema 0: bucket i is (2^(i-1), 2^i].
         assert_eq!(bucket_index(1.0, 0), 0);
         assert_eq!(bucket_index(1.5, 0), 1);
