@@ -15,8 +15,6 @@ use clap::Args;
 use promlite_config::{Config, Reloader};
 use promlite_discovery::PromDuration;
 use promlite_discovery::{Manager as DiscoveryManager, ManagerOptions as DiscoveryOptions};
-use promlite_exposition::{LabelPairs, PromEncoder, Sample};
-use promlite_model::{Label, MetricType};
 use promlite_promql::EngineOptions;
 use promlite_scrape::{ManagerOptions, ScrapeManager};
 use promlite_tsdb::{Db, DbOptions};
@@ -375,10 +373,18 @@ impl Control for ServerControl {
 }
 
 /// promlite's own metrics on `/metrics`, read from the live components.
+/// The server's own `/metrics`, through the instrumentation client (`promlite-client`):
+/// build info, the process collector, and gauges read from the TSDB and the managers
+/// when scraped.
 struct SelfMetrics {
+    registry: promlite_client::Registry,
     db: Arc<Db>,
     control: Arc<ServerControl>,
-    start: SystemTime,
+    head_series: promlite_client::Gauge<f64>,
+    blocks: promlite_client::Gauge<f64>,
+    reload_ok: promlite_client::Gauge<f64>,
+    reload_time: promlite_client::Gauge<f64>,
+    pool_targets: promlite_client::Family<[String; 1], promlite_client::Gauge<f64>>,
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {
@@ -386,84 +392,70 @@ fn unix_seconds(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn gauge(e: &mut PromEncoder<'_>, name: &str, help: &str, labels: &[Label<'_>], v: f64) {
-    e.help(name, help);
-    e.metric_type(name, MetricType::Gauge);
-    e.sample(&Sample::new(name, LabelPairs::from_slice(labels), v));
+impl SelfMetrics {
+    fn new(db: Arc<Db>, control: Arc<ServerControl>) -> anyhow::Result<SelfMetrics> {
+        use promlite_client::{Family, Gauge, Info, ProcessCollector, Registry};
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| -> anyhow::Result<Gauge<f64>> {
+            let g = Gauge::new();
+            registry.register(name, help, g.clone())?;
+            Ok(g)
+        };
+        registry.register(
+            "promlite_build",
+            "A metric with a constant '1' value labeled by version and toolchain.",
+            Info::new([
+                ("goversion", "rust"),
+                ("version", env!("CARGO_PKG_VERSION")),
+            ])?,
+        )?;
+        registry.register_collector(ProcessCollector::new());
+        let pool_targets = Family::new(["scrape_job"])?;
+        registry.register(
+            "promlite_scrape_pool_targets",
+            "Current number of active targets in each scrape pool.",
+            pool_targets.clone(),
+        )?;
+        Ok(SelfMetrics {
+            head_series: gauge(
+                "promlite_tsdb_head_series",
+                "Total number of series in the head block.",
+            )?,
+            blocks: gauge(
+                "promlite_tsdb_blocks_loaded",
+                "Number of currently loaded data blocks.",
+            )?,
+            reload_ok: gauge(
+                "promlite_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+            )?,
+            reload_time: gauge(
+                "promlite_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.",
+            )?,
+            pool_targets,
+            registry,
+            db,
+            control,
+        })
+    }
 }
 
 impl MetricsSource for SelfMetrics {
     fn write(&self, out: &mut String) {
-        let mut e = PromEncoder::new(out);
-        gauge(
-            &mut e,
-            "promlite_build_info",
-            "A metric with a constant '1' value labeled by version and toolchain.",
-            &[
-                Label {
-                    name: "goversion",
-                    value: "rust",
-                },
-                Label {
-                    name: "version",
-                    value: env!("CARGO_PKG_VERSION"),
-                },
-            ],
-            1.0,
-        );
-        gauge(
-            &mut e,
-            "process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds.",
-            &[],
-            unix_seconds(self.start),
-        );
-        gauge(
-            &mut e,
-            "promlite_tsdb_head_series",
-            "Total number of series in the head block.",
-            &[],
-            self.db.head().num_series() as f64,
-        );
-        gauge(
-            &mut e,
-            "promlite_tsdb_blocks_loaded",
-            "Number of currently loaded data blocks.",
-            &[],
-            self.db.blocks().len() as f64,
-        );
+        self.head_series.set(self.db.head().num_series() as f64);
+        self.blocks.set(self.db.blocks().len() as f64);
         let (ok, last) = self.control.reload_status();
-        gauge(
-            &mut e,
-            "promlite_config_last_reload_successful",
-            "Whether the last configuration reload attempt was successful.",
-            &[],
-            if ok { 1.0 } else { 0.0 },
-        );
-        gauge(
-            &mut e,
-            "promlite_config_last_reload_success_timestamp_seconds",
-            "Timestamp of the last successful configuration reload.",
-            &[],
-            last.map_or(0.0, unix_seconds),
-        );
-        let name = "promlite_scrape_pool_targets";
-        e.help(
-            name,
-            "Current number of active targets in each scrape pool.",
-        );
-        e.metric_type(name, MetricType::Gauge);
+        self.reload_ok.set(if ok { 1.0 } else { 0.0 });
+        self.reload_time.set(last.map_or(0.0, unix_seconds));
+        // Pools that went away must not linger: the family is rebuilt each time.
+        self.pool_targets.clear();
         for (pool, targets) in self.control.scrape.active_targets() {
-            let labels = [Label {
-                name: "scrape_job",
-                value: &pool,
-            }];
-            e.sample(&Sample::new(
-                name,
-                LabelPairs::from_slice(&labels),
-                targets.len() as f64,
-            ));
+            if let Ok(g) = self.pool_targets.get_or_create(&[pool.as_str()]) {
+                g.set(targets.len() as f64);
+            }
         }
+        self.registry.encode_text(out);
     }
 }
 
@@ -649,11 +641,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             manager: Arc::clone(&rules),
             notifier: Some(notifier.clone()),
         }))
-        .with_metrics(Arc::new(SelfMetrics {
-            db: Arc::clone(&db),
-            control: Arc::clone(&control),
-            start,
-        }));
+        .with_metrics(Arc::new(SelfMetrics::new(
+            Arc::clone(&db),
+            Arc::clone(&control),
+        )?));
 
     let web_config = match &args.web_config_file {
         Some(p) => Some(Arc::new(promlite_web::WebConfig::load(p)?)),

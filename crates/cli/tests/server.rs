@@ -625,3 +625,45 @@ fn metadata_and_tsdb_status_describe_the_scraped_head() {
     let (code, v) = api(port, "/api/v1/status/tsdb?limit=0");
     assert_eq!((code, v["errorType"].as_str()), (400, Some("bad_data")));
 }
+
+/// `/metrics` comes from the instrumentation client: build info, the process collector
+/// and the server's gauges, and promtool's linter finds nothing to complain about.
+#[test]
+fn own_metrics_are_lint_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_self_scraping(dir.path());
+    let (code, body) = http(server.port, "GET", "/metrics").unwrap();
+    assert_eq!(code, 200);
+    for name in [
+        "promlite_build_info{",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "promlite_tsdb_head_series ",
+        "promlite_scrape_pool_targets{scrape_job=\"promlite\"} 1",
+    ] {
+        assert!(body.contains(name), "{name} missing:\n{body}");
+    }
+    if let Some(promtool) = peer("promtool") {
+        let mut child = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
