@@ -352,6 +352,10 @@ fn admin_api_snapshots_and_deletes_when_enabled() {
         http(port, "GET", "/api/v1/admin/tsdb/delete_series").map(|r| r.0),
         Some(405)
     );
+    assert_eq!(
+        http(port, "POST", "/api/v1/admin/tsdb/clean_tombstones").map(|r| r.0),
+        Some(204)
+    );
 
     // SIGHUP with the configuration unchanged keeps the server running and healthy.
     let status = Command::new("kill")

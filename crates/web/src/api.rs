@@ -133,6 +133,7 @@ endpoint!(runtimeinfo_h, runtimeinfo);
 endpoint!(format_query_h, format_query);
 endpoint!(delete_series_h, delete_series);
 endpoint!(snapshot_h, snapshot);
+endpoint!(clean_tombstones_h, clean_tombstones);
 endpoint!(metadata_h, metadata);
 endpoint!(tsdb_status_h, tsdb_status);
 endpoint!(rules_h, rules);
@@ -200,6 +201,10 @@ pub(crate) fn routes(web: Web) -> Router {
         .route(
             "/api/v1/admin/tsdb/snapshot",
             post(snapshot_h).put(snapshot_h),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(clean_tombstones_h).put(clean_tombstones_h),
         )
         .with_state(web)
 }
@@ -1185,6 +1190,18 @@ async fn delete_series(web: Web, form: Form) -> ApiResult {
                 .delete(start, end, ms)
                 .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
         }
+        Ok(Reply::default())
+    })
+    .await?
+}
+
+/// `/api/v1/admin/tsdb/clean_tombstones`: 204 once the blocks are rewritten.
+async fn clean_tombstones(web: Web, _form: Form) -> ApiResult {
+    let admin = admin(&web)?;
+    blocking(move || {
+        admin
+            .clean_tombstones()
+            .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
         Ok(Reply::default())
     })
     .await?

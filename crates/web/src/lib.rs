@@ -147,6 +147,11 @@ pub trait TsdbAdmin: Send + Sync {
     fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), BoxError>;
     /// Writes a snapshot into `dir` (which exists), with the head's data when `with_head`.
     fn snapshot(&self, dir: &Path, with_head: bool) -> Result<(), BoxError>;
+    /// Rewrites the blocks with tombstones without the deleted data
+    /// (`/api/v1/admin/tsdb/clean_tombstones`).
+    fn clean_tombstones(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
     /// The data directory; snapshots go to its `snapshots/` folder.
     fn dir(&self) -> PathBuf;
     /// Metric metadata by metric name (type, help, unit), for `/api/v1/metadata`.
@@ -182,6 +187,10 @@ impl TsdbAdmin for promlite_tsdb::Db {
     }
     fn snapshot(&self, dir: &Path, with_head: bool) -> Result<(), BoxError> {
         promlite_tsdb::Db::snapshot(self, dir, with_head)?;
+        Ok(())
+    }
+    fn clean_tombstones(&self) -> Result<(), BoxError> {
+        promlite_tsdb::Db::clean_tombstones(self)?;
         Ok(())
     }
     fn dir(&self) -> PathBuf {
