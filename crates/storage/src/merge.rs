@@ -254,9 +254,15 @@ impl Series for MergedSeries<'_> {
 
 /// Merges sample iterators by timestamp; at equal timestamps the earliest iterator wins
 /// and the others' samples are skipped.
+///
+/// Each input's current timestamp is cached, so choosing the next sample compares
+/// integers instead of calling every input (a query over many blocks chains one
+/// iterator per block for each series).
 pub struct ChainIterator<'a> {
     its: Vec<Box<dyn SampleIterator + 'a>>,
     heads: Vec<ValueType>,
+    /// The current timestamp of each input whose head is not `None`.
+    ts: Vec<i64>,
     cur: Option<usize>,
     started: bool,
 }
@@ -265,11 +271,21 @@ impl<'a> ChainIterator<'a> {
     /// Merges `its`, which are listed in order of precedence.
     pub fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> Self {
         let heads = vec![ValueType::None; its.len()];
+        let ts = vec![i64::MAX; its.len()];
         ChainIterator {
             its,
             heads,
+            ts,
             cur: None,
             started: false,
+        }
+    }
+
+    /// Records input `i`'s new head.
+    fn set_head(&mut self, i: usize, vt: ValueType) {
+        self.heads[i] = vt;
+        if vt != ValueType::None {
+            self.ts[i] = self.its[i].at_t();
         }
     }
 
@@ -277,12 +293,9 @@ impl<'a> ChainIterator<'a> {
         self.cur = None;
         let mut best = i64::MAX;
         for (i, h) in self.heads.iter().enumerate() {
-            if *h != ValueType::None {
-                let t = self.its[i].at_t();
-                if self.cur.is_none() || t < best {
-                    best = t;
-                    self.cur = Some(i);
-                }
+            if *h != ValueType::None && (self.cur.is_none() || self.ts[i] < best) {
+                best = self.ts[i];
+                self.cur = Some(i);
             }
         }
         self.cur.map_or(ValueType::None, |i| self.heads[i])
@@ -302,16 +315,18 @@ impl SampleIterator for ChainIterator<'_> {
             let Some(c) = self.cur else {
                 return ValueType::None;
             };
-            let t = self.its[c].at_t();
+            let t = self.ts[c];
             for i in 0..self.its.len() {
-                if self.heads[i] != ValueType::None && self.its[i].at_t() == t {
-                    self.heads[i] = self.its[i].next();
+                if self.heads[i] != ValueType::None && self.ts[i] == t {
+                    let vt = self.its[i].next();
+                    self.set_head(i, vt);
                 }
             }
         } else {
             self.started = true;
             for i in 0..self.its.len() {
-                self.heads[i] = self.its[i].next();
+                let vt = self.its[i].next();
+                self.set_head(i, vt);
             }
         }
         self.choose()
@@ -321,18 +336,20 @@ impl SampleIterator for ChainIterator<'_> {
         if self.started {
             match self.cur {
                 None => return ValueType::None,
-                Some(c) if self.its[c].at_t() >= t => return self.heads[c],
+                Some(c) if self.ts[c] >= t => return self.heads[c],
                 Some(_) => {}
             }
             for i in 0..self.its.len() {
-                if self.heads[i] != ValueType::None {
-                    self.heads[i] = self.its[i].seek(t);
+                if self.heads[i] != ValueType::None && self.ts[i] < t {
+                    let vt = self.its[i].seek(t);
+                    self.set_head(i, vt);
                 }
             }
         } else {
             self.started = true;
             for i in 0..self.its.len() {
-                self.heads[i] = self.its[i].seek(t);
+                let vt = self.its[i].seek(t);
+                self.set_head(i, vt);
             }
         }
         self.choose()
@@ -351,7 +368,10 @@ impl SampleIterator for ChainIterator<'_> {
     }
 
     fn at_t(&self) -> i64 {
-        self.current().at_t()
+        let i = self
+            .cur
+            .expect("SampleIterator accessor called without a current sample");
+        self.ts[i]
     }
 
     fn at_st(&self) -> i64 {

@@ -77,10 +77,19 @@ pub(crate) fn format_float(out: &mut String, f: f64) {
             }
             out.push_str(digits);
         } else {
-            // Rust's `Display` for f64 is the shortest round-tripping decimal without an
-            // exponent, which is Go's 'f' with precision -1 ("-0" included).
-            let _ = write!(out, "{f}");
+            write_shortest_plain(out, f);
         }
+    }
+}
+
+/// The shortest round-tripping decimal of a finite `f` without an exponent — Go's 'f'
+/// with precision -1 ("-0" included), which Rust's `Display` writes. Whole numbers (most
+/// counters and gauges) take the much cheaper integer path.
+fn write_shortest_plain(out: &mut String, f: f64) {
+    if f.fract() == 0.0 && f.abs() < 1e15 && !(f == 0.0 && f.is_sign_negative()) {
+        let _ = write!(out, "{}", f as i64);
+    } else {
+        let _ = write!(out, "{f}");
     }
 }
 
@@ -92,8 +101,7 @@ fn write_go_f(out: &mut String, f: f64) {
     } else if f.is_infinite() {
         out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
     } else {
-        // Rust's `Display` for f64 is exactly that form ("-0" included).
-        let _ = write!(out, "{f}");
+        write_shortest_plain(out, f);
     }
 }
 
@@ -445,5 +453,39 @@ mod tests {
         let mut s = String::new();
         write_str(&mut s, "a\"b\\c\n<&>\u{1}é");
         assert_eq!(s, r#""a\"b\\c\n\u003c\u0026\u003e\u0001é""#);
+    }
+}
+
+#[cfg(test)]
+mod float_tests {
+    use super::*;
+
+    #[test]
+    fn shortest_plain_matches_display() {
+        let mut x: f64 = 1.0;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1.5,
+            123_456_789.125,
+            1e14,
+            1e15,
+            1e16,
+        ];
+        for _ in 0..2000 {
+            x = x * 1.618_033_988_749_895 + 0.123;
+            if x > 1e20 {
+                x /= 1e19;
+            }
+            values.extend([x, -x, x.round(), -x.round(), x / 7.0, 1.0 / x]);
+        }
+        for v in values {
+            let mut a = String::new();
+            write_shortest_plain(&mut a, v);
+            assert_eq!(a, format!("{v}"), "{v:e}");
+        }
     }
 }
