@@ -108,6 +108,44 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Starts Prometheus on a copy of `data` (it may compact or rewrite what it opens) on a
+/// free port with `extra` flags, and waits until it is ready.
+fn prometheus_on_copy(
+    prometheus: &Path,
+    work: &Path,
+    data: &Path,
+    extra: &[&str],
+) -> (Killed, u16) {
+    let copy = work.join("copy");
+    copy_dir(data, &copy);
+    let _ = std::fs::remove_file(copy.join("lock"));
+    let config = work.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = Killed(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", copy.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=10y")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while http_get(port, "/-/ready").is_none_or(|(c, _)| c != 200) {
+        assert!(Instant::now() < deadline, "Prometheus did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (p, port)
+}
+
 #[test]
 fn prometheus_reads_promlite_blocks() {
     let Some(promtool) = peer("promtool") else {
@@ -170,32 +208,7 @@ fn prometheus_reads_promlite_blocks() {
     assert!(text.contains("Block ID"), "{text}");
 
     // Prometheus on a copy (it may compact or rewrite what it opens).
-    let copy = work.join("copy");
-    copy_dir(&data, &copy);
-    let _ = std::fs::remove_file(copy.join("lock"));
-    let config = work.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _p = Killed(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", copy.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=10y")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while http_get(port, "/-/ready").is_none_or(|(c, _)| c != 200) {
-        assert!(Instant::now() < deadline, "Prometheus did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_p, port) = prometheus_on_copy(&prometheus, &work, &data, &[]);
     // A range selector at `end` returns every raw sample in (end-6h, end].
     let q = urlencode("interop_metric[6h]");
     let (code, body) = http_get(
@@ -398,33 +411,12 @@ fn prometheus_reads_promlite_native_histograms() {
     };
     assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 2400);
 
-    let copy = work.join("copy");
-    copy_dir(&data, &copy);
-    let _ = std::fs::remove_file(copy.join("lock"));
-    let config = work.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _p = Killed(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", copy.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=10y")
-            .arg("--enable-feature=native-histograms")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (_p, port) = prometheus_on_copy(
+        &prometheus,
+        &work,
+        &data,
+        &["--enable-feature=native-histograms"],
     );
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while http_get(port, "/-/ready").is_none_or(|(c, _)| c != 200) {
-        assert!(Instant::now() < deadline, "Prometheus did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let q = urlencode("interop_hist[6h]");
     let (code, body) = http_get(
         port,

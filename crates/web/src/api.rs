@@ -709,17 +709,23 @@ async fn target_metadata(web: Web, form: Form) -> ApiResult {
                 out.push_str(",\"metric\":");
                 write_str(&mut out, &family);
             }
-            out.push_str(",\"type\":");
-            write_str(&mut out, m.metric_type.as_str());
-            out.push_str(",\"help\":");
-            write_str(&mut out, &m.help);
-            out.push_str(",\"unit\":");
-            write_str(&mut out, &m.unit);
+            out.push(',');
+            write_metadata_fields(&mut out, &m);
             out.push('}');
         }
     }
     out.push(']');
     Ok(Reply::data(out))
+}
+
+/// `"type":…,"help":…,"unit":…` of one metric family's metadata.
+fn write_metadata_fields(out: &mut String, m: &promlite_model::Metadata) {
+    out.push_str("\"type\":");
+    write_str(out, m.metric_type.as_str());
+    out.push_str(",\"help\":");
+    write_str(out, &m.help);
+    out.push_str(",\"unit\":");
+    write_str(out, &m.unit);
 }
 
 /// `/api/v1/targets/relabel_steps`: each of a job's relabel rules with the labels the
@@ -956,12 +962,8 @@ async fn metadata(web: Web, form: Form) -> ApiResult {
             if k > 0 {
                 out.push(',');
             }
-            out.push_str("{\"type\":");
-            write_str(&mut out, m.metric_type.as_str());
-            out.push_str(",\"help\":");
-            write_str(&mut out, &m.help);
-            out.push_str(",\"unit\":");
-            write_str(&mut out, &m.unit);
+            out.push('{');
+            write_metadata_fields(&mut out, m);
             out.push('}');
         }
         out.push(']');
