@@ -357,24 +357,45 @@ impl ScrapeLoop {
     async fn run(mut self, delay: Duration, mut stop: oneshot::Receiver<bool>) {
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            s = &mut stop => { self.finish(s.unwrap_or(false)); return; }
+            // Stopped before its first scrape: nothing to mark stale.
+            _ = &mut stop => return,
         }
         let interval = self.target.interval().max(Duration::from_millis(1));
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
+        let stale = loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                s = &mut stop => { self.finish(s.unwrap_or(false)); return; }
+                s = &mut stop => break s.unwrap_or(false),
             }
             let start = SystemTime::now();
             let clock = Instant::now();
             let result = tokio::select! {
                 r = self.scraper.scrape(self.target.url(), self.target.timeout()) => r,
-                s = &mut stop => { self.finish(s.unwrap_or(false)); return; }
+                s = &mut stop => break s.unwrap_or(false),
             };
             self.process(start, clock.elapsed(), result);
+        };
+        if stale {
+            self.end_of_run(&mut ticker, interval).await;
         }
+    }
+
+    /// A target went away (not a shutdown): as Prometheus's `endOfRunStaleness`, wait for
+    /// the scrape that would have come next (its time stamps the markers), one more
+    /// interval — should the target have come back, its new loop has scraped by then and
+    /// the older markers are refused as out of order — and a tenth of an interval, then
+    /// mark the series and report series stale. A server shutdown meanwhile cancels the
+    /// task, and no markers are written.
+    async fn end_of_run(&mut self, ticker: &mut tokio::time::Interval, interval: Duration) {
+        if self.target.state().last_scrape.is_none() {
+            return;
+        }
+        ticker.tick().await;
+        let stale_time = millis(SystemTime::now());
+        ticker.tick().await;
+        tokio::time::sleep(interval / 10).await;
+        self.finish(stale_time);
     }
 
     /// Appends a scrape's samples and report in one transaction and updates the
@@ -451,12 +472,8 @@ impl ScrapeLoop {
         });
     }
 
-    /// Ends the loop; with `stale`, marks its series and report series stale.
-    fn finish(&mut self, stale: bool) {
-        if !stale || self.target.state().last_scrape.is_none() {
-            return;
-        }
-        let t = millis(SystemTime::now());
+    /// Marks the loop's series and report series stale at `t`.
+    fn finish(&mut self, t: i64) {
         let mut app = self.store.appender();
         let r = self
             .cache

@@ -426,6 +426,40 @@ async fn staleness_on_disappearing_series_and_targets() {
     m.stop().await;
 }
 
+/// A target that goes away and comes back at once (service discovery flapping) is not
+/// marked stale: as in Prometheus, the markers wait for two intervals, by which time the
+/// new loop's scrapes are newer and the markers are refused as out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_comes_back_is_not_marked_stale() {
+    let srv = TestServer::start(Arc::new(|_| text("flap 1\n"))).await;
+    let store = Arc::new(MemStore::new());
+    let m = ScrapeManager::new(
+        store.clone(),
+        ManagerOptions {
+            no_offsets: true,
+            ..ManagerOptions::default()
+        },
+    );
+    let c = job("job_name: fl\nscrape_interval: 100ms\nscrape_timeout: 100ms");
+    m.apply_config(std::slice::from_ref(&c)).unwrap();
+    m.sync(&sets("fl", &[&srv.addr]));
+    wait_for("a scrape", || !samples(&store, "flap").is_empty()).await;
+    m.sync(&sets("fl", &[]));
+    m.sync(&sets("fl", &[&srv.addr]));
+    let before = samples(&store, "flap").len();
+    // Well past the two intervals and a tenth the old loop waits.
+    wait_for("more scrapes", || {
+        samples(&store, "flap").len() >= before + 5
+    })
+    .await;
+    let flap = samples(&store, "flap");
+    assert!(
+        flap.iter().all(|s| !is_stale_nan(s.2)),
+        "no stale marker between the scrapes: {flap:?}"
+    );
+    m.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relabeling_drops_targets_and_series() {
     let srv = TestServer::start(Arc::new(|_| text("keep_me 1\ndrop_me 2\n"))).await;
