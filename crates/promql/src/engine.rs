@@ -901,7 +901,7 @@ impl<'a> Evaluator<'a> {
                         _ => false,
                     };
                     let time_of = |t: i64, sts: &[i64], i: usize| match pick {
-                        Pick::StartTimestamp => sts.get(i).copied().unwrap_or(0) as f64 / 1000.0,
+                        Pick::StartTimestamp => crate::funcs::st_at(sts, i) as f64 / 1000.0,
                         _ => t as f64 / 1000.0,
                     };
                     if pick_hist {

@@ -237,6 +237,11 @@ pub(crate) fn st_reset(prev_st: i64, prev_t: i64, st: i64, t: i64) -> bool {
     prev_st <= prev_t && prev_st != 0 && prev_st != prev_t
 }
 
+/// The start time of sample `i` (0, unknown, when the series has none).
+pub(crate) fn st_at(sts: &[i64], i: usize) -> i64 {
+    sts.get(i).copied().unwrap_or(0)
+}
+
 /// Whether `i`'s start time points before sample `i - 1` without being the same start
 /// (Prometheus's `checkStartTimeOverlap`).
 fn st_overlap(prev_st: i64, prev_t: i64, st: i64) -> bool {
@@ -367,14 +372,13 @@ fn instant_value(w: &Window<'_>, c: &mut RangeCtx<'_>, is_rate: bool) -> Out {
     // The last two samples, whatever their kind.
     // (t, value, histogram, start time)
     let mut ss: Vec<(i64, f64, Option<&Arc<FloatHistogram>>, i64)> = Vec::with_capacity(4);
-    let st = |sts: &[i64], i: usize| sts.get(i).copied().unwrap_or(0);
     for i in w.floats.len().saturating_sub(2)..w.floats.len() {
         let p = &w.floats[i];
-        ss.push((p.t, p.f, None, st(w.float_sts, i)));
+        ss.push((p.t, p.f, None, st_at(w.float_sts, i)));
     }
     for i in w.hists.len().saturating_sub(2)..w.hists.len() {
         let p = &w.hists[i];
-        ss.push((p.t, 0.0, Some(&p.h), st(w.hist_sts, i)));
+        ss.push((p.t, 0.0, Some(&p.h), st_at(w.hist_sts, i)));
     }
     ss.sort_by_key(|s| s.0);
     let ss = &ss[ss.len() - 2..];
@@ -782,7 +786,6 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 }
             }
             let mut n = 0usize;
-            let st = |sts: &[i64], i: usize| sts.get(i).copied().unwrap_or(0);
             // (value, histogram, t, start time)
             let mut prev: Option<(f64, Option<&Arc<FloatHistogram>>, i64, i64)> = None;
             while fi < w.floats.len() || hi < w.hists.len() {
@@ -791,11 +794,11 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 {
                     fi += 1;
                     let p = &w.floats[fi - 1];
-                    (p.f, None, p.t, st(w.float_sts, fi - 1))
+                    (p.f, None, p.t, st_at(w.float_sts, fi - 1))
                 } else {
                     hi += 1;
                     let p = &w.hists[hi - 1];
-                    (0.0, Some(&p.h), p.t, st(w.hist_sts, hi - 1))
+                    (0.0, Some(&p.h), p.t, st_at(w.hist_sts, hi - 1))
                 };
                 if let Some(p) = prev {
                     let reset_by_st = || name == "resets" && st_reset(p.3, p.2, cur.3, cur.2);

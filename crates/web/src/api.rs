@@ -1032,13 +1032,18 @@ async fn runtimeinfo(web: Web, _form: Form) -> ApiResult {
     Ok(Reply::data(out))
 }
 
+/// The `query` parameter, parsed with the server's parser options; each endpoint wraps
+/// the error as Prometheus does for it.
+fn query_param(
+    web: &Web,
+    form: &Form,
+) -> Result<promlite_promql::Expr, promlite_promql::EvalError> {
+    web.inner.engine.parse(form.value("query"))
+}
+
 #[allow(clippy::unused_async)]
 async fn format_query(web: Web, form: Form) -> ApiResult {
-    let expr = web
-        .inner
-        .engine
-        .parse(form.value("query"))
-        .map_err(|e| ApiError::invalid_param(e, "query"))?;
+    let expr = query_param(&web, &form).map_err(|e| ApiError::invalid_param(e, "query"))?;
     let mut out = String::new();
     write_str(&mut out, &expr.to_string());
     Ok(Reply::data(out))
@@ -1047,11 +1052,7 @@ async fn format_query(web: Web, form: Form) -> ApiResult {
 /// `/api/v1/parse_query`: the query's syntax tree, as Prometheus's UI tree view reads it.
 #[allow(clippy::unused_async)]
 async fn parse_query(web: Web, form: Form) -> ApiResult {
-    let expr = web
-        .inner
-        .engine
-        .parse(form.value("query"))
-        .map_err(|e| ApiError::invalid_param(e, "query"))?;
+    let expr = query_param(&web, &form).map_err(|e| ApiError::invalid_param(e, "query"))?;
     Ok(Reply::data(crate::ast_json::translate(&expr)))
 }
 
@@ -1065,11 +1066,7 @@ async fn query_exemplars(web: Web, form: Form) -> ApiResult {
             "end timestamp must not be before start timestamp",
         ));
     }
-    let expr = web
-        .inner
-        .engine
-        .parse(form.value("query"))
-        .map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let expr = query_param(&web, &form).map_err(|e| ApiError::bad_data(e.to_string()))?;
     let selectors: Vec<Vec<Matcher>> = expr
         .selectors()
         .into_iter()
