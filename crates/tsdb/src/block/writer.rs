@@ -144,6 +144,18 @@ pub struct BlockWriter {
     segment_len: u64,
     series: Vec<(Labels, Vec<ChunkMeta>)>,
     last: Option<Labels>,
+    /// Set once the block is renamed into place (or found empty and removed).
+    done: bool,
+}
+
+impl Drop for BlockWriter {
+    /// A block that failed half-way (a full disk, an I/O error) is removed at once: its
+    /// files would otherwise hold space until the next start cleans them up.
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
 }
 
 impl BlockWriter {
@@ -161,7 +173,13 @@ impl BlockWriter {
         if compaction.sources.is_empty() {
             compaction.sources.push(ulid.clone());
         }
-        let (segment, segment_len) = open_segment(&tmp, 0)?;
+        let (segment, segment_len) = match open_segment(&tmp, 0) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
         Ok(BlockWriter {
             parent: parent.to_owned(),
             tmp,
@@ -178,6 +196,7 @@ impl BlockWriter {
             segment_len,
             series: Vec::new(),
             last: None,
+            done: false,
         })
     }
 
@@ -235,6 +254,7 @@ impl BlockWriter {
             .sync_all()
             .map_err(Error::io(&self.tmp))?;
         if self.series.is_empty() {
+            self.done = true;
             std::fs::remove_dir_all(&self.tmp).map_err(Error::io(&self.tmp))?;
             return Ok(None);
         }
@@ -247,6 +267,7 @@ impl BlockWriter {
         write_synced(&self.tmp.join("meta.json"), &meta_json(&self.meta))?;
         let dst = self.parent.join(&self.meta.ulid);
         std::fs::rename(&self.tmp, &dst).map_err(Error::io(&dst))?;
+        self.done = true;
         sync_dir(&self.parent)?;
         Ok(Some(dst))
     }

@@ -429,12 +429,14 @@ impl Head {
                 let mut rec = Vec::new();
                 // The series must be in the log before a record refers to them.
                 let mut new = Vec::new();
+                let mut marked = Vec::new();
                 for s in &series {
                     if !s.logged.swap(true, Ordering::AcqRel) {
                         new.push(RefSeries {
                             r: u64::from(s.id) + 1,
                             labels: s.labels.clone(),
                         });
+                        marked.push(s);
                     }
                 }
                 let mut recs = Vec::new();
@@ -445,7 +447,12 @@ impl Head {
                 record::encode_tombstones(&stones, &mut rec);
                 recs.push(rec);
                 let refs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
-                wal.log(&refs)?;
+                if let Err(e) = wal.log(&refs) {
+                    for s in marked {
+                        s.logged.store(false, Ordering::Release);
+                    }
+                    return Err(e);
+                }
                 Some(wal)
             }
             None => None,
@@ -968,16 +975,19 @@ struct HeadAppender<'a> {
 impl HeadAppender<'_> {
     /// The WAL records of this transaction: first the series the WAL has not seen, then
     /// samples, histograms, exemplars and metadata. Must run under the WAL lock, which
-    /// makes "not yet logged" exact.
-    fn encode(&self) -> Vec<Vec<u8>> {
+    /// makes "not yet logged" exact. Also returns the series it marked as logged, to be
+    /// unmarked if the records do not reach the log.
+    fn encode(&self) -> (Vec<Vec<u8>>, Vec<Arc<MemSeries>>) {
         let wal_ref = |s: &MemSeries| u64::from(s.id) + 1;
         let mut new_series = Vec::new();
+        let mut marked = Vec::new();
         let mut mark = |s: &Arc<MemSeries>| {
             if !s.logged.swap(true, Ordering::AcqRel) {
                 new_series.push(RefSeries {
                     r: wal_ref(s),
                     labels: s.labels.clone(),
                 });
+                marked.push(Arc::clone(s));
             }
         };
         let mut floats = Vec::new();
@@ -1066,7 +1076,7 @@ impl HeadAppender<'_> {
         if !metadata.is_empty() {
             push(&|b| record::encode_metadata(&metadata, b));
         }
-        out
+        (out, marked)
     }
 
     fn add(
@@ -1188,10 +1198,17 @@ impl Appender for HeadAppender<'_> {
         let _wal_guard = match &head.wal {
             Some(wal) => {
                 let mut wal = wal.lock();
-                let records = this.encode();
+                let (records, marked) = this.encode();
                 let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-                wal.log(&refs)
-                    .map_err(|e| StorageError::Other(Box::new(e)))?;
+                if let Err(e) = wal.log(&refs) {
+                    // The series records did not reach the log either: the next commit
+                    // that uses these series must write them, or a replay would find
+                    // samples of unknown series and drop them.
+                    for s in marked {
+                        s.logged.store(false, Ordering::Release);
+                    }
+                    return Err(StorageError::Other(Box::new(e)));
+                }
                 Some(wal)
             }
             None => None,

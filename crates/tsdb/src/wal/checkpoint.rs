@@ -40,12 +40,19 @@ pub fn write(dir: &Path, index: u32, records: &[Vec<u8>]) -> Result<PathBuf> {
     let name = format!("checkpoint.{index:08}");
     let tmp = dir.join(format!("{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
-    let mut w = Wal::open(&tmp, WalOptions::default())?;
-    for chunk in records.chunks(64) {
-        let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-        w.log(&refs)?;
+    let written = (|| {
+        let mut w = Wal::open(&tmp, WalOptions::default())?;
+        for chunk in records.chunks(64) {
+            let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            w.log(&refs)?;
+        }
+        w.close()
+    })();
+    if let Err(e) = written {
+        // On a full disk the half-written copy would hold space the next try needs.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    w.close()?;
     let dst = dir.join(&name);
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::rename(&tmp, &dst).map_err(Error::io(&dst))?;

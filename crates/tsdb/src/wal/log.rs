@@ -104,6 +104,18 @@ pub struct Wal {
     flushed: usize,
     done_pages: usize,
     scratch: Vec<u8>,
+    /// Where the last batch that failed began, while its partly written bytes are still
+    /// on disk: every later call first cuts them away (see [`Wal::log`]).
+    torn: Option<Mark>,
+}
+
+/// A position in the log between batches: segment, whole pages written in it, and bytes
+/// of the current page (all of them flushed).
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    segment: u32,
+    done_pages: usize,
+    alloc: usize,
 }
 
 impl Wal {
@@ -124,6 +136,7 @@ impl Wal {
             flushed: 0,
             done_pages: 0,
             scratch: Vec::new(),
+            torn: None,
         })
     }
 
@@ -142,7 +155,36 @@ impl Wal {
     }
 
     /// Appends records as one batch and makes them durable per the sync policy.
+    ///
+    /// A batch is all or nothing on disk. When writing fails part-way (a full disk, an
+    /// I/O error) the bytes already written are cut away again before the error is
+    /// returned, or, if even that fails, before the next call writes anything. Without
+    /// this, a half-written record would sit in the middle of the log once writes
+    /// succeed again, and replay, which stops at the first damaged record, would lose
+    /// every batch acknowledged after it.
     pub fn log(&mut self, records: &[&[u8]]) -> Result<()> {
+        self.cut_torn_batch()?;
+        let mark = self.mark();
+        match self.log_batch(records) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.torn = Some(mark);
+                // A failure to cut now is retried by the next call, which reports it.
+                let _ = self.cut_torn_batch();
+                Err(e)
+            }
+        }
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            segment: self.segment,
+            done_pages: self.done_pages,
+            alloc: self.alloc,
+        }
+    }
+
+    fn log_batch(&mut self, records: &[&[u8]]) -> Result<()> {
         for rec in records {
             self.log_one(rec)?;
         }
@@ -154,6 +196,42 @@ impl Wal {
                 .sync_data()
                 .map_err(Error::io(segment_path(&self.dir, self.segment)))?;
         }
+        Ok(())
+    }
+
+    /// Returns the log to the position before a failed batch: segments the batch began
+    /// are deleted, the segment it started in is cut back to its old length and its last
+    /// page is read back into the page buffer.
+    fn cut_torn_batch(&mut self) -> Result<()> {
+        let Some(m) = self.torn else { return Ok(()) };
+        for s in list_segments(&self.dir)? {
+            if s > m.segment {
+                let p = segment_path(&self.dir, s);
+                std::fs::remove_file(&p).map_err(Error::io(p))?;
+            }
+        }
+        let p = segment_path(&self.dir, m.segment);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&p)
+            .map_err(Error::io(&p))?;
+        let page_start = (m.done_pages * PAGE_SIZE) as u64;
+        file.set_len(page_start + m.alloc as u64)
+            .map_err(Error::io(&p))?;
+        self.page.fill(0);
+        if m.alloc > 0 {
+            use std::io::{Read, Seek, SeekFrom};
+            file.seek(SeekFrom::Start(page_start))
+                .and_then(|_| file.read_exact(&mut self.page[..m.alloc]))
+                .map_err(Error::io(&p))?;
+        }
+        self.file = file;
+        self.segment = m.segment;
+        self.done_pages = m.done_pages;
+        self.alloc = m.alloc;
+        self.flushed = m.alloc;
+        self.torn = None;
         Ok(())
     }
 
@@ -220,10 +298,19 @@ impl Wal {
             self.page[self.alloc..].fill(0);
             self.alloc = PAGE_SIZE;
         }
-        self.file
-            .write_all(&self.page[self.flushed..self.alloc])
-            .map_err(Error::io(segment_path(&self.dir, self.segment)))?;
-        self.flushed = self.alloc;
+        // Count what a failing write got out, so the file length stays known.
+        while self.flushed < self.alloc {
+            match self.file.write(&self.page[self.flushed..self.alloc]) {
+                Ok(0) => {
+                    return Err(Error::io(segment_path(&self.dir, self.segment))(
+                        std::io::ErrorKind::WriteZero.into(),
+                    ));
+                }
+                Ok(n) => self.flushed += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(segment_path(&self.dir, self.segment))(e)),
+            }
+        }
         if clear {
             self.page.fill(0);
             self.alloc = 0;
@@ -234,16 +321,30 @@ impl Wal {
     }
 
     /// Closes the current segment (padding its last page) and starts the next; returns
-    /// the new segment's number.
+    /// the new segment's number. On failure the log stays where it was, as for
+    /// [`Wal::log`].
     pub fn next_segment(&mut self) -> Result<u32> {
+        self.cut_torn_batch()?;
+        let mark = self.mark();
+        match self.start_next_segment() {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                self.torn = Some(mark);
+                let _ = self.cut_torn_batch();
+                Err(e)
+            }
+        }
+    }
+
+    fn start_next_segment(&mut self) -> Result<u32> {
         if self.alloc > 0 {
             self.flush_page(true)?;
         }
         self.file
             .sync_all()
             .map_err(Error::io(segment_path(&self.dir, self.segment)))?;
+        self.file = create_segment(&self.dir, self.segment + 1)?;
         self.segment += 1;
-        self.file = create_segment(&self.dir, self.segment)?;
         self.done_pages = 0;
         Ok(self.segment)
     }
@@ -261,6 +362,7 @@ impl Wal {
 
     /// Flushes and syncs everything.
     pub fn close(mut self) -> Result<()> {
+        self.cut_torn_batch()?;
         if self.alloc > self.flushed {
             self.flush_page(false)?;
         }
@@ -309,6 +411,12 @@ pub fn read_segment(
         reason,
     };
     while pos < data.len() {
+        // Between records, damage found from here on starts here: padding or a
+        // terminator page that is not clean must not pull the cut back over the record
+        // just delivered (a repair would then drop a record replay already applied).
+        if !in_record {
+            record_start = pos;
+        }
         let page_left = PAGE_SIZE - pos % PAGE_SIZE;
         if page_left < HEADER {
             if data[pos..(pos + page_left).min(data.len())]
@@ -334,9 +442,6 @@ pub fn read_segment(
             }
             pos = end;
             continue;
-        }
-        if !in_record {
-            record_start = pos;
         }
         if data.len() - pos < HEADER {
             return Err(corrupt(
@@ -504,6 +609,29 @@ mod tests {
             assert_eq!(got.last().unwrap(), b"after restart");
             std::fs::remove_dir_all(&dir).unwrap();
         }
+    }
+
+    #[test]
+    fn garbage_after_a_record_is_cut_after_it_not_before_it() {
+        // Found by the wal_segment fuzz target: damage in the zero padding after a
+        // record used to be reported at that record's start, so a repair dropped a
+        // record replay had already applied.
+        let dir = tmp("pad");
+        let mut w = Wal::open(&dir, WalOptions::default()).unwrap();
+        w.log(&[b"kept"]).unwrap();
+        drop(w);
+        let seg = segment_path(&dir, 0);
+        let mut data = std::fs::read(&seg).unwrap();
+        let good = data.len();
+        data.extend_from_slice(&[0, 0, 9]);
+        std::fs::write(&seg, &data).unwrap();
+        let (got, c) = read_all(&dir);
+        assert_eq!(got, vec![b"kept".to_vec()]);
+        let c = c.unwrap();
+        assert_eq!(c.offset, good, "{}", c.reason);
+        repair(&dir, &c).unwrap();
+        assert_eq!(read_all(&dir), (vec![b"kept".to_vec()], None));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
