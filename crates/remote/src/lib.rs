@@ -119,6 +119,7 @@
 pub mod codec;
 mod endpoint;
 mod error;
+pub mod fuzzing;
 pub mod prompb;
 mod queue;
 mod read_client;

@@ -8,6 +8,7 @@ pub mod chunkenc;
 mod db;
 mod encoding;
 mod error;
+pub mod fuzzing;
 mod head;
 pub(crate) use head::HeadQuerier;
 mod postings;

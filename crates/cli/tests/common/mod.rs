@@ -115,3 +115,98 @@ pub(crate) fn spawn(bin: &Path, args: &[String]) -> Proc {
             .unwrap(),
     )
 }
+
+/// A POST with a binary body to a server that may be gone: `None` when the connection
+/// fails or breaks (the request may or may not have been applied), else the status and
+/// body bytes.
+pub(crate) fn try_post(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.extend([k, ": ", v, "\r\n"]);
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).ok()?;
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let status = std::str::from_utf8(resp.get(9..12)?).ok()?.parse().ok()?;
+    let head = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
+    let body = resp[split + 4..].to_vec();
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(&String::from_utf8_lossy(&body)).into_bytes()
+    } else {
+        body
+    };
+    Some((status, body))
+}
+
+/// The headers of a remote write 1.0 request.
+pub(crate) const RW1_HEADERS: &[(&str, &str)] = &[
+    ("Content-Type", "application/x-protobuf"),
+    ("Content-Encoding", "snappy"),
+    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+];
+
+/// A small deterministic generator (xorshift64*), so "random" fault moments and
+/// mutations are the same on every run.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `lo..hi`.
+    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo).max(1)
+    }
+}
+
+/// Serves `body` as a scrape target on a free port from a background thread, for as
+/// long as the process runs. `body` is called for every scrape.
+pub(crate) fn serve_target(body: impl Fn() -> String + Send + 'static) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = body();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    port
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

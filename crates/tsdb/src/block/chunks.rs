@@ -87,8 +87,10 @@ impl Segment {
         .ok_or_else(|| bad("invalid chunk length"))?;
         let start = offset + n;
         let len = usize::try_from(len).map_err(|_| bad("chunk length overflows"))?;
-        let end = start
-            .checked_add(1 + len + 4)
+        // `len` is read from the file: an absurd one must not overflow the sum.
+        let end = len
+            .checked_add(1 + 4)
+            .and_then(|l| start.checked_add(l))
             .filter(|&e| e <= self.data.len())
             .ok_or_else(|| bad("chunk runs past end of segment"))?;
         let enc = match self.data[start] {

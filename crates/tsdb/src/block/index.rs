@@ -71,7 +71,7 @@ impl IndexReader {
         Error::corrupt(&self.path, offset, what)
     }
 
-    fn from_bytes(path: PathBuf, data: Bytes) -> Result<IndexReader> {
+    pub(crate) fn from_bytes(path: PathBuf, data: Bytes) -> Result<IndexReader> {
         let bad = |offset: usize, what: &str| Error::corrupt(&path, offset as u64, what);
         if data.len() < 5 + TOC_LEN {
             return Err(bad(
@@ -118,7 +118,11 @@ impl IndexReader {
 
     /// A section with a 4-byte length prefix and a trailing CRC32C: its content.
     fn section(&self, at: u64) -> Result<&[u8]> {
-        let at = usize::try_from(at).map_err(|_| self.corrupt(at, "section offset overflows"))?;
+        let at = usize::try_from(at)
+            .ok()
+            // Within the file, `at` plus a 32-bit length cannot overflow below.
+            .filter(|&a| a <= self.data.len())
+            .ok_or_else(|| self.corrupt(at, "section offset past end of file"))?;
         let len_bytes = self
             .data
             .get(at..at + 4)

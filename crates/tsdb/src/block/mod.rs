@@ -4,7 +4,7 @@
 
 pub mod chunks;
 pub mod index;
-mod mmap;
+pub(crate) mod mmap;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
