@@ -120,6 +120,16 @@ impl Manager {
         files: &[String],
         options: &RuleFileOptions,
     ) -> Result<(), Vec<Error>> {
+        self.update(Self::load_files(files, options)?);
+        Ok(())
+    }
+
+    /// Reads the rule files matching `files` (glob patterns, as in `rule_files`), for
+    /// [`Manager::update`]: each file's name and groups, or every problem of every file.
+    pub fn load_files(
+        files: &[String],
+        options: &RuleFileOptions,
+    ) -> Result<Vec<(String, RuleGroups)>, Vec<Error>> {
         let mut loaded = Vec::new();
         let mut errors = Vec::new();
         for pattern in files {
@@ -140,11 +150,11 @@ impl Manager {
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
+        if errors.is_empty() {
+            Ok(loaded)
+        } else {
+            Err(errors)
         }
-        self.update(loaded);
-        Ok(())
     }
 
     /// Starts one task per group on the current tokio runtime. Must be called from

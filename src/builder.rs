@@ -1,0 +1,353 @@
+//! [`MonitorBuilder`]: what a [`Monitor`] stores, scrapes, evaluates and serves.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use promlite_client::Registry;
+use promlite_promql::EngineOptions;
+use promlite_rules::{NotifierAlert, RuleFileOptions, RuleGroups};
+use promlite_scrape::ScrapeConfig;
+
+use crate::error::{Error, Result};
+use crate::monitor::Monitor;
+
+/// Where samples are kept.
+#[derive(Debug, Clone)]
+pub(crate) enum StorageMode {
+    /// Only in memory: nothing is written to disk and nothing survives the process.
+    Memory,
+    /// A Prometheus-format data directory (WAL and blocks).
+    Dir(PathBuf),
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum ConfigInput {
+    /// No configuration: scrape nothing (or, when serving, only the server itself).
+    None,
+    /// A `prometheus.yml` file, reloadable.
+    File(PathBuf),
+    /// `prometheus.yml` text.
+    Yaml(String),
+}
+
+/// A callback that sees every batch of alerts the rules send.
+pub(crate) type AlertCallback = Arc<dyn Fn(&[NotifierAlert]) + Send + Sync>;
+
+/// The HTTP server's settings (feature `web`).
+#[cfg(feature = "web")]
+#[derive(Debug, Clone)]
+pub(crate) struct ServeOptions {
+    pub(crate) listen: String,
+    pub(crate) web_config_file: Option<PathBuf>,
+    pub(crate) external_url: Option<String>,
+    pub(crate) enable_lifecycle: bool,
+    pub(crate) enable_admin_api: bool,
+    pub(crate) enable_remote_write_receiver: bool,
+    pub(crate) query_timeout: Option<Duration>,
+    pub(crate) flags: BTreeMap<String, String>,
+}
+
+/// Builds a [`Monitor`]: storage, configuration, in-process registries, rules and,
+/// with the `web` feature, the HTTP API and UI.
+///
+/// Every setting has a default: in memory with one hour of history, no scrape jobs, no
+/// rules, no HTTP server. [`build`](MonitorBuilder::build) starts the monitor on a
+/// runtime of its own (for programs without tokio);
+/// [`start`](MonitorBuilder::start) starts it on the caller's tokio runtime.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use promlite::Monitor;
+/// use promlite::client::{Counter, Registry};
+///
+/// let registry = Registry::new();
+/// let requests: Counter = Counter::new();
+/// registry.register("requests", "Requests served.", requests.clone()).unwrap();
+/// requests.inc_by(3);
+///
+/// let monitor = Monitor::builder()
+///     .in_memory()
+///     .register("app", &registry)
+///     .collect_interval(Duration::from_millis(50))
+///     .build()
+///     .unwrap();
+/// monitor.collect_now(); // what the collection task does every interval
+/// let r = monitor.query("requests_total", SystemTime::now()).unwrap();
+/// let promlite::promql::Value::Vector(v) = r.value else { panic!("{:?}", r.value) };
+/// assert_eq!(v[0].f, 3.0);
+/// monitor.shutdown_blocking();
+/// ```
+#[must_use]
+pub struct MonitorBuilder {
+    pub(crate) storage: StorageMode,
+    pub(crate) retention: Option<Duration>,
+    pub(crate) retention_size: Option<u64>,
+    pub(crate) config: ConfigInput,
+    pub(crate) scrape_jobs: Vec<ScrapeConfig>,
+    pub(crate) rule_groups: Vec<(String, RuleGroups)>,
+    pub(crate) rule_errors: Vec<promlite_rules::Error>,
+    pub(crate) registries: Vec<(String, Registry)>,
+    pub(crate) collect_interval: Option<Duration>,
+    pub(crate) on_alert: Option<AlertCallback>,
+    pub(crate) engine: EngineOptions,
+    pub(crate) compaction_interval: Duration,
+    #[cfg(feature = "web")]
+    pub(crate) serve: Option<ServeOptions>,
+}
+
+impl std::fmt::Debug for MonitorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorBuilder")
+            .field("storage", &self.storage)
+            .field("config", &self.config)
+            .field("scrape_jobs", &self.scrape_jobs.len())
+            .field("rule_groups", &self.rule_groups.len())
+            .field("registries", &self.registries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MonitorBuilder {
+    fn default() -> Self {
+        MonitorBuilder {
+            storage: StorageMode::Memory,
+            retention: None,
+            retention_size: None,
+            config: ConfigInput::None,
+            scrape_jobs: Vec::new(),
+            rule_groups: Vec::new(),
+            rule_errors: Vec::new(),
+            registries: Vec::new(),
+            collect_interval: None,
+            on_alert: None,
+            engine: EngineOptions::new(),
+            compaction_interval: Duration::from_mins(1),
+            #[cfg(feature = "web")]
+            serve: None,
+        }
+    }
+}
+
+/// How long in-memory storage keeps samples unless told otherwise.
+pub const DEFAULT_MEMORY_RETENTION: Duration = Duration::from_hours(1);
+
+impl MonitorBuilder {
+    /// Keep samples in memory only (the default), for [`retention`](Self::retention)
+    /// (one hour unless set).
+    pub fn in_memory(mut self) -> Self {
+        self.storage = StorageMode::Memory;
+        self
+    }
+
+    /// Keep samples in a Prometheus-format data directory (`--storage.tsdb.path`): a
+    /// WAL replayed on restart, two-hour blocks compacted in the background, retention
+    /// by time (15 days unless set) and size. Prometheus's tools read it.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.storage = StorageMode::Dir(dir.into());
+        self
+    }
+
+    /// How long to keep samples (`--storage.tsdb.retention.time`); zero keeps them
+    /// forever on disk.
+    pub fn retention(mut self, d: Duration) -> Self {
+        self.retention = Some(d);
+        self
+    }
+
+    /// Most bytes the blocks of a data directory may use
+    /// (`--storage.tsdb.retention.size`); the oldest blocks go first.
+    pub fn retention_size(mut self, bytes: u64) -> Self {
+        self.retention_size = (bytes > 0).then_some(bytes);
+        self
+    }
+
+    /// Read `prometheus.yml` from `path` (`--config.file`): scrape jobs, service
+    /// discovery, rule files, Alertmanagers, remote write and read. [`Monitor::reload`]
+    /// reads it again.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config = ConfigInput::File(path.into());
+        self
+    }
+
+    /// Use `yaml`, the text of a `prometheus.yml`, as the configuration.
+    pub fn config_yaml(mut self, yaml: impl Into<String>) -> Self {
+        self.config = ConfigInput::Yaml(yaml.into());
+        self
+    }
+
+    /// Add a scrape job to those of the configuration; it takes the configuration's
+    /// `global` defaults. Its name must be unique.
+    pub fn scrape_job(mut self, job: ScrapeConfig) -> Self {
+        self.scrape_jobs.push(job);
+        self
+    }
+
+    /// Add a scrape job named `job` for fixed `targets` (`host:port`), scraped every
+    /// `interval` at `/metrics`.
+    pub fn scrape_targets<I, S>(self, job: &str, targets: I, interval: Duration) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut c = ScrapeConfig::new(job);
+        c.scrape_interval = Some(interval.into());
+        c.scrape_timeout = Some(interval.min(Duration::from_secs(10)).into());
+        c.service_discovery_configs
+            .static_configs
+            .push(promlite_discovery::TargetGroupSpec {
+                targets: targets.into_iter().map(Into::into).collect(),
+                labels: BTreeMap::new(),
+            });
+        self.scrape_job(c)
+    }
+
+    /// Add the rule groups of `yaml`, a rule file's text (`groups: [...]`), under the
+    /// file name `name` (shown by the rules API). Errors are reported by
+    /// [`build`](Self::build) with their line and column.
+    pub fn rules_yaml(mut self, name: &str, yaml: &str) -> Self {
+        match RuleFileOptions::new().from_yaml(yaml, Path::new(name)) {
+            Ok(groups) => self.rule_groups.push((name.to_owned(), groups)),
+            Err(errs) => self.rule_errors.extend(errs),
+        }
+        self
+    }
+
+    /// Collect `registry` in-process on the collection interval, with no HTTP, as the
+    /// target `{job="<job>", instance="local"}`: its samples, `up` and the other report
+    /// series, and staleness markers when metrics disappear.
+    pub fn register(mut self, job: &str, registry: &Registry) -> Self {
+        self.registries.push((job.to_owned(), registry.clone()));
+        self
+    }
+
+    /// How often registered registries are collected; default: the configuration's
+    /// global `scrape_interval` (1 minute unless set).
+    pub fn collect_interval(mut self, d: Duration) -> Self {
+        self.collect_interval = Some(d);
+        self
+    }
+
+    /// Call `f` with every batch of alerts the rules send (firing and resolved), as
+    /// Alertmanager would receive them; Alertmanagers of the configuration still get
+    /// them too.
+    pub fn on_alert(mut self, f: impl Fn(&[NotifierAlert]) + Send + Sync + 'static) -> Self {
+        self.on_alert = Some(Arc::new(f));
+        self
+    }
+
+    /// PromQL engine settings: lookback delta, sample limit, timeout and the rest.
+    pub fn engine_options(mut self, opts: EngineOptions) -> Self {
+        self.engine = opts;
+        self
+    }
+
+    /// How often the data directory is compacted and retention applied (default one
+    /// minute).
+    pub fn compaction_interval(mut self, d: Duration) -> Self {
+        self.compaction_interval = d;
+        self
+    }
+
+    /// Serve Prometheus's HTTP API and the web UI on `addr` (`--web.listen-address`;
+    /// port 0 picks a free port, see [`Monitor::local_addr`]). Without a configuration,
+    /// the server scrapes itself, as `promlite` does.
+    #[cfg(feature = "web")]
+    pub fn serve(mut self, addr: impl Into<String>) -> Self {
+        self.serve_options().listen = addr.into();
+        self
+    }
+
+    /// `--web.config.file`: TLS and basic authentication for the HTTP server.
+    #[cfg(feature = "web")]
+    pub fn web_config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.serve_options().web_config_file = Some(path.into());
+        self
+    }
+
+    /// `--web.external-url`: the URL users reach the server at (alerts link to it).
+    #[cfg(feature = "web")]
+    pub fn external_url(mut self, url: impl Into<String>) -> Self {
+        self.serve_options().external_url = Some(url.into());
+        self
+    }
+
+    /// `--web.enable-lifecycle`: `POST /-/reload` and `/-/quit`.
+    #[cfg(feature = "web")]
+    pub fn enable_lifecycle(mut self, on: bool) -> Self {
+        self.serve_options().enable_lifecycle = on;
+        self
+    }
+
+    /// `--web.enable-admin-api`: deleting series, snapshots, tombstones.
+    #[cfg(feature = "web")]
+    pub fn enable_admin_api(mut self, on: bool) -> Self {
+        self.serve_options().enable_admin_api = on;
+        self
+    }
+
+    /// `--web.enable-remote-write-receiver`: accept remote writes at `/api/v1/write`.
+    #[cfg(feature = "web")]
+    pub fn enable_remote_write_receiver(mut self, on: bool) -> Self {
+        self.serve_options().enable_remote_write_receiver = on;
+        self
+    }
+
+    /// `--query.timeout` for HTTP queries (default two minutes; `None`: no limit).
+    #[cfg(feature = "web")]
+    pub fn query_timeout(mut self, d: Option<Duration>) -> Self {
+        self.serve_options().query_timeout = d;
+        self
+    }
+
+    /// The command-line flags `/api/v1/status/flags` shows.
+    #[cfg(feature = "web")]
+    pub fn flags(mut self, flags: BTreeMap<String, String>) -> Self {
+        self.serve_options().flags = flags;
+        self
+    }
+
+    #[cfg(feature = "web")]
+    fn serve_options(&mut self) -> &mut ServeOptions {
+        self.serve.get_or_insert_with(|| ServeOptions {
+            listen: "127.0.0.1:9090".into(),
+            web_config_file: None,
+            external_url: None,
+            enable_lifecycle: false,
+            enable_admin_api: false,
+            enable_remote_write_receiver: false,
+            query_timeout: Some(Duration::from_mins(2)),
+            flags: BTreeMap::new(),
+        })
+    }
+
+    /// Starts the monitor on a tokio runtime of its own (two worker threads), for
+    /// programs that have none. Called from inside a tokio runtime it fails: use
+    /// [`start`](Self::start) there.
+    pub fn build(self) -> Result<Monitor> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Setup(
+                "MonitorBuilder::build was called inside a tokio runtime; use `start().await` there".into(),
+            ));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("promlite")
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io {
+                what: "starting the async runtime".into(),
+                source,
+            })?;
+        let mut monitor = rt.block_on(Monitor::start(self))?;
+        monitor.own_runtime = Some(rt);
+        Ok(monitor)
+    }
+
+    /// Starts the monitor on the current tokio runtime (multi-threaded or not).
+    pub async fn start(self) -> Result<Monitor> {
+        Monitor::start(self).await
+    }
+}

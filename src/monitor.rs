@@ -1,0 +1,880 @@
+//! [`Monitor`]: a running monitoring engine — storage, scraping, in-process collection,
+//! rules and alerting, and optionally the HTTP API — and what a program asks of it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use promlite_config::{Config, Reloader};
+use promlite_discovery::{Manager as DiscoveryManager, ManagerOptions as DiscoveryOptions};
+use promlite_model::Labels;
+use promlite_promql::{Engine, QueryResult};
+use promlite_rules::{Alert, AlertSender, NotifierAlert};
+use promlite_scrape::{ManagerOptions, ScrapeConfig, ScrapeManager};
+use promlite_storage::{Appendable, Queryable};
+use promlite_tsdb::{Db, DbOptions, Head, HeadOptions};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::builder::{
+    AlertCallback, ConfigInput, DEFAULT_MEMORY_RETENTION, MonitorBuilder, StorageMode,
+};
+use crate::error::{Error, Result};
+use crate::local::{LocalTarget, collect_loop};
+
+/// The storage a monitor writes and reads.
+#[derive(Clone)]
+pub(crate) enum Store {
+    /// A data directory.
+    Disk(Arc<Db>),
+    /// Memory only.
+    Memory(Arc<Head>),
+}
+
+impl Store {
+    pub(crate) fn queryable(&self) -> Arc<dyn Queryable> {
+        match self {
+            Store::Disk(db) => Arc::clone(db) as Arc<dyn Queryable>,
+            Store::Memory(h) => Arc::clone(h) as Arc<dyn Queryable>,
+        }
+    }
+
+    pub(crate) fn appendable(&self) -> Arc<dyn Appendable> {
+        match self {
+            Store::Disk(db) => Arc::clone(db) as Arc<dyn Appendable>,
+            Store::Memory(h) => Arc::clone(h) as Arc<dyn Appendable>,
+        }
+    }
+
+    pub(crate) fn head(&self) -> &Head {
+        match self {
+            Store::Disk(db) => db.head(),
+            Store::Memory(h) => h,
+        }
+    }
+
+    pub(crate) fn blocks(&self) -> usize {
+        match self {
+            Store::Disk(db) => db.blocks().len(),
+            Store::Memory(_) => 0,
+        }
+    }
+}
+
+/// Where the configuration comes from, once loaded.
+enum Source {
+    File(Reloader),
+    Fixed(Arc<Config>),
+}
+
+/// The scrape job a server runs without a configuration: itself, every 15s.
+fn builtin_yaml(addr: Option<SocketAddr>) -> String {
+    let Some(addr) = addr else {
+        return "global:\n  scrape_interval: 1m\n".into();
+    };
+    // A wildcard listen address is scraped through the loopback interface.
+    let target = if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    format!(
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['{target}']\n"
+    )
+}
+
+/// The configuration side of a running monitor: the loaded configuration plus the
+/// builder's own jobs and rules, and the managers it is handed to. The web layer
+/// reloads and reads it through this.
+pub(crate) struct Core {
+    source: Source,
+    extra_jobs: Vec<ScrapeConfig>,
+    inline_rules: Vec<(String, promlite_rules::RuleGroups)>,
+    current: Mutex<Arc<Config>>,
+    pub(crate) yaml: Mutex<String>,
+    pub(crate) scrape: Arc<ScrapeManager>,
+    discovery: Mutex<DiscoveryManager>,
+    am_discovery: Mutex<DiscoveryManager>,
+    pub(crate) rules: Arc<promlite_rules::Manager>,
+    remote_write: Arc<promlite_remote::WriteStorage>,
+    pub(crate) quit: Notify,
+    loaded_at: SystemTime,
+}
+
+impl Core {
+    /// The configuration in force: the file's (or text's) plus the builder's jobs.
+    pub(crate) fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.current.lock())
+    }
+
+    /// `base` with the builder's scrape jobs added, each taking `base`'s defaults.
+    fn effective(&self, base: &Config) -> Result<Config> {
+        let mut config = base.clone();
+        for job in &self.extra_jobs {
+            let mut job = job.clone();
+            if config
+                .scrape_configs
+                .iter()
+                .any(|c| c.job_name == job.job_name)
+            {
+                return Err(Error::ScrapeJob {
+                    job: job.job_name,
+                    message: "found multiple scrape configs with this job name".into(),
+                });
+            }
+            job.apply_defaults(&config.global.scrape_defaults)
+                .map_err(|e| Error::ScrapeJob {
+                    job: job.job_name.clone(),
+                    message: e.to_string(),
+                })?;
+            config.scrape_configs.push(job);
+        }
+        Ok(config)
+    }
+
+    /// Hands `base` (made effective) to the rule, scrape and discovery managers, the
+    /// notifier's discovery and the remote-write queues. Rules load first: if a rule file
+    /// is invalid nothing changes, as a failed Prometheus reload keeps everything
+    /// running as it was.
+    async fn apply(&self, base: &Config) -> Result<()> {
+        let config = self.effective(base)?;
+        let mut groups = promlite_rules::Manager::load_files(
+            &config.rule_files,
+            &promlite_rules::RuleFileOptions::new(),
+        )
+        .map_err(Error::Rules)?;
+        groups.extend(self.inline_rules.iter().cloned());
+        self.rules.update(groups);
+        self.am_discovery
+            .lock()
+            .apply_config(
+                config
+                    .alerting
+                    .alertmanagers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, am)| {
+                        (
+                            format!("alertmanager/{i}"),
+                            am.service_discovery_configs.to_sd_configs(),
+                        )
+                    })
+                    .collect(),
+            )
+            .map_err(|e| {
+                Error::Setup(format!(
+                    "applying Alertmanager discovery configuration: {e}"
+                ))
+            })?;
+        // Unchanged queues keep running.
+        self.remote_write
+            .apply_config(&config.remote_write, &config.global.external_labels)
+            .await
+            .map_err(|e| Error::Setup(format!("remote_write: {e}")))?;
+        self.scrape
+            .apply_config(&config.scrape_configs)
+            .map_err(|e| Error::Setup(format!("applying scrape configuration: {e}")))?;
+        self.discovery
+            .lock()
+            .apply_config(config.discovery_configs())
+            .map_err(|e| Error::Setup(format!("applying service discovery configuration: {e}")))?;
+        *self.current.lock() = Arc::new(config);
+        Ok(())
+    }
+
+    /// Reads the configuration file again; on error the old configuration keeps running.
+    pub(crate) async fn reload(&self) -> Result<()> {
+        let Source::File(reloader) = &self.source else {
+            info!("configuration is not from a file; nothing to reload");
+            return Ok(());
+        };
+        let path = reloader.path().to_owned();
+        let reloaded = reloader.reload().map_err(|e| Error::Config {
+            path: path.clone(),
+            source: e,
+        })?;
+        if reloaded.changed {
+            self.apply(&reloaded.config).await?;
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                *self.yaml.lock() = text;
+            }
+        }
+        info!(file = %path.display(), changed = reloaded.changed, "Completed loading of configuration file");
+        Ok(())
+    }
+
+    /// Whether the last reload succeeded, and when the configuration last loaded.
+    pub(crate) fn reload_status(&self) -> (bool, Option<SystemTime>) {
+        match &self.source {
+            Source::File(r) => {
+                let s = r.status();
+                (s.last_successful, s.last_success)
+            }
+            Source::Fixed(_) => (true, Some(self.loaded_at)),
+        }
+    }
+}
+
+/// The base URLs of the discovered Alertmanagers (the notifier appends
+/// `/api/v2/alerts`), as Prometheus derives them: each target's labels with `__scheme__`
+/// and `__alerts_path__` set from its `alertmanagers` entry, relabeled by the entry's
+/// `relabel_configs` (a dropped target is not used), then
+/// `{__scheme__}://{__address__}{__alerts_path__ without /api/v2/alerts}`.
+fn alertmanager_urls(config: &Config, sets: &promlite_discovery::TargetSets) -> Vec<String> {
+    let mut urls = Vec::new();
+    let mut b = promlite_model::LabelsBuilder::new();
+    for (i, am) in config.alerting.alertmanagers.iter().enumerate() {
+        let alerts_path = format!("{}/api/v2/alerts", am.path_prefix.trim_end_matches('/'));
+        for group in sets.get(&format!("alertmanager/{i}")).into_iter().flatten() {
+            for target in &group.targets {
+                b.reset(&group.labels);
+                for l in target {
+                    b.set(l.name, l.value);
+                }
+                if b.get("__scheme__").is_none() {
+                    b.set("__scheme__", &am.scheme);
+                }
+                b.set("__alerts_path__", &alerts_path);
+                let labels = b.build();
+                let Some(labels) = promlite_relabel::relabel(&labels, &am.relabel_configs, &mut b)
+                else {
+                    continue;
+                };
+                let (Some(scheme), Some(addr), Some(path)) = (
+                    labels.get("__scheme__"),
+                    labels.get("__address__"),
+                    labels.get("__alerts_path__"),
+                ) else {
+                    continue;
+                };
+                urls.push(format!(
+                    "{scheme}://{addr}{}",
+                    path.strip_suffix("/api/v2/alerts").unwrap_or(path)
+                ));
+            }
+        }
+    }
+    urls.sort();
+    urls.dedup();
+    urls
+}
+
+/// Sends alerts to the notifier and to the program's callback.
+struct Senders {
+    notifier: promlite_rules::Notifier,
+    callback: Option<AlertCallback>,
+}
+
+impl AlertSender for Senders {
+    fn send(&self, alerts: Vec<NotifierAlert>) {
+        if let Some(f) = &self.callback {
+            f(&alerts);
+        }
+        self.notifier.send(alerts);
+    }
+}
+
+/// A target as [`Monitor::targets`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetInfo {
+    /// The scrape job (pool).
+    pub job: String,
+    /// The target's labels (`job`, `instance` and the rest).
+    pub labels: Labels,
+    /// What is scraped: a URL, or `in-process` for a registered registry.
+    pub url: String,
+    /// `up`, `down`, or `unknown` before the first scrape.
+    pub health: &'static str,
+    /// The last scrape's error, empty when it succeeded.
+    pub last_error: String,
+    /// When it was last scraped.
+    pub last_scrape: Option<SystemTime>,
+}
+
+/// A running monitoring engine embedded in the program: it stores samples (in memory or
+/// in a data directory), scrapes the configured targets, collects the program's own
+/// registries in-process, evaluates recording and alerting rules, sends alerts, and,
+/// with [`MonitorBuilder::serve`], answers Prometheus's HTTP API. Built by
+/// [`Monitor::builder`].
+///
+/// Queries ([`query`](Self::query), [`query_range`](Self::query_range),
+/// [`series`](Self::series)) run on the calling thread: from async code, call them from
+/// `spawn_blocking` if they may be long. [`reload`](Self::reload) and
+/// [`shutdown`](Self::shutdown) are async; [`reload_blocking`](Self::reload_blocking)
+/// and [`shutdown_blocking`](Self::shutdown_blocking) are their forms for threads
+/// outside any async runtime.
+pub struct Monitor {
+    pub(crate) core: Arc<Core>,
+    store: Store,
+    queryable: Arc<dyn Queryable>,
+    engine: Engine,
+    locals: Vec<Arc<LocalTarget>>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: Arc<Notify>,
+    notifier: promlite_rules::Notifier,
+    stop_notifier: Arc<Notify>,
+    notifier_task: Option<JoinHandle<()>>,
+    wal_watcher: Option<promlite_remote::WalWatcher>,
+    remote_write: Arc<promlite_remote::WriteStorage>,
+    handle: tokio::runtime::Handle,
+    #[cfg(feature = "web")]
+    web: Option<crate::serve::Served>,
+    pub(crate) own_runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+impl Monitor {
+    /// A builder with the defaults: in memory, one hour of history, nothing scraped.
+    pub fn builder() -> MonitorBuilder {
+        MonitorBuilder::default()
+    }
+
+    pub(crate) async fn start(b: MonitorBuilder) -> Result<Monitor> {
+        let started = SystemTime::now();
+        if !b.rule_errors.is_empty() {
+            return Err(Error::Rules(b.rule_errors));
+        }
+        let handle = tokio::runtime::Handle::current();
+
+        // The HTTP listener binds first: a server without configuration scrapes itself
+        // at the address it really got (port 0 picks one).
+        #[cfg(feature = "web")]
+        let listener =
+            match &b.serve {
+                Some(s) => Some(tokio::net::TcpListener::bind(&s.listen).await.map_err(
+                    |source| Error::Io {
+                        what: format!("listen on {}", s.listen),
+                        source,
+                    },
+                )?),
+                None => None,
+            };
+        #[cfg(feature = "web")]
+        let self_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        #[cfg(not(feature = "web"))]
+        let self_addr: Option<SocketAddr> = None;
+
+        let (source, yaml) = match &b.config {
+            ConfigInput::File(path) => {
+                let reloader = Reloader::new(path).map_err(|source| Error::Config {
+                    path: path.clone(),
+                    source: Arc::new(source),
+                })?;
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                (Source::File(reloader), text)
+            }
+            ConfigInput::Yaml(text) => {
+                let config = Config::from_yaml(text, Path::new("<inline>")).map_err(|source| {
+                    Error::Config {
+                        path: "<inline>".into(),
+                        source: Arc::new(source),
+                    }
+                })?;
+                (Source::Fixed(Arc::new(config)), text.clone())
+            }
+            ConfigInput::None => {
+                let text = builtin_yaml(self_addr);
+                let config =
+                    Config::from_yaml(&text, Path::new("promlite.yml")).map_err(|source| {
+                        Error::Config {
+                            path: "promlite.yml".into(),
+                            source: Arc::new(source),
+                        }
+                    })?;
+                (Source::Fixed(Arc::new(config)), text)
+            }
+        };
+        let first = match &source {
+            Source::File(r) => r.current(),
+            Source::Fixed(c) => Arc::clone(c),
+        };
+
+        // Storage.
+        let store = match &b.storage {
+            StorageMode::Dir(dir) => {
+                let retention_ms = b
+                    .retention
+                    .map_or(promlite_tsdb::DEFAULT_RETENTION, |d| d.as_millis() as i64);
+                let opts = DbOptions {
+                    retention_time: (retention_ms > 0).then_some(retention_ms),
+                    retention_size: b.retention_size,
+                    // Prometheus: a tenth of the retention, at most 31 days.
+                    max_block_duration: if retention_ms > 0 {
+                        (retention_ms / 10).min(31 * 24 * 3600 * 1000)
+                    } else {
+                        promlite_tsdb::DEFAULT_RETENTION / 10
+                    },
+                    ..DbOptions::default()
+                };
+                let path = dir.clone();
+                let db = tokio::task::spawn_blocking(move || Db::open(&path, opts))
+                    .await
+                    .map_err(|e| Error::Setup(format!("opening storage: {e}")))?
+                    .map_err(|source| Error::Storage {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                info!(path = %dir.display(), "TSDB started");
+                Store::Disk(Arc::new(db))
+            }
+            StorageMode::Memory => Store::Memory(Arc::new(Head::new(&HeadOptions::default()))),
+        };
+
+        let scrape = Arc::new(ScrapeManager::new(
+            store.appendable(),
+            ManagerOptions::default(),
+        ));
+        let discovery = DiscoveryManager::new(DiscoveryOptions::default());
+        let target_sets = discovery.subscribe();
+        let am_discovery = DiscoveryManager::new(DiscoveryOptions::default());
+        let mut am_sets = am_discovery.subscribe();
+
+        // Rules evaluate with the query engine's settings; their alerts go to the
+        // notifier (and the program's callback). External labels and alert relabeling
+        // are taken from the configuration at start.
+        let external_labels: BTreeMap<String, String> = first
+            .global
+            .external_labels
+            .iter()
+            .map(|l| (l.name.to_owned(), l.value.to_owned()))
+            .collect();
+        let notifier = promlite_rules::Notifier::new(promlite_rules::NotifierOptions {
+            external_labels: first.global.external_labels.clone(),
+            relabel_configs: first.alerting.alert_relabel_configs.clone(),
+            ..promlite_rules::NotifierOptions::default()
+        })
+        .map_err(|e| Error::Setup(format!("notifier: {e}")))?;
+        let engine = Engine::new(b.engine.clone());
+        let mut eval = promlite_rules::EvalOptions::new(
+            Arc::new(engine.clone()),
+            store.queryable(),
+            store.appendable(),
+        );
+        eval.external_labels = external_labels;
+        #[cfg(feature = "web")]
+        {
+            eval.external_url = match (&b.serve, self_addr) {
+                (Some(s), _) if s.external_url.is_some() => s
+                    .external_url
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                (Some(s), _) => format!("http://{}", s.listen),
+                (None, _) => String::new(),
+            };
+        }
+        eval.sender = Some(Arc::new(Senders {
+            notifier: notifier.clone(),
+            callback: b.on_alert.clone(),
+        }));
+        eval.restore_for_state = true;
+        eval.default_interval = Duration::from(first.global.evaluation_interval);
+        eval.default_query_offset = Duration::from(first.global.rule_query_offset);
+        let rules = Arc::new(promlite_rules::Manager::new(eval));
+
+        // Remote write reads the TSDB's WAL, as Prometheus does, from now on; a position
+        // file lets a restart resume where the endpoints stopped acknowledging.
+        let remote_write = Arc::new(promlite_remote::WriteStorage::new());
+        if !first.remote_write.is_empty() && matches!(store, Store::Memory(_)) {
+            return Err(Error::Setup(
+                "remote_write reads the write-ahead log: it needs a data directory (MonitorBuilder::data_dir)".into(),
+            ));
+        }
+        // Queries read local data merged with every remote_read endpoint (set at start).
+        let mut remote_read: Vec<Arc<dyn Queryable>> = Vec::new();
+        for cfg in &first.remote_read {
+            let q = promlite_remote::RemoteReadQueryable::new(cfg, handle.clone())
+                .map_err(|e| Error::Setup(format!("remote_read {}: {e}", cfg.url)))?
+                .with_external_labels(first.global.external_labels.clone());
+            remote_read.push(Arc::new(q));
+        }
+        let queryable: Arc<dyn Queryable> = if remote_read.is_empty() {
+            store.queryable()
+        } else {
+            Arc::new(promlite_storage::MergeQueryable::new(
+                store.queryable(),
+                remote_read,
+            ))
+        };
+
+        let core = Arc::new(Core {
+            source,
+            extra_jobs: b.scrape_jobs.clone(),
+            inline_rules: b.rule_groups.clone(),
+            current: Mutex::new(Arc::clone(&first)),
+            yaml: Mutex::new(yaml),
+            scrape: Arc::clone(&scrape),
+            discovery: Mutex::new(discovery),
+            am_discovery: Mutex::new(am_discovery),
+            rules: Arc::clone(&rules),
+            remote_write: Arc::clone(&remote_write),
+            quit: Notify::new(),
+            loaded_at: started,
+        });
+        core.apply(&first).await?;
+        let wal_watcher = match &store {
+            Store::Disk(db) => Some(promlite_remote::WalWatcher::start(
+                &db.dir().join("wal"),
+                Arc::clone(&remote_write),
+                promlite_remote::WalWatcherOptions {
+                    start_time: Some(promlite_model::value::now_ms()),
+                    position_file: Some(db.dir().join("remote_write.position")),
+                    ..promlite_remote::WalWatcherOptions::default()
+                },
+            )),
+            Store::Memory(_) => None,
+        };
+        rules.start();
+
+        let stop = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+        // The notifier follows Alertmanager discovery (static_configs included).
+        tasks.push(tokio::spawn({
+            let core = Arc::clone(&core);
+            let notifier = notifier.clone();
+            async move {
+                loop {
+                    let sets = Arc::clone(&am_sets.borrow_and_update());
+                    notifier.set_alertmanagers(&alertmanager_urls(&core.config(), &sets));
+                    if am_sets.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }));
+        let stop_notifier = Arc::new(Notify::new());
+        let notifier_task = tokio::spawn({
+            let notifier = notifier.clone();
+            let stop = Arc::clone(&stop_notifier);
+            async move { notifier.run(stop).await }
+        });
+        tasks.push(tokio::spawn({
+            let scrape = Arc::clone(&scrape);
+            async move { scrape.run(target_sets).await }
+        }));
+
+        // The program's own registries, collected in-process.
+        let interval = b
+            .collect_interval
+            .unwrap_or_else(|| Duration::from(first.global.scrape_interval));
+        let mut locals = Vec::new();
+        for (job, registry) in &b.registries {
+            let target = Arc::new(LocalTarget::new(job, registry.clone()));
+            locals.push(Arc::clone(&target));
+            tasks.push(tokio::spawn(collect_loop(
+                target,
+                store.appendable(),
+                interval,
+                Arc::clone(&stop),
+            )));
+        }
+
+        // Compaction turns full head ranges into blocks and applies retention; in
+        // memory, retention drops what is older than the window. File work runs on the
+        // blocking pool.
+        tasks.push(tokio::spawn({
+            let store = store.clone();
+            let retention = b.retention;
+            let every = b.compaction_interval;
+            async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let store = store.clone();
+                    let done = tokio::task::spawn_blocking(move || match &store {
+                        Store::Disk(db) => db.compact(),
+                        Store::Memory(head) => {
+                            let keep = retention.unwrap_or(DEFAULT_MEMORY_RETENTION);
+                            head.truncate_before(
+                                promlite_model::value::now_ms() - keep.as_millis() as i64,
+                            );
+                            Ok(())
+                        }
+                    })
+                    .await;
+                    match done {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => error!(err = %e, "compaction failed"),
+                        Err(e) => error!(err = %e, "compaction task failed"),
+                    }
+                }
+            }
+        }));
+
+        let mut monitor = Monitor {
+            core,
+            store,
+            queryable,
+            engine,
+            locals,
+            tasks,
+            stop,
+            notifier,
+            stop_notifier,
+            notifier_task: Some(notifier_task),
+            wal_watcher,
+            remote_write,
+            handle,
+            #[cfg(feature = "web")]
+            web: None,
+            own_runtime: None,
+        };
+        #[cfg(feature = "web")]
+        if let (Some(opts), Some(listener)) = (&b.serve, listener) {
+            monitor.web = Some(crate::serve::serve(&monitor, opts, listener, started, &b).await?);
+        }
+        Ok(monitor)
+    }
+
+    /// Evaluates the PromQL expression `expr` at `at`.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// let monitor = promlite::Monitor::builder().build().unwrap();
+    /// let r = monitor.query("1 + 1", SystemTime::now()).unwrap();
+    /// assert!(matches!(r.value, promlite::promql::Value::Scalar { v: 2.0, .. }));
+    /// monitor.shutdown_blocking();
+    /// ```
+    pub fn query(&self, expr: &str, at: SystemTime) -> Result<QueryResult> {
+        Ok(self
+            .engine
+            .instant_query(&*self.queryable, expr, now_ms(at))?)
+    }
+
+    /// Evaluates `expr` at every `step` from `start` to `end`: a matrix.
+    pub fn query_range(
+        &self,
+        expr: &str,
+        start: SystemTime,
+        end: SystemTime,
+        step: Duration,
+    ) -> Result<QueryResult> {
+        Ok(self.engine.range_query(
+            &*self.queryable,
+            expr,
+            now_ms(start),
+            now_ms(end),
+            step.as_millis().max(1) as i64,
+        )?)
+    }
+
+    /// The series matching any of `selectors` (e.g. `up{job="app"}`) with samples
+    /// between `start` and `end`, sorted, as `/api/v1/series` answers.
+    pub fn series(
+        &self,
+        selectors: &[&str],
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Vec<Labels>> {
+        let q = self.queryable.querier(now_ms(start), now_ms(end))?;
+        let mut all = Vec::new();
+        for sel in selectors {
+            let matchers =
+                promlite_promql::parse_metric_selector(sel).map_err(|source| Error::Selector {
+                    selector: (*sel).to_owned(),
+                    source,
+                })?;
+            for s in q.select(true, None, &matchers) {
+                all.push(s?.labels().clone());
+            }
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// Every pending or firing alert of the alerting rules.
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.core.rules.alerts()
+    }
+
+    /// Every rule group's state: rules, health, last evaluation.
+    pub fn rule_groups(&self) -> Vec<promlite_rules::GroupSnapshot> {
+        self.core.rules.groups()
+    }
+
+    /// The scrape targets and the in-process registries, with their health.
+    pub fn targets(&self) -> Vec<TargetInfo> {
+        let mut out: Vec<TargetInfo> = self
+            .core
+            .scrape
+            .active_targets()
+            .into_iter()
+            .flat_map(|(job, targets)| {
+                targets.into_iter().map(move |t| {
+                    let s = t.state();
+                    TargetInfo {
+                        job: job.clone(),
+                        labels: t.labels(),
+                        url: t.url().to_owned(),
+                        health: s.health.as_str(),
+                        last_error: s.last_error.clone().unwrap_or_default(),
+                        last_scrape: s.last_scrape,
+                    }
+                })
+            })
+            .collect();
+        out.extend(self.locals.iter().map(|l| l.info()));
+        out
+    }
+
+    /// Collects every registered registry now, as the collection task does on its
+    /// interval.
+    pub fn collect_now(&self) {
+        for l in &self.locals {
+            l.collect(&*self.store.appendable());
+        }
+    }
+
+    /// The storage queries read (local data, merged with `remote_read` endpoints).
+    pub fn queryable(&self) -> Arc<dyn Queryable> {
+        Arc::clone(&self.queryable)
+    }
+
+    /// The storage to append samples to directly.
+    pub fn appendable(&self) -> Arc<dyn Appendable> {
+        self.store.appendable()
+    }
+
+    /// The address the HTTP server listens on, when serving.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "web")]
+        {
+            self.web.as_ref().map(|w| w.addr)
+        }
+        #[cfg(not(feature = "web"))]
+        {
+            None
+        }
+    }
+
+    /// The data directory, when not in memory.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        match &self.store {
+            Store::Disk(db) => Some(db.dir().to_owned()),
+            Store::Memory(_) => None,
+        }
+    }
+
+    /// Reads the configuration file again and applies it (what SIGHUP and
+    /// `POST /-/reload` do); on error the running configuration stays.
+    pub async fn reload(&self) -> Result<()> {
+        self.core.reload().await
+    }
+
+    /// [`reload`](Self::reload) for a thread outside any async runtime.
+    pub fn reload_blocking(&self) -> Result<()> {
+        self.handle.block_on(self.core.reload())
+    }
+
+    /// Resolves when `/-/quit` asks the server to stop (with `enable_lifecycle`).
+    pub async fn quit_requested(&self) {
+        self.core.quit.notified().await;
+    }
+
+    /// Stops everything in order — HTTP server, rules (and the last notifications),
+    /// remote write, scraping (marking series stale), in-process collection,
+    /// compaction — and closes the storage.
+    pub async fn shutdown(mut self) {
+        let rt = self.own_runtime.take();
+        match rt {
+            // The monitor's own runtime runs its tasks; this caller's runtime (if any)
+            // only waits.
+            Some(rt) => {
+                let stopping = rt.spawn(self.stop_all());
+                let _ = stopping.await;
+                rt.shutdown_background();
+            }
+            None => self.stop_all().await,
+        }
+    }
+
+    /// [`shutdown`](Self::shutdown) for a thread outside any async runtime.
+    pub fn shutdown_blocking(mut self) {
+        match self.own_runtime.take() {
+            Some(rt) => {
+                rt.block_on(self.stop_all());
+                drop(rt);
+            }
+            None => {
+                let handle = self.handle.clone();
+                handle.block_on(self.stop_all());
+            }
+        }
+    }
+
+    async fn stop_all(mut self) {
+        #[cfg(feature = "web")]
+        if let Some(web) = self.web.take() {
+            web.stop().await;
+        }
+        info!("Stopping rule manager...");
+        self.core.rules.stop().await;
+        self.stop_notifier.notify_one();
+        if let Some(t) = self.notifier_task.take() {
+            let _ = t.await;
+        }
+        if let Some(w) = self.wal_watcher.take() {
+            w.stop();
+        }
+        self.remote_write.stop().await;
+        info!("Stopping scrape manager...");
+        self.core.scrape.stop().await;
+        // In-process collection writes its staleness markers, then ends.
+        self.stop.notify_waiters();
+        for l in &self.locals {
+            l.mark_stale(&*self.store.appendable());
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        drop(self.notifier);
+        let store = self.store;
+        drop(self.queryable);
+        drop(self.core);
+        if let Store::Disk(db) = store {
+            // Every other owner is gone now, unless a compaction is still running on
+            // the blocking pool; the WAL is written through on every commit, so dropping
+            // the handle loses nothing either way.
+            if Arc::strong_count(&db) != 1 {
+                warn!("a compaction is still running; the TSDB closes when it ends");
+            }
+            drop(db);
+            info!("TSDB closed");
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    #[cfg(feature = "web")]
+    pub(crate) fn notifier(&self) -> &promlite_rules::Notifier {
+        &self.notifier
+    }
+}

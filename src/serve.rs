@@ -1,0 +1,234 @@
+//! The HTTP side of a [`Monitor`](crate::Monitor) (feature `web`): Prometheus's API and
+//! UI over the monitor's storage and managers, and the server's own `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use promlite_web::{BoxError, BoxFuture, BuildInfo, Control, MetricsSource, Web, WebOptions};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use crate::builder::{MonitorBuilder, ServeOptions};
+use crate::error::{Error, Result};
+use crate::monitor::{Core, Monitor, Store};
+
+/// A running HTTP server.
+pub(crate) struct Served {
+    pub(crate) addr: SocketAddr,
+    web: Web,
+    stop: Arc<Notify>,
+    task: JoinHandle<std::result::Result<(), promlite_web::Error>>,
+}
+
+impl Served {
+    /// Stops accepting requests and waits for the server to end.
+    pub(crate) async fn stop(self) {
+        self.web.set_ready(false);
+        self.stop.notify_one();
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(err = %e, "web server failed"),
+            Err(e) => error!(err = %e, "web server task failed"),
+        }
+    }
+}
+
+impl Control for Core {
+    fn reload(&self) -> BoxFuture<'_, std::result::Result<(), BoxError>> {
+        Box::pin(async move {
+            Core::reload(self).await.map_err(|e| {
+                error!(err = %e, "reload failed");
+                BoxError::from(e.to_string())
+            })
+        })
+    }
+
+    fn quit(&self) {
+        self.quit.notify_one();
+    }
+
+    fn config_yaml(&self) -> String {
+        self.yaml.lock().clone()
+    }
+
+    fn reload_status(&self) -> (bool, Option<SystemTime>) {
+        Core::reload_status(self)
+    }
+}
+
+/// The server's own `/metrics`, through the instrumentation client: build info, the
+/// process collector, and gauges read from the storage and the managers when scraped.
+struct SelfMetrics {
+    registry: promlite_client::Registry,
+    store: Store,
+    core: Arc<Core>,
+    head_series: promlite_client::Gauge<f64>,
+    blocks: promlite_client::Gauge<f64>,
+    reload_ok: promlite_client::Gauge<f64>,
+    reload_time: promlite_client::Gauge<f64>,
+    pool_targets: promlite_client::Family<[String; 1], promlite_client::Gauge<f64>>,
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl SelfMetrics {
+    fn new(store: Store, core: Arc<Core>) -> std::result::Result<Self, promlite_client::Error> {
+        use promlite_client::{Family, Gauge, Info, ProcessCollector, Registry};
+        let registry = Registry::new();
+        let gauge =
+            |name: &str, help: &str| -> std::result::Result<Gauge<f64>, promlite_client::Error> {
+                let g = Gauge::new();
+                registry.register(name, help, g.clone())?;
+                Ok(g)
+            };
+        registry.register(
+            "promlite_build",
+            "A metric with a constant '1' value labeled by version and toolchain.",
+            Info::new([
+                ("goversion", "rust"),
+                ("version", env!("CARGO_PKG_VERSION")),
+            ])?,
+        )?;
+        registry.register_collector(ProcessCollector::new());
+        let pool_targets = Family::new(["scrape_job"])?;
+        registry.register(
+            "promlite_scrape_pool_targets",
+            "Current number of active targets in each scrape pool.",
+            pool_targets.clone(),
+        )?;
+        Ok(SelfMetrics {
+            head_series: gauge(
+                "promlite_tsdb_head_series",
+                "Total number of series in the head block.",
+            )?,
+            blocks: gauge(
+                "promlite_tsdb_blocks_loaded",
+                "Number of currently loaded data blocks.",
+            )?,
+            reload_ok: gauge(
+                "promlite_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+            )?,
+            reload_time: gauge(
+                "promlite_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.",
+            )?,
+            pool_targets,
+            registry,
+            store,
+            core,
+        })
+    }
+}
+
+impl MetricsSource for SelfMetrics {
+    fn write(&self, out: &mut String) {
+        self.head_series.set(self.store.head().num_series() as f64);
+        self.blocks.set(self.store.blocks() as f64);
+        let (ok, last) = self.core.reload_status();
+        self.reload_ok.set(if ok { 1.0 } else { 0.0 });
+        self.reload_time.set(last.map_or(0.0, unix_seconds));
+        // Pools that went away must not linger: the family is rebuilt each time.
+        self.pool_targets.clear();
+        for (pool, targets) in self.core.scrape.active_targets() {
+            if let Ok(g) = self.pool_targets.get_or_create(&[pool.as_str()]) {
+                g.set(targets.len() as f64);
+            }
+        }
+        self.registry.encode_text(out);
+    }
+}
+
+/// Starts the HTTP server of `monitor` on `listener`.
+pub(crate) async fn serve(
+    monitor: &Monitor,
+    opts: &ServeOptions,
+    listener: tokio::net::TcpListener,
+    started: SystemTime,
+    b: &MonitorBuilder,
+) -> Result<Served> {
+    let store = monitor.store().clone();
+    let retention = match (&store, b.retention) {
+        (Store::Memory(_), r) => r.unwrap_or(crate::builder::DEFAULT_MEMORY_RETENTION),
+        (Store::Disk(_), Some(r)) => r,
+        (Store::Disk(_), None) => {
+            std::time::Duration::from_millis(promlite_tsdb::DEFAULT_RETENTION as u64)
+        }
+    };
+    let retention = promlite_discovery::PromDuration::from(retention).to_string();
+    let options = WebOptions {
+        engine: monitor.engine().options().clone(),
+        query_timeout: opts.query_timeout.filter(|d| !d.is_zero()),
+        enable_lifecycle: opts.enable_lifecycle,
+        enable_admin_api: opts.enable_admin_api,
+        enable_remote_write_receiver: opts.enable_remote_write_receiver,
+        flags: opts.flags.clone(),
+        build_info: BuildInfo::default(),
+        start_time: started,
+        // Prometheus shows both limits as "15d or 512MiB".
+        storage_retention: match b.retention_size {
+            Some(size) => format!("{retention} or {}", promlite_scrape::ByteSize(size)),
+            None => retention,
+        },
+    };
+    let core = Arc::clone(&monitor.core);
+    let mut web = Web::new(monitor.queryable(), options)
+        .with_targets(Arc::clone(&core.scrape) as Arc<dyn promlite_web::TargetSource>)
+        .with_appendable(store.appendable())
+        .with_control(Arc::clone(&core) as Arc<dyn Control>)
+        .with_rules(Arc::new(promlite_web::ManagedRules {
+            manager: Arc::clone(&core.rules),
+            notifier: Some(monitor.notifier().clone()),
+        }))
+        .with_metrics(Arc::new(
+            SelfMetrics::new(store.clone(), Arc::clone(&core))
+                .map_err(|e| Error::Setup(format!("self metrics: {e}")))?,
+        ));
+    if let Store::Disk(db) = &store {
+        web = web.with_admin(Arc::clone(db) as Arc<dyn promlite_web::TsdbAdmin>);
+    }
+    let web_config = match &opts.web_config_file {
+        Some(p) => Some(Arc::new(
+            promlite_web::WebConfig::load(p).map_err(|e| Error::Setup(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let scheme = if web_config
+        .as_ref()
+        .is_some_and(|c| c.tls_enabled_for_serving())
+    {
+        "https"
+    } else {
+        "http"
+    };
+    let addr = listener.local_addr().map_err(|source| Error::Io {
+        what: "listen address".into(),
+        source,
+    })?;
+    let stop = Arc::new(Notify::new());
+    let task = tokio::spawn({
+        let stop = Arc::clone(&stop);
+        promlite_web::serve_with_config(
+            listener,
+            web.router(),
+            async move { stop.notified().await },
+            web_config,
+        )
+    });
+    web.set_ready(true);
+    info!(
+        url = %format!("{scheme}://{addr}/"),
+        "Server is ready to receive web requests: the UI is at {scheme}://{addr}/ and the HTTP API at {scheme}://{addr}/api/v1/"
+    );
+    Ok(Served {
+        addr,
+        web,
+        stop,
+        task,
+    })
+}
