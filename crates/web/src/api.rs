@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -108,15 +110,33 @@ where
     respond(f(web, form).await)
 }
 
+/// The largest request body the API reads: Go's limit on a parsed form (10 MiB), which
+/// is what bounds Prometheus's API.
+pub(crate) const MAX_FORM_BYTES: usize = 10 << 20;
+
+/// The answer to a body the API could not read: Prometheus's error when Go refuses an
+/// oversized form, or the reason the body could not be read.
+fn body_rejected(e: &BytesRejection) -> Response {
+    let msg = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        "error parsing form values: http: POST too large".to_string()
+    } else {
+        format!("error parsing form values: {}", e.body_text())
+    };
+    respond(Err(ApiError::bad_data(msg)))
+}
+
 macro_rules! endpoint {
     ($handler:ident, $f:path) => {
         async fn $handler(
             State(web): State<Web>,
             RawQuery(q): RawQuery,
             headers: HeaderMap,
-            body: Bytes,
+            body: Result<Bytes, BytesRejection>,
         ) -> Response {
-            handle(web, q, &headers, &body, $f).await
+            match body {
+                Ok(body) => handle(web, q, &headers, &body, $f).await,
+                Err(e) => body_rejected(&e),
+            }
         }
     };
 }
@@ -150,8 +170,12 @@ async fn label_values_h(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_rejected(&e),
+    };
     handle(web, q, &headers, &body, |web, form| {
         label_values(web, form, name)
     })
@@ -206,6 +230,7 @@ pub(crate) fn routes(web: Web) -> Router {
             "/api/v1/admin/tsdb/clean_tombstones",
             post(clean_tombstones_h).put(clean_tombstones_h),
         )
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(web)
 }
 

@@ -3,7 +3,8 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -23,10 +24,34 @@ fn text(status: u16, msg: &str) -> Response {
         .into_response()
 }
 
-async fn write(State(web): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
+/// The answer to a body too large to read (or unreadable): a 413 that names the limit,
+/// which remote-write clients do not retry.
+fn body_rejected(e: &BytesRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        text(
+            413,
+            &format!(
+                "request body too large: exceeds the limit of {} bytes",
+                promlite_remote::codec::DEFAULT_MAX_BODY_BYTES
+            ),
+        )
+    } else {
+        text(400, &e.body_text())
+    }
+}
+
+async fn write(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if !web.is_ready() {
         return crate::lifecycle::unavailable();
     }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_rejected(&e),
+    };
     let Some(app) = web
         .inner
         .appendable
@@ -46,10 +71,14 @@ async fn write(State(web): State<Web>, headers: HeaderMap, body: Bytes) -> Respo
     }
 }
 
-async fn read(State(web): State<Web>, body: Bytes) -> Response {
+async fn read(State(web): State<Web>, body: Result<Bytes, BytesRejection>) -> Response {
     if !web.is_ready() {
         return crate::lifecycle::unavailable();
     }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_rejected(&e),
+    };
     let store = std::sync::Arc::clone(&web.inner.store);
     let done =
         tokio::task::spawn_blocking(move || promlite_remote::handle_read(&body, store.as_ref()))
@@ -80,5 +109,10 @@ pub(crate) fn routes(web: Web) -> Router {
     Router::new()
         .route("/api/v1/write", post(write))
         .route("/api/v1/read", post(read))
+        // Bodies up to the receiver's own limit on a decoded request (32 MiB, as
+        // Prometheus) reach it; axum's default of 2 MiB would refuse large batches.
+        .layer(DefaultBodyLimit::max(
+            promlite_remote::codec::DEFAULT_MAX_BODY_BYTES,
+        ))
         .with_state(web)
 }
