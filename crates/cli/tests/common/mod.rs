@@ -210,3 +210,16 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// [`spawn`] with the child's standard error written to `log`, for tests that check
+/// what the server logged.
+pub(crate) fn spawn_logged(bin: &Path, args: &[String], log: &Path) -> Proc {
+    Proc(
+        Command::new(bin)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
