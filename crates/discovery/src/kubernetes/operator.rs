@@ -321,6 +321,82 @@ pub struct ScrapeJob {
     pub limits: Limits,
 }
 
+impl ScrapeJob {
+    /// The job as a `scrape_configs` entry of `prometheus.yml`, the text the Operator
+    /// writes into the configuration Secret (settings left to the global defaults are
+    /// omitted).
+    ///
+    /// ```
+    /// use promlite_discovery::kubernetes::operator::{
+    ///     OperatorOptions, ServiceMonitor, service_monitor_jobs,
+    /// };
+    /// let m: ServiceMonitor = serde_norway::from_str("
+    /// metadata: {name: app, namespace: default}
+    /// spec: {selector: {matchLabels: {app: app}}, endpoints: [{port: web}]}
+    /// ").unwrap();
+    /// let jobs = service_monitor_jobs(&m, &OperatorOptions::default()).unwrap();
+    /// let yaml = jobs[0].to_yaml();
+    /// assert!(yaml.starts_with("job_name: serviceMonitor/default/app/0\n"), "{yaml}");
+    /// assert!(yaml.contains("role: endpoints"), "{yaml}");
+    /// ```
+    pub fn to_yaml(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            job_name: &'a str,
+            honor_labels: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            honor_timestamps: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            scrape_interval: Option<PromDuration>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            scrape_timeout: Option<PromDuration>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metrics_path: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            scheme: Option<&'a str>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            params: &'a BTreeMap<String, Vec<String>>,
+            kubernetes_sd_configs: [&'a KubernetesSdConfig; 1],
+            relabel_configs: &'a [RelabelConfig],
+            #[serde(skip_serializing_if = "<[RelabelConfig]>::is_empty")]
+            metric_relabel_configs: &'a [RelabelConfig],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sample_limit: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            target_limit: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            label_limit: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            label_name_length_limit: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            label_value_length_limit: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            keep_dropped_targets: Option<u64>,
+        }
+        let entry = Entry {
+            job_name: &self.job_name,
+            honor_labels: self.honor_labels,
+            honor_timestamps: self.honor_timestamps,
+            scrape_interval: self.scrape_interval,
+            scrape_timeout: self.scrape_timeout,
+            metrics_path: self.metrics_path.as_deref(),
+            scheme: self.scheme.as_deref(),
+            params: &self.params,
+            kubernetes_sd_configs: [&self.kubernetes_sd_config],
+            relabel_configs: &self.relabel_configs,
+            metric_relabel_configs: &self.metric_relabel_configs,
+            sample_limit: self.limits.sample_limit,
+            target_limit: self.limits.target_limit,
+            label_limit: self.limits.label_limit,
+            label_name_length_limit: self.limits.label_name_length_limit,
+            label_value_length_limit: self.limits.label_value_length_limit,
+            keep_dropped_targets: self.limits.keep_dropped_targets,
+        };
+        // Serializing plain strings, numbers and lists cannot fail.
+        serde_norway::to_string(&entry).unwrap_or_default()
+    }
+}
+
 /// A rule under construction: the Operator writes its rules as YAML maps with only the
 /// keys it needs, the others taking Prometheus's defaults.
 fn rule(action: Action, sources: &[&str], regex: Option<&str>) -> Rule {
