@@ -755,11 +755,14 @@ impl<'a> Evaluator<'a> {
             .querier(mint, maxt)
             .map_err(|e| EvalError::Storage(e.to_string()))?;
         let set = q.select(true, Some(hints), matchers);
+        // Series of one selection usually hold about as many samples as each other, so
+        // the last one's count sizes the next buffer and saves its regrowth copies.
+        let mut expect = 0;
         for series in set {
             self.tick()?;
             let series = series.map_err(|e| EvalError::Storage(e.to_string()))?;
             let mut it = series.samples();
-            let mut floats = Vec::new();
+            let mut floats = Vec::with_capacity(expect);
             let mut hists = Vec::new();
             let mut sts = Sts::default();
             let mut any_st = false;
@@ -767,6 +770,18 @@ impl<'a> Evaluator<'a> {
             loop {
                 match vt {
                     StoreType::None => break,
+                    StoreType::Float if !self.use_st => {
+                        let from = floats.len();
+                        vt = it.read_floats(maxt, &mut floats);
+                        if drop_stale {
+                            drop_stale_markers(&mut floats, from);
+                        }
+                        if vt == StoreType::Float {
+                            // Stopped at a sample after `maxt`.
+                            break;
+                        }
+                        continue;
+                    }
                     StoreType::Float => {
                         let (t, f) = it.at();
                         if t > maxt {
@@ -807,6 +822,7 @@ impl<'a> Evaluator<'a> {
             if let Some(e) = it.err() {
                 return Err(EvalError::Storage(e.to_string()));
             }
+            expect = floats.len();
             if floats.is_empty() && hists.is_empty() {
                 continue;
             }
@@ -1373,6 +1389,21 @@ pub(crate) fn windows_around<'l>(
         });
     }
     out
+}
+
+/// Removes staleness markers from `floats[from..]`.
+fn drop_stale_markers(floats: &mut Vec<FPoint>, from: usize) {
+    let Some(first) = floats[from..].iter().position(|p| is_stale_nan(p.f)) else {
+        return;
+    };
+    let mut keep = from + first;
+    for i in keep + 1..floats.len() {
+        if !is_stale_nan(floats[i].f) {
+            floats[keep] = floats[i];
+            keep += 1;
+        }
+    }
+    floats.truncate(keep);
 }
 
 pub(crate) fn contains_same_labelset(v: &Vector) -> bool {

@@ -9,14 +9,9 @@ use promlite_model::{FloatHistogram, Labels};
 
 use crate::ast::PosRange;
 
-/// A float point of a series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FPoint {
-    /// Milliseconds since the epoch.
-    pub t: i64,
-    /// The value.
-    pub f: f64,
-}
+/// A float point of a series: the storage crate's type, so selectors read samples into
+/// point arrays in bulk ([`promlite_storage::SampleIterator::read_floats`]).
+pub use promlite_storage::FPoint;
 
 /// A native-histogram point of a series. Histograms are shared: the same value often
 /// repeats across steps (lookback), and cloning an `Arc` is cheaper than the buckets.

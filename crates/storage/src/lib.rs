@@ -58,7 +58,7 @@ mod traits;
 pub use error::{Error, Result};
 pub use memory::{MemStore, TAIL_LEN};
 pub use merge::{ChainIterator, MergeQueryable, merge_queriers};
-pub use series::{ListSeriesSet, Sample, SampleSeries, SampleValue, collect_samples};
+pub use series::{FPoint, ListSeriesSet, Sample, SampleSeries, SampleValue, collect_samples};
 pub use traits::{
     Appendable, Appender, HistogramRef, LabelHints, Querier, Queryable, SampleIterator,
     SelectHints, Series, SeriesRef, SeriesSet, ValueType,

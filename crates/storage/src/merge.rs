@@ -13,6 +13,7 @@ use std::sync::Arc;
 use promlite_model::{FloatHistogram, Histogram, Labels, Matcher};
 
 use crate::Result;
+use crate::series::FPoint;
 use crate::traits::{
     LabelHints, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet, ValueType,
 };
@@ -355,6 +356,33 @@ impl SampleIterator for ChainIterator<'_> {
         self.choose()
     }
 
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<FPoint>) -> ValueType {
+        while let Some(c) = self.cur {
+            if self.heads[c] != ValueType::Float || self.ts[c] > maxt {
+                return self.heads[c];
+            }
+            // Until the next sample of another input, the current input alone is the
+            // merged stream, so it can read its run itself.
+            let mut limit = maxt;
+            for (i, h) in self.heads.iter().enumerate() {
+                if i != c && *h != ValueType::None {
+                    limit = limit.min(self.ts[i].saturating_sub(1));
+                }
+            }
+            if limit >= self.ts[c] {
+                let vt = self.its[c].read_floats(limit, out);
+                self.set_head(c, vt);
+                self.choose();
+            } else {
+                // Another input has a sample at the same time: take this one, skip both.
+                let (t, f) = self.its[c].at();
+                out.push(FPoint { t, f });
+                self.next();
+            }
+        }
+        ValueType::None
+    }
+
     fn at(&self) -> (i64, f64) {
         self.current().at()
     }
@@ -434,6 +462,77 @@ mod tests {
             union.extend(a.iter().map(|(k, v)| (*k, *v)));
             let merged = MergeQueryable::new(store(&a), vec![store(&b)]);
             prop_assert_eq!(read(&merged).0, read(&*store(&union)).0);
+        }
+    }
+
+    /// Reads a whole stream, in bulk where positioned at a float, with `maxt` cutting each
+    /// bulk read at most `cut` past the current sample; histograms are read one by one.
+    fn read_bulk(it: &mut dyn SampleIterator, cut: i64) -> Vec<(i64, Option<f64>)> {
+        let mut out = Vec::new();
+        let mut vt = it.next();
+        loop {
+            match vt {
+                ValueType::None => return out,
+                ValueType::Float => {
+                    let mut run = Vec::new();
+                    vt = it.read_floats(it.at_t() + cut, &mut run);
+                    assert!(!run.is_empty(), "a bulk read takes the current sample");
+                    out.extend(run.iter().map(|p| (p.t, Some(p.f))));
+                }
+                _ => {
+                    out.push((it.at_t(), None));
+                    vt = it.next();
+                }
+            }
+        }
+    }
+
+    fn read_one_by_one(it: &mut dyn SampleIterator) -> Vec<(i64, Option<f64>)> {
+        let mut out = Vec::new();
+        loop {
+            match it.next() {
+                ValueType::None => return out,
+                ValueType::Float => out.push((it.at().0, Some(it.at().1))),
+                _ => out.push((it.at_t(), None)),
+            }
+        }
+    }
+
+    fn mixed_series(ts: &[(i64, bool)]) -> SampleSeries {
+        let samples = ts
+            .iter()
+            .map(|&(t, hist)| {
+                if hist {
+                    Sample::new(
+                        t,
+                        crate::SampleValue::FloatHistogram(Arc::new(FloatHistogram::default())),
+                    )
+                } else {
+                    Sample::float(t, t as f64)
+                }
+            })
+            .collect();
+        SampleSeries::new(Labels::empty(), samples)
+    }
+
+    proptest! {
+        /// Bulk float reads of a merge (and of its slice-backed inputs) yield the same
+        /// samples as reading one by one.
+        #[test]
+        fn bulk_reads_equal_single_reads(
+            a in proptest::collection::btree_map(0i64..60, proptest::bool::weighted(0.1), 0..40),
+            b in proptest::collection::btree_map(0i64..60, proptest::bool::weighted(0.1), 0..40),
+            cut in 0i64..20,
+        ) {
+            let a: Vec<_> = a.into_iter().collect();
+            let b: Vec<_> = b.into_iter().collect();
+            let (sa, sb) = (mixed_series(&a), mixed_series(&b));
+            let chain = || ChainIterator::new(vec![sa.samples(), sb.samples()]);
+            prop_assert_eq!(read_bulk(&mut chain(), cut), read_one_by_one(&mut chain()));
+            prop_assert_eq!(
+                read_bulk(&mut *sa.samples(), cut),
+                read_one_by_one(&mut *sa.samples())
+            );
         }
     }
 

@@ -40,6 +40,16 @@ impl SampleValue {
     }
 }
 
+/// A float sample without start time: what [`SampleIterator::read_floats`] reads in bulk
+/// (and PromQL's float point).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FPoint {
+    /// Milliseconds since the epoch.
+    pub t: i64,
+    /// The value.
+    pub f: f64,
+}
+
 /// One timestamped sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -187,6 +197,31 @@ impl SampleIterator for SliceIter<'_> {
             if p.last().is_some_and(|s| s.t >= t) {
                 let from = self.idx;
                 self.idx = from + p[from..].partition_point(|s| s.t < t);
+                break;
+            }
+            self.part += 1;
+            self.idx = 0;
+        }
+        self.settle()
+    }
+
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<FPoint>) -> ValueType {
+        if self.cur.is_none() {
+            return ValueType::None;
+        }
+        let maxt = maxt.min(self.maxt);
+        while let Some(p) = self.parts.get(self.part) {
+            let rest = &p[self.idx.min(p.len())..];
+            let mut run = 0;
+            for s in rest {
+                match s.value {
+                    SampleValue::Float(f) if s.t <= maxt => out.push(FPoint { t: s.t, f }),
+                    _ => break,
+                }
+                run += 1;
+            }
+            self.idx += run;
+            if run < rest.len() {
                 break;
             }
             self.part += 1;

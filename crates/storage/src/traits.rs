@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use promlite_model::{Exemplar, FloatHistogram, Histogram, Labels, Matcher, Metadata};
 
 use crate::Result;
+use crate::series::FPoint;
 
 /// A store's handle for a series, returned by appends so the next append to the same
 /// series can skip the label lookup. `SeriesRef::NONE` means "unknown, look it up".
@@ -191,6 +192,29 @@ pub trait SampleIterator {
     /// Advances to the first sample with timestamp `>= t`. If the current sample already
     /// qualifies, stays; never moves backwards.
     fn seek(&mut self, t: i64) -> ValueType;
+
+    /// Reads floats in bulk: appends the current sample and the ones after it to `out`
+    /// while they are floats with timestamps `<= maxt`, and returns the type of the
+    /// sample it stopped on ([`ValueType::Float`] when stopped by `maxt`,
+    /// [`ValueType::None`] when exhausted). Call it only when positioned at a float
+    /// sample. Start times are not read.
+    ///
+    /// The default calls [`SampleIterator::at`] and [`SampleIterator::next`] per sample;
+    /// stores override it to decode a run of samples without a dynamic call for each,
+    /// which is most of the cost of reading a long range through `dyn SampleIterator`.
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<FPoint>) -> ValueType {
+        loop {
+            let (t, f) = self.at();
+            if t > maxt {
+                return ValueType::Float;
+            }
+            out.push(FPoint { t, f });
+            match self.next() {
+                ValueType::Float => {}
+                vt => return vt,
+            }
+        }
+    }
 
     /// The current float sample.
     fn at(&self) -> (i64, f64);
