@@ -44,16 +44,33 @@ pub fn labels_from_proto(
     scheme: ValidationScheme,
     b: &mut LabelsBuilder,
 ) -> Result<Labels, RemoteError> {
+    // A label bomb must not come back as a megabyte error message: at most 20 labels
+    // and 100 bytes of each name and value are shown.
     let describe = || {
-        let pairs = labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+        let short = |x: &str| -> String {
+            let mut end = x.len().min(100);
+            while !x.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end < x.len() {
+                format!("{}…", &x[..end])
+            } else {
+                x.to_string()
+            }
+        };
         let mut s = String::from("{");
-        for (i, (n, v)) in pairs.enumerate() {
+        for (i, l) in labels.iter().take(20).enumerate() {
             if i > 0 {
                 s.push_str(", ");
             }
-            s.push_str(n);
+            s.push_str(&short(&l.name));
             s.push('=');
-            s.push_str(&promlite_model::go_quote(v));
+            s.push_str(&promlite_model::go_quote(&short(&l.value)));
+        }
+        if labels.len() > 20 {
+            s.push_str(", … ");
+            s.push_str(&(labels.len() - 20).to_string());
+            s.push_str(" more");
         }
         s.push('}');
         s

@@ -28,6 +28,14 @@ pub struct WriteOptions {
     pub max_body_bytes: usize,
     /// Which metric and label names are valid (Prometheus 3: UTF-8).
     pub validation: ValidationScheme,
+    /// Most labels a series may have, its name included; 0 for no limit (Prometheus's
+    /// receiver has none, so this is the default). The scrape option of the same name
+    /// brought to the receiver, against label bombs.
+    pub label_limit: usize,
+    /// Longest label name, in bytes; 0 for no limit (the default).
+    pub label_name_length_limit: usize,
+    /// Longest label value, in bytes; 0 for no limit (the default).
+    pub label_value_length_limit: usize,
 }
 
 impl WriteStats {
@@ -57,6 +65,9 @@ impl Default for WriteOptions {
         WriteOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             validation: ValidationScheme::Utf8,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
         }
     }
 }
@@ -201,6 +212,45 @@ struct SeriesIn<'a> {
     st: i64,
 }
 
+/// Applies the label limits of `opts`, with the texts Prometheus's scrape limits use.
+fn check_label_limits(opts: &WriteOptions, labels: &Labels) -> Result<(), RemoteError> {
+    let metric = || {
+        let n = labels.metric_name().unwrap_or_default();
+        n.chars().take(50).collect::<String>()
+    };
+    let cut = |s: &str| s.chars().take(50).collect::<String>();
+    if opts.label_limit > 0 && labels.len() > opts.label_limit {
+        return Err(RemoteError::InvalidLabels(format!(
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            metric(),
+            labels.len(),
+            opts.label_limit
+        )));
+    }
+    for l in labels {
+        if opts.label_name_length_limit > 0 && l.name.len() > opts.label_name_length_limit {
+            return Err(RemoteError::InvalidLabels(format!(
+                "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
+                metric(),
+                cut(l.name),
+                l.name.len(),
+                opts.label_name_length_limit
+            )));
+        }
+        if opts.label_value_length_limit > 0 && l.value.len() > opts.label_value_length_limit {
+            return Err(RemoteError::InvalidLabels(format!(
+                "label_value_length_limit exceeded (metric: {}, label name: {}, value: {}, length: {}, limit: {})",
+                metric(),
+                cut(l.name),
+                cut(l.value),
+                l.value.len(),
+                opts.label_value_length_limit
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Validates every 1.0 series (so a bad label set appends nothing) and attaches each
 /// family's metadata to the series of that family in the request.
 fn series_v1<'a>(
@@ -211,6 +261,7 @@ fn series_v1<'a>(
     let mut out = Vec::with_capacity(req.timeseries.len());
     for ts in &req.timeseries {
         let labels = labels_from_proto(&ts.labels, opts.validation, &mut b)?;
+        check_label_limits(opts, &labels)?;
         let name = labels.metric_name().unwrap_or_default();
         let metadata = req
             .metadata
@@ -280,6 +331,7 @@ fn series_v2<'a>(
             opts.validation,
             &mut b,
         )?;
+        check_label_limits(opts, &labels)?;
         let mut exemplars = Vec::with_capacity(ts.exemplars.len());
         for e in &ts.exemplars {
             exemplars.push(promlite_model::Exemplar {
@@ -572,6 +624,60 @@ mod tests {
             assert_eq!(err.status(), 400);
             assert!(err.to_string().contains(want), "{err}");
         }
+    }
+
+    #[test]
+    fn label_bombs_are_refused_by_the_label_limits() {
+        let store = MemStore::new();
+        let mut labels: Vec<prompb::Label> =
+            (0..100).map(|i| label(&format!("l{i:03}"), "v")).collect();
+        labels.insert(0, label("__name__", "bomb"));
+        let req = |labels: Vec<prompb::Label>| {
+            encode_write_request(&prompb::WriteRequest {
+                timeseries: vec![prompb::TimeSeries {
+                    labels,
+                    samples: vec![prompb::Sample {
+                        value: 1.0,
+                        timestamp: 1,
+                    }],
+                    ..Default::default()
+                }],
+                metadata: vec![],
+            })
+        };
+        let opts = WriteOptions {
+            label_limit: 30,
+            label_name_length_limit: 100,
+            label_value_length_limit: 1000,
+            ..WriteOptions::default()
+        };
+        let err = handle_write_with(&opts, &req(labels.clone()), &headers(), &store).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert_eq!(
+            err.to_string(),
+            "invalid labels: label_limit exceeded (metric: bomb, number of labels: 101, limit: 30)"
+        );
+        let long_value = vec![label("__name__", "bomb"), label("v", &"x".repeat(5000))];
+        let err = handle_write_with(&opts, &req(long_value), &headers(), &store).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid labels: label_value_length_limit exceeded (metric: bomb, label name: v, value: {}, length: 5000, limit: 1000)",
+                "x".repeat(50)
+            )
+        );
+        let long_name = vec![label("__name__", "bomb"), label(&"n".repeat(500), "v")];
+        let err = handle_write_with(&opts, &req(long_name), &headers(), &store).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "invalid labels: label_name_length_limit exceeded (metric: bomb, label name: nnnn"
+            ),
+            "{err}"
+        );
+        assert_eq!(store.num_series(), 0);
+        // Without limits (the default, as Prometheus) the same series is accepted.
+        handle_write(&req(labels), &headers(), &store).unwrap();
+        assert_eq!(store.num_series(), 1);
     }
 
     #[test]

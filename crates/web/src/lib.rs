@@ -337,6 +337,8 @@ struct Inner {
     metrics: Option<Arc<dyn MetricsSource>>,
     rules: Option<Arc<dyn RuleSource>>,
     appendable: Option<Arc<dyn promlite_storage::Appendable>>,
+    /// Limits of the remote-write receiver (body size, label limits).
+    remote_write: promlite_remote::WriteOptions,
     ready: AtomicBool,
 }
 
@@ -364,6 +366,7 @@ impl Web {
                 metrics: None,
                 rules: None,
                 appendable: None,
+                remote_write: promlite_remote::WriteOptions::default(),
                 ready: AtomicBool::new(false),
             }),
         }
@@ -384,6 +387,7 @@ impl Web {
                 metrics: i.metrics.clone(),
                 rules: i.rules.clone(),
                 appendable: i.appendable.clone(),
+                remote_write: i.remote_write.clone(),
                 ready: AtomicBool::new(i.ready.load(Ordering::Relaxed)),
             });
         }
@@ -425,6 +429,14 @@ impl Web {
     /// `store`.
     pub fn with_appendable(mut self, store: Arc<dyn promlite_storage::Appendable>) -> Web {
         self.inner_mut().appendable = Some(store);
+        self
+    }
+
+    /// Sets the remote-write receiver's limits (default: Prometheus's 32 MiB decoded
+    /// body, no label limits). Bodies larger than `max_body_bytes` are refused before
+    /// they are read whole.
+    pub fn with_remote_write_options(mut self, opts: promlite_remote::WriteOptions) -> Web {
+        self.inner_mut().remote_write = opts;
         self
     }
 

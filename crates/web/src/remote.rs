@@ -26,14 +26,11 @@ fn text(status: u16, msg: &str) -> Response {
 
 /// The answer to a body too large to read (or unreadable): a 413 that names the limit,
 /// which remote-write clients do not retry.
-fn body_rejected(e: &BytesRejection) -> Response {
+fn body_rejected(e: &BytesRejection, limit: usize) -> Response {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         text(
             413,
-            &format!(
-                "request body too large: exceeds the limit of {} bytes",
-                promlite_remote::codec::DEFAULT_MAX_BODY_BYTES
-            ),
+            &format!("request body too large: exceeds the limit of {limit} bytes"),
         )
     } else {
         text(400, &e.body_text())
@@ -50,7 +47,7 @@ async fn write(
     }
     let body = match body {
         Ok(b) => b,
-        Err(e) => return body_rejected(&e),
+        Err(e) => return body_rejected(&e, web.inner.remote_write.max_body_bytes),
     };
     let Some(app) = web
         .inner
@@ -60,8 +57,9 @@ async fn write(
     else {
         return (StatusCode::NOT_FOUND, DISABLED).into_response();
     };
+    let opts = web.inner.remote_write.clone();
     let done = tokio::task::spawn_blocking(move || {
-        promlite_remote::handle_write(&body, &headers, app.as_ref())
+        promlite_remote::handle_write_with(&opts, &body, &headers, app.as_ref())
     })
     .await;
     match done {
@@ -77,7 +75,7 @@ async fn read(State(web): State<Web>, body: Result<Bytes, BytesRejection>) -> Re
     }
     let body = match body {
         Ok(b) => b,
-        Err(e) => return body_rejected(&e),
+        Err(e) => return body_rejected(&e, promlite_remote::codec::DEFAULT_MAX_BODY_BYTES),
     };
     let store = std::sync::Arc::clone(&web.inner.store);
     let done =
@@ -106,13 +104,19 @@ async fn read(State(web): State<Web>, body: Result<Bytes, BytesRejection>) -> Re
 
 /// The remote-write and remote-read routes.
 pub(crate) fn routes(web: Web) -> Router {
+    // Bodies up to the receiver's own limit on a decoded request (32 MiB by default, as
+    // Prometheus) reach it; axum's default of 2 MiB would refuse large batches.
+    let write_limit = web.inner.remote_write.max_body_bytes;
     Router::new()
-        .route("/api/v1/write", post(write))
-        .route("/api/v1/read", post(read))
-        // Bodies up to the receiver's own limit on a decoded request (32 MiB, as
-        // Prometheus) reach it; axum's default of 2 MiB would refuse large batches.
-        .layer(DefaultBodyLimit::max(
-            promlite_remote::codec::DEFAULT_MAX_BODY_BYTES,
-        ))
+        .route(
+            "/api/v1/write",
+            post(write).layer(DefaultBodyLimit::max(write_limit)),
+        )
+        .route(
+            "/api/v1/read",
+            post(read).layer(DefaultBodyLimit::max(
+                promlite_remote::codec::DEFAULT_MAX_BODY_BYTES,
+            )),
+        )
         .with_state(web)
 }
