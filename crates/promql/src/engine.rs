@@ -430,6 +430,9 @@ pub(crate) struct Window<'a> {
     pub(crate) float_sts: &'a [i64],
     /// Start times of `hists` (empty, or as long as `hists`).
     pub(crate) hist_sts: &'a [i64],
+    /// Index of `floats[0]` in the series' float samples, to find per-series facts
+    /// computed once (the counter resets of `rate`) that fall in this window.
+    pub(crate) float_off: usize,
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -1373,6 +1376,7 @@ pub(crate) fn windows_around<'l>(
         }
         let (fr, hr) = (flo.min(fhi)..fhi, hlo.min(hhi)..hhi);
         out.push(Window {
+            float_off: fr.start,
             metric: &l.metric,
             float_sts: if l.sts.floats.is_empty() {
                 &[]

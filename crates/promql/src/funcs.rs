@@ -40,6 +40,25 @@ pub(crate) struct RangeCtx<'a> {
     /// The range selector is `smoothed`: its window reaches one lookback delta further
     /// on both sides.
     pub(crate) smoothed: bool,
+    /// For `rate` and `increase` over a series without start times: the index `i` of every
+    /// float sample followed by a smaller one (a counter reset between `i` and `i + 1`),
+    /// over the whole series (see [`Window::float_off`]).
+    pub(crate) resets: Option<&'a [usize]>,
+}
+
+/// The indices of float samples followed by a smaller value: where `rate` finds counter
+/// resets. Computed once per series, so that each step's window only visits the resets
+/// inside it instead of comparing every pair of samples again; windows overlap when the
+/// range is longer than the step, so that scan used to repeat range/step times.
+fn counter_resets(floats: &[FPoint], out: &mut Vec<usize>) {
+    out.clear();
+    out.extend(
+        floats
+            .windows(2)
+            .enumerate()
+            .filter(|(_, pair)| pair[1].f < pair[0].f)
+            .map(|(i, _)| i),
+    );
 }
 
 fn metric_name(l: &Labels) -> String {
@@ -285,7 +304,14 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
         last_t = w.floats[n_minus_one].t;
         sts = w.float_sts;
         result_f = w.floats[n_minus_one].f - w.floats[0].f;
-        if is_counter {
+        if let Some(resets) = c.resets.filter(|_| is_counter && sts.is_empty()) {
+            // The same additions in the same order as the scan below, so the same sum.
+            let (lo, hi) = (w.float_off, w.float_off + n_minus_one);
+            let first = resets.partition_point(|&i| i < lo);
+            for &i in resets[first..].iter().take_while(|&&i| i < hi) {
+                result_f += w.floats[i - lo].f;
+            }
+        } else if is_counter {
             warn_st_overlap(w, c, |i| w.floats[i].t, sts);
             for (i, pair) in w.floats.windows(2).enumerate() {
                 if pair[1].f < pair[0].f
@@ -996,7 +1022,7 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
     };
     let delayed = ev.delayed;
     let mut quantile_labels: HashMap<(Labels, u64), Labels> = HashMap::new();
-    let mut bucket_keys: BucketKeys = HashMap::new();
+    let mut bucket_keys = BucketKeys::default();
     let out = ev.range_eval(&args, |v, ctx| {
         let mut out: Vector = Vec::new();
         let simple = |v: &Vector, ctx: &mut crate::engine::StepCtx<'_>, f: &dyn Fn(f64) -> f64| {
@@ -1314,16 +1340,53 @@ fn openmetrics_float(v: f64) -> String {
     }
 }
 
-/// Splits a vector into native-histogram samples and classic bucket groups.
-#[allow(clippy::type_complexity)]
-/// Per input series: its labels without `le`, and its parsed `le` (computed once per
-/// query rather than once per step).
-type BucketKeys = HashMap<usize, (Labels, Result<f64, ()>)>;
+/// Per-query facts about the bucket series of a classic histogram, so that a step assigns
+/// its samples to groups by index instead of hashing label sets: each input series' group
+/// (its labels without `le`, numbered once) and parsed `le`.
+#[derive(Default)]
+struct BucketKeys {
+    /// By index of the series in the argument matrix.
+    series: Vec<Option<(u32, Result<f64, ()>)>>,
+    ids: HashMap<Labels, u32>,
+    labels: Vec<Labels>,
+    /// By group: its position in the current step's groups, `u32::MAX` when absent.
+    slot: Vec<u32>,
+}
+
+impl BucketKeys {
+    /// The group and parsed `le` of the series at index `i` (`None`: not cached).
+    fn of(&mut self, i: Option<usize>, metric: &Labels) -> (u32, Result<f64, ()>) {
+        if let Some(Some(k)) = i.and_then(|i| self.series.get(i)) {
+            return *k;
+        }
+        let key = metric.retain(|l| l.name != "le");
+        let parsed = parse_go_float(metric.get("le").unwrap_or(""));
+        let id = match self.ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.labels.len() as u32;
+                self.ids.insert(key.clone(), id);
+                self.labels.push(key);
+                self.slot.push(u32::MAX);
+                id
+            }
+        };
+        if let Some(i) = i {
+            if self.series.len() <= i {
+                self.series.resize(i + 1, None);
+            }
+            self.series[i] = Some((id, parsed));
+        }
+        (id, parsed)
+    }
+}
 
 /// A classic histogram at one step: labels without `le`, the drop-name flag and its
 /// `(upper bound, cumulative count)` buckets.
 type BucketGroup = (Labels, bool, Vec<(f64, f64)>);
 
+/// Splits a vector into native-histogram samples and classic bucket groups (in order of
+/// first appearance).
 fn split_histograms(
     v: &Vector,
     series_idx: &[usize],
@@ -1334,17 +1397,13 @@ fn split_histograms(
 ) -> (Vec<Sample>, Vec<BucketGroup>) {
     let mut natives: Vec<Sample> = Vec::new();
     let mut groups: Vec<BucketGroup> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut group_ids: Vec<u32> = Vec::new();
     for (j, s) in v.iter().enumerate() {
         if s.h.is_some() {
             natives.push(s.clone());
             continue;
         }
-        let le = s.metric.get("le").unwrap_or("");
-        let (key, parsed) = keys
-            .entry(series_idx.get(j).copied().unwrap_or(usize::MAX - j))
-            .or_insert_with(|| (s.metric.retain(|l| l.name != "le"), parse_go_float(le)))
-            .clone();
+        let (id, parsed) = keys.of(series_idx.get(j).copied(), &s.metric);
         let Ok(upper) = parsed else {
             let mname = if delayed {
                 s.metric.metric_name().unwrap_or("").to_owned()
@@ -1359,43 +1418,55 @@ fn split_histograms(
             annos.warn(
                 format!(
                     "bucket label \"le\" is missing or has a malformed value of {}{named}",
-                    promlite_model::go_quote(le)
+                    promlite_model::go_quote(s.metric.get("le").unwrap_or(""))
                 ),
                 pos,
             );
             continue;
         };
-        match index.get(&key) {
-            Some(&i) => groups[i].2.push((upper, s.f)),
-            None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key, s.drop_name, vec![(upper, s.f)]));
-            }
+        let slot = &mut keys.slot[id as usize];
+        if *slot == u32::MAX {
+            *slot = groups.len() as u32;
+            group_ids.push(id);
+            groups.push((
+                keys.labels[id as usize].clone(),
+                s.drop_name,
+                vec![(upper, s.f)],
+            ));
+        } else {
+            groups[*slot as usize].2.push((upper, s.f));
         }
     }
-    natives.retain(|s| {
-        if let Some(&i) = index.get(&s.metric)
-            && !groups[i].2.is_empty()
-        {
-            let mname = if delayed {
-                s.metric.metric_name().unwrap_or("").to_owned()
-            } else {
-                String::new()
-            };
-            let named = if mname.is_empty() {
-                String::new()
-            } else {
-                format!(" for metric name {}", promlite_model::go_quote(&mname))
-            };
-            annos.warn(
-                format!("vector contains a mix of classic and native histograms{named}"),
-                pos,
-            );
-            groups[i].2.clear();
-            return false;
-        }
-        true
-    });
+    if !natives.is_empty() {
+        natives.retain(|s| {
+            if let Some(&id) = keys.ids.get(&s.metric)
+                && let Some(&i) = keys.slot.get(id as usize)
+                && i != u32::MAX
+                && !groups[i as usize].2.is_empty()
+            {
+                let mname = if delayed {
+                    s.metric.metric_name().unwrap_or("").to_owned()
+                } else {
+                    String::new()
+                };
+                let named = if mname.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for metric name {}", promlite_model::go_quote(&mname))
+                };
+                annos.warn(
+                    format!("vector contains a mix of classic and native histograms{named}"),
+                    pos,
+                );
+                groups[i as usize].2.clear();
+                return false;
+            }
+            true
+        });
+    }
+    for id in group_ids {
+        keys.slot[id as usize] = u32::MAX;
+    }
     (natives, groups)
 }
 
@@ -1941,6 +2012,8 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
     let mut out: Matrix = Vec::new();
     let (start, interval) = (ev.start, ev.interval);
     let mut param_row = vec![0.0; params_by_step.len()];
+    let reset_index = matches!(name, "rate" | "increase") && !anchored && !smoothed;
+    let mut reset_buf = Vec::new();
     let mut per_series = |ev: &mut Evaluator<'_>,
                           l: &Loaded,
                           windows: &[Window<'_>],
@@ -1960,6 +2033,12 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         };
         let mut annos = std::mem::take(&mut ev.annos);
         let mut window_samples = 0usize;
+        let resets = if reset_index && l.sts.floats.is_empty() {
+            counter_resets(&l.floats, &mut reset_buf);
+            Some(reset_buf.as_slice())
+        } else {
+            None
+        };
         for (step, w) in windows.iter().enumerate() {
             if w.floats.is_empty() && w.hists.is_empty() {
                 continue;
@@ -1978,6 +2057,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 annos: &mut annos,
                 anchored,
                 smoothed,
+                resets,
             };
             match range_fn(name, w, &mut ctx) {
                 Ok(Some((f, h))) => push_sample(&mut s, ts, f, h, steps),
@@ -2151,4 +2231,76 @@ fn label_join(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError> {
         }
     }
     merge_same_labelset(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Loaded, Sts};
+
+    /// `rate` and `increase` with the per-series reset index give exactly (bit for bit)
+    /// what the scan of every window gives, for windows that overlap, start and end on
+    /// resets, and hold none.
+    #[test]
+    fn reset_index_matches_window_scan() {
+        let values = [
+            5.0,
+            7.0,
+            2.0,
+            3.0,
+            3.0,
+            1.0,
+            9.5,
+            0.25,
+            0.5,
+            8.0,
+            8.0,
+            7.9,
+            100.0,
+            f64::NAN,
+            4.0,
+            3.0,
+            1e300,
+            2.0,
+        ];
+        let l = Loaded {
+            metric: Labels::empty(),
+            floats: (0..values.len())
+                .map(|i| FPoint {
+                    t: i as i64 * 10_000,
+                    f: values[i],
+                })
+                .collect(),
+            hists: Vec::new(),
+            sts: Sts::default(),
+            drop_name: false,
+        };
+        let mut resets = Vec::new();
+        counter_resets(&l.floats, &mut resets);
+        for range in [15_000, 30_000, 60_000, 200_000] {
+            let refs: Vec<i64> = (0..40).map(|i| i * 5_000).collect();
+            for (r, w) in refs.iter().zip(crate::engine::windows_of(&l, &refs, range)) {
+                for is_rate in [true, false] {
+                    let rate_with = |resets: Option<&[usize]>| {
+                        let mut annos = Annotations::default();
+                        let mut ctx = RangeCtx {
+                            ts: *r,
+                            ref_t: *r,
+                            range,
+                            params: &[],
+                            pos: PosRange::default(),
+                            annos: &mut annos,
+                            anchored: false,
+                            smoothed: false,
+                            resets,
+                        };
+                        extrapolated_rate(&w, &mut ctx, true, is_rate)
+                    };
+                    let (scanned, indexed) = (rate_with(None), rate_with(Some(&resets)));
+                    let bits = |o: Out| o.map(|(f, _)| f.to_bits());
+                    assert_eq!(bits(scanned), bits(indexed), "range {range} at {r}");
+                }
+            }
+        }
+    }
 }
