@@ -324,14 +324,9 @@ impl MonitorBuilder {
     }
 
     /// Starts the monitor on a tokio runtime of its own (two worker threads), for
-    /// programs that have none. Called from inside a tokio runtime it fails: use
-    /// [`start`](Self::start) there.
+    /// programs that have none. It may be called from async code too (it blocks the
+    /// caller until the monitor runs); there [`start`](Self::start) is the natural form.
     pub fn build(self) -> Result<Monitor> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::Setup(
-                "MonitorBuilder::build was called inside a tokio runtime; use `start().await` there".into(),
-            ));
-        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("promlite")
@@ -341,9 +336,20 @@ impl MonitorBuilder {
                 what: "starting the async runtime".into(),
                 source,
             })?;
-        let mut monitor = rt.block_on(Monitor::start(self))?;
-        monitor.own_runtime = Some(rt);
-        Ok(monitor)
+        // Blocking on a runtime is refused on a thread that is inside another one.
+        crate::monitor::off_runtime(move || {
+            let started = rt.block_on(Monitor::start(self));
+            match started {
+                Ok(mut monitor) => {
+                    monitor.own_runtime = Some(rt);
+                    Ok(monitor)
+                }
+                Err(e) => {
+                    rt.shutdown_background();
+                    Err(e)
+                }
+            }
+        })
     }
 
     /// Starts the monitor on the current tokio runtime (multi-threaded or not).

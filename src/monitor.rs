@@ -50,6 +50,7 @@ impl Store {
         }
     }
 
+    #[cfg(feature = "web")]
     pub(crate) fn head(&self) -> &Head {
         match self {
             Store::Disk(db) => db.head(),
@@ -57,6 +58,7 @@ impl Store {
         }
     }
 
+    #[cfg(feature = "web")]
     pub(crate) fn blocks(&self) -> usize {
         match self {
             Store::Disk(db) => db.blocks().len(),
@@ -102,6 +104,7 @@ pub(crate) struct Core {
     pub(crate) rules: Arc<promlite_rules::Manager>,
     remote_write: Arc<promlite_remote::WriteStorage>,
     pub(crate) quit: Notify,
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
     loaded_at: SystemTime,
 }
 
@@ -208,6 +211,7 @@ impl Core {
     }
 
     /// Whether the last reload succeeded, and when the configuration last loaded.
+    #[cfg(feature = "web")]
     pub(crate) fn reload_status(&self) -> (bool, Option<SystemTime>) {
         match &self.source {
             Source::File(r) => {
@@ -308,9 +312,15 @@ pub struct TargetInfo {
 /// and [`shutdown_blocking`](Self::shutdown_blocking) are their forms for threads
 /// outside any async runtime.
 pub struct Monitor {
+    parts: Option<Parts>,
+    pub(crate) own_runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// What a running monitor holds; taken out of the [`Monitor`] when it shuts down.
+pub(crate) struct Parts {
     pub(crate) core: Arc<Core>,
     store: Store,
-    queryable: Arc<dyn Queryable>,
+    pub(crate) queryable: Arc<dyn Queryable>,
     engine: Engine,
     locals: Vec<Arc<LocalTarget>>,
     tasks: Vec<JoinHandle<()>>,
@@ -323,7 +333,34 @@ pub struct Monitor {
     handle: tokio::runtime::Handle,
     #[cfg(feature = "web")]
     web: Option<crate::serve::Served>,
-    pub(crate) own_runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Monitor {
+    /// A monitor dropped without [`Monitor::shutdown`] stops its tasks without waiting
+    /// (committed samples are in the WAL already); its own runtime shuts down in the
+    /// background, which is allowed in async code too.
+    fn drop(&mut self) {
+        if let Some(parts) = &self.parts {
+            for t in &parts.tasks {
+                t.abort();
+            }
+            if let Some(t) = &parts.notifier_task {
+                t.abort();
+            }
+        }
+        if let Some(rt) = self.own_runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own, outside any async runtime, so that blocking on a
+/// runtime there is allowed whatever the caller's thread is.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 impl std::fmt::Debug for Monitor {
@@ -621,7 +658,8 @@ impl Monitor {
             }
         }));
 
-        let mut monitor = Monitor {
+        #[cfg_attr(not(feature = "web"), allow(unused_mut))]
+        let mut parts = Parts {
             core,
             store,
             queryable,
@@ -637,13 +675,22 @@ impl Monitor {
             handle,
             #[cfg(feature = "web")]
             web: None,
-            own_runtime: None,
         };
         #[cfg(feature = "web")]
         if let (Some(opts), Some(listener)) = (&b.serve, listener) {
-            monitor.web = Some(crate::serve::serve(&monitor, opts, listener, started, &b).await?);
+            parts.web = Some(crate::serve::serve(&parts, opts, listener, started, &b).await?);
         }
-        Ok(monitor)
+        Ok(Monitor {
+            parts: Some(parts),
+            own_runtime: None,
+        })
+    }
+
+    /// The running parts; only `shutdown` takes them, and it consumes the monitor.
+    fn p(&self) -> &Parts {
+        self.parts
+            .as_ref()
+            .expect("a Monitor keeps its parts until shutdown consumes it")
     }
 
     /// Evaluates the PromQL expression `expr` at `at`.
@@ -656,9 +703,8 @@ impl Monitor {
     /// monitor.shutdown_blocking();
     /// ```
     pub fn query(&self, expr: &str, at: SystemTime) -> Result<QueryResult> {
-        Ok(self
-            .engine
-            .instant_query(&*self.queryable, expr, now_ms(at))?)
+        let p = self.p();
+        Ok(p.engine.instant_query(&*p.queryable, expr, now_ms(at))?)
     }
 
     /// Evaluates `expr` at every `step` from `start` to `end`: a matrix.
@@ -669,8 +715,8 @@ impl Monitor {
         end: SystemTime,
         step: Duration,
     ) -> Result<QueryResult> {
-        Ok(self.engine.range_query(
-            &*self.queryable,
+        Ok(self.p().engine.range_query(
+            &*self.p().queryable,
             expr,
             now_ms(start),
             now_ms(end),
@@ -686,7 +732,7 @@ impl Monitor {
         start: SystemTime,
         end: SystemTime,
     ) -> Result<Vec<Labels>> {
-        let q = self.queryable.querier(now_ms(start), now_ms(end))?;
+        let q = self.p().queryable.querier(now_ms(start), now_ms(end))?;
         let mut all = Vec::new();
         for sel in selectors {
             let matchers =
@@ -705,17 +751,18 @@ impl Monitor {
 
     /// Every pending or firing alert of the alerting rules.
     pub fn alerts(&self) -> Vec<Alert> {
-        self.core.rules.alerts()
+        self.p().core.rules.alerts()
     }
 
     /// Every rule group's state: rules, health, last evaluation.
     pub fn rule_groups(&self) -> Vec<promlite_rules::GroupSnapshot> {
-        self.core.rules.groups()
+        self.p().core.rules.groups()
     }
 
     /// The scrape targets and the in-process registries, with their health.
     pub fn targets(&self) -> Vec<TargetInfo> {
         let mut out: Vec<TargetInfo> = self
+            .p()
             .core
             .scrape
             .active_targets()
@@ -734,33 +781,33 @@ impl Monitor {
                 })
             })
             .collect();
-        out.extend(self.locals.iter().map(|l| l.info()));
+        out.extend(self.p().locals.iter().map(|l| l.info()));
         out
     }
 
     /// Collects every registered registry now, as the collection task does on its
     /// interval.
     pub fn collect_now(&self) {
-        for l in &self.locals {
-            l.collect(&*self.store.appendable());
+        for l in &self.p().locals {
+            l.collect(&*self.p().store.appendable());
         }
     }
 
     /// The storage queries read (local data, merged with `remote_read` endpoints).
     pub fn queryable(&self) -> Arc<dyn Queryable> {
-        Arc::clone(&self.queryable)
+        Arc::clone(&self.p().queryable)
     }
 
     /// The storage to append samples to directly.
     pub fn appendable(&self) -> Arc<dyn Appendable> {
-        self.store.appendable()
+        self.p().store.appendable()
     }
 
     /// The address the HTTP server listens on, when serving.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         #[cfg(feature = "web")]
         {
-            self.web.as_ref().map(|w| w.addr)
+            self.p().web.as_ref().map(|w| w.addr)
         }
         #[cfg(not(feature = "web"))]
         {
@@ -770,7 +817,7 @@ impl Monitor {
 
     /// The data directory, when not in memory.
     pub fn data_dir(&self) -> Option<PathBuf> {
-        match &self.store {
+        match &self.p().store {
             Store::Disk(db) => Some(db.dir().to_owned()),
             Store::Memory(_) => None,
         }
@@ -779,17 +826,20 @@ impl Monitor {
     /// Reads the configuration file again and applies it (what SIGHUP and
     /// `POST /-/reload` do); on error the running configuration stays.
     pub async fn reload(&self) -> Result<()> {
-        self.core.reload().await
+        self.p().core.reload().await
     }
 
-    /// [`reload`](Self::reload) for a thread outside any async runtime.
+    /// [`reload`](Self::reload) for synchronous code. With the monitor's own runtime
+    /// ([`MonitorBuilder::build`]) it may be called from anywhere; a monitor started on
+    /// a current-thread runtime must use `reload().await` on that runtime instead.
     pub fn reload_blocking(&self) -> Result<()> {
-        self.handle.block_on(self.core.reload())
+        let p = self.p();
+        off_runtime(|| p.handle.block_on(p.core.reload()))
     }
 
     /// Resolves when `/-/quit` asks the server to stop (with `enable_lifecycle`).
     pub async fn quit_requested(&self) {
-        self.core.quit.notified().await;
+        self.p().core.quit.notified().await;
     }
 
     /// Stops everything in order — HTTP server, rules (and the last notifications),
@@ -797,32 +847,43 @@ impl Monitor {
     /// compaction — and closes the storage.
     pub async fn shutdown(mut self) {
         let rt = self.own_runtime.take();
+        let Some(parts) = self.parts.take() else {
+            return;
+        };
         match rt {
             // The monitor's own runtime runs its tasks; this caller's runtime (if any)
             // only waits.
             Some(rt) => {
-                let stopping = rt.spawn(self.stop_all());
+                let stopping = rt.spawn(parts.stop_all());
                 let _ = stopping.await;
                 rt.shutdown_background();
             }
-            None => self.stop_all().await,
+            None => parts.stop_all().await,
         }
     }
 
-    /// [`shutdown`](Self::shutdown) for a thread outside any async runtime.
+    /// [`shutdown`](Self::shutdown) for synchronous code. With the monitor's own
+    /// runtime it may be called from anywhere; a monitor started on a current-thread
+    /// runtime must use `shutdown().await` on that runtime instead.
     pub fn shutdown_blocking(mut self) {
-        match self.own_runtime.take() {
+        let rt = self.own_runtime.take();
+        let Some(parts) = self.parts.take() else {
+            return;
+        };
+        off_runtime(move || match rt {
             Some(rt) => {
-                rt.block_on(self.stop_all());
+                rt.block_on(parts.stop_all());
                 drop(rt);
             }
             None => {
-                let handle = self.handle.clone();
-                handle.block_on(self.stop_all());
+                let handle = parts.handle.clone();
+                handle.block_on(parts.stop_all());
             }
-        }
+        });
     }
+}
 
+impl Parts {
     async fn stop_all(mut self) {
         #[cfg(feature = "web")]
         if let Some(web) = self.web.take() {
@@ -865,10 +926,12 @@ impl Monitor {
         }
     }
 
+    #[cfg(feature = "web")]
     pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
+    #[cfg(feature = "web")]
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }

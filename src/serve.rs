@@ -12,7 +12,7 @@ use tracing::{error, info};
 
 use crate::builder::{MonitorBuilder, ServeOptions};
 use crate::error::{Error, Result};
-use crate::monitor::{Core, Monitor, Store};
+use crate::monitor::{Core, Parts, Store};
 
 /// A running HTTP server.
 pub(crate) struct Served {
@@ -146,7 +146,7 @@ impl MetricsSource for SelfMetrics {
 
 /// Starts the HTTP server of `monitor` on `listener`.
 pub(crate) async fn serve(
-    monitor: &Monitor,
+    monitor: &Parts,
     opts: &ServeOptions,
     listener: tokio::net::TcpListener,
     started: SystemTime,
@@ -177,7 +177,7 @@ pub(crate) async fn serve(
         },
     };
     let core = Arc::clone(&monitor.core);
-    let mut web = Web::new(monitor.queryable(), options)
+    let mut web = Web::new(Arc::clone(&monitor.queryable), options)
         .with_targets(Arc::clone(&core.scrape) as Arc<dyn promlite_web::TargetSource>)
         .with_appendable(store.appendable())
         .with_control(Arc::clone(&core) as Arc<dyn Control>)

@@ -1,0 +1,341 @@
+//! The facade end to end: storage on disk and in memory, configuration from text, files
+//! and code, in-process registries, rules, queries, reload, and sync and async use.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use promlite::client::{Counter, Gauge, Registry};
+use promlite::promql::Value;
+use promlite::storage::SeriesRef;
+use promlite::{Error, Monitor};
+
+fn vector(v: Value) -> Vec<promlite::promql::Sample> {
+    match v {
+        Value::Vector(v) => v,
+        other => panic!("not a vector: {other:?}"),
+    }
+}
+
+fn registry_with_gauge(value: f64) -> (Registry, Gauge<f64>) {
+    let registry = Registry::new();
+    let g: Gauge<f64> = Gauge::new();
+    registry
+        .register("queue_depth", "Items waiting.", g.clone())
+        .expect("register");
+    g.set(value);
+    (registry, g)
+}
+
+#[test]
+fn data_dir_keeps_history_across_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (registry, _g) = registry_with_gauge(42.0);
+    let m = Monitor::builder()
+        .data_dir(dir.path())
+        .register("worker", &registry)
+        .build()
+        .expect("build");
+    assert_eq!(m.data_dir().as_deref(), Some(dir.path()));
+    m.collect_now();
+    let now = vector(
+        m.query("queue_depth", SystemTime::now())
+            .expect("query")
+            .value,
+    );
+    assert_eq!(now.len(), 1);
+    assert_eq!(now[0].f, 42.0);
+    m.shutdown_blocking();
+
+    // The WAL brings it back; shutdown marked the series stale, so an instant query
+    // finds nothing and a range function still sees the sample.
+    let m = Monitor::builder()
+        .data_dir(dir.path())
+        .build()
+        .expect("reopen");
+    assert!(
+        vector(m.query("queue_depth", SystemTime::now()).unwrap().value).is_empty(),
+        "stale after shutdown"
+    );
+    let last = vector(
+        m.query("last_over_time(queue_depth[1h])", SystemTime::now())
+            .unwrap()
+            .value,
+    );
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].f, 42.0);
+    assert_eq!(last[0].metric.get("job"), Some("worker"));
+    assert_eq!(last[0].metric.get("instance"), Some("local"));
+    m.shutdown_blocking();
+}
+
+#[test]
+fn in_process_targets_report_up_and_series() {
+    let (registry, g) = registry_with_gauge(1.0);
+    let m = Monitor::builder()
+        .register("app", &registry)
+        .build()
+        .expect("build");
+    assert_eq!(m.targets()[0].health, "unknown");
+    let start = SystemTime::now();
+    m.collect_now();
+    std::thread::sleep(Duration::from_millis(20));
+    g.set(2.0);
+    m.collect_now();
+    let t = &m.targets()[0];
+    assert_eq!(
+        (t.job.as_str(), t.url.as_str(), t.health),
+        ("app", "in-process", "up")
+    );
+    let up = vector(m.query("up", SystemTime::now()).unwrap().value);
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].f, 1.0);
+    let series = m
+        .series(
+            &["queue_depth", "up{job=\"app\"}"],
+            start,
+            SystemTime::now(),
+        )
+        .expect("series");
+    let names: Vec<_> = series.iter().filter_map(|l| l.metric_name()).collect();
+    assert_eq!(names, ["queue_depth", "up"]);
+    let r = m
+        .query_range(
+            "queue_depth",
+            start,
+            SystemTime::now(),
+            Duration::from_millis(5),
+        )
+        .expect("range");
+    let Value::Matrix(series) = r.value else {
+        panic!("not a matrix")
+    };
+    let values: Vec<f64> = series[0].floats.iter().map(|p| p.f).collect();
+    assert!(values.contains(&1.0) && values.contains(&2.0), "{values:?}");
+    let err = m
+        .series(&["up{"], start, SystemTime::now())
+        .expect_err("bad selector");
+    assert!(matches!(err, Error::Selector { .. }), "{err}");
+    m.shutdown_blocking();
+}
+
+#[test]
+fn configuration_from_text_and_code_combine() {
+    let yaml = "global:\n  scrape_interval: 1h\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['127.0.0.1:1']}]\n";
+    let m = Monitor::builder()
+        .config_yaml(yaml)
+        .scrape_targets("b", ["127.0.0.1:2"], Duration::from_secs(3600))
+        .build()
+        .expect("build");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let jobs = loop {
+        let mut jobs: Vec<String> = m.targets().into_iter().map(|t| t.job).collect();
+        jobs.sort();
+        if jobs.len() == 2 || Instant::now() > deadline {
+            break jobs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(jobs, ["a", "b"]);
+    m.shutdown_blocking();
+
+    let err = Monitor::builder()
+        .config_yaml(yaml)
+        .scrape_targets("a", ["127.0.0.1:2"], Duration::from_secs(60))
+        .build()
+        .expect_err("duplicate job");
+    assert!(
+        err.to_string().contains("found multiple scrape configs"),
+        "{err}"
+    );
+
+    let err = Monitor::builder()
+        .config_yaml("scrape_configs: [{job_name: x, scrape_interval: nope}]")
+        .build()
+        .expect_err("bad config");
+    assert!(matches!(err, Error::Config { .. }), "{err}");
+}
+
+#[test]
+fn rule_errors_carry_their_position() {
+    let err = Monitor::builder()
+        .rules_yaml(
+            "alerts.yml",
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum(\n",
+        )
+        .build()
+        .expect_err("invalid rule");
+    let text = err.to_string();
+    assert!(text.contains("alerts.yml:5"), "{text}");
+}
+
+#[test]
+fn rules_from_code_record_and_alert() {
+    let (registry, _g) = registry_with_gauge(7.0);
+    let fired = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&fired);
+    let m = Monitor::builder()
+        .register("app", &registry)
+        .collect_interval(Duration::from_millis(100))
+        .rules_yaml(
+            "rules.yml",
+            "groups:\n  - name: g\n    interval: 100ms\n    rules:\n      - record: job:queue_depth:max\n        expr: max by (job) (queue_depth)\n      - alert: DeepQueue\n        expr: queue_depth > 5\n",
+        )
+        .on_alert(move |alerts| {
+            let mut seen = seen.lock().unwrap();
+            seen.extend(alerts.iter().map(|a| a.labels.get("alertname").unwrap_or_default().to_owned()));
+        })
+        .build()
+        .expect("build");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while fired.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        fired.lock().unwrap().first().map(String::as_str),
+        Some("DeepQueue")
+    );
+    assert_eq!(m.alerts()[0].labels.get("alertname"), Some("DeepQueue"));
+    let recorded = vector(
+        m.query("last_over_time(job:queue_depth:max[1m])", SystemTime::now())
+            .unwrap()
+            .value,
+    );
+    assert_eq!(recorded[0].f, 7.0);
+    assert_eq!(m.rule_groups()[0].rules.len(), 2);
+    m.shutdown_blocking();
+}
+
+#[test]
+fn reload_reads_the_file_again_and_keeps_it_when_invalid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("prometheus.yml");
+    let job = |name: &str| {
+        format!(
+            "scrape_configs:\n  - job_name: {name}\n    scrape_interval: 1h\n    static_configs: [{{targets: ['127.0.0.1:1']}}]\n"
+        )
+    };
+    std::fs::write(&path, job("first")).unwrap();
+    let m = Monitor::builder()
+        .config_file(&path)
+        .build()
+        .expect("build");
+    let wait_for = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let jobs: Vec<String> = m.targets().into_iter().map(|t| t.job).collect();
+            if jobs == [want] || Instant::now() > deadline {
+                return jobs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(wait_for("first"), ["first"]);
+    std::fs::write(&path, job("second")).unwrap();
+    m.reload_blocking().expect("reload");
+    assert_eq!(wait_for("second"), ["second"]);
+    std::fs::write(&path, "scrape_configs: [{job_name: }").unwrap();
+    let err = m.reload_blocking().expect_err("invalid file");
+    assert!(err.to_string().contains("prometheus.yml"), "{err}");
+    assert_eq!(wait_for("second"), ["second"]);
+    m.shutdown_blocking();
+}
+
+#[test]
+fn memory_retention_drops_old_samples() {
+    let m = Monitor::builder()
+        .in_memory()
+        .retention(Duration::from_secs(60))
+        .compaction_interval(Duration::from_millis(50))
+        .build()
+        .expect("build");
+    let now = promlite::model::value::now_ms();
+    let labels = promlite::model::Labels::from_pairs([("__name__", "old_and_new")]);
+    let store = m.appendable();
+    let mut app = store.appender();
+    app.append(SeriesRef::NONE, &labels, now - 3 * 3600 * 1000, 1.0)
+        .unwrap();
+    app.append(SeriesRef::NONE, &labels, now, 2.0).unwrap();
+    app.commit().unwrap();
+    let count = || {
+        vector(
+            m.query("count_over_time(old_and_new[4h])", SystemTime::now())
+                .unwrap()
+                .value,
+        )[0]
+        .f
+    };
+    assert_eq!(count(), 2.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count() != 1.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(count(), 1.0, "the 3h-old sample outlived a 60s retention");
+    m.shutdown_blocking();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_programs_start_on_their_own_runtime() {
+    // build() works here too (its runtime is its own), and dropping it is allowed.
+    drop(Monitor::builder().build().expect("build inside a runtime"));
+    let (registry, _g) = registry_with_gauge(3.0);
+    let m = Monitor::builder()
+        .register("app", &registry)
+        .start()
+        .await
+        .expect("start");
+    m.collect_now();
+    let r = m.query("queue_depth", SystemTime::now()).expect("query");
+    assert_eq!(vector(r.value)[0].f, 3.0);
+    m.reload().await.expect("nothing to reload is fine");
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_sync_monitor_shuts_down_from_async_code() {
+    let m = tokio::task::spawn_blocking(|| Monitor::builder().build())
+        .await
+        .expect("join")
+        .expect("build");
+    let r = m.query("vector(1)", SystemTime::now()).expect("query");
+    assert_eq!(vector(r.value).len(), 1);
+    m.shutdown().await;
+}
+
+#[cfg(feature = "web")]
+#[test]
+fn serving_on_port_zero_reports_its_address() {
+    let m = Monitor::builder()
+        .serve("127.0.0.1:0")
+        .build()
+        .expect("build");
+    let addr = m.local_addr().expect("serving");
+    assert_ne!(addr.port(), 0);
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    use std::io::{Read, Write};
+    write!(s, "GET /-/ready HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+        "{reply}"
+    );
+    // Without a configuration the server scrapes itself at the address it got.
+    let target = m.targets();
+    assert!(target.is_empty() || target[0].url.contains(&addr.port().to_string()));
+    m.shutdown_blocking();
+}
+
+#[test]
+fn counters_from_a_registry_round_trip_with_their_type() {
+    let registry = Registry::new();
+    let c: Counter = Counter::new();
+    registry.register("handled", "Handled.", c.clone()).unwrap();
+    c.inc_by(5);
+    let m = Monitor::builder()
+        .register("app", &registry)
+        .build()
+        .unwrap();
+    m.collect_now();
+    let v = vector(m.query("handled_total", SystemTime::now()).unwrap().value);
+    assert_eq!(v[0].f, 5.0);
+    m.shutdown_blocking();
+}
