@@ -84,7 +84,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     while start.elapsed() < Duration::from_secs(seconds) {
         n += 1;
         let degraded = start.elapsed() > Duration::from_secs(seconds / 3);
-        if degraded && n % 4 == 0 {
+        if degraded && n.is_multiple_of(4) {
             failed.inc();
         } else {
             ok.inc();

@@ -45,12 +45,12 @@ fn main() -> Result<(), Box<dyn Error>> {
                 };
                 selection = pick("serviceMonitorSelector", "serviceMonitorNamespaceSelector")?;
                 pod_selection = pick("podMonitorSelector", "podMonitorNamespaceSelector")?;
-                prom_ns = value
+                value
                     .get("metadata")
                     .and_then(|m| m.get("namespace"))
                     .and_then(Value::as_str)
                     .unwrap_or("default")
-                    .to_owned();
+                    .clone_into(&mut prom_ns);
             }
             "Service" => services.push(serde_norway::from_value(value)?),
             "ServiceMonitor" => {

@@ -678,7 +678,7 @@ impl Monitor {
         };
         #[cfg(feature = "web")]
         if let (Some(opts), Some(listener)) = (&b.serve, listener) {
-            parts.web = Some(crate::serve::serve(&parts, opts, listener, started, &b).await?);
+            parts.web = Some(crate::serve::serve(&parts, opts, listener, started, &b)?);
         }
         Ok(Monitor {
             parts: Some(parts),
@@ -870,12 +870,11 @@ impl Monitor {
         let Some(parts) = self.parts.take() else {
             return;
         };
-        off_runtime(move || match rt {
-            Some(rt) => {
+        off_runtime(move || {
+            if let Some(rt) = rt {
                 rt.block_on(parts.stop_all());
                 drop(rt);
-            }
-            None => {
+            } else {
                 let handle = parts.handle.clone();
                 handle.block_on(parts.stop_all());
             }

@@ -145,7 +145,8 @@ impl MetricsSource for SelfMetrics {
 }
 
 /// Starts the HTTP server of `monitor` on `listener`.
-pub(crate) async fn serve(
+/// Must run inside the monitor's runtime: the server is spawned on it.
+pub(crate) fn serve(
     monitor: &Parts,
     opts: &ServeOptions,
     listener: tokio::net::TcpListener,

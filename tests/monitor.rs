@@ -1,6 +1,7 @@
 //! The facade end to end: storage on disk and in memory, configuration from text, files
 //! and code, in-process registries, rules, queries, reload, and sync and async use.
 
+use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 use promlite::client::{Counter, Gauge, Registry};
@@ -122,7 +123,7 @@ fn configuration_from_text_and_code_combine() {
     let yaml = "global:\n  scrape_interval: 1h\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['127.0.0.1:1']}]\n";
     let m = Monitor::builder()
         .config_yaml(yaml)
-        .scrape_targets("b", ["127.0.0.1:2"], Duration::from_secs(3600))
+        .scrape_targets("b", ["127.0.0.1:2"], Duration::from_hours(1))
         .build()
         .expect("build");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -139,7 +140,7 @@ fn configuration_from_text_and_code_combine() {
 
     let err = Monitor::builder()
         .config_yaml(yaml)
-        .scrape_targets("a", ["127.0.0.1:2"], Duration::from_secs(60))
+        .scrape_targets("a", ["127.0.0.1:2"], Duration::from_mins(1))
         .build()
         .expect_err("duplicate job");
     assert!(
@@ -243,7 +244,7 @@ fn reload_reads_the_file_again_and_keeps_it_when_invalid() {
 fn memory_retention_drops_old_samples() {
     let m = Monitor::builder()
         .in_memory()
-        .retention(Duration::from_secs(60))
+        .retention(Duration::from_mins(1))
         .compaction_interval(Duration::from_millis(50))
         .build()
         .expect("build");
@@ -310,7 +311,6 @@ fn serving_on_port_zero_reports_its_address() {
     let addr = m.local_addr().expect("serving");
     assert_ne!(addr.port(), 0);
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    use std::io::{Read, Write};
     write!(s, "GET /-/ready HTTP/1.0\r\n\r\n").unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
