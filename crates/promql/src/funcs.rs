@@ -1219,7 +1219,7 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
                         }
                     }
                 }
-                let (natives, classic) = split_histograms(
+                let (natives, mut classic) = split_histograms(
                     &v[vec_i],
                     &ctx.series_idx[vec_i],
                     &mut bucket_keys,
@@ -1232,7 +1232,8 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
                 } else {
                     params.clone()
                 };
-                for q in param_list {
+                let n_params = param_list.len();
+                for (qi, q) in param_list.into_iter().enumerate() {
                     for s in &natives {
                         let Some(h) = &s.h else { continue };
                         let mut o = s.clone();
@@ -1249,17 +1250,21 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
                         }
                         out.push(o);
                     }
-                    for (metric, drop, buckets) in &classic {
-                        if buckets.is_empty() {
+                    for g in &mut classic {
+                        if g.buckets.is_empty() {
                             continue;
                         }
-                        let mut b = buckets.clone();
+                        let mut b = if qi + 1 == n_params {
+                            std::mem::take(&mut g.buckets)
+                        } else {
+                            g.buckets.clone()
+                        };
                         let f = if name == "histogram_fraction" {
                             bucket_fraction(params[0], params[1], &mut b)
                         } else {
                             let r = bucket_quantile(q, &mut b);
                             if let Some((min_b, max_b, diff)) = r.1 {
-                                let mname = if delayed { metric_name(metric) } else { String::new() };
+                                let mname = if delayed { metric_name(&g.metric) } else { String::new() };
                                 let named = if mname.is_empty() {
                                     String::new()
                                 } else {
@@ -1275,14 +1280,18 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
                             }
                             r.0
                         };
+                        // What `ctx.drop_name` does, with the name dropped once per group.
                         let mut o = Sample {
-                            metric: metric.clone(),
+                            metric: if ctx.delayed {
+                                g.metric.clone()
+                            } else {
+                                bucket_keys.without_name(g.id)
+                            },
                             t: 0,
                             f,
                             h: None,
-                            drop_name: *drop,
+                            drop_name: g.drop_name || ctx.delayed,
                         };
-                        ctx.drop_name(&mut o);
                         if let Some(ql) = &qlabel {
                             o.metric = with_quantile(&mut quantile_labels, &o.metric, ql, q);
                         }
@@ -1349,8 +1358,12 @@ struct BucketKeys {
     series: Vec<Option<(u32, Result<f64, ()>)>>,
     ids: HashMap<Labels, u32>,
     labels: Vec<Labels>,
+    /// By group: its labels without the metric name, once asked for.
+    unnamed: Vec<Option<Labels>>,
     /// By group: its position in the current step's groups, `u32::MAX` when absent.
     slot: Vec<u32>,
+    /// By group: how many buckets it had at its last step (the next step's capacity).
+    sizes: Vec<u32>,
 }
 
 impl BucketKeys {
@@ -1367,7 +1380,9 @@ impl BucketKeys {
                 let id = self.labels.len() as u32;
                 self.ids.insert(key.clone(), id);
                 self.labels.push(key);
+                self.unnamed.push(None);
                 self.slot.push(u32::MAX);
+                self.sizes.push(0);
                 id
             }
         };
@@ -1379,11 +1394,29 @@ impl BucketKeys {
         }
         (id, parsed)
     }
+
+    /// Group `id`'s labels without the metric name.
+    fn without_name(&mut self, id: u32) -> Labels {
+        let id = id as usize;
+        if let Some(l) = &self.unnamed[id] {
+            return l.clone();
+        }
+        let l = self.labels[id].retain(crate::engine::keep_label);
+        self.unnamed[id] = Some(l.clone());
+        l
+    }
 }
 
-/// A classic histogram at one step: labels without `le`, the drop-name flag and its
-/// `(upper bound, cumulative count)` buckets.
-type BucketGroup = (Labels, bool, Vec<(f64, f64)>);
+/// A classic histogram at one step.
+struct BucketGroup {
+    /// Its ordinal in [`BucketKeys`].
+    id: u32,
+    /// Its labels (those of its buckets without `le`).
+    metric: Labels,
+    drop_name: bool,
+    /// `(upper bound, cumulative count)`, in input order.
+    buckets: Vec<(f64, f64)>,
+}
 
 /// Splits a vector into native-histogram samples and classic bucket groups (in order of
 /// first appearance).
@@ -1397,7 +1430,6 @@ fn split_histograms(
 ) -> (Vec<Sample>, Vec<BucketGroup>) {
     let mut natives: Vec<Sample> = Vec::new();
     let mut groups: Vec<BucketGroup> = Vec::new();
-    let mut group_ids: Vec<u32> = Vec::new();
     for (j, s) in v.iter().enumerate() {
         if s.h.is_some() {
             natives.push(s.clone());
@@ -1427,14 +1459,16 @@ fn split_histograms(
         let slot = &mut keys.slot[id as usize];
         if *slot == u32::MAX {
             *slot = groups.len() as u32;
-            group_ids.push(id);
-            groups.push((
-                keys.labels[id as usize].clone(),
-                s.drop_name,
-                vec![(upper, s.f)],
-            ));
+            let mut buckets = Vec::with_capacity(keys.sizes[id as usize] as usize);
+            buckets.push((upper, s.f));
+            groups.push(BucketGroup {
+                id,
+                metric: keys.labels[id as usize].clone(),
+                drop_name: s.drop_name,
+                buckets,
+            });
         } else {
-            groups[*slot as usize].2.push((upper, s.f));
+            groups[*slot as usize].buckets.push((upper, s.f));
         }
     }
     if !natives.is_empty() {
@@ -1442,7 +1476,7 @@ fn split_histograms(
             if let Some(&id) = keys.ids.get(&s.metric)
                 && let Some(&i) = keys.slot.get(id as usize)
                 && i != u32::MAX
-                && !groups[i as usize].2.is_empty()
+                && !groups[i as usize].buckets.is_empty()
             {
                 let mname = if delayed {
                     s.metric.metric_name().unwrap_or("").to_owned()
@@ -1458,14 +1492,15 @@ fn split_histograms(
                     format!("vector contains a mix of classic and native histograms{named}"),
                     pos,
                 );
-                groups[i as usize].2.clear();
+                groups[i as usize].buckets.clear();
                 return false;
             }
             true
         });
     }
-    for id in group_ids {
-        keys.slot[id as usize] = u32::MAX;
+    for g in &groups {
+        keys.slot[g.id as usize] = u32::MAX;
+        keys.sizes[g.id as usize] = g.buckets.len() as u32;
     }
     (natives, groups)
 }
