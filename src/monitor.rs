@@ -102,6 +102,7 @@ pub(crate) struct Core {
     discovery: Mutex<DiscoveryManager>,
     am_discovery: Mutex<DiscoveryManager>,
     pub(crate) rules: Arc<promlite_rules::Manager>,
+    notifier: promlite_rules::Notifier,
     remote_write: Arc<promlite_remote::WriteStorage>,
     pub(crate) quit: Notify,
     #[cfg_attr(not(feature = "web"), allow(dead_code))]
@@ -151,6 +152,23 @@ impl Core {
         )
         .map_err(Error::Rules)?;
         groups.extend(self.inline_rules.iter().cloned());
+        // External labels, alert relabeling and the rule defaults follow the
+        // configuration, as on a Prometheus reload.
+        let external: BTreeMap<String, String> = config
+            .global
+            .external_labels
+            .iter()
+            .map(|l| (l.name.to_owned(), l.value.to_owned()))
+            .collect();
+        self.rules.set_options(|o| {
+            o.external_labels = external;
+            o.default_interval = Duration::from(config.global.evaluation_interval);
+            o.default_query_offset = Duration::from(config.global.rule_query_offset);
+        });
+        self.notifier.set_labeling(
+            config.global.external_labels.clone(),
+            config.alerting.alert_relabel_configs.clone(),
+        );
         self.rules.update(groups);
         self.am_discovery
             .lock()
@@ -275,10 +293,16 @@ struct Senders {
 
 impl AlertSender for Senders {
     fn send(&self, alerts: Vec<NotifierAlert>) {
+        // The callback sees the alerts as Alertmanager will: external labels added,
+        // alert relabeling applied.
+        let alerts = self.notifier.prepare(alerts);
+        if alerts.is_empty() {
+            return;
+        }
         if let Some(f) = &self.callback {
             f(&alerts);
         }
-        self.notifier.send(alerts);
+        self.notifier.enqueue(alerts);
     }
 }
 
@@ -485,27 +509,16 @@ impl Monitor {
         let mut am_sets = am_discovery.subscribe();
 
         // Rules evaluate with the query engine's settings; their alerts go to the
-        // notifier (and the program's callback). External labels and alert relabeling
-        // are taken from the configuration at start.
-        let external_labels: BTreeMap<String, String> = first
-            .global
-            .external_labels
-            .iter()
-            .map(|l| (l.name.to_owned(), l.value.to_owned()))
-            .collect();
-        let notifier = promlite_rules::Notifier::new(promlite_rules::NotifierOptions {
-            external_labels: first.global.external_labels.clone(),
-            relabel_configs: first.alerting.alert_relabel_configs.clone(),
-            ..promlite_rules::NotifierOptions::default()
-        })
-        .map_err(|e| Error::Setup(format!("notifier: {e}")))?;
+        // notifier (and the program's callback). External labels, alert relabeling and
+        // the rule defaults are set from the configuration by `Core::apply`.
+        let notifier = promlite_rules::Notifier::new(promlite_rules::NotifierOptions::default())
+            .map_err(|e| Error::Setup(format!("notifier: {e}")))?;
         let engine = Engine::new(b.engine.clone());
         let mut eval = promlite_rules::EvalOptions::new(
             Arc::new(engine.clone()),
             store.queryable(),
             store.appendable(),
         );
-        eval.external_labels = external_labels;
         #[cfg(feature = "web")]
         {
             eval.external_url = match (&b.serve, self_addr) {
@@ -524,8 +537,6 @@ impl Monitor {
             callback: b.on_alert.clone(),
         }));
         eval.restore_for_state = true;
-        eval.default_interval = Duration::from(first.global.evaluation_interval);
-        eval.default_query_offset = Duration::from(first.global.rule_query_offset);
         let rules = Arc::new(promlite_rules::Manager::new(eval));
 
         // Remote write reads the TSDB's WAL, as Prometheus does, from now on; a position
@@ -563,6 +574,7 @@ impl Monitor {
             discovery: Mutex::new(discovery),
             am_discovery: Mutex::new(am_discovery),
             rules: Arc::clone(&rules),
+            notifier: notifier.clone(),
             remote_write: Arc::clone(&remote_write),
             quit: Notify::new(),
             loaded_at: started,

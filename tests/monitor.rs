@@ -339,3 +339,63 @@ fn counters_from_a_registry_round_trip_with_their_type() {
     assert_eq!(v[0].f, 5.0);
     m.shutdown_blocking();
 }
+
+#[test]
+fn a_reload_changes_external_labels_and_alert_relabeling() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("prometheus.yml");
+    // Each configuration brings its own rule file, so the alert after the reload is a new
+    // one, sent at once (a firing alert that stays is re-sent only after the resend
+    // delay, as in Prometheus).
+    let config = |cluster: &str| {
+        let rules = dir.path().join(format!("{cluster}.yml"));
+        std::fs::write(
+            &rules,
+            format!("groups:\n  - name: {cluster}\n    interval: 50ms\n    rules:\n      - alert: Deep_{cluster}\n        expr: queue_depth > 5\n"),
+        )
+        .unwrap();
+        format!(
+            "global:\n  external_labels: {{cluster: {cluster}}}\nrule_files: ['{}']\nalerting:\n  alert_relabel_configs:\n    - {{target_label: via, replacement: relabel-{cluster}}}\n",
+            rules.display()
+        )
+    };
+    std::fs::write(&path, config("eu")).unwrap();
+    let (registry, _g) = registry_with_gauge(9.0);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<promlite::model::Labels>::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let m = Monitor::builder()
+        .config_file(&path)
+        .register("app", &registry)
+        .collect_interval(Duration::from_millis(50))
+        .on_alert(move |alerts| {
+            sink.lock()
+                .unwrap()
+                .extend(alerts.iter().map(|a| a.labels.clone()));
+        })
+        .build()
+        .expect("build");
+    let wait_for = |alertname: &str| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.get("alertname") == Some(alertname))
+                .cloned();
+            if found.is_some() || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let eu = wait_for("Deep_eu").expect("the first alert");
+    assert_eq!(eu.get("cluster"), Some("eu"));
+    assert_eq!(eu.get("via"), Some("relabel-eu"));
+    std::fs::write(&path, config("us")).unwrap();
+    m.reload_blocking().expect("reload");
+    let us = wait_for("Deep_us").expect("the alert after the reload");
+    assert_eq!(us.get("cluster"), Some("us"));
+    assert_eq!(us.get("via"), Some("relabel-us"));
+    m.shutdown_blocking();
+}

@@ -42,7 +42,7 @@ struct Running {
 /// assert_eq!(groups[0].rules[0].health.as_str(), "ok");
 /// ```
 pub struct Manager {
-    opts: Arc<EvalOptions>,
+    opts: Mutex<Arc<EvalOptions>>,
     groups: Mutex<Vec<Running>>,
     started: Mutex<bool>,
 }
@@ -59,15 +59,25 @@ impl Manager {
     /// A manager with no groups.
     pub fn new(opts: EvalOptions) -> Manager {
         Manager {
-            opts: Arc::new(opts),
+            opts: Mutex::new(Arc::new(opts)),
             groups: Mutex::new(Vec::new()),
             started: Mutex::new(false),
         }
     }
 
     /// The shared options.
-    pub fn options(&self) -> &Arc<EvalOptions> {
-        &self.opts
+    pub fn options(&self) -> Arc<EvalOptions> {
+        Arc::clone(&self.opts.lock())
+    }
+
+    /// Changes the options for the groups of the next [`Manager::update`] (external
+    /// labels, default interval and query offset after a configuration reload); running
+    /// groups keep theirs until then.
+    pub fn set_options(&self, change: impl FnOnce(&mut EvalOptions)) {
+        let mut opts = self.opts.lock();
+        let mut new = EvalOptions::clone(&opts);
+        change(&mut new);
+        *opts = Arc::new(new);
     }
 
     /// Replaces the groups with those of `files` (file name, loaded rules). Groups with
@@ -75,10 +85,11 @@ impl Manager {
     /// series are marked stale. When the manager is started, new groups start too.
     pub fn update(&self, files: Vec<(String, RuleGroups)>) {
         let mut old = std::mem::take(&mut *self.groups.lock());
+        let opts = self.options();
         let mut new = Vec::new();
         for (file, rg) in files {
             for g in &rg.groups {
-                let mut group = Group::new(&file, g, self.opts.clone());
+                let mut group = Group::new(&file, g, Arc::clone(&opts));
                 if let Some(i) = old.iter().position(|o| o.file == file && o.name == g.name) {
                     let o = old.swap_remove(i);
                     o.stop.notify_one();

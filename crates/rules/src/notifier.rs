@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use promlite_model::{Labels, LabelsBuilder};
 use promlite_relabel::{RelabelConfig, relabel};
 
@@ -102,6 +102,8 @@ struct Am {
 
 struct Inner {
     opts: NotifierOptions,
+    /// External labels and `alert_relabel_configs`, replaced on a configuration reload.
+    labeling: RwLock<Arc<(Labels, Vec<RelabelConfig>)>>,
     queue: Mutex<VecDeque<NotifierAlert>>,
     wake: tokio::sync::Notify,
     ams: Mutex<Vec<Arc<Am>>>,
@@ -138,6 +140,10 @@ impl Notifier {
             })?;
         Ok(Notifier {
             inner: Arc::new(Inner {
+                labeling: RwLock::new(Arc::new((
+                    opts.external_labels.clone(),
+                    opts.relabel_configs.clone(),
+                ))),
                 opts,
                 queue: Mutex::new(VecDeque::new()),
                 wake: tokio::sync::Notify::new(),
@@ -171,30 +177,52 @@ impl Notifier {
         *ams = new;
     }
 
+    /// Replaces the external labels and `alert_relabel_configs` applied to alerts sent
+    /// from now on, as a configuration reload does.
+    pub fn set_labeling(&self, external_labels: Labels, relabel_configs: Vec<RelabelConfig>) {
+        *self.inner.labeling.write() = Arc::new((external_labels, relabel_configs));
+    }
+
     /// Labels, relabels and queues `alerts`, dropping the oldest beyond capacity.
     pub fn send(&self, alerts: Vec<NotifierAlert>) {
-        let opts = &self.inner.opts;
+        self.enqueue(self.prepare(alerts));
+    }
+
+    /// `alerts` as Alertmanager will receive them: with the external labels (an alert's
+    /// own label wins) and relabeled by `alert_relabel_configs`; alerts the relabeling
+    /// drops are left out.
+    pub fn prepare(&self, alerts: Vec<NotifierAlert>) -> Vec<NotifierAlert> {
+        let labeling = Arc::clone(&self.inner.labeling.read());
+        let (external_labels, relabel_configs) = &*labeling;
         let mut lb = LabelsBuilder::new();
-        let mut q = self.inner.queue.lock();
+        let mut out = Vec::with_capacity(alerts.len());
         for mut a in alerts {
-            if !opts.external_labels.is_empty() {
+            if !external_labels.is_empty() {
                 lb.reset(&a.labels);
-                for l in &opts.external_labels {
+                for l in external_labels {
                     if lb.get(l.name).is_none() {
                         lb.set(l.name, l.value);
                     }
                 }
                 a.labels = lb.build();
             }
-            if !opts.relabel_configs.is_empty() {
-                match relabel(&a.labels, &opts.relabel_configs, &mut lb) {
+            if !relabel_configs.is_empty() {
+                match relabel(&a.labels, relabel_configs, &mut lb) {
                     Some(l) if !l.is_empty() => a.labels = l,
                     _ => continue,
                 }
             }
-            q.push_back(a);
+            out.push(a);
         }
-        let over = q.len().saturating_sub(opts.queue_capacity);
+        out
+    }
+
+    /// Queues alerts already [prepared](Notifier::prepare), dropping the oldest beyond
+    /// capacity.
+    pub fn enqueue(&self, alerts: Vec<NotifierAlert>) {
+        let mut q = self.inner.queue.lock();
+        q.extend(alerts);
+        let over = q.len().saturating_sub(self.inner.opts.queue_capacity);
         if over > 0 {
             q.drain(..over);
             self.inner.dropped.fetch_add(over as u64, Ordering::Relaxed);
