@@ -7,7 +7,7 @@
 //! to an incremental mean on overflow, exactly as Prometheus does, so results agree to
 //! the last bit in the conformance tests.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use promlite_model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder, METRIC_NAME};

@@ -2,7 +2,7 @@
 //! and instant vectors, with Prometheus's vector matching (one-to-one, many-to-one,
 //! one-to-many, the experimental `fill` modifiers) and its error texts.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use promlite_model::{FloatHistogram, Labels, LabelsBuilder, METRIC_NAME};
@@ -56,7 +56,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
             let rsig = sigs.of(&rhs, matching);
             let nsigs = sigs.count();
             let return_bool = b.return_bool;
-            let mut cache: HashMap<(u32, u32, bool), Labels> = HashMap::new();
+            let mut cache = ResultMetrics::default();
             let delayed = ev.delayed;
             let args = [lhs, rhs];
             ev.range_eval(&args, |v, ctx| {
@@ -194,7 +194,7 @@ fn vector_binop(
     matching: &VectorMatching,
     return_bool: bool,
     sides: &Sides<'_>,
-    cache: &mut HashMap<(u32, u32, bool), Labels>,
+    cache: &mut ResultMetrics,
     delayed: bool,
     ctx: &mut StepCtx<'_>,
     pos: PosRange,
@@ -236,7 +236,7 @@ fn vector_binop(
     let one_to_one = matching.card == Cardinality::OneToOne;
     let mut st = MatchState {
         once: vec![false; sides.nsigs],
-        sets: HashMap::new(),
+        sets: hashbrown::HashSet::new(),
         out: Vec::new(),
     };
     let do_op = |st: &mut MatchState,
@@ -244,7 +244,7 @@ fn vector_binop(
                  rs: &Sample,
                  sig: u32,
                  key: Option<(u32, u32)>,
-                 cache: &mut HashMap<(u32, u32, bool), Labels>,
+                 cache: &mut ResultMetrics,
                  annos: &mut Annotations|
      -> Result<(), EvalError> {
         let (fl, fr, hl, hr) = if one_to_many {
@@ -257,32 +257,21 @@ fn vector_binop(
             return Ok(());
         };
         let drop_name = !delayed && return_bool;
-        let metric = match key.and_then(|k| cache.get(&(k.0, k.1, drop_name))) {
-            Some(m) => m.clone(),
-            None => {
-                let m = result_metric(&ls.metric, &rs.metric, op, matching, drop_name);
-                if let Some(k) = key {
-                    cache.insert((k.0, k.1, drop_name), m.clone());
-                }
-                m
-            }
-        };
+        let (metric, id) = cache.of(key, drop_name, || {
+            result_metric(&ls.metric, &rs.metric, op, matching, drop_name)
+        });
         if one_to_one {
             if st.once[sig as usize] {
                 return Err(EvalError::msg(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
             }
-            st.once[sig as usize] = true;
-        } else {
-            let set = st.sets.entry(sig).or_default();
-            if set.contains(&metric) {
-                return Err(EvalError::msg(
-                    "multiple matches for labels: grouping labels must ensure unique matches",
-                ));
-            }
-            set.push(metric.clone());
+        } else if !st.sets.insert((sig, id)) {
+            return Err(EvalError::msg(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ));
         }
+        st.once[sig as usize] = true;
         if return_bool {
             h = None;
             f = if keep { 1.0 } else { 0.0 };
@@ -314,12 +303,7 @@ fn vector_binop(
     if let Some(fill) = fill_many {
         for (j, rs) in rhs.iter().enumerate() {
             let sig = rsig[j];
-            let done = if one_to_one {
-                st.once[sig as usize]
-            } else {
-                st.sets.get(&sig).is_some_and(|s| !s.is_empty())
-            };
-            if done {
+            if st.once[sig as usize] {
                 continue;
             }
             let ls = Sample::float(match_labels(&rs.metric, matching), 0, fill);
@@ -330,9 +314,45 @@ fn vector_binop(
 }
 
 struct MatchState {
+    /// By signature: whether a pair with it was output at this step.
     once: Vec<bool>,
-    sets: HashMap<u32, Vec<Labels>>,
+    /// The (signature, result metric) pairs output at this step (many-to-one and
+    /// one-to-many matching, where a signature may match several times but must not
+    /// yield the same series twice).
+    sets: hashbrown::HashSet<(u32, u32)>,
     out: Vector,
+}
+
+/// The result labels of each pair of input series, computed once per query, and an
+/// ordinal per distinct result label set, so a step checks duplicates by number.
+#[derive(Default)]
+struct ResultMetrics {
+    by_pair: HashMap<(u32, u32, bool), (Labels, u32)>,
+    ids: HashMap<Labels, u32>,
+}
+
+impl ResultMetrics {
+    /// The result labels of the pair `key` (left and right series ordinals; `None` for a
+    /// filled-in side, which is not cached), computed by `make` the first time.
+    fn of(
+        &mut self,
+        key: Option<(u32, u32)>,
+        drop_name: bool,
+        make: impl FnOnce() -> Labels,
+    ) -> (Labels, u32) {
+        if let Some((l, r)) = key
+            && let Some((m, id)) = self.by_pair.get(&(l, r, drop_name))
+        {
+            return (m.clone(), *id);
+        }
+        let m = make();
+        let n = self.ids.len() as u32;
+        let id = *self.ids.entry(m.clone()).or_insert(n);
+        if let Some((l, r)) = key {
+            self.by_pair.insert((l, r, drop_name), (m.clone(), id));
+        }
+        (m, id)
+    }
 }
 
 fn changes_metric_schema(op: BinaryOp) -> bool {

@@ -7,7 +7,7 @@
 //! a time out of storage: a series' samples are read once into a buffer and every step's
 //! window is a slice of it, found by moving two cursors forward.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -1417,7 +1417,7 @@ pub(crate) fn contains_same_labelset(v: &Vector) -> bool {
     if v.len() == 2 {
         return v[0].metric == v[1].metric;
     }
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    let mut seen = hashbrown::HashSet::with_capacity(v.len());
     v.iter().any(|s| !seen.insert(&s.metric))
 }
 
@@ -1427,14 +1427,9 @@ pub(crate) fn merge_same_labelset(mat: Matrix) -> Result<Matrix, EvalError> {
     if mat.len() <= 1 {
         return Ok(mat);
     }
-    let mut seen: HashMap<&Labels, usize> = HashMap::with_capacity(mat.len());
-    let mut dup = false;
-    for (i, s) in mat.iter().enumerate() {
-        if seen.insert(&s.metric, i).is_some() {
-            dup = true;
-            break;
-        }
-    }
+    let mut seen = hashbrown::HashSet::with_capacity(mat.len());
+    let dup = mat.iter().any(|s| !seen.insert(&s.metric));
+    drop(seen);
     if !dup {
         return Ok(mat);
     }

@@ -4,7 +4,7 @@
 //! its float quirks (Kahan sums, the extrapolation rules of `rate`, the monotonicity fix
 //! of `histogram_quantile`).
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -2188,7 +2188,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         }]);
     }
     if !delayed {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = hashbrown::HashSet::new();
         if out.iter().any(|s| !seen.insert(&s.metric)) {
             return Err(EvalError::same_labelset());
         }
