@@ -1095,7 +1095,7 @@ impl<'a> Evaluator<'a> {
             func: for_rate.then(|| "rate".to_owned()),
             range,
         };
-        let (start, end, interval) = (self.start, self.end, self.interval);
+        let refs = step_refs(self.start, self.end, self.interval, at, offset);
         self.select(
             &vs.matchers,
             first_ref - before + 1,
@@ -1103,7 +1103,6 @@ impl<'a> Evaluator<'a> {
             &hints,
             true,
             |ev, l| {
-                let refs = step_refs(start, end, interval, at, offset);
                 let windows = windows_around(&l, &refs, before, after);
                 each(ev, &l, &windows)
             },
