@@ -888,6 +888,7 @@ impl<'a> Evaluator<'a> {
         };
         let mut out = Vec::new();
         let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
+        let steps = self.steps();
         self.select(
             &vs.matchers,
             first_ref - lookback + 1,
@@ -895,8 +896,16 @@ impl<'a> Evaluator<'a> {
             &hints,
             false,
             |ev, l| {
+                // At most one point per step, and usually one per step: sized once
+                // rather than grown by doubling (capped like `push_sample`).
+                let points = steps.min(1024);
                 let mut s = Series {
                     metric: l.metric,
+                    floats: if l.floats.is_empty() && !orig_t {
+                        Vec::new()
+                    } else {
+                        Vec::with_capacity(points)
+                    },
                     ..Series::default()
                 };
                 let (mut fi, mut hi) = (0usize, 0usize);
@@ -1186,7 +1195,12 @@ impl<'a> Evaluator<'a> {
         let mut idx: Vec<Vec<usize>> = args.iter().map(|_| Vec::new()).collect();
         let instant = self.start == self.end;
         let mut out: Matrix = Vec::new();
-        let mut by_labels: HashMap<Labels, (usize, i64)> = HashMap::new();
+        // Output series by labels, the step each last got a point, and for the k-th
+        // result of the previous step its output series: results usually come in the same
+        // order every step, so comparing with that series' labels skips most lookups.
+        let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+        let mut last_ts: Vec<i64> = Vec::new();
+        let mut guess: Vec<usize> = Vec::new();
         let mut ts = self.start;
         let mut annos = std::mem::take(&mut self.annos);
         while ts <= self.end {
@@ -1236,18 +1250,24 @@ impl<'a> Evaluator<'a> {
                 self.annos = annos;
                 return Err(e);
             }
-            for s in result {
-                match by_labels.get_mut(&s.metric) {
-                    Some((i, last)) => {
-                        if *last == ts {
+            for (k, s) in result.into_iter().enumerate() {
+                let found = match guess.get(k) {
+                    Some(&g) if out[g].metric == s.metric => Some(g),
+                    _ => by_labels.get(&s.metric).copied(),
+                };
+                let i = match found {
+                    Some(i) => {
+                        if last_ts[i] == ts {
                             self.annos = annos;
                             return Err(EvalError::same_labelset());
                         }
-                        *last = ts;
-                        push_sample(&mut out[*i], ts, s.f, s.h, steps);
+                        last_ts[i] = ts;
+                        push_sample(&mut out[i], ts, s.f, s.h, steps);
+                        i
                     }
                     None => {
-                        by_labels.insert(s.metric.clone(), (out.len(), ts));
+                        by_labels.insert(s.metric.clone(), out.len());
+                        last_ts.push(ts);
                         let mut ser = Series {
                             metric: s.metric,
                             drop_name: s.drop_name,
@@ -1255,7 +1275,12 @@ impl<'a> Evaluator<'a> {
                         };
                         push_sample(&mut ser, ts, s.f, s.h, steps);
                         out.push(ser);
+                        out.len() - 1
                     }
+                };
+                match guess.get_mut(k) {
+                    Some(g) => *g = i,
+                    None => guess.push(i),
                 }
             }
             ts += self.interval;
