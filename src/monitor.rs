@@ -26,6 +26,9 @@ use crate::builder::{
 use crate::error::{Error, Result};
 use crate::local::{LocalTarget, collect_loop};
 
+/// The remote-write position file in the data directory.
+const REMOTE_WRITE_POSITION: &str = "remote_write.position";
+
 /// The storage a monitor writes and reads.
 #[derive(Clone)]
 pub(crate) enum Store {
@@ -104,6 +107,10 @@ pub(crate) struct Core {
     pub(crate) rules: Arc<promlite_rules::Manager>,
     notifier: promlite_rules::Notifier,
     remote_write: Arc<promlite_remote::WriteStorage>,
+    /// The data directory, whose WAL feeds remote write; `None` in memory.
+    data_dir: Option<PathBuf>,
+    /// Tails the WAL for the remote-write queues while there are any.
+    wal_watcher: Mutex<Option<promlite_remote::WalWatcher>>,
     pub(crate) quit: Notify,
     #[cfg_attr(not(feature = "web"), allow(dead_code))]
     loaded_at: SystemTime,
@@ -196,6 +203,7 @@ impl Core {
             .apply_config(&config.remote_write, &config.global.external_labels)
             .await
             .map_err(|e| Error::Setup(format!("remote_write: {e}")))?;
+        self.follow_wal(!config.remote_write.is_empty());
         self.scrape
             .apply_config(&config.scrape_configs)
             .map_err(|e| Error::Setup(format!("applying scrape configuration: {e}")))?;
@@ -205,6 +213,38 @@ impl Core {
             .map_err(|e| Error::Setup(format!("applying service discovery configuration: {e}")))?;
         *self.current.lock() = Arc::new(config);
         Ok(())
+    }
+
+    /// Starts tailing the WAL for remote write when there are queues, and stops when
+    /// there are none: decoding every record costs as much as writing it, so a server
+    /// without remote write does not pay for it.
+    fn follow_wal(&self, queues: bool) {
+        let Some(dir) = &self.data_dir else { return };
+        let mut watcher = self.wal_watcher.lock();
+        match (queues, watcher.is_some()) {
+            (true, false) => {
+                // From now on, or from where the endpoints last acknowledged (the
+                // position file), so a restart loses nothing they were owed.
+                *watcher = Some(promlite_remote::WalWatcher::start(
+                    &dir.join("wal"),
+                    Arc::clone(&self.remote_write),
+                    promlite_remote::WalWatcherOptions {
+                        start_time: Some(promlite_model::value::now_ms()),
+                        position_file: Some(dir.join(REMOTE_WRITE_POSITION)),
+                        ..promlite_remote::WalWatcherOptions::default()
+                    },
+                ));
+            }
+            (false, true) => {
+                if let Some(w) = watcher.take() {
+                    w.stop();
+                }
+                // No queue is owed anything any more; one configured later starts from
+                // its own start, as in Prometheus.
+                let _ = std::fs::remove_file(dir.join(REMOTE_WRITE_POSITION));
+            }
+            _ => {}
+        }
     }
 
     /// Reads the configuration file again; on error the old configuration keeps running.
@@ -352,7 +392,6 @@ pub(crate) struct Parts {
     notifier: promlite_rules::Notifier,
     stop_notifier: Arc<Notify>,
     notifier_task: Option<JoinHandle<()>>,
-    wal_watcher: Option<promlite_remote::WalWatcher>,
     remote_write: Arc<promlite_remote::WriteStorage>,
     handle: tokio::runtime::Handle,
     #[cfg(feature = "web")]
@@ -576,22 +615,15 @@ impl Monitor {
             rules: Arc::clone(&rules),
             notifier: notifier.clone(),
             remote_write: Arc::clone(&remote_write),
+            data_dir: match &store {
+                Store::Disk(db) => Some(db.dir().to_owned()),
+                Store::Memory(_) => None,
+            },
+            wal_watcher: Mutex::new(None),
             quit: Notify::new(),
             loaded_at: started,
         });
         core.apply(&first).await?;
-        let wal_watcher = match &store {
-            Store::Disk(db) => Some(promlite_remote::WalWatcher::start(
-                &db.dir().join("wal"),
-                Arc::clone(&remote_write),
-                promlite_remote::WalWatcherOptions {
-                    start_time: Some(promlite_model::value::now_ms()),
-                    position_file: Some(db.dir().join("remote_write.position")),
-                    ..promlite_remote::WalWatcherOptions::default()
-                },
-            )),
-            Store::Memory(_) => None,
-        };
         rules.start();
 
         let stop = Arc::new(Notify::new());
@@ -682,7 +714,6 @@ impl Monitor {
             notifier,
             stop_notifier,
             notifier_task: Some(notifier_task),
-            wal_watcher,
             remote_write,
             handle,
             #[cfg(feature = "web")]
@@ -906,7 +937,7 @@ impl Parts {
         if let Some(t) = self.notifier_task.take() {
             let _ = t.await;
         }
-        if let Some(w) = self.wal_watcher.take() {
+        if let Some(w) = self.core.wal_watcher.lock().take() {
             w.stop();
         }
         self.remote_write.stop().await;
