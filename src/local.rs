@@ -30,6 +30,19 @@ struct State {
     cache: ScrapeCache,
     report: ReportSeries,
     buf: Vec<u8>,
+    /// The timestamp of the last collection: each one (and the staleness markers) is
+    /// appended at least a millisecond later, so two in the same millisecond do not
+    /// collide as duplicate samples.
+    last_t: i64,
+    /// Set by the staleness markers at shutdown: no collection may follow them.
+    stopped: bool,
+}
+
+impl State {
+    fn next_t(&mut self) -> i64 {
+        self.last_t = promlite_model::value::now_ms().max(self.last_t + 1);
+        self.last_t
+    }
 }
 
 /// One registered registry, collected as the target `{job, instance="local"}`.
@@ -51,6 +64,8 @@ impl LocalTarget {
                 cache: ScrapeCache::new(),
                 report: ReportSeries::new(&labels, false),
                 buf: Vec::new(),
+                last_t: i64::MIN / 2,
+                stopped: false,
             }),
             opts: AppendOptions {
                 target_labels: labels,
@@ -66,9 +81,14 @@ impl LocalTarget {
     pub(crate) fn collect(&self, store: &dyn Appendable) {
         let started = Instant::now();
         let at = SystemTime::now();
-        let t = promlite_model::value::now_ms();
         let mut state = self.state.lock();
-        let State { cache, report, buf } = &mut *state;
+        if state.stopped {
+            return;
+        }
+        let t = state.next_t();
+        let State {
+            cache, report, buf, ..
+        } = &mut *state;
         buf.clear();
         // Protobuf carries native histograms and exemplars; parsing it back is the
         // cheapest of the three formats.
@@ -116,8 +136,11 @@ impl LocalTarget {
     /// Marks every series of the last collection stale, as a scrape loop does when its
     /// target goes away.
     pub(crate) fn mark_stale(&self, store: &dyn Appendable) {
-        let t = promlite_model::value::now_ms();
         let mut state = self.state.lock();
+        if std::mem::replace(&mut state.stopped, true) {
+            return;
+        }
+        let t = state.next_t();
         let mut app = store.appender();
         let done = state
             .cache
