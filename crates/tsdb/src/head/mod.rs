@@ -114,7 +114,23 @@ pub struct Head {
     wal: Option<Mutex<Wal>>,
     /// What the WAL replay at open read.
     wal_replay: WalReplayStatus,
+    /// Buffers of finished transactions for the next ones to reuse: a scrape's appender
+    /// would otherwise regrow them from empty on every scrape.
+    spare: Mutex<Vec<AppendBuffers>>,
 }
+
+/// The growable parts of a [`HeadAppender`], kept between transactions.
+#[derive(Default)]
+struct AppendBuffers {
+    samples: Vec<(Arc<MemSeries>, i64, SampleValue)>,
+    pending: HashMap<u32, usize>,
+}
+
+/// Most spare buffer sets a head keeps (one per concurrent appender is plenty).
+const MAX_SPARE_BUFFERS: usize = 64;
+/// Buffers that grew past this many samples are not kept: one huge transaction should
+/// not pin its memory forever.
+const MAX_SPARE_SAMPLES: usize = 1 << 16;
 
 /// The WAL segments replayed when the head opened, as Prometheus's
 /// `/api/v1/status/walreplay` reports them: the first and last segment and the one being
@@ -157,6 +173,7 @@ impl Head {
             wal: None,
             tombstones: RwLock::new(Tombstones::new()),
             wal_replay: WalReplayStatus::default(),
+            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -953,13 +970,33 @@ fn validate_labels(labels: &Labels) -> Result<(), StorageError> {
 
 impl Appendable for Head {
     fn appender(&self) -> Box<dyn Appender + '_> {
+        let bufs = self.spare.lock().pop().unwrap_or_default();
         Box::new(HeadAppender {
             head: self,
-            samples: Vec::new(),
-            pending: HashMap::new(),
+            samples: bufs.samples,
+            pending: bufs.pending,
             exemplars: Vec::new(),
             metadata: Vec::new(),
         })
+    }
+}
+
+impl Drop for HeadAppender<'_> {
+    /// Hands the emptied buffers back to the head for the next transaction.
+    fn drop(&mut self) {
+        if self.samples.capacity() > MAX_SPARE_SAMPLES {
+            return;
+        }
+        let mut bufs = AppendBuffers {
+            samples: std::mem::take(&mut self.samples),
+            pending: std::mem::take(&mut self.pending),
+        };
+        bufs.samples.clear();
+        bufs.pending.clear();
+        let mut spare = self.head.spare.lock();
+        if spare.len() < MAX_SPARE_BUFFERS {
+            spare.push(bufs);
+        }
     }
 }
 
@@ -1191,7 +1228,7 @@ impl Appender for HeadAppender<'_> {
     /// that another transaction made out of order since it was validated is dropped, as
     /// Prometheus's head drops it at commit.
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        let this = *self;
+        let mut this = *self;
         let head = this.head;
         // Holding the WAL lock while applying keeps memory in the order of the log, so a
         // replay rebuilds exactly what queries saw.
@@ -1214,7 +1251,7 @@ impl Appender for HeadAppender<'_> {
             None => None,
         };
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        for (s, t, v) in this.samples {
+        for (s, t, v) in this.samples.drain(..) {
             let mut d = s.data.lock();
             if d.last.as_ref().is_none_or(|l| l.0 < t) {
                 d.append(t, v, head.rules);
@@ -1230,12 +1267,12 @@ impl Appender for HeadAppender<'_> {
             head.mint.fetch_min(mint, Ordering::AcqRel);
             head.maxt.fetch_max(maxt, Ordering::AcqRel);
         }
-        for (s, m) in this.metadata {
+        for (s, m) in this.metadata.drain(..) {
             s.data.lock().metadata = Some(m);
         }
         if !this.exemplars.is_empty() {
             let mut ring = head.exemplars.lock();
-            for (_, e) in this.exemplars {
+            for (_, e) in this.exemplars.drain(..) {
                 if ring.cap == 0 {
                     break;
                 }
