@@ -48,6 +48,7 @@ pub(crate) struct ServeOptions {
     pub(crate) enable_remote_write_receiver: bool,
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) flags: BTreeMap<String, String>,
+    pub(crate) remote_write_limits: [usize; 3],
 }
 
 /// Builds a [`Monitor`]: storage, configuration, in-process registries, rules and,
@@ -295,6 +296,24 @@ impl MonitorBuilder {
         self
     }
 
+    /// Limits on the series the remote-write receiver accepts: most labels per series,
+    /// longest label name, longest label value (0: no limit, as in Prometheus). A write
+    /// with a series over a limit is refused whole with a 400 naming it.
+    #[cfg(feature = "web")]
+    pub fn remote_write_receiver_limits(
+        mut self,
+        label_limit: usize,
+        label_name_length_limit: usize,
+        label_value_length_limit: usize,
+    ) -> Self {
+        self.serve_options().remote_write_limits = [
+            label_limit,
+            label_name_length_limit,
+            label_value_length_limit,
+        ];
+        self
+    }
+
     /// `--query.timeout` for HTTP queries (default two minutes; `None`: no limit).
     #[cfg(feature = "web")]
     pub fn query_timeout(mut self, d: Option<Duration>) -> Self {
@@ -320,6 +339,7 @@ impl MonitorBuilder {
             enable_remote_write_receiver: false,
             query_timeout: Some(Duration::from_mins(2)),
             flags: BTreeMap::new(),
+            remote_write_limits: [0; 3],
         })
     }
 

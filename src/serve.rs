@@ -190,6 +190,17 @@ pub(crate) fn serve(
             SelfMetrics::new(store.clone(), Arc::clone(&core))
                 .map_err(|e| Error::Setup(format!("self metrics: {e}")))?,
         ));
+    let [
+        label_limit,
+        label_name_length_limit,
+        label_value_length_limit,
+    ] = opts.remote_write_limits;
+    web = web.with_remote_write_options(promlite_remote::WriteOptions {
+        label_limit,
+        label_name_length_limit,
+        label_value_length_limit,
+        ..promlite_remote::WriteOptions::default()
+    });
     if let Store::Disk(db) = &store {
         web = web.with_admin(Arc::clone(db) as Arc<dyn promlite_web::TsdbAdmin>);
     }

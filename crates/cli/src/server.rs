@@ -69,6 +69,28 @@ pub(crate) struct ServerArgs {
     /// Enable the remote-write receiver at `/api/v1/write`.
     #[arg(long = "web.enable-remote-write-receiver")]
     enable_remote_write_receiver: bool,
+    /// Most labels a series sent to the remote-write receiver may have (0: no limit).
+    /// promlite's own flag: Prometheus's receiver has no such limits.
+    #[arg(
+        long = "web.remote-write-receiver.label-limit",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    rw_label_limit: usize,
+    /// Longest label name the remote-write receiver accepts (0: no limit).
+    #[arg(
+        long = "web.remote-write-receiver.label-name-length-limit",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    rw_label_name_length_limit: usize,
+    /// Longest label value the remote-write receiver accepts (0: no limit).
+    #[arg(
+        long = "web.remote-write-receiver.label-value-length-limit",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    rw_label_value_length_limit: usize,
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m")]
     query_timeout: PromDuration,
@@ -124,6 +146,18 @@ impl ServerArgs {
             (
                 "web.enable-remote-write-receiver",
                 self.enable_remote_write_receiver.to_string(),
+            ),
+            (
+                "web.remote-write-receiver.label-limit",
+                self.rw_label_limit.to_string(),
+            ),
+            (
+                "web.remote-write-receiver.label-name-length-limit",
+                self.rw_label_name_length_limit.to_string(),
+            ),
+            (
+                "web.remote-write-receiver.label-value-length-limit",
+                self.rw_label_value_length_limit.to_string(),
             ),
             ("query.timeout", self.query_timeout.to_string()),
             ("query.max-samples", self.query_max_samples.to_string()),
@@ -186,6 +220,11 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         .enable_lifecycle(args.enable_lifecycle)
         .enable_admin_api(args.enable_admin_api)
         .enable_remote_write_receiver(args.enable_remote_write_receiver)
+        .remote_write_receiver_limits(
+            args.rw_label_limit,
+            args.rw_label_name_length_limit,
+            args.rw_label_value_length_limit,
+        )
         .query_timeout((!query_timeout.is_zero()).then_some(query_timeout))
         .flags(args.flag_map());
     if let Some(p) = &args.config_file {

@@ -345,3 +345,75 @@ fn oversized_bodies_and_heavy_queries_are_refused_while_small_queries_succeed() 
         refused.load(Ordering::Relaxed)
     );
 }
+
+/// A remote-write label bomb against `--web.remote-write-receiver.label-limit` and the
+/// name/value length limits: the whole write is refused with a 400 that names the limit,
+/// nothing of it is stored, and a write within the limits still lands.
+#[test]
+fn remote_write_label_bombs_are_refused_by_the_receiver_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = start(
+        dir.path(),
+        "global:\n  scrape_interval: 1h\n",
+        &[
+            "--web.enable-remote-write-receiver",
+            "--web.remote-write-receiver.label-limit=10",
+            "--web.remote-write-receiver.label-name-length-limit=64",
+            "--web.remote-write-receiver.label-value-length-limit=256",
+        ],
+    );
+    let series = |name: &str, labels: Vec<(String, String)>| prompb::TimeSeries {
+        labels: std::iter::once(("__name__".to_string(), name.to_string()))
+            .chain(labels)
+            .map(|(name, value)| prompb::Label { name, value })
+            .collect(),
+        samples: vec![prompb::Sample {
+            value: 1.0,
+            timestamp: now_ms(),
+        }],
+        ..Default::default()
+    };
+    let write = |ts: prompb::TimeSeries| {
+        let body = promlite_remote::encode_write_request(&prompb::WriteRequest {
+            timeseries: vec![ts],
+            metadata: vec![],
+        });
+        let (code, text) = try_post(port, "/api/v1/write", RW1_HEADERS, &body).unwrap();
+        (code, String::from_utf8_lossy(&text).into_owned())
+    };
+    let bombs = [
+        series(
+            "bomb_many",
+            (0..1000).map(|i| (format!("l{i:04}"), "v".into())).collect(),
+        ),
+        series("bomb_name", vec![("n".repeat(1000), "v".into())]),
+        series("bomb_value", vec![("l".into(), "v".repeat(100_000))]),
+    ];
+    for (bomb, want) in bombs.into_iter().zip(["label_limit", "name", "value"]) {
+        let (code, text) = write(bomb);
+        assert_eq!(code, 400, "{text}");
+        assert!(text.contains(want), "{text}");
+        assert!(small_query_ok(port));
+    }
+    let (code, text) = write(series("fine", vec![("job".into(), "ok".into())]));
+    assert_eq!(code, 204, "{text}");
+    for (name, want) in [
+        ("bomb_many", "0"),
+        ("bomb_name", "0"),
+        ("bomb_value", "0"),
+        ("fine", "1"),
+    ] {
+        let (c, body) = http(
+            port,
+            &format!("/api/v1/query?query={}", enc(&format!("count({name})"))),
+        )
+        .unwrap();
+        assert_eq!(c, 200, "{body}");
+        let got = if body.contains(r#""result":[]"#) {
+            "0"
+        } else {
+            "1"
+        };
+        assert_eq!(got, want, "{name}: {body}");
+    }
+}
