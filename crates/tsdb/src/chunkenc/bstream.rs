@@ -115,6 +115,33 @@ impl<'a> BitReader<'a> {
         Ok(bit)
     }
 
+    /// The next `n` (1 to 57) bits as the low bits of the result, without consuming
+    /// them; bits past the end of the stream read as 0.
+    #[inline]
+    pub(crate) fn peek_bits(&self, n: u32) -> u64 {
+        debug_assert!((1..=57).contains(&n));
+        let start = self.pos >> 3;
+        let shift = (self.pos & 7) as u32;
+        let mut window = [0u8; 8];
+        if let Some(bytes) = self.data.get(start..start + 8) {
+            // The common case: one unaligned 8-byte load holds at least 57 bits from pos.
+            window.copy_from_slice(bytes);
+        } else if let Some(tail) = self.data.get(start..) {
+            window[..tail.len()].copy_from_slice(tail);
+        }
+        (u64::from_be_bytes(window) << shift) >> (64 - n)
+    }
+
+    /// Consumes `n` bits.
+    #[inline]
+    pub(crate) fn skip(&mut self, n: u32) -> Result<(), Eof> {
+        if self.pos + n as usize > self.data.len() * 8 {
+            return Err(Eof);
+        }
+        self.pos += n as usize;
+        Ok(())
+    }
+
     /// Reads `n` (≤ 64) bits as the low bits of the result.
     #[inline]
     pub(crate) fn read_bits(&mut self, n: u32) -> Result<u64, Eof> {
@@ -123,6 +150,11 @@ impl<'a> BitReader<'a> {
         }
         if self.pos + n as usize > self.data.len() * 8 {
             return Err(Eof);
+        }
+        if n <= 57 {
+            let v = self.peek_bits(n);
+            self.pos += n as usize;
+            return Ok(v);
         }
         let start = self.pos >> 3;
         let shift = (self.pos & 7) as u32;

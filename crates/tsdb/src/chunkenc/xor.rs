@@ -243,19 +243,15 @@ impl<'a> XorIter<'a> {
                 self.read_value()?;
             }
             _ => {
-                let mut tag = 0u8;
-                for _ in 0..4 {
-                    tag <<= 1;
-                    if !self.br.read_bit()? {
-                        break;
-                    }
-                    tag |= 1;
-                }
-                let dod = match tag {
-                    0b0 => 0,
-                    0b10 => self.read_signed(14)?,
-                    0b110 => self.read_signed(17)?,
-                    0b1110 => self.read_signed(20)?,
+                // The delta-of-delta tag is 0, 10, 110, 1110 or 1111: its leading ones,
+                // read with one peek instead of up to four single-bit reads.
+                let ones = ((self.br.peek_bits(4) as u8) << 4).leading_ones().min(4);
+                self.br.skip((ones + 1).min(4))?;
+                let dod = match ones {
+                    0 => 0,
+                    1 => self.read_signed(14)?,
+                    2 => self.read_signed(17)?,
+                    3 => self.read_signed(20)?,
                     _ => self.br.read_bits(64)? as i64,
                 };
                 self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
@@ -278,10 +274,13 @@ impl<'a> XorIter<'a> {
     }
 
     fn read_value(&mut self) -> Result<(), Eof> {
-        if !self.br.read_bit()? {
-            return Ok(());
+        // Control bits: 0 (same value), 10 (same window), 11 (new window).
+        let control = self.br.peek_bits(2);
+        if control & 0b10 == 0 {
+            return self.br.skip(1);
         }
-        if self.br.read_bit()? {
+        self.br.skip(2)?;
+        if control & 1 == 1 {
             self.leading = self.br.read_bits(5)? as u8;
             let mut sig = self.br.read_bits(6)? as u8;
             if sig == 0 {
