@@ -384,7 +384,9 @@ fn remote_write_label_bombs_are_refused_by_the_receiver_limits() {
     let bombs = [
         series(
             "bomb_many",
-            (0..1000).map(|i| (format!("l{i:04}"), "v".into())).collect(),
+            (0..1000)
+                .map(|i| (format!("l{i:04}"), "v".into()))
+                .collect(),
         ),
         series("bomb_name", vec![("n".repeat(1000), "v".into())]),
         series("bomb_value", vec![("l".into(), "v".repeat(100_000))]),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use promlite_model::{FloatHistogram, Histogram};
-use promlite_storage::{SampleIterator, ValueType};
+use promlite_storage::{FPoint, SampleIterator, ValueType};
 
 use crate::chunkenc::{Encoding, HistogramIter, XorIter};
 
@@ -151,9 +151,70 @@ impl<'a> ChunksIter<'a> {
     }
 }
 
+/// Where a bulk read of one XOR chunk stopped.
+enum Run {
+    /// Past the iterator's own end: exhausted.
+    End,
+    /// At a sample past the caller's limit, which stays current.
+    Stopped,
+    /// At the chunk's end.
+    ChunkDone,
+    /// On damaged bytes.
+    Corrupt,
+}
+
 impl SampleIterator for ChunksIter<'_> {
     fn next(&mut self) -> ValueType {
         self.advance(i64::MIN)
+    }
+
+    /// Decodes runs of XOR samples straight into `out`, one chunk after another, with
+    /// no per-sample dispatch: the bulk path range selectors read through.
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<FPoint>) -> ValueType {
+        let end = self.maxt;
+        loop {
+            let run = {
+                let Some(Cur::Xor(it)) = &mut self.cur else {
+                    return self.cur.as_ref().map_or(ValueType::None, Cur::value_type);
+                };
+                let (t, f) = it.at();
+                if t > maxt {
+                    return ValueType::Float;
+                }
+                out.push(FPoint { t, f });
+                loop {
+                    match it.next_sample() {
+                        Ok(true) => {
+                            let (t, f) = it.at();
+                            if t > end {
+                                break Run::End;
+                            }
+                            if t > maxt {
+                                break Run::Stopped;
+                            }
+                            out.push(FPoint { t, f });
+                        }
+                        Ok(false) => break Run::ChunkDone,
+                        Err(_) => break Run::Corrupt,
+                    }
+                }
+            };
+            match run {
+                Run::End => {
+                    self.done = true;
+                    return ValueType::None;
+                }
+                Run::Stopped => return ValueType::Float,
+                Run::Corrupt => return self.fail("corrupt chunk"),
+                Run::ChunkDone => {
+                    self.cur = None;
+                    match self.advance(i64::MIN) {
+                        ValueType::Float => {}
+                        vt => return vt,
+                    }
+                }
+            }
+        }
     }
 
     fn seek(&mut self, t: i64) -> ValueType {
@@ -267,5 +328,74 @@ impl SampleIterator for Deleted<'_> {
 
     fn err(&self) -> Option<&promlite_storage::Error> {
         self.inner.err()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunkenc::XorChunk;
+
+    fn refs(chunks: &[XorChunk]) -> Vec<ChunkRef<'_>> {
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(c, x)| ChunkRef {
+                mint: c as i64 * 1000,
+                maxt: c as i64 * 1000 + 49 * 20,
+                encoding: Encoding::Xor,
+                bytes: x.bytes(),
+            })
+            .collect()
+    }
+
+    /// `read_floats` reads exactly what `at`/`next` read, across chunk boundaries and
+    /// for every combination of the iterator's range and the caller's limit.
+    #[test]
+    fn bulk_reads_match_sample_by_sample_reads() {
+        let chunks: Vec<XorChunk> = (0..4)
+            .map(|c| {
+                let mut x = XorChunk::new();
+                for i in 0..50 {
+                    let t = c * 1000 + i * 20;
+                    x.append(t, (t as f64).sqrt());
+                }
+                x
+            })
+            .collect();
+        for (mint, maxt) in [
+            (i64::MIN, i64::MAX),
+            (0, 3980),
+            (500, 2500),
+            (1000, 1980),
+            (970, 990),
+        ] {
+            for limit in [-1, 0, 19, 20, 980, 999, 1000, 2470, 5000] {
+                let mut slow = ChunksIter::new(refs(&chunks), mint, maxt);
+                let mut want = Vec::new();
+                let mut vt = slow.next();
+                while vt == ValueType::Float {
+                    let (t, f) = slow.at();
+                    if t > limit {
+                        break;
+                    }
+                    want.push(FPoint { t, f });
+                    vt = slow.next();
+                }
+                let mut fast = ChunksIter::new(refs(&chunks), mint, maxt);
+                let mut got = Vec::new();
+                let gvt = if fast.next() == ValueType::Float {
+                    fast.read_floats(limit, &mut got)
+                } else {
+                    ValueType::None
+                };
+                assert_eq!(got, want, "range {mint}..{maxt}, limit {limit}");
+                assert_eq!(gvt, vt, "range {mint}..{maxt}, limit {limit}");
+                if gvt == ValueType::Float {
+                    assert_eq!(fast.at(), slow.at());
+                    assert_eq!(fast.next(), slow.next());
+                }
+            }
+        }
     }
 }
