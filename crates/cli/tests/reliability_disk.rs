@@ -151,6 +151,51 @@ struct Server {
     port: u16,
 }
 
+/// A remote-write client that writes until stopped: the requests acknowledged with 204
+/// are the oracle; every refusal must be a 500 that says why.
+struct Writer {
+    acked: Arc<Mutex<Vec<(u64, i64)>>>,
+    refusals: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(port: u16) -> Writer {
+        let acked: Arc<Mutex<Vec<(u64, i64)>>> = Arc::default();
+        let refusals: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = std::thread::spawn({
+            let (acked, refusals, stop) =
+                (Arc::clone(&acked), Arc::clone(&refusals), Arc::clone(&stop));
+            move || {
+                let (mut i, mut last_t) = (0u64, 0i64);
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let t = now_ms().max(last_t + 1);
+                    last_t = t;
+                    let (code, body) = try_post(port, "/api/v1/write", RW1_HEADERS, &request(i, t))
+                        .expect("the server answers while it cannot write");
+                    let body = String::from_utf8_lossy(&body).into_owned();
+                    if code == 204 {
+                        acked.lock().unwrap().push((i, t));
+                    } else {
+                        assert_eq!(code, 500, "{body}");
+                        refusals.lock().unwrap().push(body);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        });
+        Writer {
+            acked,
+            refusals,
+            stop,
+            handle,
+        }
+    }
+}
+
 fn start(data: &Path, config: &Path, log: &Path) -> Server {
     let port = free_port();
     let proc = common::spawn_logged(
@@ -191,31 +236,12 @@ fn full_disk_and_read_only_data_dir() {
 
     // A writer that keeps the disk full: acknowledged requests are the oracle, refusals
     // must be 500s that say why.
-    let acked: Arc<Mutex<Vec<(u64, i64)>>> = Arc::default();
-    let refusals: Arc<Mutex<Vec<String>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = std::thread::spawn({
-        let (acked, refusals, stop) =
-            (Arc::clone(&acked), Arc::clone(&refusals), Arc::clone(&stop));
-        move || {
-            let (mut i, mut last_t) = (0u64, 0i64);
-            while !stop.load(Ordering::Relaxed) {
-                i += 1;
-                let t = now_ms().max(last_t + 1);
-                last_t = t;
-                let (code, body) = try_post(port, "/api/v1/write", RW1_HEADERS, &request(i, t))
-                    .expect("the server answers while the disk is full");
-                let body = String::from_utf8_lossy(&body).into_owned();
-                if code == 204 {
-                    acked.lock().unwrap().push((i, t));
-                } else {
-                    assert_eq!(code, 500, "{body}");
-                    refusals.lock().unwrap().push(body);
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        }
-    });
+    let Writer {
+        acked,
+        refusals,
+        stop,
+        handle: writer,
+    } = Writer::start(port);
     common::wait_for(Duration::from_mins(1), || {
         !refusals.lock().unwrap().is_empty()
     });
@@ -289,5 +315,122 @@ fn full_disk_and_read_only_data_dir() {
         all.len(),
         all.len() * 5,
         refusals.lock().unwrap().len(),
+    );
+}
+
+/// `chattr` on every file and directory under `dir` (the immutable flag refuses writes
+/// even to root and through descriptors opened before it was set).
+fn chattr(flag: &str, dir: &Path) {
+    let o = Command::new("chattr")
+        .args(["-R", flag])
+        .arg(dir)
+        .output()
+        .expect("chattr (e2fsprogs) runs");
+    assert!(o.status.success(), "chattr {flag}: {o:?}");
+}
+
+/// Whether `chattr +i` works under `dir` and refuses writes through a descriptor opened
+/// before it (ext4 does; tmpfs sets the flag but lets open descriptors write).
+fn immutable_flag_enforced(dir: &Path) -> bool {
+    use std::io::Write as _;
+    let probe = dir.join("probe");
+    let Ok(mut f) = std::fs::File::create(&probe) else {
+        return false;
+    };
+    let set = Command::new("chattr")
+        .arg("+i")
+        .arg(&probe)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let refused = set && f.write_all(b"x").and_then(|()| f.sync_all()).is_err();
+    let _ = Command::new("chattr").arg("-i").arg(&probe).output();
+    let _ = std::fs::remove_file(&probe);
+    refused
+}
+
+/// The data directory stops accepting writes while the server runs — its WAL made
+/// immutable, as a read-only remount would (a mount cannot be remounted read-only while
+/// files are open for writing) — and accepts them again later. It runs where the
+/// filesystem enforces the flag on open descriptors (ext4, where the temporary
+/// directory lives here); elsewhere it says so and passes. Meanwhile writes are
+/// refused with the operating system's error and queries answer with everything
+/// acknowledged; afterwards writes succeed, and after a SIGKILL and restart nothing
+/// acknowledged is missing.
+#[test]
+fn data_dir_becoming_unwritable_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    if !immutable_flag_enforced(dir.path()) {
+        eprintln!(
+            "chattr +i is not enforced on open files under {}; unwritable-WAL test not run",
+            dir.path().display()
+        );
+        return;
+    }
+    let data = dir.path().join("data");
+    let target = serve_target(|| "# TYPE ro_target gauge\nro_target 1\n".to_string());
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: target\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = start(&data, &config, &log);
+    let port = server.port;
+    let w = Writer::start(port);
+    common::wait_for(Duration::from_mins(1), || {
+        w.acked.lock().unwrap().len() > 20
+    });
+
+    let wal = data.join("wal");
+    chattr("+i", &wal);
+    common::wait_for(Duration::from_mins(1), || {
+        !w.refusals.lock().unwrap().is_empty()
+    });
+    let first = w.refusals.lock().unwrap()[0].clone();
+    assert!(
+        first.contains("Operation not permitted") && first.contains("wal"),
+        "unclear refusal: {first}"
+    );
+    // The scrape's append fails too, and says why in the log.
+    common::wait_for(Duration::from_mins(1), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines()
+            .any(|l| l.contains("appending scrape failed") && l.contains("Operation not permitted"))
+    });
+    let snapshot = w.acked.lock().unwrap().clone();
+    assert_eq!(
+        missing(port, &snapshot),
+        vec![],
+        "acknowledged samples missing while the WAL is unwritable"
+    );
+    let refused = w.refusals.lock().unwrap().len();
+
+    chattr("-i", &wal);
+    let before = w.acked.lock().unwrap().len();
+    common::wait_for(Duration::from_mins(1), || {
+        w.acked.lock().unwrap().len() > before + 20
+    });
+    w.stop.store(true, Ordering::Relaxed);
+    w.handle.join().unwrap();
+    let all = w.acked.lock().unwrap().clone();
+    assert_eq!(
+        missing(port, &all),
+        vec![],
+        "after writes were allowed again"
+    );
+
+    server.proc.0.kill().unwrap();
+    server.proc.0.wait().unwrap();
+    let server2 = start(&data, &config, &log);
+    assert_eq!(missing(server2.port, &all), vec![], "after a restart");
+    drop(server2);
+    drop(server);
+    eprintln!(
+        "reliability_disk (unwritable WAL): {} requests acknowledged ({} samples), {refused} refused while unwritable, 0 lost",
+        all.len(),
+        all.len() * 5,
     );
 }
