@@ -151,6 +151,22 @@ struct Server {
     port: u16,
 }
 
+/// A target exposing the gauge `metric`, and under `dir` a configuration scraping it
+/// every second and the path for the server's log.
+fn scrape_config(dir: &Path, metric: &str) -> (PathBuf, PathBuf) {
+    let body = format!("# TYPE {metric} gauge\n{metric} 1\n");
+    let target = serve_target(move || body.clone());
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: target\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    (config, dir.join("server.log"))
+}
+
 /// A remote-write client that writes until stopped: the requests acknowledged with 204
 /// are the oracle; every refusal must be a 500 that says why.
 struct Writer {
@@ -221,16 +237,7 @@ fn full_disk_and_read_only_data_dir() {
         return;
     };
     let data = fs.0.join("data");
-    let target = serve_target(|| "# TYPE disk_target gauge\ndisk_target 1\n".to_string());
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: target\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("server.log");
+    let (config, log) = scrape_config(dir.path(), "disk_target");
     let mut server = start(&data, &config, &log);
     let port = server.port;
 
@@ -367,16 +374,7 @@ fn data_dir_becoming_unwritable_while_running() {
         return;
     }
     let data = dir.path().join("data");
-    let target = serve_target(|| "# TYPE ro_target gauge\nro_target 1\n".to_string());
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: target\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("server.log");
+    let (config, log) = scrape_config(dir.path(), "ro_target");
     let mut server = start(&data, &config, &log);
     let port = server.port;
     let w = Writer::start(port);

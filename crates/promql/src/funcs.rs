@@ -1265,11 +1265,7 @@ fn eval_call_inner(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix, EvalError
                             let r = bucket_quantile(q, &mut b);
                             if let Some((min_b, max_b, diff)) = r.1 {
                                 let mname = if delayed { metric_name(&g.metric) } else { String::new() };
-                                let named = if mname.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" for metric name {}", promlite_model::go_quote(&mname))
-                                };
+                                let named = for_metric_name(&mname);
                                 ctx.annos.info(
                                     format!(
                                         "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){named}, from buckets {} to {} , with a max diff of {}",
@@ -1437,16 +1433,11 @@ fn split_histograms(
         }
         let (id, parsed) = keys.of(series_idx.get(j).copied(), &s.metric);
         let Ok(upper) = parsed else {
-            let mname = if delayed {
-                s.metric.metric_name().unwrap_or("").to_owned()
+            let named = for_metric_name(if delayed {
+                s.metric.metric_name().unwrap_or("")
             } else {
-                String::new()
-            };
-            let named = if mname.is_empty() {
-                String::new()
-            } else {
-                format!(" for metric name {}", promlite_model::go_quote(&mname))
-            };
+                ""
+            });
             annos.warn(
                 format!(
                     "bucket label \"le\" is missing or has a malformed value of {}{named}",
@@ -1478,16 +1469,11 @@ fn split_histograms(
                 && i != u32::MAX
                 && !groups[i as usize].buckets.is_empty()
             {
-                let mname = if delayed {
-                    s.metric.metric_name().unwrap_or("").to_owned()
+                let named = for_metric_name(if delayed {
+                    s.metric.metric_name().unwrap_or("")
                 } else {
-                    String::new()
-                };
-                let named = if mname.is_empty() {
-                    String::new()
-                } else {
-                    format!(" for metric name {}", promlite_model::go_quote(&mname))
-                };
+                    ""
+                });
                 annos.warn(
                     format!("vector contains a mix of classic and native histograms{named}"),
                     pos,
@@ -1703,12 +1689,17 @@ fn histogram_variance(h: &FloatHistogram) -> f64 {
 }
 
 fn nan_info(annos: &mut Annotations, what: &str, mname: &str, pos: PosRange) {
-    let named = if mname.is_empty() {
+    annos.info(format!("{what}{}", for_metric_name(mname)), pos);
+}
+
+/// The ` for metric name "…"` suffix of Prometheus's annotations; empty without a name
+/// (annotations name the metric only under delayed name removal).
+fn for_metric_name(mname: &str) -> String {
+    if mname.is_empty() {
         String::new()
     } else {
         format!(" for metric name {}", promlite_model::go_quote(mname))
-    };
-    annos.info(format!("{what}{named}"), pos);
+    }
 }
 
 fn histogram_quantile_native(
