@@ -230,3 +230,119 @@ fn server_remote_writes_and_reads_another_server() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(r#""42""#), "{body}");
 }
+
+/// Remote write and remote read to a server that serves TLS with a private CA: the
+/// sender's `tls_config: {ca_file}` trusts it (Prometheus's setting, applied by the same
+/// code as scrapes). The receiver's data is checked with curl (from Debian).
+#[test]
+fn remote_write_and_read_over_tls_with_a_private_ca() {
+    let Some(curl) = common::peer("curl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/data");
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        std::fs::copy(certs.join(f), dir.path().join(f)).unwrap();
+    }
+    let ca = dir.path().join("ca.crt");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .unwrap();
+    let a = free_port();
+    let a_config = dir.path().join("a.yml");
+    std::fs::write(&a_config, "global:\n  scrape_interval: 1h\n").unwrap();
+    let _a = spawn(
+        Path::new(env!("CARGO_BIN_EXE_promlite")),
+        &[
+            format!("--config.file={}", a_config.display()),
+            format!("--web.listen-address=127.0.0.1:{a}"),
+            format!("--web.config.file={}", web.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("a").display()),
+            "--web.enable-remote-write-receiver".into(),
+        ],
+    );
+    let https = |path: &str| -> Option<String> {
+        let out = std::process::Command::new(&curl)
+            .args(["-s", "--fail", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://127.0.0.1:{a}{path}"))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    wait_for(Duration::from_mins(1), || https("/-/ready").is_some());
+    // A series only A has, from before B starts: B can only read it remotely.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
+    let body = dir.path().join("only_a.bin");
+    std::fs::write(
+        &body,
+        promlite_remote::encode_write_request(&prompb::WriteRequest {
+            timeseries: vec![prompb::TimeSeries {
+                labels: vec![prompb::Label {
+                    name: "__name__".into(),
+                    value: "only_in_a".into(),
+                }],
+                samples: vec![prompb::Sample {
+                    value: 42.0,
+                    timestamp: t,
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let mut post = std::process::Command::new(&curl);
+    post.args(["-s", "--fail", "--cacert"]).arg(&ca);
+    for (k, v) in RW_HEADERS {
+        post.arg("-H").arg(format!("{k}: {v}"));
+    }
+    let out = post
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(format!("https://127.0.0.1:{a}/api/v1/write"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let b = free_port();
+    let b_config = dir.path().join("b.yml");
+    std::fs::write(
+        &b_config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite-b\n    static_configs:\n      - targets: ['127.0.0.1:{b}']\nremote_write:\n  - url: https://127.0.0.1:{a}/api/v1/write\n    tls_config: {{ca_file: {ca}}}\n    queue_config:\n      batch_send_deadline: 1s\nremote_read:\n  - url: https://127.0.0.1:{a}/api/v1/read\n    tls_config: {{ca_file: {ca}}}\n",
+            ca = ca.display()
+        ),
+    )
+    .unwrap();
+    let _b = spawn(
+        Path::new(env!("CARGO_BIN_EXE_promlite")),
+        &[
+            format!("--config.file={}", b_config.display()),
+            format!("--web.listen-address=127.0.0.1:{b}"),
+            format!("--storage.tsdb.path={}", dir.path().join("b").display()),
+        ],
+    );
+    wait_for(Duration::from_mins(1), || {
+        http(b, "/-/ready").is_some_and(|(c, _)| c == 200)
+    });
+    // B's scrapes arrive at A over TLS.
+    let q = format!("/api/v1/query?query={}", enc(r#"up{job="promlite-b"}"#));
+    wait_for(Duration::from_mins(1), || {
+        https(&q).is_some_and(|body| body.contains(r#""job":"promlite-b""#))
+    });
+    // And B reads A's own series over TLS (before B's start, so remote read is asked).
+    let q = format!("/api/v1/query?query=only_in_a&time={}", t as f64 / 1000.0);
+    let (code, body) = http(b, &q).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""42""#), "{body}");
+}

@@ -24,8 +24,8 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// A client for `url` with the endpoint's settings. OAuth 2.0 and TLS client
-    /// settings beyond the system roots are refused rather than silently ignored.
+    /// A client for `url` with the endpoint's settings, `tls_config` included. OAuth 2.0
+    /// is refused rather than silently ignored.
     pub(crate) fn new(
         url: &str,
         timeout: Duration,
@@ -44,23 +44,16 @@ impl Endpoint {
                 "oauth2 is not supported for remote endpoints yet".into(),
             ));
         }
-        let tls = &http.tls_config;
-        if tls.ca.is_some()
-            || tls.ca_file.is_some()
-            || tls.cert.is_some()
-            || tls.cert_file.is_some()
-            || tls.insecure_skip_verify
-        {
-            return Err(RemoteError::Config(
-                "tls_config (CA, client certificates, insecure_skip_verify) is not supported for remote endpoints yet".into(),
-            ));
-        }
         let redirects = if http.follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {
             reqwest::redirect::Policy::none()
         };
-        let mut b = reqwest::Client::builder().redirect(redirects);
+        let mut b = promlite_scrape::apply_tls_config(
+            reqwest::Client::builder().redirect(redirects),
+            &http.tls_config,
+        )
+        .map_err(|e| RemoteError::Config(e.to_string()))?;
         if let Some(p) = &http.proxy_url {
             b = b.proxy(reqwest::Proxy::all(p.as_str())?);
         } else if !http.proxy_from_environment {

@@ -52,7 +52,7 @@ impl HttpScraper {
             reqwest::redirect::Policy::none()
         };
         let mut b = reqwest::Client::builder().redirect(redirects);
-        b = apply_tls(b, &http.tls_config)?;
+        b = apply_tls_config(b, &http.tls_config)?;
         if let Some(p) = &http.proxy_url {
             b = b.proxy(reqwest::Proxy::all(p.as_str()).map_err(Error::Http)?);
         } else if !http.proxy_from_environment {
@@ -205,7 +205,7 @@ struct TokenResponse {
 
 impl OAuth2Source {
     fn new(config: &OAuth2) -> Result<OAuth2Source, Error> {
-        let mut b = apply_tls(reqwest::Client::builder(), &config.tls_config)?;
+        let mut b = apply_tls_config(reqwest::Client::builder(), &config.tls_config)?;
         b = match &config.proxy_url {
             Some(p) => b.proxy(reqwest::Proxy::all(p.as_str())?),
             None => b.no_proxy(),
@@ -327,10 +327,12 @@ fn tls_version(v: &str, max: bool) -> Result<Option<reqwest::tls::Version>, Erro
     }
 }
 
-/// Applies `tls_config`: the CA that alone is trusted when given (as Go's `RootCAs`),
-/// the client certificate, skipping verification and the version bounds.
+/// Applies `tls_config` to an HTTP client: the CA that alone is trusted when given (as
+/// Go's `RootCAs`), the client certificate, skipping verification and the version
+/// bounds. Shared by everything that speaks to configured endpoints over HTTPS (scrape
+/// targets, remote write and read).
 #[cfg(feature = "https")]
-fn apply_tls(
+pub fn apply_tls_config(
     mut b: reqwest::ClientBuilder,
     tls: &crate::TlsConfig,
 ) -> Result<reqwest::ClientBuilder, Error> {
@@ -338,7 +340,7 @@ fn apply_tls(
         |what: &str, e: reqwest::Error| Error::Config(format!("tls_config: invalid {what}: {e}"));
     if tls.server_name.as_deref().is_some_and(|s| !s.is_empty()) {
         return Err(Error::Config(
-            "tls_config: server_name is not supported by promlite's scraper yet".into(),
+            "tls_config: server_name is not supported by promlite yet".into(),
         ));
     }
     if let Some(ca) = pem(tls.ca.as_ref(), tls.ca_file.as_ref(), "CA cert")? {
@@ -371,7 +373,7 @@ fn apply_tls(
 /// fail, each with the client's error on the targets page, as before.
 #[cfg(not(feature = "https"))]
 #[allow(clippy::unnecessary_wraps)] // The same signature as with the feature.
-fn apply_tls(
+pub fn apply_tls_config(
     b: reqwest::ClientBuilder,
     _tls: &crate::TlsConfig,
 ) -> Result<reqwest::ClientBuilder, Error> {
