@@ -757,11 +757,11 @@ impl<'a> Evaluator<'a> {
             .store
             .querier(mint, maxt)
             .map_err(|e| EvalError::Storage(e.to_string()))?;
-        let set = q.select(true, Some(hints), matchers);
+        let mut set = q.select(true, Some(hints), matchers);
         // Series of one selection usually hold about as many samples as each other, so
         // the last one's count sizes the next buffer and saves its regrowth copies.
         let mut expect = 0;
-        for series in set {
+        for series in set.by_ref() {
             self.tick()?;
             let series = series.map_err(|e| EvalError::Storage(e.to_string()))?;
             let mut it = series.samples();
@@ -854,6 +854,10 @@ impl<'a> Evaluator<'a> {
                 drop_name: false,
             };
             each(self, loaded)?;
+        }
+        // A secondary store that failed (remote read) leaves a warning, not an error.
+        for w in set.warnings() {
+            self.annos.storage(w);
         }
         Ok(())
     }

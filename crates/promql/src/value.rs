@@ -114,6 +114,9 @@ pub enum AnnotationKind {
     Warning,
     /// "PromQL info: …": the result is right but the query may not mean what it says.
     Info,
+    /// A problem the storage reported without failing the query (a remote-read endpoint
+    /// that is down): shown as a warning, its message alone, as Prometheus shows it.
+    Storage,
 }
 
 /// One annotation: a message and the position of the expression it is about.
@@ -132,6 +135,9 @@ impl Annotation {
     /// name does not end in _total/_sum/_count/_bucket: "foo" (1:6)`; the position is the
     /// line and column (1-based) of the expression in `query`.
     pub fn render(&self, query: &str) -> String {
+        if self.kind == AnnotationKind::Storage {
+            return self.message.clone();
+        }
         format!(
             "{} ({})",
             self.without_position(),
@@ -144,6 +150,7 @@ impl Annotation {
         let prefix = match self.kind {
             AnnotationKind::Warning => "PromQL warning",
             AnnotationKind::Info => "PromQL info",
+            AnnotationKind::Storage => return self.message.clone(),
         };
         format!("{prefix}: {}", self.message)
     }
@@ -200,6 +207,15 @@ impl Annotations {
         });
     }
 
+    /// Adds a storage warning (see [`AnnotationKind::Storage`]).
+    pub fn storage(&mut self, message: impl Into<String>) {
+        self.add(Annotation {
+            kind: AnnotationKind::Storage,
+            message: message.into(),
+            pos: PosRange::default(),
+        });
+    }
+
     /// Adds an info.
     pub fn info(&mut self, message: impl Into<String>, pos: PosRange) {
         self.add(Annotation {
@@ -232,7 +248,9 @@ impl Annotations {
         let mut infos = Vec::new();
         for a in &self.items {
             match a.kind {
-                AnnotationKind::Warning => warnings.push(a.render(query)),
+                AnnotationKind::Warning | AnnotationKind::Storage => {
+                    warnings.push(a.render(query));
+                }
                 AnnotationKind::Info => infos.push(a.render(query)),
             }
         }
