@@ -286,10 +286,14 @@ impl Core {
 /// and `__alerts_path__` set from its `alertmanagers` entry, relabeled by the entry's
 /// `relabel_configs` (a dropped target is not used), then
 /// `{__scheme__}://{__address__}{__alerts_path__ without /api/v2/alerts}`.
-fn alertmanager_urls(config: &Config, sets: &promlite_discovery::TargetSets) -> Vec<String> {
+fn alertmanager_targets(
+    config: &Config,
+    sets: &promlite_discovery::TargetSets,
+) -> Vec<promlite_rules::AlertmanagerTarget> {
     let mut urls = Vec::new();
     let mut b = promlite_model::LabelsBuilder::new();
     for (i, am) in config.alerting.alertmanagers.iter().enumerate() {
+        let (client, decorate) = alertmanager_client(am);
         let alerts_path = format!("{}/api/v2/alerts", am.path_prefix.trim_end_matches('/'));
         for group in sets.get(&format!("alertmanager/{i}")).into_iter().flatten() {
             for target in &group.targets {
@@ -313,16 +317,42 @@ fn alertmanager_urls(config: &Config, sets: &promlite_discovery::TargetSets) -> 
                 ) else {
                     continue;
                 };
-                urls.push(format!(
-                    "{scheme}://{addr}{}",
-                    path.strip_suffix("/api/v2/alerts").unwrap_or(path)
-                ));
+                urls.push(promlite_rules::AlertmanagerTarget {
+                    base_url: format!(
+                        "{scheme}://{addr}{}",
+                        path.strip_suffix("/api/v2/alerts").unwrap_or(path)
+                    ),
+                    client: client.clone(),
+                    decorate: decorate.clone(),
+                });
             }
         }
     }
-    urls.sort();
-    urls.dedup();
+    urls.sort_by(|a, b| a.base_url.cmp(&b.base_url));
+    urls.dedup_by(|a, b| a.base_url == b.base_url);
     urls
+}
+
+/// The client and request decoration of an `alertmanagers` entry: its `timeout`, TLS
+/// and proxy settings, and its credentials and headers on every request, through the
+/// same code as scrapes. A client that cannot be built is logged and the notifier's
+/// plain one used, so that the entry's alerts still go out where they can.
+fn alertmanager_client(
+    am: &promlite_config::AlertmanagerConfig,
+) -> (Option<reqwest::Client>, Option<promlite_rules::Decorate>) {
+    let http = am.http_client_config.clone();
+    let client = promlite_scrape::client_builder(&http)
+        .and_then(|b| {
+            b.timeout(std::time::Duration::from(am.timeout))
+                .build()
+                .map_err(promlite_scrape::Error::Http)
+        })
+        .map_err(|e| warn!(err = %e, "Alertmanager client settings"))
+        .ok();
+    let decorate: promlite_rules::Decorate = std::sync::Arc::new(move |req| {
+        promlite_scrape::with_credentials(req, &http).map_err(|e| e.to_string())
+    });
+    (client, Some(decorate))
 }
 
 /// Sends alerts to the notifier and to the program's callback.
@@ -635,7 +665,7 @@ impl Monitor {
             async move {
                 loop {
                     let sets = Arc::clone(&am_sets.borrow_and_update());
-                    notifier.set_alertmanagers(&alertmanager_urls(&core.config(), &sets));
+                    notifier.set_alertmanager_targets(&alertmanager_targets(&core.config(), &sets));
                     if am_sets.changed().await.is_err() {
                         return;
                     }

@@ -158,3 +158,96 @@ fn rules_evaluate_and_alerts_reach_alertmanager() {
         );
     }
 }
+
+/// bcrypt (cost 10) of `s3cret`.
+const HASH: &str = "$2b$10$hDyzu5baeMCzg9TSvdwtm.5pubclFZAPBSBTfUshPvZzcDJkNIcY.";
+
+/// An Alertmanager behind TLS (a private CA) and basic auth, as Debian's Alertmanager
+/// serves with `--web.config.file`: the `alertmanagers` entry's `scheme`, `tls_config`
+/// and `basic_auth` get the alert there. curl (from Debian) asks the Alertmanager.
+#[test]
+fn alerts_reach_an_alertmanager_behind_tls_and_basic_auth() {
+    let (Some(am_bin), Some(curl)) = (
+        common::peer("prometheus-alertmanager"),
+        common::peer("curl"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/data");
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        std::fs::copy(certs.join(f), dir.path().join(f)).unwrap();
+    }
+    let ca = dir.path().join("ca.crt");
+    let web = dir.path().join("am-web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {d}/server.crt\n  key_file: {d}/server.key\nbasic_auth_users:\n  alice: {HASH}\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let am_cfg = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_cfg,
+        "route:\n  receiver: blackhole\n  group_wait: 0s\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let am_port = free_port();
+    let _alertmanager = spawn(
+        &am_bin,
+        &[
+            format!("--config.file={}", am_cfg.display()),
+            format!("--web.config.file={}", web.display()),
+            format!("--storage.path={}", dir.path().join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".to_string(),
+        ],
+    );
+    let ask = |path: &str| -> Option<String> {
+        let out = Command::new(&curl)
+            .args(["-s", "--fail", "-u", "alice:s3cret", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://127.0.0.1:{am_port}{path}"))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    wait_for(Duration::from_mins(1), || ask("/-/ready").is_some());
+
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: BehindAuth\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1h\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - scheme: https\n      basic_auth: {{username: alice, password: s3cret}}\n      tls_config: {{ca_file: {ca}}}\n      static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n",
+            ca = ca.display()
+        ),
+    )
+    .unwrap();
+    let _server = spawn(
+        Path::new(env!("CARGO_BIN_EXE_promlite")),
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+        ],
+    );
+    wait_for(Duration::from_mins(1), || {
+        ask("/api/v2/alerts").is_some_and(|body| body.contains("BehindAuth"))
+    });
+    let v = api(port, "/api/v1/alertmanagers");
+    assert_eq!(
+        v["data"]["activeAlertmanagers"][0]["url"],
+        format!("https://127.0.0.1:{am_port}/api/v2/alerts"),
+        "{v}"
+    );
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use promlite_scrape::HttpClientConfig;
-use reqwest::header::{AUTHORIZATION, USER_AGENT};
+use reqwest::header::USER_AGENT;
 
 use crate::RemoteError;
 
@@ -44,21 +44,8 @@ impl Endpoint {
                 "oauth2 is not supported for remote endpoints yet".into(),
             ));
         }
-        let redirects = if http.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        };
-        let mut b = promlite_scrape::apply_tls_config(
-            reqwest::Client::builder().redirect(redirects),
-            &http.tls_config,
-        )
-        .map_err(|e| RemoteError::Config(e.to_string()))?;
-        if let Some(p) = &http.proxy_url {
-            b = b.proxy(reqwest::Proxy::all(p.as_str())?);
-        } else if !http.proxy_from_environment {
-            b = b.no_proxy();
-        }
+        let b = promlite_scrape::client_builder(http)
+            .map_err(|e| RemoteError::Config(e.to_string()))?;
         Ok(Endpoint {
             client: b.build()?,
             url: url.to_owned(),
@@ -76,43 +63,13 @@ impl Endpoint {
             .post(&self.url)
             .timeout(self.timeout)
             .header(USER_AGENT, USER_AGENT_VALUE);
-        if let Some(b) = &self.http.basic_auth {
-            let user = match &b.username_file {
-                Some(f) => read_secret(f)?,
-                None => b.username.clone(),
-            };
-            let pass = match &b.password_file {
-                Some(f) => read_secret(f)?,
-                None => b.password.clone(),
-            };
-            req = req.basic_auth(user, Some(pass));
-        }
-        if let Some(a) = &self.http.authorization {
-            let cred = match &a.credentials_file {
-                Some(f) => read_secret(f)?,
-                None => a.credentials.clone(),
-            };
-            req = req.header(AUTHORIZATION, format!("{} {cred}", a.scheme()));
-        }
-        for (name, h) in &self.http.http_headers {
-            for v in h.values.iter().chain(&h.secrets) {
-                req = req.header(name.as_str(), v.as_str());
-            }
-            for f in &h.files {
-                req = req.header(name.as_str(), read_secret(f)?);
-            }
-        }
+        req = promlite_scrape::with_credentials(req, &self.http)
+            .map_err(|e| RemoteError::Config(e.to_string()))?;
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }
         Ok(req)
     }
-}
-
-fn read_secret(path: &str) -> Result<String, RemoteError> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| RemoteError::Config(format!("unable to read file {path}: {e}")))
 }
 
 /// Reads a response's status and, for errors, the start of its body.

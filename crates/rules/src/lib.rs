@@ -159,7 +159,8 @@ pub use group::{
 };
 pub use manager::Manager;
 pub use notifier::{
-    AlertmanagerStats, MAX_BATCH_SIZE, Notifier, NotifierAlert, NotifierOptions, NotifierStats,
+    AlertmanagerStats, AlertmanagerTarget, Decorate, MAX_BATCH_SIZE, Notifier, NotifierAlert,
+    NotifierOptions, NotifierStats,
 };
 pub use template::{QueryFn, QuerySample, Template, TemplateContext, expand_alert_text};
 pub use unittest::{

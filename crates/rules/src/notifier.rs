@@ -98,6 +98,38 @@ struct Am {
     url: String,
     sent: AtomicU64,
     errors: AtomicU64,
+    /// The client of the Alertmanager's `alertmanagers` entry when it has its own HTTP
+    /// settings (TLS, proxy, timeout); the notifier's otherwise.
+    client: Option<reqwest::Client>,
+    decorate: Option<Decorate>,
+}
+
+/// Adds an `alertmanagers` entry's credentials and headers to each request; an error
+/// (an unreadable password file, say) fails that send.
+pub type Decorate =
+    Arc<dyn Fn(reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, String> + Send + Sync>;
+
+/// One Alertmanager to send to: its base URL (alerts go to `{base_url}/api/v2/alerts`)
+/// and, when its `alertmanagers` entry sets HTTP client settings, the client and the
+/// request decoration they call for.
+#[derive(Clone, Default)]
+pub struct AlertmanagerTarget {
+    /// E.g. `http://127.0.0.1:9093`.
+    pub base_url: String,
+    /// A client with the entry's TLS, proxy and timeout settings.
+    pub client: Option<reqwest::Client>,
+    /// The entry's credentials and headers, added to each request.
+    pub decorate: Option<Decorate>,
+}
+
+impl std::fmt::Debug for AlertmanagerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertmanagerTarget")
+            .field("base_url", &self.base_url)
+            .field("client", &self.client.is_some())
+            .field("decorate", &self.decorate.is_some())
+            .finish()
+    }
 }
 
 struct Inner {
@@ -157,21 +189,35 @@ impl Notifier {
     /// Sets the Alertmanagers by base URL (`http://127.0.0.1:9093`); alerts go to
     /// `{url}/api/v2/alerts`. Counters of Alertmanagers that stay are kept.
     pub fn set_alertmanagers(&self, base_urls: &[String]) {
-        let mut ams = self.inner.ams.lock();
-        let new: Vec<Arc<Am>> = base_urls
+        let targets: Vec<AlertmanagerTarget> = base_urls
             .iter()
-            .map(|b| {
-                let url = format!("{}/api/v2/alerts", b.trim_end_matches('/'));
-                ams.iter()
-                    .find(|a| a.url == url)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        Arc::new(Am {
-                            url,
-                            sent: AtomicU64::new(0),
-                            errors: AtomicU64::new(0),
-                        })
-                    })
+            .map(|b| AlertmanagerTarget {
+                base_url: b.clone(),
+                ..AlertmanagerTarget::default()
+            })
+            .collect();
+        self.set_alertmanager_targets(&targets);
+    }
+
+    /// Sets the Alertmanagers, each with its own HTTP settings when it has any. Counters
+    /// of Alertmanagers that stay are kept.
+    pub fn set_alertmanager_targets(&self, targets: &[AlertmanagerTarget]) {
+        let mut ams = self.inner.ams.lock();
+        let new: Vec<Arc<Am>> = targets
+            .iter()
+            .map(|t| {
+                let url = format!("{}/api/v2/alerts", t.base_url.trim_end_matches('/'));
+                let old = ams.iter().find(|a| a.url == url);
+                let count = |f: fn(&Am) -> &AtomicU64| {
+                    AtomicU64::new(old.map_or(0, |a| f(a).load(Ordering::Relaxed)))
+                };
+                Arc::new(Am {
+                    sent: count(|a| &a.sent),
+                    errors: count(|a| &a.errors),
+                    url,
+                    client: t.client.clone(),
+                    decorate: t.decorate.clone(),
+                })
             })
             .collect();
         *ams = new;
@@ -298,19 +344,27 @@ impl Notifier {
         let tasks: Vec<_> = ams
             .into_iter()
             .map(|am| {
-                let client = self.inner.client.clone();
+                let client = am
+                    .client
+                    .clone()
+                    .unwrap_or_else(|| self.inner.client.clone());
                 let body = body.clone();
                 tokio::spawn(async move {
-                    let r = client
+                    let req = client
                         .post(&am.url)
                         .header("Content-Type", "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    let failure = match r {
-                        Ok(resp) if resp.status().is_success() => None,
-                        Ok(resp) => Some(format!("bad response status {}", resp.status())),
-                        Err(e) => Some(e.to_string()),
+                        .body(body);
+                    let req = match &am.decorate {
+                        Some(d) => d(req),
+                        None => Ok(req),
+                    };
+                    let failure = match req {
+                        Err(e) => Some(e),
+                        Ok(req) => match req.send().await {
+                            Ok(resp) if resp.status().is_success() => None,
+                            Ok(resp) => Some(format!("bad response status {}", resp.status())),
+                            Err(e) => Some(e.to_string()),
+                        },
                     };
                     match failure {
                         None => {

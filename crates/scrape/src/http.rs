@@ -10,7 +10,7 @@ use reqwest::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
 };
 
-use crate::{Error, OAuth2, ScrapeConfig};
+use crate::{Error, HttpClientConfig, OAuth2, ScrapeConfig};
 
 /// The `User-Agent` of scrapes.
 const AGENT: &str = concat!("promlite/", env!("CARGO_PKG_VERSION"));
@@ -46,18 +46,7 @@ impl HttpScraper {
             .map(OAuth2Source::new)
             .transpose()?
             .map(Arc::new);
-        let redirects = if http.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        };
-        let mut b = reqwest::Client::builder().redirect(redirects);
-        b = apply_tls_config(b, &http.tls_config)?;
-        if let Some(p) = &http.proxy_url {
-            b = b.proxy(reqwest::Proxy::all(p.as_str()).map_err(Error::Http)?);
-        } else if !http.proxy_from_environment {
-            b = b.no_proxy();
-        }
+        let b = client_builder(http)?;
         let escaping = if config.metric_name_escaping_scheme.is_empty() {
             "allow-utf-8"
         } else {
@@ -93,34 +82,9 @@ impl HttpScraper {
                 ACCEPT_ENCODING,
                 if self.compression { "gzip" } else { "identity" },
             );
-        if let Some(b) = &http.basic_auth {
-            let user = match &b.username_file {
-                Some(f) => read_secret(f)?,
-                None => b.username.clone(),
-            };
-            let pass = match &b.password_file {
-                Some(f) => read_secret(f)?,
-                None => b.password.clone(),
-            };
-            req = req.basic_auth(user, Some(pass));
-        }
-        if let Some(a) = &http.authorization {
-            let cred = match &a.credentials_file {
-                Some(f) => read_secret(f)?,
-                None => a.credentials.clone(),
-            };
-            req = req.header(AUTHORIZATION, format!("{} {cred}", a.scheme()));
-        }
+        req = with_credentials(req, http)?;
         if let Some(o) = &self.oauth2 {
             req = req.header(AUTHORIZATION, o.authorization(timeout).await?);
-        }
-        for (name, h) in &http.http_headers {
-            for v in h.values.iter().chain(&h.secrets) {
-                req = req.header(name.as_str(), v.as_str());
-            }
-            for f in &h.files {
-                req = req.header(name.as_str(), read_secret(f)?);
-            }
         }
         let to_err = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -325,6 +289,63 @@ fn tls_version(v: &str, max: bool) -> Result<Option<reqwest::tls::Version>, Erro
             "tls_config: promlite cannot use TLS version {v} (rustls speaks TLS12 and TLS13)"
         ))),
     }
+}
+
+/// An HTTP client builder for `http`: redirects, `tls_config` and the proxy settings.
+/// Shared by everything that talks to configured endpoints (scrape targets, remote write
+/// and read, Alertmanagers); credentials go on each request ([`with_credentials`]).
+pub fn client_builder(http: &HttpClientConfig) -> Result<reqwest::ClientBuilder, Error> {
+    let redirects = if http.follow_redirects {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let mut b = apply_tls_config(
+        reqwest::Client::builder().redirect(redirects),
+        &http.tls_config,
+    )?;
+    if let Some(p) = &http.proxy_url {
+        b = b.proxy(reqwest::Proxy::all(p.as_str()).map_err(Error::Http)?);
+    } else if !http.proxy_from_environment {
+        b = b.no_proxy();
+    }
+    Ok(b)
+}
+
+/// Adds `http`'s credentials (`basic_auth`, `authorization`) and `http_headers` to a
+/// request. Files are read on every call, so rotated secrets take effect; OAuth 2.0,
+/// which needs a token exchange, is the caller's.
+pub fn with_credentials(
+    mut req: reqwest::RequestBuilder,
+    http: &HttpClientConfig,
+) -> Result<reqwest::RequestBuilder, Error> {
+    if let Some(b) = &http.basic_auth {
+        let user = match &b.username_file {
+            Some(f) => read_secret(f)?,
+            None => b.username.clone(),
+        };
+        let pass = match &b.password_file {
+            Some(f) => read_secret(f)?,
+            None => b.password.clone(),
+        };
+        req = req.basic_auth(user, Some(pass));
+    }
+    if let Some(a) = &http.authorization {
+        let cred = match &a.credentials_file {
+            Some(f) => read_secret(f)?,
+            None => a.credentials.clone(),
+        };
+        req = req.header(AUTHORIZATION, format!("{} {cred}", a.scheme()));
+    }
+    for (name, h) in &http.http_headers {
+        for v in h.values.iter().chain(&h.secrets) {
+            req = req.header(name.as_str(), v.as_str());
+        }
+        for f in &h.files {
+            req = req.header(name.as_str(), read_secret(f)?);
+        }
+    }
+    Ok(req)
 }
 
 /// Applies `tls_config` to an HTTP client: the CA that alone is trusted when given (as

@@ -115,7 +115,7 @@ pub use config::{
     validate_escaping, validate_scrape_protocols,
 };
 pub use error::Error;
-pub use http::{HttpScraper, Response, apply_tls_config};
+pub use http::{HttpScraper, Response, apply_tls_config, client_builder, with_credentials};
 pub use manager::{DroppedTarget, ManagerOptions, ScrapeManager};
 pub use target::{
     ADDRESS_LABEL, Health, META_LABEL_PREFIX, METRICS_PATH_LABEL, PARAM_LABEL_PREFIX, Populated,
