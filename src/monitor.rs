@@ -654,7 +654,6 @@ impl Monitor {
             loaded_at: started,
         });
         core.apply(&first).await?;
-        rules.start();
 
         let stop = Arc::new(Notify::new());
         let mut tasks = Vec::new();
@@ -672,6 +671,18 @@ impl Monitor {
                 }
             }
         }));
+        // Rules start once the configured Alertmanagers are known (at most 5 s later):
+        // alerts of the first evaluations would otherwise find no receiver, be dropped,
+        // and not be sent again before the resend delay (a minute).
+        if !first.alerting.alertmanagers.is_empty() {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while notifier.stats().alertmanagers.is_empty()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        rules.start();
         let stop_notifier = Arc::new(Notify::new());
         let notifier_task = tokio::spawn({
             let notifier = notifier.clone();
