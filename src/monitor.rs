@@ -324,6 +324,7 @@ fn alertmanager_targets(
                     ),
                     client: client.clone(),
                     decorate: decorate.clone(),
+                    relabel_configs: am.alert_relabel_configs.clone(),
                 });
             }
         }

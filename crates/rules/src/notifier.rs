@@ -102,6 +102,8 @@ struct Am {
     /// settings (TLS, proxy, timeout); the notifier's otherwise.
     client: Option<reqwest::Client>,
     decorate: Option<Decorate>,
+    /// The entry's own `alert_relabel_configs`, applied to what this Alertmanager gets.
+    relabel: Vec<RelabelConfig>,
 }
 
 /// Adds an `alertmanagers` entry's credentials and headers to each request; an error
@@ -120,6 +122,9 @@ pub struct AlertmanagerTarget {
     pub client: Option<reqwest::Client>,
     /// The entry's credentials and headers, added to each request.
     pub decorate: Option<Decorate>,
+    /// The entry's own `alert_relabel_configs`: applied after the global relabeling, to
+    /// the alerts of this Alertmanager only (an alert they drop is not sent to it).
+    pub relabel_configs: Vec<RelabelConfig>,
 }
 
 impl std::fmt::Debug for AlertmanagerTarget {
@@ -128,6 +133,7 @@ impl std::fmt::Debug for AlertmanagerTarget {
             .field("base_url", &self.base_url)
             .field("client", &self.client.is_some())
             .field("decorate", &self.decorate.is_some())
+            .field("relabel_configs", &self.relabel_configs)
             .finish()
     }
 }
@@ -217,6 +223,7 @@ impl Notifier {
                     url,
                     client: t.client.clone(),
                     decorate: t.decorate.clone(),
+                    relabel: t.relabel_configs.clone(),
                 })
             })
             .collect();
@@ -348,8 +355,17 @@ impl Notifier {
                     .client
                     .clone()
                     .unwrap_or_else(|| self.inner.client.clone());
-                let body = body.clone();
+                let (body, n) = if am.relabel.is_empty() {
+                    (body.clone(), n)
+                } else {
+                    let own = relabel_alerts(batch, &am.relabel);
+                    (encode(&own), own.len() as u64)
+                };
                 tokio::spawn(async move {
+                    if n == 0 {
+                        // This Alertmanager's own relabeling dropped every alert.
+                        return Ok(());
+                    }
                     let req = client
                         .post(&am.url)
                         .header("Content-Type", "application/json")
@@ -399,6 +415,21 @@ impl Notifier {
         }
         first.map_or(Ok(()), Err)
     }
+}
+
+/// `alerts` relabeled by `rules`, without those the rules drop.
+fn relabel_alerts(alerts: &[NotifierAlert], rules: &[RelabelConfig]) -> Vec<NotifierAlert> {
+    let mut lb = LabelsBuilder::new();
+    alerts
+        .iter()
+        .filter_map(|a| {
+            let labels = relabel(&a.labels, rules, &mut lb).filter(|l| !l.is_empty())?;
+            Some(NotifierAlert {
+                labels,
+                ..a.clone()
+            })
+        })
+        .collect()
 }
 
 impl AlertSender for Notifier {

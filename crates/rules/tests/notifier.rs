@@ -146,3 +146,54 @@ async fn relabeling_and_external_labels_apply_before_sending() {
         ]
     );
 }
+
+/// An Alertmanager entry's own `alert_relabel_configs` shape only what that
+/// Alertmanager receives: one drops an alert and labels the rest, the other gets all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_alertmanager_gets_its_own_relabeling() {
+    let (a, a_bodies) = receiver(200);
+    let (b, b_bodies) = receiver(200);
+    let rules: Vec<promlite_relabel::RelabelConfig> = serde_norway::from_str(
+        "[{source_labels: [i], regex: '1', action: drop}, {target_label: via, replacement: a}]",
+    )
+    .unwrap();
+    let n = Notifier::new(NotifierOptions::default()).unwrap();
+    n.set_alertmanager_targets(&[
+        promlite_rules::AlertmanagerTarget {
+            base_url: a,
+            relabel_configs: rules,
+            ..Default::default()
+        },
+        promlite_rules::AlertmanagerTarget {
+            base_url: b,
+            ..Default::default()
+        },
+    ]);
+    n.send(alerts(3));
+    n.flush().await.unwrap();
+    let got = |bodies: &Arc<Mutex<Vec<serde_json::Value>>>| -> Vec<(String, String)> {
+        bodies.lock().unwrap()[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["labels"]["i"].as_str().unwrap_or("").to_owned(),
+                    x["labels"]["via"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        got(&a_bodies),
+        [("0".into(), "a".into()), ("2".into(), "a".into())]
+    );
+    assert_eq!(
+        got(&b_bodies),
+        [
+            ("0".into(), String::new()),
+            ("1".into(), String::new()),
+            ("2".into(), String::new())
+        ]
+    );
+}
