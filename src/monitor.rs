@@ -286,11 +286,15 @@ impl Core {
 /// and `__alerts_path__` set from its `alertmanagers` entry, relabeled by the entry's
 /// `relabel_configs` (a dropped target is not used), then
 /// `{__scheme__}://{__address__}{__alerts_path__ without /api/v2/alerts}`.
+///
+/// Also returns the URLs of the targets relabeling dropped, made from their labels
+/// before relabeling, as `/api/v1/alertmanagers` lists them.
 fn alertmanager_targets(
     config: &Config,
     sets: &promlite_discovery::TargetSets,
-) -> Vec<promlite_rules::AlertmanagerTarget> {
+) -> (Vec<promlite_rules::AlertmanagerTarget>, Vec<String>) {
     let mut urls = Vec::new();
+    let mut dropped = Vec::new();
     let mut b = promlite_model::LabelsBuilder::new();
     for (i, am) in config.alerting.alertmanagers.iter().enumerate() {
         let (client, decorate) = alertmanager_client(am);
@@ -308,6 +312,11 @@ fn alertmanager_targets(
                 let labels = b.build();
                 let Some(labels) = promlite_relabel::relabel(&labels, &am.relabel_configs, &mut b)
                 else {
+                    if let (Some(scheme), Some(addr)) =
+                        (labels.get("__scheme__"), labels.get("__address__"))
+                    {
+                        dropped.push(format!("{scheme}://{addr}{alerts_path}"));
+                    }
                     continue;
                 };
                 let (Some(scheme), Some(addr), Some(path)) = (
@@ -331,7 +340,9 @@ fn alertmanager_targets(
     }
     urls.sort_by(|a, b| a.base_url.cmp(&b.base_url));
     urls.dedup_by(|a, b| a.base_url == b.base_url);
-    urls
+    dropped.sort();
+    dropped.dedup();
+    (urls, dropped)
 }
 
 /// The client and request decoration of an `alertmanagers` entry: its `timeout`, TLS
@@ -665,7 +676,9 @@ impl Monitor {
             async move {
                 loop {
                     let sets = Arc::clone(&am_sets.borrow_and_update());
-                    notifier.set_alertmanager_targets(&alertmanager_targets(&core.config(), &sets));
+                    let (targets, dropped) = alertmanager_targets(&core.config(), &sets);
+                    notifier.set_alertmanager_targets(&targets);
+                    notifier.set_dropped_alertmanagers(dropped);
                     if am_sets.changed().await.is_err() {
                         return;
                     }

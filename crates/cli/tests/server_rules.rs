@@ -117,6 +117,10 @@ fn rules_evaluate_and_alerts_reach_alertmanager() {
         format!("http://localhost:{am_port}/api/v2/alerts"),
         "discovered, relabeled (address rewritten, the second target dropped): {v}"
     );
+    assert_eq!(
+        v["data"]["droppedAlertmanagers"][0]["url"], "http://127.0.0.1:1/api/v2/alerts",
+        "the dropped one is listed with its discovered address: {v}"
+    );
 
     // The job's relabel trace, rule by rule, in Prometheus's JSON.
     let labels = common::enc(&format!(

@@ -145,6 +145,8 @@ struct Inner {
     queue: Mutex<VecDeque<NotifierAlert>>,
     wake: tokio::sync::Notify,
     ams: Mutex<Vec<Arc<Am>>>,
+    /// URLs of discovered Alertmanagers that relabeling dropped, for the API.
+    dropped_ams: Mutex<Vec<String>>,
     dropped: AtomicU64,
     client: reqwest::Client,
 }
@@ -186,6 +188,7 @@ impl Notifier {
                 queue: Mutex::new(VecDeque::new()),
                 wake: tokio::sync::Notify::new(),
                 ams: Mutex::new(Vec::new()),
+                dropped_ams: Mutex::new(Vec::new()),
                 dropped: AtomicU64::new(0),
                 client,
             }),
@@ -228,6 +231,17 @@ impl Notifier {
             })
             .collect();
         *ams = new;
+    }
+
+    /// Records the URLs of discovered Alertmanagers that relabeling dropped, as
+    /// `/api/v1/alertmanagers` lists them.
+    pub fn set_dropped_alertmanagers(&self, urls: Vec<String>) {
+        *self.inner.dropped_ams.lock() = urls;
+    }
+
+    /// The URLs of discovered Alertmanagers that relabeling dropped.
+    pub fn dropped_alertmanagers(&self) -> Vec<String> {
+        self.inner.dropped_ams.lock().clone()
     }
 
     /// Replaces the external labels and `alert_relabel_configs` applied to alerts sent

@@ -480,7 +480,11 @@ impl RuleSource for ManagedRules {
                 .as_ref()
                 .map(|n| n.stats().alertmanagers.into_iter().map(|a| a.url).collect())
                 .unwrap_or_default(),
-            dropped: Vec::new(),
+            dropped: self
+                .notifier
+                .as_ref()
+                .map(promlite_rules::Notifier::dropped_alertmanagers)
+                .unwrap_or_default(),
         }
     }
 }
