@@ -240,11 +240,7 @@ fn remote_write_and_read_over_tls_with_a_private_ca() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/data");
-    for f in ["ca.crt", "server.crt", "server.key"] {
-        std::fs::copy(certs.join(f), dir.path().join(f)).unwrap();
-    }
-    let ca = dir.path().join("ca.crt");
+    let ca = common::tls_files(dir.path());
     let web = dir.path().join("web.yml");
     std::fs::write(
         &web,
@@ -264,17 +260,7 @@ fn remote_write_and_read_over_tls_with_a_private_ca() {
             "--web.enable-remote-write-receiver".into(),
         ],
     );
-    let https = |path: &str| -> Option<String> {
-        let out = std::process::Command::new(&curl)
-            .args(["-s", "--fail", "--cacert"])
-            .arg(&ca)
-            .arg(format!("https://127.0.0.1:{a}{path}"))
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    };
+    let https = |path: &str| common::curl_https(&curl, &ca, None, a, path);
     wait_for(Duration::from_mins(1), || https("/-/ready").is_some());
     // A series only A has, from before B starts: B can only read it remotely.
     let t = std::time::SystemTime::now()
@@ -314,27 +300,16 @@ fn remote_write_and_read_over_tls_with_a_private_ca() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 
-    let b = free_port();
     let b_config = dir.path().join("b.yml");
     std::fs::write(
         &b_config,
         format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite-b\n    static_configs:\n      - targets: ['127.0.0.1:{b}']\nremote_write:\n  - url: https://127.0.0.1:{a}/api/v1/write\n    tls_config: {{ca_file: {ca}}}\n    queue_config:\n      batch_send_deadline: 1s\nremote_read:\n  - url: https://127.0.0.1:{a}/api/v1/read\n    tls_config: {{ca_file: {ca}}}\n",
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite-b\n    static_configs:\n      - targets: ['localhost:9']\nremote_write:\n  - url: https://127.0.0.1:{a}/api/v1/write\n    tls_config: {{ca_file: {ca}}}\n    queue_config:\n      batch_send_deadline: 1s\nremote_read:\n  - url: https://127.0.0.1:{a}/api/v1/read\n    tls_config: {{ca_file: {ca}}}\n",
             ca = ca.display()
         ),
     )
     .unwrap();
-    let _b = spawn(
-        Path::new(env!("CARGO_BIN_EXE_promlite")),
-        &[
-            format!("--config.file={}", b_config.display()),
-            format!("--web.listen-address=127.0.0.1:{b}"),
-            format!("--storage.tsdb.path={}", dir.path().join("b").display()),
-        ],
-    );
-    wait_for(Duration::from_mins(1), || {
-        http(b, "/-/ready").is_some_and(|(c, _)| c == 200)
-    });
+    let (_b, b) = common::start_promlite(&b_config, &dir.path().join("b"), &[]);
     // B's scrapes arrive at A over TLS.
     let q = format!("/api/v1/query?query={}", enc(r#"up{job="promlite-b"}"#));
     wait_for(Duration::from_mins(1), || {

@@ -178,11 +178,7 @@ fn alerts_reach_an_alertmanager_behind_tls_and_basic_auth() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/data");
-    for f in ["ca.crt", "server.crt", "server.key"] {
-        std::fs::copy(certs.join(f), dir.path().join(f)).unwrap();
-    }
-    let ca = dir.path().join("ca.crt");
+    let ca = common::tls_files(dir.path());
     let web = dir.path().join("am-web.yml");
     std::fs::write(
         &web,
@@ -209,20 +205,9 @@ fn alerts_reach_an_alertmanager_behind_tls_and_basic_auth() {
             "--cluster.listen-address=".to_string(),
         ],
     );
-    let ask = |path: &str| -> Option<String> {
-        let out = Command::new(&curl)
-            .args(["-s", "--fail", "-u", "alice:s3cret", "--cacert"])
-            .arg(&ca)
-            .arg(format!("https://127.0.0.1:{am_port}{path}"))
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    };
+    let ask = |path: &str| common::curl_https(&curl, &ca, Some("alice:s3cret"), am_port, path);
     wait_for(Duration::from_mins(1), || ask("/-/ready").is_some());
 
-    let port = free_port();
     std::fs::write(
         dir.path().join("rules.yml"),
         "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: BehindAuth\n        expr: vector(1)\n",
@@ -237,14 +222,7 @@ fn alerts_reach_an_alertmanager_behind_tls_and_basic_auth() {
         ),
     )
     .unwrap();
-    let _server = spawn(
-        Path::new(env!("CARGO_BIN_EXE_promlite")),
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-        ],
-    );
+    let (_server, port) = common::start_promlite(&config, &dir.path().join("data"), &[]);
     wait_for(Duration::from_mins(1), || {
         ask("/api/v2/alerts").is_some_and(|body| body.contains("BehindAuth"))
     });

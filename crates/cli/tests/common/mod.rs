@@ -223,3 +223,53 @@ pub(crate) fn spawn_logged(bin: &Path, args: &[String], log: &Path) -> Proc {
             .unwrap(),
     )
 }
+
+/// Starts the promlite binary on a free port with `--config.file=config` and
+/// `--storage.tsdb.path=data` plus `extra`, and waits until it is ready (plain HTTP).
+pub(crate) fn start_promlite(config: &Path, data: &Path, extra: &[String]) -> (Proc, u16) {
+    let port = free_port();
+    let mut args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--storage.tsdb.path={}", data.display()),
+    ];
+    args.extend(extra.iter().cloned());
+    let p = spawn(Path::new(env!("CARGO_BIN_EXE_promlite")), &args);
+    wait_for(Duration::from_mins(1), || {
+        http(port, "/-/ready").is_some_and(|(c, _)| c == 200)
+    });
+    (p, port)
+}
+
+/// Copies the web tests' CA, server certificate (127.0.0.1, localhost) and key into
+/// `dir`; returns the CA's path.
+pub(crate) fn tls_files(dir: &Path) -> PathBuf {
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/data");
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        std::fs::copy(certs.join(f), dir.join(f)).unwrap();
+    }
+    dir.join("ca.crt")
+}
+
+/// A GET of `https://127.0.0.1:{port}{path}` with curl trusting `ca` (and `user:pass`
+/// when given): the body of a 2xx answer, else `None`.
+pub(crate) fn curl_https(
+    curl: &Path,
+    ca: &Path,
+    user: Option<&str>,
+    port: u16,
+    path: &str,
+) -> Option<String> {
+    let mut c = Command::new(curl);
+    c.args(["-s", "--fail", "--cacert"]).arg(ca);
+    if let Some(u) = user {
+        c.args(["-u", u]);
+    }
+    let out = c
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
