@@ -187,7 +187,7 @@ impl MonitorBuilder {
     }
 
     /// Add a scrape job named `job` for fixed `targets` (`host:port`), scraped every
-    /// `interval` at `/metrics`.
+    /// `interval` at `/metrics` (the timeout is the global one, capped by the interval).
     pub fn scrape_targets<I, S>(self, job: &str, targets: I, interval: Duration) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -195,7 +195,6 @@ impl MonitorBuilder {
     {
         let mut c = ScrapeConfig::new(job);
         c.scrape_interval = Some(interval.into());
-        c.scrape_timeout = Some(interval.min(Duration::from_secs(10)).into());
         c.service_discovery_configs
             .static_configs
             .push(promlite_discovery::TargetGroupSpec {

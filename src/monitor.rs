@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use promlite_config::{Config, Reloader};
 use promlite_discovery::{Manager as DiscoveryManager, ManagerOptions as DiscoveryOptions};
 use promlite_model::Labels;
+use promlite_model::value::to_ms;
 use promlite_promql::{Engine, QueryResult};
 use promlite_rules::{Alert, AlertSender, NotifierAlert};
 use promlite_scrape::{ManagerOptions, ScrapeConfig, ScrapeManager};
@@ -476,13 +477,6 @@ impl std::fmt::Debug for Monitor {
     }
 }
 
-fn now_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
-}
-
 impl Monitor {
     /// A builder with the defaults: in memory, one hour of history, nothing scraped.
     pub fn builder() -> MonitorBuilder {
@@ -802,7 +796,7 @@ impl Monitor {
     /// ```
     pub fn query(&self, expr: &str, at: SystemTime) -> Result<QueryResult> {
         let p = self.p();
-        Ok(p.engine.instant_query(&*p.queryable, expr, now_ms(at))?)
+        Ok(p.engine.instant_query(&*p.queryable, expr, to_ms(at))?)
     }
 
     /// Evaluates `expr` at every `step` from `start` to `end`: a matrix.
@@ -816,8 +810,8 @@ impl Monitor {
         Ok(self.p().engine.range_query(
             &*self.p().queryable,
             expr,
-            now_ms(start),
-            now_ms(end),
+            to_ms(start),
+            to_ms(end),
             step.as_millis().max(1) as i64,
         )?)
     }
@@ -830,7 +824,7 @@ impl Monitor {
         start: SystemTime,
         end: SystemTime,
     ) -> Result<Vec<Labels>> {
-        let q = self.p().queryable.querier(now_ms(start), now_ms(end))?;
+        let q = self.p().queryable.querier(to_ms(start), to_ms(end))?;
         let mut all = Vec::new();
         for sel in selectors {
             let matchers =

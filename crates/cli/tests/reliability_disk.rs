@@ -20,44 +20,9 @@ use std::time::Duration;
 use common::{Proc, RW1_HEADERS, enc, free_port, http, now_ms, serve_target, try_post};
 use promlite_remote::prompb;
 
-/// A tmpfs mounted on a directory, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_owned())),
-            other => {
-                assert!(
-                    std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
-                    "cannot mount a tmpfs (root needed) but PROMLITE_PEERS=1: {other:?}"
-                );
-                eprintln!("cannot mount a tmpfs ({other:?}); disk-full test not run");
-                None
-            }
-        }
-    }
-
-    fn remount(&self, opts: &str) {
-        let o = Command::new("mount")
-            .args(["-o", &format!("remount,{opts}")])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "remount {opts}: {o:?}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
+#[path = "../../tsdb/tests/support/tmpfs.rs"]
+mod tmpfs;
+use tmpfs::Tmpfs;
 
 /// One request: four lasting series and one new one per request, each with a 2 KiB
 /// label, so that the series records fill the disk quickly.

@@ -24,7 +24,12 @@ pub type Timestamp = i64;
 
 /// The current wall-clock time as a [`Timestamp`].
 pub fn now_ms() -> Timestamp {
-    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+    to_ms(std::time::SystemTime::now())
+}
+
+/// A wall-clock time as a [`Timestamp`] (negative before 1970).
+pub fn to_ms(t: std::time::SystemTime) -> Timestamp {
+    match t.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => d.as_millis() as i64,
         Err(e) => -(e.duration().as_millis() as i64),
     }

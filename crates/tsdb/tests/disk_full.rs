@@ -9,52 +9,14 @@
 //! while the read-only open used by tools still reads everything.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use promlite_model::{Labels, Matcher};
 use promlite_storage::{Appendable, Queryable, SeriesRef, collect_samples};
 use promlite_tsdb::{Db, DbOptions};
 
-/// A tmpfs mounted on a directory, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_owned())),
-            other => {
-                assert!(
-                    std::env::var("PROMLITE_PEERS").as_deref() != Ok("1"),
-                    "cannot mount a tmpfs (root needed) but PROMLITE_PEERS=1: {other:?}"
-                );
-                eprintln!("cannot mount a tmpfs ({other:?}); disk-full test not run");
-                None
-            }
-        }
-    }
-
-    fn remount(&self, opts: &str) {
-        let o = Command::new("mount")
-            .args(["-o", &format!("remount,{opts}")])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "remount {opts}: {o:?}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
+#[path = "support/tmpfs.rs"]
+mod tmpfs;
+use tmpfs::Tmpfs;
 
 /// A long label value, so the small filesystem fills after a few hundred commits.
 fn labels(i: usize) -> Labels {
