@@ -10,6 +10,7 @@
 #                                                    `cargo build --release -p promlite-cli`)
 #        PROMETHEUS_BIN Prometheus binary           (/usr/bin/prometheus)
 #        TARGETS=1000 SAMPLES=200 WARMUP=10 WINDOW=30 BASE_PORT=19100
+#        ONLY=promlite|prometheus  run one server alone (comparing two promlite builds)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,6 +105,8 @@ run() {
 }
 
 echo "$TARGETS targets x $SAMPLES samples, 1 s interval, ${WARMUP}s warm-up, ${WINDOW}s window; $(nproc) cores"
-run promlite "$PROMLITE_BIN"
-run prometheus "$PROMETHEUS_BIN"
+ONLY=${ONLY:-}
+[ "$ONLY" = prometheus ] || run promlite "$PROMLITE_BIN"
+[ "$ONLY" = promlite ] || run prometheus "$PROMETHEUS_BIN"
+[ -n "$ONLY" ] && exit 0
 echo "promlite / prometheus CPU per sample: $(echo "scale=3; ${per_million[promlite]} / ${per_million[prometheus]}" | bc)"

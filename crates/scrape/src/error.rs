@@ -23,6 +23,10 @@ pub enum Error {
     /// The HTTP request failed (connection refused, timeout, …).
     #[error(transparent)]
     Http(#[from] reqwest::Error),
+    /// The request could not be sent or its response read (Go's wording: the method,
+    /// the URL, then the cause).
+    #[error("{0}")]
+    Transport(String),
     /// The scrape did not finish within `scrape_timeout` (Go's wording for a deadline).
     #[error("context deadline exceeded (scrape timeout {0:?})")]
     Timeout(std::time::Duration),

@@ -10,6 +10,7 @@ use reqwest::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
 };
 
+use crate::conn::{BodyAt, Exchanged, Route, Session};
 use crate::{Error, HttpClientConfig, OAuth2, ScrapeConfig};
 
 /// The `User-Agent` of scrapes.
@@ -65,8 +66,12 @@ impl HttpScraper {
         })
     }
 
-    /// Scrapes `url` within `timeout`.
-    pub async fn scrape(&self, url: &str, timeout: Duration) -> Result<Response, Error> {
+    /// The request of a scrape of `url` within `timeout`, with its headers.
+    async fn request(
+        &self,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::RequestBuilder, Error> {
         let http = &self.config.http_client_config;
         let mut req = self
             .client
@@ -86,6 +91,130 @@ impl HttpScraper {
         if let Some(o) = &self.oauth2 {
             req = req.header(AUTHORIZATION, o.authorization(timeout).await?);
         }
+        Ok(req)
+    }
+
+    /// How `url`'s scrapes go out: over a connection of their own for plain `http`
+    /// without a proxy or credentials in the URL, else through the client. Sets the
+    /// session's address to connect to.
+    fn route(&self, s: &mut Session, url: &str) -> Route {
+        let http = &self.config.http_client_config;
+        if http.proxy_url.is_some() || http.proxy_from_environment {
+            return Route::Client;
+        }
+        let Ok(u) = url::Url::parse(url) else {
+            return Route::Client;
+        };
+        let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+            return Route::Client;
+        };
+        if u.scheme() != "http" || !u.username().is_empty() || u.password().is_some() {
+            return Route::Client;
+        }
+        s.authority = format!("{host}:{port}");
+        // Credentials read from files (rotated secrets) or fetched by OAuth 2.0 may change
+        // from one scrape to the next; the others are rendered once.
+        let files = http
+            .basic_auth
+            .as_ref()
+            .is_some_and(|b| b.username_file.is_some() || b.password_file.is_some())
+            || http
+                .authorization
+                .as_ref()
+                .is_some_and(|a| a.credentials_file.is_some())
+            || http.http_headers.values().any(|h| !h.files.is_empty());
+        if files || self.oauth2.is_some() {
+            Route::DirectDynamic
+        } else {
+            Route::DirectStatic
+        }
+    }
+
+    /// Renders the request head of a scrape of `url` into the session: the headers
+    /// [`scrape`](Self::scrape) sends, in HTTP/1.1.
+    async fn render_head(
+        &self,
+        s: &mut Session,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let req = self.request(url, timeout).await?.build()?;
+        let u = req.url();
+        let h = &mut s.head;
+        h.clear();
+        h.extend_from_slice(b"GET ");
+        h.extend_from_slice(u.path().as_bytes());
+        if let Some(q) = u.query() {
+            h.push(b'?');
+            h.extend_from_slice(q.as_bytes());
+        }
+        h.extend_from_slice(b" HTTP/1.1\r\n");
+        if !req.headers().contains_key(reqwest::header::HOST) {
+            h.extend_from_slice(b"host: ");
+            h.extend_from_slice(u.host_str().unwrap_or_default().as_bytes());
+            if let Some(p) = u.port() {
+                h.extend_from_slice(format!(":{p}").as_bytes());
+            }
+            h.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in req.headers() {
+            h.extend_from_slice(name.as_str().as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(value.as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+        h.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// Scrapes `url` within `timeout` for the target whose connection and buffers are
+    /// `s`; the body is read from `s` with [`Session::body`].
+    pub(crate) async fn scrape_with(
+        &self,
+        s: &mut Session,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<(BodyAt, Format), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        if s.route == Route::Unknown {
+            s.route = self.route(s, url);
+        }
+        if s.route != Route::Client {
+            if s.route == Route::DirectDynamic || s.head.is_empty() {
+                tokio::time::timeout_at(deadline, self.render_head(s, url, timeout))
+                    .await
+                    .map_err(|_| Error::Timeout(timeout))??;
+            }
+            let limit = if self.body_limit == 0 {
+                u64::MAX
+            } else {
+                self.body_limit
+            };
+            let follow = self.config.http_client_config.follow_redirects;
+            match tokio::time::timeout_at(deadline, s.exchange(url, limit, follow)).await {
+                Err(_) => {
+                    s.disconnect();
+                    return Err(Error::Timeout(timeout));
+                }
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Exchanged::Ok { body, content_type })) => {
+                    let format = negotiate(s.text(&content_type), self.fallback)?.format;
+                    return Ok((body, format));
+                }
+                // The client follows it, within what is left of the timeout.
+                Ok(Ok(Exchanged::Redirect)) => {}
+            }
+        }
+        let r = tokio::time::timeout_at(deadline, self.scrape(url, timeout))
+            .await
+            .map_err(|_| Error::Timeout(timeout))??;
+        s.out = r.body;
+        Ok((BodyAt::Out, r.format))
+    }
+
+    /// Scrapes `url` within `timeout`.
+    pub async fn scrape(&self, url: &str, timeout: Duration) -> Result<Response, Error> {
+        let req = self.request(url, timeout).await?;
         let to_err = |e: reqwest::Error| {
             if e.is_timeout() {
                 Error::Timeout(timeout)

@@ -99,6 +99,7 @@
 
 mod append;
 mod config;
+mod conn;
 mod error;
 mod http;
 mod manager;

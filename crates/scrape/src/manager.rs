@@ -7,12 +7,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use promlite_discovery::{TargetGroup, TargetSets};
+use promlite_exposition::Format;
 use promlite_model::Labels;
 use promlite_storage::Appendable;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::append::{AppendOptions, AppendResult, Report, ReportSeries, ScrapeCache, append_body};
+use crate::conn::Session;
 use crate::http::HttpScraper;
 use crate::target::{
     Health, Populated, RelabelStep, Target, TargetState, dropping_rule, relabel_steps,
@@ -363,6 +365,8 @@ impl ScrapeLoop {
         let interval = self.target.interval().max(Duration::from_millis(1));
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // The target's connection and the buffers its scrapes reuse.
+        let mut session = Session::default();
         let stale = loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -371,9 +375,10 @@ impl ScrapeLoop {
             let start = SystemTime::now();
             let clock = Instant::now();
             let result = tokio::select! {
-                r = self.scraper.scrape(self.target.url(), self.target.timeout()) => r,
+                r = self.scraper.scrape_with(&mut session, self.target.url(), self.target.timeout()) => r,
                 s = &mut stop => break s.unwrap_or(false),
             };
+            let result = result.map(|(at, format)| (session.body(&at), format));
             self.process(start, clock.elapsed(), result);
         };
         if stale {
@@ -404,19 +409,19 @@ impl ScrapeLoop {
         &mut self,
         start: SystemTime,
         elapsed: Duration,
-        result: Result<crate::http::Response, Error>,
+        result: Result<(&[u8], Format), Error>,
     ) {
         let t = millis(start);
         let mut body_size = 0.0;
         let mut app = self.store.appender();
         let outcome = match &result {
-            Ok(resp) => {
-                body_size = resp.body.len() as f64;
+            Ok((body, format)) => {
+                body_size = body.len() as f64;
                 append_body(
                     &mut self.cache,
                     app.as_mut(),
-                    &resp.body,
-                    Some(resp.format),
+                    body,
+                    Some(*format),
                     t,
                     &self.opts,
                 )

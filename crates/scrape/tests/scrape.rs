@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use promlite_discovery::{TargetGroup, TargetSets};
@@ -778,6 +780,121 @@ async fn credentials_from_the_config() {
     .await;
     let req = srv.last_request.lock().to_ascii_lowercase();
     assert!(req.contains("authorization: bearer pa55\r\n"), "{req}");
+    m.stop().await;
+}
+
+/// A server keeping connections alive: bodies chunked, gzip-compressed or plain in turn;
+/// after each gzip one it closes the connection without saying so, as an idle keep-alive
+/// connection is closed; `/old` redirects to `/metrics`. Counts connections and bodies.
+async fn keep_alive_server() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let conns = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let (c, s) = (Arc::clone(&conns), Arc::clone(&served));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            c.fetch_add(1, SeqCst);
+            let served = Arc::clone(&s);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 1024];
+                    let end = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let req = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end);
+                    if req.starts_with("GET /old ") {
+                        let r = b"HTTP/1.1 302 Found\r\nLocation: /metrics\r\nContent-Length: 0\r\n\r\n";
+                        let _ = sock.write_all(r).await;
+                        continue;
+                    }
+                    let n = served.fetch_add(1, SeqCst);
+                    let body = format!("# TYPE ka gauge\nka {n}\n");
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n";
+                    match n % 3 {
+                        0 => {
+                            let (a, b) = body.split_at(5);
+                            let r = format!(
+                                "{head}Transfer-Encoding: chunked\r\n\r\n{:x};ext=1\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\nX-Trailer: t\r\n\r\n",
+                                a.len(),
+                                b.len()
+                            );
+                            let _ = sock.write_all(r.as_bytes()).await;
+                        }
+                        1 => {
+                            let mut enc = flate2::write::GzEncoder::new(
+                                Vec::new(),
+                                flate2::Compression::default(),
+                            );
+                            enc.write_all(body.as_bytes()).unwrap();
+                            let gz = enc.finish().unwrap();
+                            let r = format!(
+                                "{head}Content-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                                gz.len()
+                            );
+                            let _ = sock.write_all(r.as_bytes()).await;
+                            let _ = sock.write_all(&gz).await;
+                            let _ = sock.shutdown().await;
+                            return;
+                        }
+                        _ => {
+                            let r = format!("{head}Content-Length: {}\r\n\r\n{body}", body.len());
+                            let _ = sock.write_all(r.as_bytes()).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, conns, served)
+}
+
+/// Scrapes reuse their connection; chunked and gzip bodies read over it; a connection
+/// the target closed while idle is replaced without failing a scrape; redirects are
+/// followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_chunked_gzip_and_redirects() {
+    let (addr, conns, served) = keep_alive_server().await;
+    let (store, m, t) = scrape_once(
+        "job_name: ka\nscrape_interval: 50ms\nscrape_timeout: 50ms",
+        &addr,
+    )
+    .await;
+    wait_for("seven scrapes", || samples(&store, "ka").len() >= 7).await;
+    m.stop().await;
+    assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
+    let up: Vec<f64> = samples(&store, "up").iter().map(|s| s.2).collect();
+    assert!(up.iter().all(|&v| v == 1.0), "{up:?}");
+    let ka: Vec<f64> = samples(&store, "ka").iter().map(|s| s.2).collect();
+    assert_eq!(ka[..7], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let (c, n) = (conns.load(SeqCst), served.load(SeqCst));
+    assert!(c <= n / 3 + 2, "{c} connections for {n} scrapes");
+
+    let (store, m, t) = scrape_once("job_name: moved\nmetrics_path: /old", &addr).await;
+    assert_eq!(t.state().health, Health::Up, "{:?}", t.state());
+    assert_eq!(samples(&store, "ka").len(), 1);
+    m.stop().await;
+
+    let (_, m, t) = scrape_once(
+        "job_name: stay\nmetrics_path: /old\nfollow_redirects: false",
+        &addr,
+    )
+    .await;
+    assert_eq!(
+        t.state().last_error.as_deref(),
+        Some("server returned HTTP status 302 Found")
+    );
     m.stop().await;
 }
 
