@@ -61,35 +61,196 @@ pub(crate) fn format_float(out: &mut String, f: f64) {
     } else {
         let abs = f.abs();
         if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-            // Rust's `{:e}` gives the same shortest digits as Go's 'e' with precision -1;
-            // only the exponent differs: Go writes a sign and at least two digits.
-            let s = format!("{f:e}");
-            let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-            out.push_str(mant);
-            out.push('e');
-            let (sign, digits) = match exp.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', exp),
-            };
-            out.push(sign);
-            if digits.len() < 2 {
-                out.push('0');
-            }
-            out.push_str(digits);
+            // Go's 'e' with precision -1: the shortest digits, the exponent with a sign
+            // and at least two digits.
+            write_exp(out, f, true);
         } else {
             write_shortest_plain(out, f);
         }
     }
 }
 
+/// The shortest decimal digits that round-trip a finite `f`: `digits` (no leading or
+/// trailing zeros; empty for zero) and `point`, so that |f| = 0.DIGITS × 10^point.
+///
+/// The digits come from serde_json's float writer (a Schubfach implementation, several
+/// times faster than `core::fmt`'s Grisu path); its layout varies with the magnitude
+/// (`0.001234`, `12340000000.0`, `1.234e33`), so it is read back into digits and a
+/// decimal point position here, and laid out the way Go does by the callers.
+struct Digits {
+    buf: [u8; 32],
+    len: usize,
+    point: i32,
+}
+
+impl Digits {
+    /// The digits of `f`, or `None` when they are more than 15. Only then can `f` lie
+    /// exactly halfway between two shortest candidates that both round-trip (a double
+    /// holds 15.95 decimal digits), and on such ties serde_json's writer picks the even
+    /// digit where Go and `core::fmt` round up (`639075167746196.25` is `…196.3`), so
+    /// those take the `core::fmt` path.
+    fn of(f: f64) -> Option<Digits> {
+        let mut text = [0u8; 40];
+        let n = {
+            let mut w = &mut text[..];
+            // A finite f64 is at most 24 bytes of text; the buffer cannot run out.
+            let _ = serde_json::to_writer(&mut w, &f);
+            40 - w.len()
+        };
+        let text = &text[..n];
+        let mut d = Digits {
+            buf: [0; 32],
+            len: 0,
+            point: 0,
+        };
+        let mut seen_point = false;
+        let mut exp = 0i32;
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'.' => seen_point = true,
+                c @ b'0'..=b'9' => {
+                    if c == b'0' && d.len == 0 {
+                        // Leading zeros: each one after the point moves the point left.
+                        if seen_point {
+                            d.point -= 1;
+                        }
+                    } else {
+                        d.buf[d.len] = c;
+                        d.len += 1;
+                        if !seen_point {
+                            d.point += 1;
+                        }
+                    }
+                }
+                b'e' | b'E' => {
+                    let rest = &text[i + 1..];
+                    let (neg, digits) = match rest.first() {
+                        Some(b'-') => (true, &rest[1..]),
+                        Some(b'+') => (false, &rest[1..]),
+                        _ => (false, rest),
+                    };
+                    for &c in digits {
+                        exp = exp * 10 + i32::from(c - b'0');
+                    }
+                    if neg {
+                        exp = -exp;
+                    }
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        while d.len > 0 && d.buf[d.len - 1] == b'0' {
+            d.len -= 1;
+        }
+        if d.len > 0 {
+            d.point += exp;
+        } else {
+            d.point = 0;
+        }
+        (d.len <= 15).then_some(d)
+    }
+
+    fn digits(&self) -> &str {
+        // Only ASCII digits were copied into the buffer.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+/// Go's 'e' format with precision -1 for a finite non-zero `f`: `d[.ddd]e±XX`, the
+/// exponent with at least two digits when `two_digit_exp` (strconv), as written by
+/// encoding/json otherwise (`1e-7`, `1e+21`).
+fn write_exp(out: &mut String, f: f64, two_digit_exp: bool) {
+    let Some(d) = Digits::of(f) else {
+        // Rust's `{:e}` gives the same shortest digits as Go's 'e' with precision -1;
+        // only the exponent differs: Go's strconv writes at least two digits.
+        let s = format!("{f:e}");
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        out.push_str(mant);
+        out.push('e');
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        out.push(sign);
+        if two_digit_exp && digits.len() < 2 {
+            out.push('0');
+        }
+        out.push_str(digits);
+        return;
+    };
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    let digits = d.digits();
+    out.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    let exp = d.point - 1;
+    out.push('e');
+    out.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs();
+    if two_digit_exp && e < 10 {
+        out.push('0');
+    }
+    write_u64(out, u64::from(e));
+}
+
+/// Writes `n` in decimal without going through `core::fmt`.
+fn write_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or(""));
+}
+
 /// The shortest round-tripping decimal of a finite `f` without an exponent — Go's 'f'
-/// with precision -1 ("-0" included), which Rust's `Display` writes. Whole numbers (most
-/// counters and gauges) take the much cheaper integer path.
+/// with precision -1 ("-0" included), what Rust's `Display` writes. Whole numbers (most
+/// counters and gauges) take the integer path.
 fn write_shortest_plain(out: &mut String, f: f64) {
-    if f.fract() == 0.0 && f.abs() < 1e15 && !(f == 0.0 && f.is_sign_negative()) {
-        let _ = write!(out, "{}", f as i64);
-    } else {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        if f.is_sign_negative() {
+            out.push('-');
+        }
+        write_u64(out, f.abs() as u64);
+        return;
+    }
+    let Some(d) = Digits::of(f) else {
         let _ = write!(out, "{f}");
+        return;
+    };
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    let digits = d.digits();
+    let point = d.point;
+    if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..-point {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        for _ in digits.len()..point as usize {
+            out.push('0');
+        }
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
     }
 }
 
@@ -110,14 +271,7 @@ fn write_go_f(out: &mut String, f: f64) {
 fn write_go_json_float(out: &mut String, f: f64) {
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        out.push_str(mant);
-        out.push('e');
-        if !exp.starts_with('-') {
-            out.push('+');
-        }
-        out.push_str(exp);
+        write_exp(out, f, false);
     } else {
         write_go_f(out, f);
     }
@@ -127,15 +281,21 @@ fn write_go_json_float(out: &mut String, f: f64) {
 /// the whole seconds, then, unless they are whole, a dot and exactly three digits of
 /// milliseconds (1500 ms is `1.500`, not `1.5`; Go writes the fraction as an integer).
 pub(crate) fn write_timestamp(out: &mut String, t: i64) {
-    let mut t = t;
     if t < 0 {
         out.push('-');
-        t = t.wrapping_neg();
     }
-    let _ = write!(out, "{}", t / 1000);
+    let t = t.unsigned_abs();
+    write_u64(out, t / 1000);
     let frac = t % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        let b = [
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        // Only ASCII was written.
+        out.push_str(std::str::from_utf8(&b).unwrap_or(""));
     }
 }
 
@@ -460,8 +620,30 @@ mod tests {
 mod float_tests {
     use super::*;
 
-    #[test]
-    fn shortest_plain_matches_display() {
+    /// `format_float` as `core::fmt` spells it, the reference for the fast path.
+    fn reference(f: f64) -> String {
+        if f.is_nan() {
+            return "NaN".into();
+        }
+        if f.is_infinite() {
+            return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+        }
+        let abs = f.abs();
+        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+            let s = format!("{f:e}");
+            let (mant, exp) = s.split_once('e').unwrap();
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            let pad = if digits.len() < 2 { "0" } else { "" };
+            format!("{mant}e{sign}{pad}{digits}")
+        } else {
+            format!("{f}")
+        }
+    }
+
+    fn values() -> Vec<f64> {
         let mut x: f64 = 1.0;
         let mut values = vec![
             0.0,
@@ -474,6 +656,14 @@ mod float_tests {
             1e14,
             1e15,
             1e16,
+            1e-6,
+            f64::from_bits(1e-6_f64.to_bits() - 1),
+            1e21,
+            f64::from_bits(1e21_f64.to_bits() - 1),
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1_700_000_000.123,
         ];
         for _ in 0..2000 {
             x = x * 1.618_033_988_749_895 + 0.123;
@@ -482,10 +672,60 @@ mod float_tests {
             }
             values.extend([x, -x, x.round(), -x.round(), x / 7.0, 1.0 / x]);
         }
-        for v in values {
+        // Arbitrary bit patterns: every exponent, random mantissas.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let v = f64::from_bits(state);
+            if v.is_finite() {
+                values.push(v);
+            }
+            // And random mantissas at every magnitude of the plain range.
+            let e = (state % 28) as i32 - 6;
+            let m = (state >> 11) as f64 / (1u64 << 53) as f64;
+            values.push(m * 10f64.powi(e));
+        }
+        // Values of the benchmark's kind: steps plus fractions of a series count.
+        for s in 0..2000 {
+            values.push(f64::from(s) + f64::from(s % 1313) / 1313.0);
+        }
+        values
+    }
+
+    #[test]
+    fn shortest_plain_matches_display() {
+        for v in values() {
+            if v.abs() >= 1e21 {
+                continue;
+            }
             let mut a = String::new();
             write_shortest_plain(&mut a, v);
             assert_eq!(a, format!("{v}"), "{v:e}");
+        }
+    }
+
+    #[test]
+    fn fast_float_format_matches_core_fmt() {
+        for v in values() {
+            let mut a = String::new();
+            format_float(&mut a, v);
+            assert_eq!(a, reference(v), "{v:e}");
+        }
+    }
+
+    #[test]
+    fn go_json_floats_keep_one_digit_exponents() {
+        for (f, want) in [
+            (1e-7, "1e-7"),
+            (1.5e21, "1.5e+21"),
+            (2.5, "2.5"),
+            (-1e-9, "-1e-9"),
+        ] {
+            let mut s = String::new();
+            write_go_json_float(&mut s, f);
+            assert_eq!(s, want);
         }
     }
 }
