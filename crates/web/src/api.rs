@@ -252,6 +252,26 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))
 }
 
+/// Runs an instant query's evaluation on the request's own thread, through
+/// `block_in_place` on a multi-threaded runtime (which hands the thread's other tasks
+/// to another thread, so the I/O threads never stall); elsewhere as [`blocking`].
+///
+/// Instant queries are mostly small (a dashboard's single stat, an alert's expression):
+/// there the two thread wake-ups of a hand-off to the blocking pool cost as much as the
+/// evaluation (about 20 µs of about 100 µs on loopback). The price: a client that goes
+/// away during an instant query no longer cancels it, it runs to its end or to the
+/// query timeout; range queries still run on the blocking pool and are cancelled.
+async fn blocking_inline<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        return Ok(tokio::task::block_in_place(f));
+    }
+    blocking(f).await
+}
+
 /// The engine for one request: the server's, with the request's `timeout` (never
 /// longer than the server's) and `lookback_delta` applied.
 fn request_engine(web: &Web, form: &Form) -> Result<Engine, ApiError> {
@@ -327,7 +347,8 @@ async fn query(web: Web, form: Form) -> ApiResult {
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
     let text = q.clone();
-    let res = blocking(move || engine.with_cancel(token).instant_query(&*store, &text, ts)).await?;
+    let res = blocking_inline(move || engine.with_cancel(token).instant_query(&*store, &text, ts))
+        .await?;
     let r = res.map_err(|e| ApiError::from_eval(&e))?;
     Ok(query_reply(r, limit, &q))
 }
