@@ -66,14 +66,22 @@ impl BitWriter {
             v = v.checked_shl(take).unwrap_or(0);
             rem -= take;
         }
-        while rem >= 8 {
-            self.bytes.push((v >> 56) as u8);
-            v <<= 8;
-            rem -= 8;
-        }
         if rem > 0 {
-            self.bytes.push((v >> 56) as u8);
-            self.free = (8 - rem) as u8;
+            let keep = self.bytes.len() + rem.div_ceil(8) as usize;
+            if self.bytes.capacity() - self.bytes.len() >= 8 {
+                // Store all eight bytes of `v` at once and keep the ones holding its `rem`
+                // bits: one store instead of a push per byte.
+                self.bytes.extend_from_slice(&v.to_be_bytes());
+                self.bytes.truncate(keep);
+            } else {
+                // Near the end of the allocation, push only what is needed, so a chunk
+                // does not grow its buffer for bytes it never keeps.
+                while self.bytes.len() < keep {
+                    self.bytes.push((v >> 56) as u8);
+                    v <<= 8;
+                }
+            }
+            self.free = ((8 - rem % 8) % 8) as u8;
         }
         if n.is_multiple_of(8) && (start_free == 0 || start_free == 8) {
             self.bytes.push(0);

@@ -206,45 +206,46 @@ impl Head {
         Ok(head)
     }
 
-    /// Replays the checkpoint and WAL segments. Decoding runs on this thread; samples are
-    /// applied by worker threads, each owning a fixed share of the series (by id), so
-    /// every series still receives its samples in log order, without lock contention.
+    /// Replays the checkpoint and WAL segments.
+    ///
+    /// This thread decodes the log and sorts each sample into a [`ReplayRound`] by its
+    /// series' partition (a run of [`REPLAY_PARTITION`] consecutive series ids). Full
+    /// rounds go to worker threads, each applying the partitions it owns in log order.
+    /// Within one partition the series' chunks stay in cache, so a round costs about one
+    /// cache miss per series instead of one per sample (samples arrive one per series per
+    /// scrape); no sort is needed, and every series receives its samples in log order
+    /// because a partition always goes to the same worker and rounds are applied in turn.
     fn replay_wal(&self, dir: &Path, repair_tail: bool) -> crate::Result<ReplayStats> {
         let workers = std::thread::available_parallelism()
             .map_or(1, std::num::NonZero::get)
             .clamp(1, 8);
-        // Emptied batches go back to the decoder: allocating (and page-faulting) a fresh
-        // one per 4096 samples showed in profiles.
-        let free: Mutex<Vec<Vec<ReplayWork>>> = Mutex::new(Vec::new());
-        let free = &free;
         std::thread::scope(|scope| {
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
             let mut senders = Vec::with_capacity(workers);
             let mut handles = Vec::with_capacity(workers);
-            for _ in 0..workers {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ReplayWork>>(4);
+            for w in 0..workers {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<ReplayRound>>(REPLAY_ROUNDS);
                 senders.push(tx);
+                let done = done_tx.clone();
                 handles.push(scope.spawn(move || {
                     let mut acc = ReplayAcc::default();
-                    let mut pending: Vec<ReplayWork> = Vec::new();
-                    for mut batch in rx {
-                        pending.append(&mut batch);
-                        free.lock().push(batch);
-                        if pending.len() >= REPLAY_BUFFER {
-                            self.apply_grouped(&mut pending, &mut acc);
-                        }
+                    for round in rx {
+                        self.apply_round(&round, w, workers, &mut acc);
+                        // Released before saying so: the decoder reuses a round once
+                        // every worker has let go of it.
+                        drop(round);
+                        let _ = done.send(());
                     }
-                    self.apply_grouped(&mut pending, &mut acc);
-                    (acc.mint, acc.maxt, acc.n)
+                    acc
                 }));
             }
             let mut r = Replayer {
                 head: self,
                 refs: ReplayRefs::default(),
                 stats: ReplayStats::default(),
-                batches: (0..workers)
-                    .map(|_| Vec::with_capacity(REPLAY_BATCH))
-                    .collect(),
-                free,
+                round: ReplayRound::default(),
+                in_flight: std::collections::VecDeque::new(),
+                done: done_rx,
                 senders,
                 min_valid: self.min_valid_time.load(Ordering::Acquire),
             };
@@ -252,71 +253,49 @@ impl Head {
             let mut stats = r.finish();
             for h in handles {
                 // A worker only panics on a bug; surface it rather than lose samples quietly.
-                let (mint, maxt, n) = h.join().expect("WAL replay worker panicked");
-                stats.samples += n;
-                if mint <= maxt {
-                    self.mint.fetch_min(mint, Ordering::AcqRel);
-                    self.maxt.fetch_max(maxt, Ordering::AcqRel);
+                let acc = h.join().expect("WAL replay worker panicked");
+                stats.samples += acc.n;
+                if acc.mint <= acc.maxt {
+                    self.mint.fetch_min(acc.mint, Ordering::AcqRel);
+                    self.maxt.fetch_max(acc.maxt, Ordering::AcqRel);
                 }
             }
             result.map(|()| stats)
         })
     }
 
-    /// Applies buffered replay samples grouped by series: a stable counting sort by series
-    /// id (each series' samples stay in log order), then one lock per series and a run of
-    /// appends into the same chunk, which stays in cache — instead of a lock and a cache
-    /// miss per sample when samples are applied in log order (one per series per scrape).
-    fn apply_grouped(&self, pending: &mut Vec<ReplayWork>, acc: &mut ReplayAcc) {
-        if pending.is_empty() {
-            return;
-        }
-        let max_id = pending.iter().map(|w| w.0).max().unwrap_or(0) as usize;
-        let mut start = vec![0u32; max_id + 2];
-        for w in pending.iter() {
-            start[w.0 as usize + 1] += 1;
-        }
-        for i in 1..start.len() {
-            start[i] += start[i - 1];
-        }
-        let mut next = start.clone();
-        let mut order = vec![0u32; pending.len()];
-        for (i, w) in pending.iter().enumerate() {
-            let slot = &mut next[w.0 as usize];
-            order[*slot as usize] = i as u32;
-            *slot += 1;
-        }
-        let by_id = self.by_id.read();
-        let mut k = 0;
-        while k < order.len() {
-            let id = pending[order[k] as usize].0;
-            let end = start[id as usize + 1] as usize;
-            if let Some(Some(s)) = by_id.get(id as usize) {
-                let mut d = s.data.lock();
-                for &i in &order[k..end] {
-                    let w = &mut pending[i as usize];
-                    let t = w.1;
-                    let v = std::mem::replace(&mut w.2, SampleValue::Float(0.0));
-                    if d.last.as_ref().is_none_or(|l| l.0 < t) {
-                        d.append(t, v, self.rules);
-                    } else if let (SampleValue::Float(f), true) = (&v, self.ooo_window > 0)
-                        && d.last.as_ref().is_some_and(|l| t >= l.0 - self.ooo_window)
-                    {
-                        // Accepted out of order when logged: relative to the series'
-                        // newest sample, replay is at least as lenient as the head-wide
-                        // check at append time was.
-                        d.insert_ooo(t, *f);
-                    } else {
-                        continue;
-                    }
-                    acc.mint = acc.mint.min(t);
-                    acc.maxt = acc.maxt.max(t);
-                    acc.n += 1;
-                }
+    /// Applies the partitions of `round` that worker `w` of `workers` owns.
+    fn apply_round(&self, round: &ReplayRound, w: usize, workers: usize, acc: &mut ReplayAcc) {
+        for part in round.parts.iter().skip(w).step_by(workers) {
+            if part.is_empty() {
+                continue;
             }
-            k = end;
+            // Held per partition, not per round, so the decoder can add series meanwhile.
+            let by_id = self.by_id.read();
+            for work in part {
+                let Some(Some(s)) = by_id.get(work.id as usize) else {
+                    continue;
+                };
+                let t = work.t;
+                let v = round.value(work);
+                let mut d = s.data.lock();
+                if d.last.as_ref().is_none_or(|l| l.0 < t) {
+                    d.append(t, v, self.rules);
+                } else if let (SampleValue::Float(f), true) = (&v, self.ooo_window > 0)
+                    && d.last.as_ref().is_some_and(|l| t >= l.0 - self.ooo_window)
+                {
+                    // Accepted out of order when logged: relative to the series' newest
+                    // sample, replay is at least as lenient as the head-wide check at
+                    // append time was.
+                    d.insert_ooo(t, *f);
+                } else {
+                    continue;
+                }
+                acc.mint = acc.mint.min(t);
+                acc.maxt = acc.maxt.max(t);
+                acc.n += 1;
+            }
         }
-        pending.clear();
     }
 
     /// Recreates a series under its WAL reference. Prometheus may log one label set
@@ -728,15 +707,74 @@ impl Head {
     }
 }
 
-/// A sample on its way to a replay worker: series id, timestamp, value. Ids rather than
-/// `Arc`s, so no reference count is touched per sample.
-type ReplayWork = (u32, i64, SampleValue);
+/// A sample on its way to a replay worker: series id, timestamp and value — a float's
+/// bits, or (for the rare native histogram) an index into its round's `histograms`.
+/// 24 bytes, so a round of millions stays compact.
+struct ReplayWork {
+    id: u32,
+    histogram: bool,
+    t: i64,
+    bits: u64,
+}
 
-/// Samples per message to a replay worker.
-const REPLAY_BATCH: usize = 4096;
+/// Consecutive series ids per replay partition: a partition's series (their heads and
+/// open chunks, a few hundred bytes each) fit in a core's private cache. Unit tests use
+/// tiny partitions and rounds so that small logs take every path.
+const REPLAY_PARTITION: u32 = if cfg!(test) { 4 } else { 128 };
 
-/// Samples a replay worker buffers before applying them series by series (about 80 MB).
-const REPLAY_BUFFER: usize = 1 << 21;
+/// Rounds handed to the workers and not yet released, at most.
+const REPLAY_ROUNDS: usize = 2;
+
+/// Samples a round collects per series known so far (within the bounds below): enough
+/// that each series' first, cache-missing touch in a round is shared by many samples.
+const REPLAY_SAMPLES_PER_SERIES: usize = 16;
+const REPLAY_ROUND_MIN: usize = if cfg!(test) { 16 } else { 1 << 20 };
+const REPLAY_ROUND_MAX: usize = if cfg!(test) { 64 } else { 1 << 23 };
+
+/// Samples being replayed, sorted by partition, each partition in log order.
+#[derive(Default)]
+struct ReplayRound {
+    parts: Vec<Vec<ReplayWork>>,
+    histograms: Vec<SampleValue>,
+    len: usize,
+}
+
+impl ReplayRound {
+    fn push(&mut self, id: u32, t: i64, v: SampleValue) {
+        let p = (id / REPLAY_PARTITION) as usize;
+        if self.parts.len() <= p {
+            self.parts.resize_with(p + 1, Vec::new);
+        }
+        let (histogram, bits) = match v {
+            SampleValue::Float(f) => (false, f.to_bits()),
+            v => {
+                self.histograms.push(v);
+                (true, (self.histograms.len() - 1) as u64)
+            }
+        };
+        self.parts[p].push(ReplayWork {
+            id,
+            histogram,
+            t,
+            bits,
+        });
+        self.len += 1;
+    }
+
+    fn value(&self, w: &ReplayWork) -> SampleValue {
+        if w.histogram {
+            self.histograms[w.bits as usize].clone()
+        } else {
+            SampleValue::Float(f64::from_bits(w.bits))
+        }
+    }
+
+    fn clear(&mut self) {
+        self.parts.iter_mut().for_each(Vec::clear);
+        self.histograms.clear();
+        self.len = 0;
+    }
+}
 
 /// What a replay worker applied: the time range and the number of samples.
 struct ReplayAcc {
@@ -758,12 +796,15 @@ impl Default for ReplayAcc {
 /// The decoding side of a WAL replay.
 struct Replayer<'h> {
     head: &'h Head,
-    /// Batches the workers have emptied, for reuse.
-    free: &'h Mutex<Vec<Vec<ReplayWork>>>,
     refs: ReplayRefs,
     stats: ReplayStats,
-    batches: Vec<Vec<ReplayWork>>,
-    senders: Vec<std::sync::mpsc::SyncSender<Vec<ReplayWork>>>,
+    /// The round being filled.
+    round: ReplayRound,
+    /// Rounds sent to the workers, oldest first.
+    in_flight: std::collections::VecDeque<Arc<ReplayRound>>,
+    /// One message each time a worker lets go of a round.
+    done: std::sync::mpsc::Receiver<()>,
+    senders: Vec<std::sync::mpsc::SyncSender<Arc<ReplayRound>>>,
     min_valid: i64,
 }
 
@@ -773,8 +814,8 @@ impl Replayer<'_> {
         let mut failure: Option<crate::Error> = None;
         let mut from = 0;
         if let Some((index, path)) = checkpoint::latest(dir)? {
-            let damaged = replay(&path, 0, |rec| match record::decode(rec) {
-                Ok(r) => self.record(r),
+            let damaged = replay(&path, 0, |rec| match self.raw(rec) {
+                Ok(()) => {}
                 Err(e) => {
                     failure.get_or_insert(crate::Error::corrupt(&path, e.offset as u64, e.what));
                 }
@@ -799,8 +840,8 @@ impl Replayer<'_> {
             if failure.is_some() {
                 return;
             }
-            match record::decode(rec) {
-                Ok(r) => self.record(r),
+            match self.raw(rec) {
+                Ok(()) => {}
                 Err(e) => {
                     failure = Some(crate::Error::corrupt(
                         dir,
@@ -828,26 +869,46 @@ impl Replayer<'_> {
         Ok(())
     }
 
-    /// Sends the remaining batches and closes the workers' channels.
+    /// Sends the last round and closes the workers' channels.
     fn finish(mut self) -> ReplayStats {
-        for w in 0..self.batches.len() {
-            self.flush(w);
-        }
+        self.flush();
         self.senders.clear();
         self.stats
     }
 
-    fn flush(&mut self, w: usize) {
-        let next = self
-            .free
-            .lock()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(REPLAY_BATCH));
-        let batch = std::mem::replace(&mut self.batches[w], next);
-        if !batch.is_empty() {
-            // A worker only goes away by panicking, which `replay_wal` reports on join.
-            let _ = self.senders[w].send(batch);
+    /// Hands the current round to the workers and starts a new one, reusing the oldest
+    /// round in flight (once every worker has let go of it) when enough are out.
+    fn flush(&mut self) {
+        if self.round.len == 0 {
+            return;
         }
+        let mut next = ReplayRound::default();
+        if self.in_flight.len() >= REPLAY_ROUNDS
+            && let Some(mut oldest) = self.in_flight.pop_front()
+        {
+            next = loop {
+                match Arc::try_unwrap(oldest) {
+                    Ok(mut r) => {
+                        r.clear();
+                        break r;
+                    }
+                    Err(still_held) => {
+                        oldest = still_held;
+                        // Woken by any worker letting go of any round; if every worker
+                        // has gone (only by panicking), start afresh.
+                        if self.done.recv().is_err() {
+                            break ReplayRound::default();
+                        }
+                    }
+                }
+            };
+        }
+        let round = Arc::new(std::mem::replace(&mut self.round, next));
+        for tx in &self.senders {
+            // A worker only goes away by panicking, which `replay_wal` reports on join.
+            let _ = tx.send(Arc::clone(&round));
+        }
+        self.in_flight.push_back(round);
     }
 
     fn sample(&mut self, r: u64, t: i64, v: SampleValue) {
@@ -858,11 +919,24 @@ impl Replayer<'_> {
             self.stats.unknown_refs += 1;
             return;
         };
-        let w = id as usize % self.batches.len();
-        self.batches[w].push((id, t, v));
-        if self.batches[w].len() >= REPLAY_BATCH {
-            self.flush(w);
+        self.round.push(id, t, v);
+        if self.round.len >= self.round_limit() {
+            self.flush();
         }
+    }
+
+    /// Samples per round: [`REPLAY_SAMPLES_PER_SERIES`] for each series known so far.
+    fn round_limit(&self) -> usize {
+        (self.stats.series * REPLAY_SAMPLES_PER_SERIES).clamp(REPLAY_ROUND_MIN, REPLAY_ROUND_MAX)
+    }
+
+    /// Replays one encoded record. Float samples, nearly all of a log, are read straight
+    /// from the bytes into the round; other records are decoded whole.
+    fn raw(&mut self, rec: &[u8]) -> Result<(), crate::encoding::DecodeError> {
+        if record::for_each_sample(rec, |s| self.sample(s.r, s.t, SampleValue::Float(s.v)))? {
+            return Ok(());
+        }
+        record::decode(rec).map(|r| self.record(r))
     }
 
     fn record(&mut self, r: Record) {

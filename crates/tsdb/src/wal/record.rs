@@ -454,17 +454,29 @@ fn deltas<T>(
     mut entry: impl FnMut(&mut Decbuf<'_>, u64, i64) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
     let mut out = Vec::new();
+    each_delta(d, |d, r, t| {
+        out.push(entry(d, r, t)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The streaming form of [`deltas`]: `entry` reads each item's rest.
+fn each_delta(
+    d: &mut Decbuf<'_>,
+    mut entry: impl FnMut(&mut Decbuf<'_>, u64, i64) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
     if d.remaining() == 0 {
-        return Ok(out);
+        return Ok(());
     }
     let base_r = d.be64()?;
     let base_t = d.be64()? as i64;
     while d.remaining() > 0 {
         let r = base_r.wrapping_add(d.varint()? as u64);
         let t = base_t.wrapping_add(d.varint()?);
-        out.push(entry(d, r, t)?);
+        entry(d, r, t)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn get_any_histogram<H: WalHistogram>(d: &mut Decbuf<'_>) -> Result<H, DecodeError> {
@@ -506,14 +518,11 @@ pub fn decode(rec: &[u8]) -> Result<Record, DecodeError> {
             }
             Record::Series(out)
         }
-        kind::SAMPLES => Record::Samples(deltas(&mut d, |d, r, t| {
-            Ok(RefSample {
-                r,
-                t,
-                v: d.be64f()?,
-            })
-        })?),
-        kind::SAMPLES_V2 => Record::Samples(samples_v2(&mut d)?),
+        kind::SAMPLES | kind::SAMPLES_V2 => {
+            let mut out = Vec::new();
+            samples(typ, &mut d, |s| out.push(s))?;
+            Record::Samples(out)
+        }
         kind::TOMBSTONES => {
             let mut out = Vec::new();
             while d.remaining() > 0 {
@@ -589,13 +598,36 @@ pub fn decode(rec: &[u8]) -> Result<Record, DecodeError> {
 }
 
 /// Prometheus 3's optional samples layout with start timestamps (which we drop).
-fn samples_v2(d: &mut Decbuf<'_>) -> Result<Vec<RefSample>, DecodeError> {
-    let mut out: Vec<RefSample> = Vec::new();
-    let (mut first_t, mut prev_st) = (0i64, 0i64);
-    let mut first_st = 0i64;
+/// Calls `f` for each sample of a float-samples record without collecting them: the
+/// WAL replay's hot path. Returns `Ok(false)`, having read nothing, for a record of any
+/// other kind (for [`decode`]).
+pub fn for_each_sample(rec: &[u8], f: impl FnMut(RefSample)) -> Result<bool, DecodeError> {
+    let mut d = Decbuf::new(rec);
+    let typ = d.byte()?;
+    if typ != kind::SAMPLES && typ != kind::SAMPLES_V2 {
+        return Ok(false);
+    }
+    samples(typ, &mut d, f)?;
+    Ok(true)
+}
+
+/// Reads the body of a samples record of kind `typ` (version 1 or 2).
+fn samples(typ: u8, d: &mut Decbuf<'_>, mut f: impl FnMut(RefSample)) -> Result<(), DecodeError> {
+    if typ == kind::SAMPLES {
+        return each_delta(d, |d, r, t| {
+            f(RefSample {
+                r,
+                t,
+                v: d.be64f()?,
+            });
+            Ok(())
+        });
+    }
+    let (mut first_t, mut prev_st, mut first_st) = (0i64, 0i64, 0i64);
+    let mut prev_r: Option<u64> = None;
     while d.remaining() > 0 {
-        let (r, t) = if let Some(prev) = out.last() {
-            let r = (prev.r as i64).wrapping_add(d.varint()?) as u64;
+        let (r, t) = if let Some(prev) = prev_r {
+            let r = (prev as i64).wrapping_add(d.varint()?) as u64;
             let t = first_t.wrapping_add(d.varint()?);
             prev_st = match d.byte()? {
                 0 => 0,
@@ -610,13 +642,14 @@ fn samples_v2(d: &mut Decbuf<'_>) -> Result<Vec<RefSample>, DecodeError> {
             prev_st = first_st;
             (r, first_t)
         };
-        out.push(RefSample {
+        prev_r = Some(r);
+        f(RefSample {
             r,
             t,
             v: d.be64f()?,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
