@@ -84,12 +84,11 @@ struct Digits {
 }
 
 impl Digits {
-    /// The digits of `f`, or `None` when they are more than 15. Only then can `f` lie
-    /// exactly halfway between two shortest candidates that both round-trip (a double
-    /// holds 15.95 decimal digits), and on such ties serde_json's writer picks the even
-    /// digit where Go and `core::fmt` round up (`639075167746196.25` is `…196.3`), so
-    /// those take the `core::fmt` path.
-    fn of(f: f64) -> Option<Digits> {
+    /// The digits of `f`. Where `f` lies exactly halfway between two shortest
+    /// candidates, serde_json's writer picks the even digit, as Go's strconv does
+    /// (Prometheus writes 639075167746196.25 as `639075167746196.2`), where `core::fmt`
+    /// would round up (`…196.3`).
+    fn of(f: f64) -> Digits {
         let mut text = [0u8; 40];
         let n = {
             let mut w = &mut text[..];
@@ -150,7 +149,7 @@ impl Digits {
         } else {
             d.point = 0;
         }
-        (d.len <= 15).then_some(d)
+        d
     }
 
     fn digits(&self) -> &str {
@@ -163,24 +162,7 @@ impl Digits {
 /// exponent with at least two digits when `two_digit_exp` (strconv), as written by
 /// encoding/json otherwise (`1e-7`, `1e+21`).
 fn write_exp(out: &mut String, f: f64, two_digit_exp: bool) {
-    let Some(d) = Digits::of(f) else {
-        // Rust's `{:e}` gives the same shortest digits as Go's 'e' with precision -1;
-        // only the exponent differs: Go's strconv writes at least two digits.
-        let s = format!("{f:e}");
-        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        out.push_str(mant);
-        out.push('e');
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp),
-        };
-        out.push(sign);
-        if two_digit_exp && digits.len() < 2 {
-            out.push('0');
-        }
-        out.push_str(digits);
-        return;
-    };
+    let d = Digits::of(f);
     if f.is_sign_negative() {
         out.push('-');
     }
@@ -227,10 +209,7 @@ fn write_shortest_plain(out: &mut String, f: f64) {
         write_u64(out, f.abs() as u64);
         return;
     }
-    let Some(d) = Digits::of(f) else {
-        let _ = write!(out, "{f}");
-        return;
-    };
+    let d = Digits::of(f);
     if f.is_sign_negative() {
         out.push('-');
     }
@@ -694,24 +673,60 @@ mod float_tests {
         values
     }
 
+    /// `ours` equals `core_fmt`, or both are the same length, read back as `v`, and
+    /// differ only in the last digit, ours even and core::fmt's one more: a value exactly
+    /// halfway between two shortest candidates, which Go rounds to even and core::fmt up.
+    fn same_or_tie(ours: &str, core_fmt: &str, v: f64) {
+        if ours == core_fmt {
+            return;
+        }
+        let mantissa = |s: &str| s.split('e').next().unwrap_or("").to_string();
+        let (a, b) = (mantissa(ours), mantissa(core_fmt));
+        assert_eq!(ours.len(), core_fmt.len(), "{v:e}: {ours} vs {core_fmt}");
+        assert_eq!(
+            a[..a.len() - 1],
+            b[..b.len() - 1],
+            "{v:e}: {ours} vs {core_fmt}"
+        );
+        let (da, db) = (a.as_bytes()[a.len() - 1], b.as_bytes()[b.len() - 1]);
+        assert!(da % 2 == 0 && db == da + 1, "{v:e}: {ours} vs {core_fmt}");
+        let parse = |s: &str| s.parse::<f64>().unwrap();
+        assert_eq!(parse(ours), v, "{ours}");
+        assert_eq!(parse(core_fmt), v, "{core_fmt}");
+    }
+
     #[test]
-    fn shortest_plain_matches_display() {
+    fn shortest_plain_matches_display_but_for_ties() {
         for v in values() {
             if v.abs() >= 1e21 {
                 continue;
             }
             let mut a = String::new();
             write_shortest_plain(&mut a, v);
-            assert_eq!(a, format!("{v}"), "{v:e}");
+            same_or_tie(&a, &format!("{v}"), v);
         }
     }
 
     #[test]
-    fn fast_float_format_matches_core_fmt() {
+    fn fast_float_format_matches_core_fmt_but_for_ties() {
         for v in values() {
             let mut a = String::new();
             format_float(&mut a, v);
-            assert_eq!(a, reference(v), "{v:e}");
+            same_or_tie(&a, &reference(v), v);
+        }
+    }
+
+    #[test]
+    fn ties_round_to_even_like_prometheus() {
+        // Prometheus 2.42 answers `vector(639075167746196.25)` with "639075167746196.2"
+        // and `vector(27853980377370.3125)` with "27853980377370.312".
+        for (f, want) in [
+            (639_075_167_746_196.0 + 0.25, "639075167746196.2"),
+            (27_853_980_377_370.0 + 0.3125, "27853980377370.312"),
+        ] {
+            let mut s = String::new();
+            format_float(&mut s, f);
+            assert_eq!(s, want);
         }
     }
 
