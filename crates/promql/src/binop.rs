@@ -8,10 +8,10 @@ use std::sync::Arc;
 use promlite_model::{FloatHistogram, Labels, LabelsBuilder, METRIC_NAME};
 
 use crate::ast::{BinaryExpr, BinaryOp, Cardinality, Expr, PosRange, ValueType, VectorMatching};
-use crate::engine::{Evaluator, StepCtx};
+use crate::engine::{Evaluator, StepCtx, push_sample};
 use crate::eval_error::EvalError;
 use crate::hist;
-use crate::value::{Annotations, Matrix, Sample, Vector};
+use crate::value::{Annotations, Matrix, Sample, Series, Vector};
 
 pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matrix, EvalError> {
     let lt = b.lhs.value_type();
@@ -55,6 +55,18 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
             let lsig = sigs.of(&lhs, matching);
             let rsig = sigs.of(&rhs, matching);
             let nsigs = sigs.count();
+            if let Some(m) = joined_series(
+                ev,
+                op,
+                [&lhs, &rhs],
+                matching,
+                [&lsig, &rsig],
+                nsigs,
+                b.return_bool,
+                pos,
+            ) {
+                return m;
+            }
             let return_bool = b.return_bool;
             let mut cache = ResultMetrics::default();
             let delayed = ev.delayed;
@@ -101,6 +113,121 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
         }),
         _ => Err(EvalError::msg("invalid operand types for binary operation")),
     }
+}
+
+/// Vector-vector arithmetic and comparisons between float series whose pairing cannot
+/// change from step to step, evaluated pair by pair instead of step by step: when every
+/// signature has at most one right-hand series (and, one-to-one, at most one left-hand
+/// series) and the pairs' result label sets are distinct, no step can raise a matching
+/// error and each left series meets the same right series at every step where both have
+/// a point. Each pair's points are then merged once along time. The output keeps the
+/// order the step-by-step evaluation gives (by first point, then left-hand order).
+/// `None` when the shape does not allow it (fill modifiers, `group_right`, histograms,
+/// possible duplicates): the caller evaluates step by step.
+#[allow(clippy::too_many_arguments)]
+fn joined_series(
+    ev: &mut Evaluator<'_>,
+    op: BinaryOp,
+    [lhs, rhs]: [&Matrix; 2],
+    matching: &VectorMatching,
+    [lsig, rsig]: [&[u32]; 2],
+    nsigs: usize,
+    return_bool: bool,
+    pos: PosRange,
+) -> Option<Result<Matrix, EvalError>> {
+    use BinaryOp::{Add, Atan2, Div, Eql, Gte, Gtr, Lss, Lte, Mod, Mul, Neq, Pow, Sub};
+    let float_op = matches!(
+        op,
+        Add | Sub | Mul | Div | Pow | Mod | Atan2 | Eql | Neq | Gtr | Lss | Gte | Lte
+    );
+    if !float_op
+        || matching.fill_lhs.is_some()
+        || matching.fill_rhs.is_some()
+        || !matches!(
+            matching.card,
+            Cardinality::OneToOne | Cardinality::ManyToOne
+        )
+        || lhs.iter().chain(rhs).any(|s| !s.histograms.is_empty())
+    {
+        return None;
+    }
+    let mut right: Vec<Option<usize>> = vec![None; nsigs];
+    for (j, &sig) in rsig.iter().enumerate() {
+        if right[sig as usize].replace(j).is_some() {
+            return None;
+        }
+    }
+    if matching.card == Cardinality::OneToOne {
+        let mut seen = vec![false; nsigs];
+        for &sig in lsig {
+            if std::mem::replace(&mut seen[sig as usize], true) {
+                return None;
+            }
+        }
+    }
+    let drop_name = !ev.delayed && return_bool;
+    let pairs: Vec<(usize, usize, Labels)> = lhs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ls)| {
+            let j = right[lsig[i] as usize]?;
+            let m = result_metric(&ls.metric, &rhs[j].metric, op, matching, drop_name);
+            Some((i, j, m))
+        })
+        .collect();
+    let mut distinct = hashbrown::HashSet::with_capacity(pairs.len());
+    if !pairs.iter().all(|(_, _, m)| distinct.insert(m)) {
+        return None;
+    }
+    drop(distinct);
+    let steps = ev.steps();
+    let mut out: Vec<(i64, usize, Series)> = Vec::with_capacity(pairs.len());
+    let mut total = 0;
+    for (i, j, metric) in pairs {
+        if let Err(e) = ev.tick() {
+            return Some(Err(e));
+        }
+        let (l, r) = (&lhs[i].floats, &rhs[j].floats);
+        let mut s = Series {
+            metric,
+            drop_name: return_bool,
+            ..Series::default()
+        };
+        let (mut a, mut b) = (0, 0);
+        while let (Some(pl), Some(pr)) = (l.get(a), r.get(b)) {
+            if pl.t != pr.t {
+                if pl.t < pr.t {
+                    a += 1;
+                } else {
+                    b += 1;
+                }
+                continue;
+            }
+            a += 1;
+            b += 1;
+            let Some((f, _, keep)) = elem_binop(op, pl.f, pr.f, None, None, pos, &mut ev.annos)
+            else {
+                continue;
+            };
+            let f = if return_bool {
+                if keep { 1.0 } else { 0.0 }
+            } else if keep {
+                f
+            } else {
+                continue;
+            };
+            push_sample(&mut s, pl.t, f, None, steps);
+        }
+        if let Some(first) = s.floats.first() {
+            total += s.floats.len();
+            out.push((first.t, i, s));
+        }
+    }
+    out.sort_by_key(|(t, i, _)| (*t, *i));
+    if let Err(e) = ev.add_samples(total) {
+        return Some(Err(e));
+    }
+    Some(Ok(out.into_iter().map(|(_, _, s)| s).collect()))
 }
 
 /// Maps each series to the ordinal of its matching signature (the labels the match is
