@@ -35,7 +35,12 @@ pub(crate) struct Reply {
     data: Option<String>,
     warnings: Vec<String>,
     infos: Vec<String>,
+    /// `data` already begins with the envelope's `{"status":"success","data":` (large
+    /// query answers, which are then not copied again).
+    in_envelope: bool,
 }
+
+const ENVELOPE: &str = "{\"status\":\"success\",\"data\":";
 
 impl Reply {
     fn data(json: String) -> Reply {
@@ -59,12 +64,18 @@ fn respond(r: ApiResult) -> Response {
             data: None,
             warnings,
             infos,
+            ..
         }) if warnings.is_empty() && infos.is_empty() => StatusCode::NO_CONTENT.into_response(),
         Ok(reply) => {
             let data = reply.data.unwrap_or_else(|| "null".to_string());
-            let mut out = String::with_capacity(data.len() + 64);
-            out.push_str("{\"status\":\"success\",\"data\":");
-            out.push_str(&data);
+            let mut out = if reply.in_envelope {
+                data
+            } else {
+                let mut out = String::with_capacity(data.len() + 64);
+                out.push_str(ENVELOPE);
+                out.push_str(&data);
+                out
+            };
             if !reply.warnings.is_empty() {
                 out.push_str(",\"warnings\":");
                 write_str_array(&mut out, &reply.warnings);
@@ -306,6 +317,27 @@ fn request_engine(web: &Web, form: &Form) -> Result<Engine, ApiError> {
     })
 }
 
+/// About the size of a query answer's JSON, so that its buffer is allocated once rather
+/// than grown by doubling (megabytes for range queries): per point a timestamp and a
+/// value of about 30 bytes, per series its labels and the keys.
+fn reply_size_hint(v: &Value) -> usize {
+    let series = |metric: &promlite_model::Labels| {
+        48 + metric
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 6)
+            .sum::<usize>()
+    };
+    let n = match v {
+        Value::Matrix(m) => m
+            .iter()
+            .map(|s| series(&s.metric) + 32 * (s.floats.len() + s.histograms.len()))
+            .sum(),
+        Value::Vector(v) => v.iter().map(|s| series(&s.metric) + 40).sum(),
+        _ => 64,
+    };
+    n + 256
+}
+
 /// `{"resultType":…,"result":…}` with the limit applied and annotations rendered.
 fn query_reply(r: QueryResult, limit: usize, query: &str) -> Reply {
     let (mut warnings, infos) = r.annotations.as_strings(query);
@@ -326,7 +358,9 @@ fn query_reply(r: QueryResult, limit: usize, query: &str) -> Reply {
             warnings.push("results truncated due to limit".to_string());
         }
     }
-    let mut out = String::from("{\"resultType\":\"");
+    let mut out = String::with_capacity(reply_size_hint(&value));
+    out.push_str(ENVELOPE);
+    out.push_str("{\"resultType\":\"");
     out.push_str(result_type(&value));
     out.push_str("\",\"result\":");
     write_value(&mut out, &value);
@@ -335,6 +369,7 @@ fn query_reply(r: QueryResult, limit: usize, query: &str) -> Reply {
         data: Some(out),
         warnings,
         infos,
+        in_envelope: true,
     }
 }
 
@@ -490,6 +525,7 @@ async fn series(web: Web, form: Form) -> ApiResult {
             data: Some(out),
             warnings,
             infos: Vec::new(),
+            in_envelope: false,
         })
     })
     .await?
@@ -526,6 +562,7 @@ fn string_list_reply(mut items: Vec<String>, limit: usize) -> Reply {
         data: Some(out),
         warnings,
         infos: Vec::new(),
+        in_envelope: false,
     }
 }
 

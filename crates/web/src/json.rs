@@ -209,6 +209,22 @@ fn write_shortest_plain(out: &mut String, f: f64) {
         write_u64(out, f.abs() as u64);
         return;
     }
+    // serde_json writes most values already in Go's 'f' layout (`0.001234`, `12.34`,
+    // `-0.5`); only its exponent forms and whole numbers (`1e-6`, `1.5e16`,
+    // `12340000000.0`) need the digits re-laid out.
+    let mut text = [0u8; 40];
+    let n = {
+        let mut w = &mut text[..];
+        let _ = serde_json::to_writer(&mut w, &f);
+        40 - w.len()
+    };
+    if let Ok(plain) = std::str::from_utf8(&text[..n])
+        && !plain.contains('e')
+        && !plain.ends_with(".0")
+    {
+        out.push_str(plain);
+        return;
+    }
     let d = Digits::of(f);
     if f.is_sign_negative() {
         out.push('-');
