@@ -475,38 +475,52 @@ impl Gather {
     }
 
     /// The samples of `m` at `ts` (and the index of each sample's series in `m`).
+    ///
+    /// `out` and `idx` hold the previous step's samples: a series present at both steps
+    /// usually keeps its place, and its sample is then updated in place rather than
+    /// rebuilt, which saves a label-set clone and drop (two atomic operations) per
+    /// series per step.
     fn at(&mut self, m: &Matrix, ts: i64, out: &mut Vector, idx: &mut Vec<usize>) {
-        out.clear();
-        idx.clear();
+        let mut k = 0;
         for (i, s) in m.iter().enumerate() {
-            if let Some(p) = s.floats.get(self.fi[i])
+            let (f, h) = if let Some(p) = s.floats.get(self.fi[i])
                 && p.t == ts
             {
                 self.fi[i] += 1;
-                out.push(Sample {
-                    metric: s.metric.clone(),
-                    t: ts,
-                    f: p.f,
-                    h: None,
-                    drop_name: s.drop_name,
-                });
-                idx.push(i);
-                continue;
-            }
-            if let Some(p) = s.histograms.get(self.hi[i])
+                (p.f, None)
+            } else if let Some(p) = s.histograms.get(self.hi[i])
                 && p.t == ts
             {
                 self.hi[i] += 1;
-                out.push(Sample {
+                (0.0, Some(p.h.clone()))
+            } else {
+                continue;
+            };
+            if k < out.len() && idx[k] == i {
+                let o = &mut out[k];
+                o.t = ts;
+                o.f = f;
+                o.h = h;
+            } else {
+                let sample = Sample {
                     metric: s.metric.clone(),
                     t: ts,
-                    f: 0.0,
-                    h: Some(p.h.clone()),
+                    f,
+                    h,
                     drop_name: s.drop_name,
-                });
-                idx.push(i);
+                };
+                if k < out.len() {
+                    out[k] = sample;
+                    idx[k] = i;
+                } else {
+                    out.push(sample);
+                    idx.push(i);
+                }
             }
+            k += 1;
         }
+        out.truncate(k);
+        idx.truncate(k);
     }
 }
 
