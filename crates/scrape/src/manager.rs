@@ -254,7 +254,12 @@ impl ScrapeManager {
         let delay = if self.options.no_offsets {
             Duration::ZERO
         } else {
-            target.offset(SystemTime::now(), self.options.offset_seed)
+            let now = SystemTime::now();
+            on_grid(
+                now,
+                target.offset(now, self.options.offset_seed),
+                target.interval(),
+            )
         };
         let (tx, rx) = oneshot::channel();
         let sl = ScrapeLoop {
@@ -338,6 +343,29 @@ impl ScrapeManager {
             let _ = h.await;
         }
     }
+}
+
+/// The finest spacing of scrape start times: a hundredth of the interval, at most 10 ms.
+const GRID_MAX: Duration = Duration::from_millis(10);
+
+/// `delay` (from `now`) moved later onto the wall-clock grid of a hundredth of
+/// `interval` (at most 10 ms), so that targets whose offsets fall close together start
+/// together: a thousand targets at 1 s wake the runtime a hundred times per interval
+/// rather than a thousand, and each wake-up's scrapes send their requests and read their
+/// answers in one turn. The spread over the interval stays Prometheus's, to within
+/// the grid.
+fn on_grid(now: SystemTime, delay: Duration, interval: Duration) -> Duration {
+    let grid = (interval / 100).min(GRID_MAX).as_nanos();
+    if grid == 0 {
+        return delay;
+    }
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let at = now + delay.as_nanos();
+    let aligned = at.div_ceil(grid) * grid;
+    Duration::from_nanos(u64::try_from(aligned - now).unwrap_or(u64::MAX))
 }
 
 /// One target's loop.
@@ -492,5 +520,32 @@ impl ScrapeLoop {
             }
             Err(e) => tracing::warn!("appending staleness markers failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_fall_on_the_grid() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        let ms = Duration::from_millis;
+        for (delay, interval, want) in [
+            // 1 s: a 10 ms grid; the start moves later, never earlier.
+            (ms(0), ms(1000), Duration::from_nanos(6_543_211)),
+            (ms(500), ms(1000), Duration::from_nanos(506_543_211)),
+            // 15 s: still 10 ms.
+            (ms(7000), ms(15000), Duration::from_nanos(7_006_543_211)),
+            // 100 ms: a hundredth, 1 ms.
+            (ms(50), ms(100), Duration::from_nanos(50_543_211)),
+        ] {
+            let d = on_grid(now, delay, interval);
+            assert_eq!(d, want, "{delay:?} {interval:?}");
+            let at = (now + d).duration_since(SystemTime::UNIX_EPOCH).unwrap();
+            assert_eq!(at.as_nanos() % (interval / 100).min(GRID_MAX).as_nanos(), 0);
+        }
+        // An interval too short for a grid: starts stay where they were.
+        assert_eq!(on_grid(now, ms(0), Duration::from_nanos(50)), ms(0));
     }
 }
