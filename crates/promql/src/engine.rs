@@ -1391,6 +1391,7 @@ pub(crate) fn windows_around<'l>(
     after: i64,
 ) -> Vec<Window<'l>> {
     let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
+    let (mut flo_step, mut fhi_step) = (0usize, 0usize);
     let mut out = Vec::with_capacity(refs.len());
     let mut prev = i64::MIN;
     for &r in refs {
@@ -1404,12 +1405,8 @@ pub(crate) fn windows_around<'l>(
         prev = r;
         let lo = r - before;
         let hi = r + after;
-        while fhi < l.floats.len() && l.floats[fhi].t <= hi {
-            fhi += 1;
-        }
-        while flo < fhi && l.floats[flo].t <= lo {
-            flo += 1;
-        }
+        fhi = advance(&l.floats, fhi, l.floats.len(), hi, &mut fhi_step);
+        flo = advance(&l.floats, flo, fhi, lo, &mut flo_step);
         while hhi < l.hists.len() && l.hists[hhi].t <= hi {
             hhi += 1;
         }
@@ -1435,6 +1432,28 @@ pub(crate) fn windows_around<'l>(
         });
     }
     out
+}
+
+/// The first index from `i` (at most `end`) whose point is after `t`, `floats[i..]`
+/// being sorted. Regularly spaced samples move each window edge by the same count at
+/// every step, so the previous step's count (`step`) is tried first and confirmed with
+/// two comparisons; the one-by-one scan it replaces ended each step on a mispredicted
+/// branch.
+#[inline]
+fn advance(floats: &[FPoint], i: usize, end: usize, t: i64, step: &mut usize) -> usize {
+    let guess = i + *step;
+    if guess <= end
+        && (guess == i || floats[guess - 1].t <= t)
+        && (guess == end || floats[guess].t > t)
+    {
+        return guess;
+    }
+    let mut j = i;
+    while j < end && floats[j].t <= t {
+        j += 1;
+    }
+    *step = j - i;
+    j
 }
 
 /// Removes staleness markers from `floats[from..]`.
