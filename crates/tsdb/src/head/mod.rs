@@ -1122,7 +1122,9 @@ impl HeadAppender<'_> {
         let mut new_series = Vec::new();
         let mut marked = Vec::new();
         let mut mark = |s: &Arc<MemSeries>| {
-            if !s.logged.swap(true, Ordering::AcqRel) {
+            // A plain load first: nearly every series is logged already, and a swap per
+            // sample would be a locked write to a line other cores read.
+            if !s.logged.load(Ordering::Acquire) && !s.logged.swap(true, Ordering::AcqRel) {
                 new_series.push(RefSeries {
                     r: wal_ref(s),
                     labels: s.labels.clone(),
