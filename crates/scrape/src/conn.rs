@@ -348,51 +348,41 @@ enum Retry {
     Fail(Error),
 }
 
-/// Parses a response head at the start of `buf`; `None` while it is incomplete.
+/// Most header fields a response head may have (Go sets no count, only a size; a scrape
+/// target sending more than this is not one to trust).
+const MAX_HEADERS: usize = 128;
+
+/// What `httparse` found wrong, in words.
+fn parse_error(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header field name",
+        httparse::Error::HeaderValue => "invalid header field value",
+        httparse::Error::NewLine => "invalid line end",
+        httparse::Error::Status => "bad status line",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many header fields",
+        httparse::Error::Version => "no HTTP/1.x status line",
+    }
+}
+
+/// Parses a response head at the start of `buf` (with `httparse`, hyper's own parser);
+/// `None` while it is incomplete.
 fn parse_head(buf: &[u8]) -> Result<Option<Head>, &'static str> {
-    let mut h = Head::default();
-    let mut pos = 0;
-    let mut first = true;
-    let mut http10 = false;
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut headers);
+    let len = match r.parse(buf).map_err(parse_error)? {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => return Ok(None),
+    };
+    let mut h = Head {
+        len,
+        status: r.code.unwrap_or_default(),
+        ..Head::default()
+    };
     let mut keep_alive = false;
-    loop {
-        let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') else {
-            return Ok(None);
-        };
-        let line_start = pos;
-        let mut line = &buf[pos..pos + nl];
-        pos += nl + 1;
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        if first {
-            first = false;
-            let rest = line
-                .strip_prefix(b"HTTP/1.")
-                .ok_or("no HTTP/1.x status line")?;
-            http10 = rest.first() == Some(&b'0');
-            let code = rest.get(2..5).ok_or("short status line")?;
-            if rest.get(1) != Some(&b' ') || !code.iter().all(u8::is_ascii_digit) {
-                return Err("bad status line");
-            }
-            h.status = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
-            continue;
-        }
-        if line.is_empty() {
-            h.len = pos;
-            h.close |= http10 && !keep_alive;
-            return Ok(Some(h));
-        }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or("header line without colon")?;
-        let name = &line[..colon];
-        let value = line[colon + 1..].trim_ascii();
-        let value_start = line_start
-            + colon
-            + 1
-            + (line[colon + 1..].len() - line[colon + 1..].trim_ascii_start().len());
+    for f in r.headers.iter() {
+        let value = f.value.trim_ascii();
+        let name = f.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
             let n: u64 = std::str::from_utf8(value)
                 .ok()
@@ -414,51 +404,40 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, &'static str> {
                 keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case(b"content-type") {
-            h.content_type = value_start..value_start + value.len();
+            // The value is a slice of `buf`: keep where it lies, not a copy.
+            let start = value.as_ptr() as usize - buf.as_ptr() as usize;
+            h.content_type = start..start + value.len();
         } else if name.eq_ignore_ascii_case(b"content-encoding") {
             h.gzip = value.eq_ignore_ascii_case(b"gzip");
         }
     }
+    h.close |= r.version == Some(0) && !keep_alive;
+    Ok(Some(h))
 }
 
 /// Decodes the chunks of `raw[*pos..]` into `out`, advancing `pos` past each whole one;
-/// `true` once the last chunk and its trailers are read.
+/// `true` once the last chunk and its trailers are read. Chunk-size lines and trailers
+/// are read by `httparse`.
 fn dechunk(raw: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool, &'static str> {
     loop {
         let rest = &raw[*pos..];
-        let Some(eol) = rest.iter().position(|&b| b == b'\n') else {
-            return Ok(false);
+        let (data, size) = match httparse::parse_chunk_size(rest) {
+            Ok(httparse::Status::Complete(c)) => c,
+            Ok(httparse::Status::Partial) => return Ok(false),
+            Err(_) => return Err("bad chunk size"),
         };
-        let line = rest[..eol].strip_suffix(b"\r").unwrap_or(&rest[..eol]);
-        let size = line
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
-        let size = std::str::from_utf8(size)
-            .ok()
-            .and_then(|s| usize::from_str_radix(s, 16).ok())
-            .ok_or("bad chunk size")?;
-        let data = eol + 1;
         if size == 0 {
-            // Trailers, up to an empty line.
-            let mut p = data;
-            loop {
-                let Some(nl) = rest[p..].iter().position(|&b| b == b'\n') else {
-                    return Ok(false);
-                };
-                let empty = rest[p..p + nl]
-                    .strip_suffix(b"\r")
-                    .unwrap_or(&rest[p..p + nl])
-                    .is_empty();
-                p += nl + 1;
-                if empty {
-                    *pos += p;
-                    return Ok(true);
+            let mut trailers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            return match httparse::parse_headers(&rest[data..], &mut trailers) {
+                Ok(httparse::Status::Complete((n, _))) => {
+                    *pos += data + n;
+                    Ok(true)
                 }
-            }
+                Ok(httparse::Status::Partial) => Ok(false),
+                Err(e) => Err(parse_error(e)),
+            };
         }
-        let Some(end) = data.checked_add(size) else {
+        let Some(end) = usize::try_from(size).ok().and_then(|n| data.checked_add(n)) else {
             return Err("bad chunk size");
         };
         let after = match rest.get(end..) {
