@@ -151,68 +151,44 @@ impl<'a> ChunksIter<'a> {
     }
 }
 
-/// Where a bulk read of one XOR chunk stopped.
-enum Run {
-    /// Past the iterator's own end: exhausted.
-    End,
-    /// At a sample past the caller's limit, which stays current.
-    Stopped,
-    /// At the chunk's end.
-    ChunkDone,
-    /// On damaged bytes.
-    Corrupt,
-}
-
 impl SampleIterator for ChunksIter<'_> {
     fn next(&mut self) -> ValueType {
         self.advance(i64::MIN)
     }
 
-    /// Decodes runs of XOR samples straight into `out`, one chunk after another, with
-    /// no per-sample dispatch: the bulk path range selectors read through.
+    /// Decodes runs of XOR samples straight into `out`, a chunk at a time with the
+    /// chunk's batch decoder ([`XorIter::read_until`]): the bulk path range selectors
+    /// read through.
     fn read_floats(&mut self, maxt: i64, out: &mut Vec<FPoint>) -> ValueType {
         let end = self.maxt;
+        let limit = maxt.min(end);
         loop {
-            let run = {
-                let Some(Cur::Xor(it)) = &mut self.cur else {
-                    return self.cur.as_ref().map_or(ValueType::None, Cur::value_type);
-                };
-                let (t, f) = it.at();
-                if t > maxt {
+            let Some(Cur::Xor(it)) = &mut self.cur else {
+                return self.cur.as_ref().map_or(ValueType::None, Cur::value_type);
+            };
+            let (t, f) = it.at();
+            if t > maxt {
+                return ValueType::Float;
+            }
+            out.push(FPoint { t, f });
+            match it.read_until(limit, out) {
+                // Stopped at a sample past the iterator's end (exhausted) or past the
+                // caller's limit (which stays current).
+                Ok(true) => {
+                    if it.at().0 > end {
+                        self.done = true;
+                        return ValueType::None;
+                    }
                     return ValueType::Float;
                 }
-                out.push(FPoint { t, f });
-                loop {
-                    match it.next_sample() {
-                        Ok(true) => {
-                            let (t, f) = it.at();
-                            if t > end {
-                                break Run::End;
-                            }
-                            if t > maxt {
-                                break Run::Stopped;
-                            }
-                            out.push(FPoint { t, f });
-                        }
-                        Ok(false) => break Run::ChunkDone,
-                        Err(_) => break Run::Corrupt,
-                    }
-                }
-            };
-            match run {
-                Run::End => {
-                    self.done = true;
-                    return ValueType::None;
-                }
-                Run::Stopped => return ValueType::Float,
-                Run::Corrupt => return self.fail("corrupt chunk"),
-                Run::ChunkDone => {
+                Ok(false) => {
                     self.cur = None;
                     match self.advance(i64::MIN) {
                         ValueType::Float => {}
                         vt => return vt,
                     }
                 }
+                Err(_) => return self.fail("corrupt chunk"),
             }
         }
     }
@@ -335,6 +311,7 @@ impl SampleIterator for Deleted<'_> {
 mod tests {
     use super::*;
     use crate::chunkenc::XorChunk;
+    use proptest::prelude::*;
 
     fn refs(chunks: &[XorChunk]) -> Vec<ChunkRef<'_>> {
         chunks
@@ -395,6 +372,103 @@ mod tests {
                     assert_eq!(fast.at(), slow.at());
                     assert_eq!(fast.next(), slow.next());
                 }
+            }
+        }
+    }
+
+    /// Chunks of the given sizes over consecutive samples, with their time ranges.
+    fn chunked(samples: &[(i64, f64)], sizes: &[usize]) -> Vec<(i64, i64, XorChunk)> {
+        let mut out = Vec::new();
+        let mut rest = samples;
+        let mut sizes = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*sizes.next().unwrap()).min(rest.len());
+            let (head, tail) = rest.split_at(n);
+            let mut x = XorChunk::new();
+            for &(t, v) in head {
+                x.append(t, v);
+            }
+            out.push((head[0].0, head[n - 1].0, x));
+            rest = tail;
+        }
+        out
+    }
+
+    proptest! {
+        /// After a seek into the middle of a series, bulk reads (the batch decoder) read
+        /// exactly what sample-by-sample reads do, for chunks of 1 to 480 samples,
+        /// irregular timestamps and NaN or stale-marker values.
+        #[test]
+        fn bulk_reads_after_seek_match(
+            steps in proptest::collection::vec(
+                (prop_oneof![4 => Just(10_000i64), 1 => 1i64..30_000, 1 => 1i64..(1 << 36)],
+                 prop_oneof![3 => Just(None), 2 => any::<f64>().prop_map(Some),
+                             1 => Just(Some(f64::NAN)),
+                             1 => Just(Some(f64::from_bits(0x7ff0_0000_0000_0002)))]),
+                1..1500),
+            sizes in proptest::collection::vec(1usize..=480, 1..6),
+            picks in proptest::collection::vec(any::<prop::sample::Index>(), 4),
+            limits in proptest::collection::vec(-3i64..4, 2),
+        ) {
+            let mut t = -5_000_000i64;
+            let mut v = 0.0;
+            let samples: Vec<(i64, f64)> = steps
+                .into_iter()
+                .map(|(d, nv)| {
+                    t += d;
+                    v = nv.unwrap_or(v + 1.0);
+                    (t, v)
+                })
+                .collect();
+            let pick = |i: usize| samples[picks[i].index(samples.len())].0;
+            let chunks = chunked(&samples, &sizes);
+            let refs = || {
+                chunks
+                    .iter()
+                    .map(|(mint, maxt, x)| ChunkRef {
+                        mint: *mint,
+                        maxt: *maxt,
+                        encoding: Encoding::Xor,
+                        bytes: x.bytes(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (a, b) = (pick(0), pick(1));
+            let (mint, maxt) = (a.min(b), a.max(b) + limits[0]);
+            let seek_to = pick(2);
+            let limit = pick(3) + limits[1];
+            let mut slow = ChunksIter::new(refs(), mint, maxt);
+            let mut fast = ChunksIter::new(refs(), mint, maxt);
+            let mut want = Vec::new();
+            let mut vt = slow.seek(seek_to);
+            while vt == ValueType::Float {
+                let (t, f) = slow.at();
+                if t > limit {
+                    break;
+                }
+                want.push((t, f.to_bits()));
+                vt = slow.next();
+            }
+            let mut got = Vec::new();
+            let gvt = if fast.seek(seek_to) == ValueType::Float {
+                fast.read_floats(limit, &mut got)
+            } else {
+                ValueType::None
+            };
+            let got: Vec<_> = got.iter().map(|p| (p.t, p.f.to_bits())).collect();
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(gvt, vt);
+            // And both agree with the samples themselves.
+            let lo = seek_to.max(mint);
+            let truth: Vec<_> = samples
+                .iter()
+                .filter(|s| s.0 >= lo && s.0 <= maxt && s.0 <= limit)
+                .map(|s| (s.0, s.1.to_bits()))
+                .collect();
+            prop_assert_eq!(&got, &truth);
+            if gvt == ValueType::Float {
+                prop_assert_eq!(fast.at().0, slow.at().0);
+                prop_assert_eq!(fast.next(), slow.next());
             }
         }
     }

@@ -115,6 +115,16 @@ impl<'a> BitReader<'a> {
         BitReader { data, pos: 0 }
     }
 
+    /// A reader of `data` starting at bit `pos`.
+    pub(crate) fn at(data: &'a [u8], pos: usize) -> BitReader<'a> {
+        BitReader { data, pos }
+    }
+
+    /// The position in bits.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
     #[inline]
     pub(crate) fn read_bit(&mut self) -> Result<bool, Eof> {
         let byte = *self.data.get(self.pos >> 3).ok_or(Eof)?;
@@ -138,16 +148,6 @@ impl<'a> BitReader<'a> {
             window[..tail.len()].copy_from_slice(tail);
         }
         (u64::from_be_bytes(window) << shift) >> (64 - n)
-    }
-
-    /// Consumes `n` bits.
-    #[inline]
-    pub(crate) fn skip(&mut self, n: u32) -> Result<(), Eof> {
-        if self.pos + n as usize > self.data.len() * 8 {
-            return Err(Eof);
-        }
-        self.pos += n as usize;
-        Ok(())
     }
 
     /// Reads `n` (≤ 64) bits as the low bits of the result.
