@@ -19,6 +19,25 @@ use crate::hist;
 use crate::value::{Matrix, Series};
 
 /// Kahan summation step (Prometheus's `kahansum.Inc`).
+/// Adds `f` to an average as Prometheus does: a compensated sum while it stays finite,
+/// then (from the sample that would overflow it) an incremental mean. `count` already
+/// includes `f`; `c` is the compensation of whichever of `sum` and `mean` is in use.
+fn avg_add(f: f64, count: f64, sum: &mut f64, c: &mut f64, mean: &mut f64, incremental: &mut bool) {
+    if !*incremental {
+        let (nv, nc) = kahan_inc(f, *sum, *c);
+        if !nv.is_infinite() {
+            *sum = nv;
+            *c = nc;
+            return;
+        }
+        *incremental = true;
+        *mean = *sum / (count - 1.0);
+        *c /= count - 1.0;
+    }
+    let q = (count - 1.0) / count;
+    (*mean, *c) = kahan_inc(f / count, q * *mean, q * *c);
+}
+
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
@@ -509,19 +528,14 @@ pub(crate) fn eval_aggregate(
                         }
                         None => {
                             g.has_float = true;
-                            if !g.incremental {
-                                let (nv, nc) = kahan_inc(f, g.f, g.kahan_c);
-                                if !nv.is_infinite() {
-                                    g.f = nv;
-                                    g.kahan_c = nc;
-                                    continue;
-                                }
-                                g.incremental = true;
-                                g.mean = g.f / (g.count - 1.0);
-                                g.kahan_c /= g.count - 1.0;
-                            }
-                            let q = (g.count - 1.0) / g.count;
-                            (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
+                            avg_add(
+                                f,
+                                g.count,
+                                &mut g.f,
+                                &mut g.kahan_c,
+                                &mut g.mean,
+                                &mut g.incremental,
+                            );
                         }
                     }
                 }
@@ -710,19 +724,14 @@ impl FloatFold {
             AggregateOp::Sum => (g.f, g.c) = kahan_inc(f, g.f, g.c),
             AggregateOp::Avg => {
                 g.count += 1.0;
-                if !g.incremental {
-                    let (nv, nc) = kahan_inc(f, g.f, g.c);
-                    if !nv.is_infinite() {
-                        g.f = nv;
-                        g.c = nc;
-                        return;
-                    }
-                    g.incremental = true;
-                    g.mean = g.f / (g.count - 1.0);
-                    g.c /= g.count - 1.0;
-                }
-                let q = (g.count - 1.0) / g.count;
-                (g.mean, g.c) = kahan_inc(f / g.count, q * g.mean, q * g.c);
+                avg_add(
+                    f,
+                    g.count,
+                    &mut g.f,
+                    &mut g.c,
+                    &mut g.mean,
+                    &mut g.incremental,
+                );
             }
             AggregateOp::Max if g.f < f || g.f.is_nan() => g.f = f,
             AggregateOp::Min if g.f > f || g.f.is_nan() => g.f = f,

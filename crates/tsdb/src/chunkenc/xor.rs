@@ -226,6 +226,16 @@ struct State {
 }
 
 impl State {
+    /// Before the first sample.
+    const START: State = State {
+        pos: 0,
+        t: i64::MIN,
+        v: 0,
+        t_delta: 0,
+        leading: 0,
+        trailing: 0,
+    };
+
     /// Decodes one sample after the second (delta-of-delta timestamp, XOR value).
     ///
     /// Reads through [`window`] loads rather than a bit reader, and checks the position
@@ -337,14 +347,7 @@ impl<'a> XorIter<'a> {
             data: &bytes[HEADER..],
             total: u16::from_be_bytes(header),
             read: 0,
-            s: State {
-                pos: 0,
-                t: i64::MIN,
-                v: 0,
-                t_delta: 0,
-                leading: 0,
-                trailing: 0,
-            },
+            s: State::START,
         })
     }
 
@@ -353,14 +356,7 @@ impl<'a> XorIter<'a> {
             data: &[],
             total: 0,
             read: 0,
-            s: State {
-                pos: 0,
-                t: i64::MIN,
-                v: 0,
-                t_delta: 0,
-                leading: 0,
-                trailing: 0,
-            },
+            s: State::START,
         }
     }
 
