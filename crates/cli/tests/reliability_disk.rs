@@ -175,6 +175,46 @@ impl Writer {
             handle,
         }
     }
+
+    /// Waits until the server refuses remote writes and fails scrape appends (in `log`),
+    /// both saying `why`, and checks that everything acknowledged so far is answered
+    /// (`context` names the episode in the failure). Returns the refusals so far.
+    fn expect_refusals(&self, port: u16, log: &Path, why: &str, context: &str) -> usize {
+        common::wait_for(Duration::from_mins(1), || {
+            !self.refusals.lock().unwrap().is_empty()
+        });
+        let first = self.refusals.lock().unwrap()[0].clone();
+        assert!(
+            first.contains(why) && first.contains("wal"),
+            "unclear refusal: {first}"
+        );
+        common::wait_for(Duration::from_mins(1), || {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            text.lines()
+                .any(|l| l.contains("appending scrape failed") && l.contains(why))
+        });
+        let snapshot = self.acked.lock().unwrap().clone();
+        assert_eq!(
+            missing(port, &snapshot),
+            vec![],
+            "acknowledged samples missing while {context}"
+        );
+        self.refusals.lock().unwrap().len()
+    }
+
+    /// Waits for 20 more acknowledged writes (the server can write again), stops the
+    /// writer, and returns every acknowledged request and the number of refusals.
+    fn finish_after_recovery(self) -> (Vec<(u64, i64)>, usize) {
+        let before = self.acked.lock().unwrap().len();
+        common::wait_for(Duration::from_mins(1), || {
+            self.acked.lock().unwrap().len() > before + 20
+        });
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap();
+        let all = self.acked.lock().unwrap().clone();
+        let refused = self.refusals.lock().unwrap().len();
+        (all, refused)
+    }
 }
 
 fn start(data: &Path, config: &Path, log: &Path) -> Server {
@@ -208,44 +248,15 @@ fn full_disk_and_read_only_data_dir() {
 
     // A writer that keeps the disk full: acknowledged requests are the oracle, refusals
     // must be 500s that say why.
-    let Writer {
-        acked,
-        refusals,
-        stop,
-        handle: writer,
-    } = Writer::start(port);
-    common::wait_for(Duration::from_mins(1), || {
-        !refusals.lock().unwrap().is_empty()
-    });
-    let first = refusals.lock().unwrap()[0].clone();
-    assert!(
-        first.contains("No space left on device") && first.contains("wal"),
-        "unclear refusal: {first}"
-    );
-    // While full: failed scrape appends are logged, and queries answer with everything
-    // acknowledged.
-    common::wait_for(Duration::from_mins(1), || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.lines()
-            .any(|l| l.contains("appending scrape failed") && l.contains("No space left on device"))
-    });
-    let snapshot = acked.lock().unwrap().clone();
-    assert_eq!(
-        missing(port, &snapshot),
-        vec![],
-        "acknowledged samples missing while the disk is full"
-    );
-    let full_refusals = refusals.lock().unwrap().len();
+    let w = Writer::start(port);
+    // While full: writes are refused and failed scrape appends logged, saying why, and
+    // queries answer with everything acknowledged.
+    let full_refusals =
+        w.expect_refusals(port, &log, "No space left on device", "the disk is full");
 
     // Space returns: writes succeed again.
     fs.remount("size=64m");
-    let acked_before = acked.lock().unwrap().len();
-    common::wait_for(Duration::from_mins(1), || {
-        acked.lock().unwrap().len() > acked_before + 20
-    });
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    let all = acked.lock().unwrap().clone();
+    let (all, refused) = w.finish_after_recovery();
     assert_eq!(missing(port, &all), vec![], "after space returned");
 
     // Killed and restarted: nothing acknowledged is missing.
@@ -286,7 +297,7 @@ fn full_disk_and_read_only_data_dir() {
         "reliability_disk: {} requests acknowledged ({} samples), {} refused with ENOSPC ({full_refusals} before space returned), 0 lost; read-only start refused",
         all.len(),
         all.len() * 5,
-        refusals.lock().unwrap().len(),
+        refused,
     );
 }
 
@@ -349,36 +360,17 @@ fn data_dir_becoming_unwritable_while_running() {
 
     let wal = data.join("wal");
     chattr("+i", &wal);
-    common::wait_for(Duration::from_mins(1), || {
-        !w.refusals.lock().unwrap().is_empty()
-    });
-    let first = w.refusals.lock().unwrap()[0].clone();
-    assert!(
-        first.contains("Operation not permitted") && first.contains("wal"),
-        "unclear refusal: {first}"
+    // The refusal and the scrape's failed append say why, and nothing acknowledged is
+    // missing.
+    let refused = w.expect_refusals(
+        port,
+        &log,
+        "Operation not permitted",
+        "the WAL is unwritable",
     );
-    // The scrape's append fails too, and says why in the log.
-    common::wait_for(Duration::from_mins(1), || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.lines()
-            .any(|l| l.contains("appending scrape failed") && l.contains("Operation not permitted"))
-    });
-    let snapshot = w.acked.lock().unwrap().clone();
-    assert_eq!(
-        missing(port, &snapshot),
-        vec![],
-        "acknowledged samples missing while the WAL is unwritable"
-    );
-    let refused = w.refusals.lock().unwrap().len();
 
     chattr("-i", &wal);
-    let before = w.acked.lock().unwrap().len();
-    common::wait_for(Duration::from_mins(1), || {
-        w.acked.lock().unwrap().len() > before + 20
-    });
-    w.stop.store(true, Ordering::Relaxed);
-    w.handle.join().unwrap();
-    let all = w.acked.lock().unwrap().clone();
+    let (all, _) = w.finish_after_recovery();
     assert_eq!(
         missing(port, &all),
         vec![],

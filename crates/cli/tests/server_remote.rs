@@ -165,6 +165,25 @@ fn remote_write_lands_and_reads_back() {
     assert_eq!(samples, [(t, 1.0), (t + 5_000, 2.5)]);
 }
 
+/// An encoded remote-write request of one sample, `only_in_a 42` at `t`: a series only
+/// server A has, which B can only see through remote read.
+fn only_in_a(t: i64) -> Vec<u8> {
+    promlite_remote::encode_write_request(&prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![prompb::Label {
+                name: "__name__".into(),
+                value: "only_in_a".into(),
+            }],
+            samples: vec![prompb::Sample {
+                value: 42.0,
+                timestamp: t,
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
 /// Server B scrapes itself and remote-writes to server A (receiver on), and reads A back
 /// through `remote_read`: A ends up with B's series, and B answers a query for a series
 /// only A has.
@@ -173,30 +192,8 @@ fn server_remote_writes_and_reads_another_server() {
     let dir = tempfile::tempdir().unwrap();
     let (_a, a) = start(dir.path(), true);
     // A series only A has, pushed to it directly.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let only_a = prompb::WriteRequest {
-        timeseries: vec![prompb::TimeSeries {
-            labels: vec![prompb::Label {
-                name: "__name__".into(),
-                value: "only_in_a".into(),
-            }],
-            samples: vec![prompb::Sample {
-                value: 42.0,
-                timestamp: t - 1_000,
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let (code, _) = post(
-        a,
-        "/api/v1/write",
-        RW_HEADERS,
-        &promlite_remote::encode_write_request(&only_a),
-    );
+    let t = promlite_model::value::now_ms();
+    let (code, _) = post(a, "/api/v1/write", RW_HEADERS, &only_in_a(t - 1_000));
     assert_eq!(code, 204);
 
     let b = free_port();
@@ -263,30 +260,9 @@ fn remote_write_and_read_over_tls_with_a_private_ca() {
     let https = |path: &str| common::curl_https(&curl, &ca, None, a, path);
     wait_for(Duration::from_mins(1), || https("/-/ready").is_some());
     // A series only A has, from before B starts: B can only read it remotely.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        - 60_000;
+    let t = promlite_model::value::now_ms() - 60_000;
     let body = dir.path().join("only_a.bin");
-    std::fs::write(
-        &body,
-        promlite_remote::encode_write_request(&prompb::WriteRequest {
-            timeseries: vec![prompb::TimeSeries {
-                labels: vec![prompb::Label {
-                    name: "__name__".into(),
-                    value: "only_in_a".into(),
-                }],
-                samples: vec![prompb::Sample {
-                    value: 42.0,
-                    timestamp: t,
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-    )
-    .unwrap();
+    std::fs::write(&body, only_in_a(t)).unwrap();
     let mut post = std::process::Command::new(&curl);
     post.args(["-s", "--fail", "--cacert"]).arg(&ca);
     for (k, v) in RW_HEADERS {
