@@ -195,6 +195,10 @@ struct TeeAppender<'a> {
 }
 
 impl Appender for TeeAppender<'_> {
+    fn prefetch(&mut self, r: SeriesRef) {
+        self.inner.prefetch(r);
+    }
+
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
         let r = self.inner.append(r, labels, t, v)?;
         self.pending.push((labels.clone(), t, Payload::Float(v)));

@@ -658,6 +658,8 @@ fn append_parsed<P: Parser>(
                     },
                 )
             };
+            // The series a steady scrape appends next: the store may start loading it.
+            let next = series.entries.get(series.cursor).map(|n| n.r);
             let e = &mut series.entries[i];
             if e.last_iter != iter {
                 e.prev_iter = e.last_iter;
@@ -674,6 +676,9 @@ fn append_parsed<P: Parser>(
                 Some(ts) if o.honor_timestamps => ts,
                 _ => t,
             };
+            if let Some(next) = next.filter(|&n| n != SeriesRef::NONE) {
+                app.prefetch(next);
+            }
             let appended = match value {
                 Ok(v) => app.append(e.r, labels, sample_t, v),
                 Err(h) => {

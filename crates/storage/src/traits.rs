@@ -91,6 +91,14 @@ pub trait Appender {
     fn update_metadata(&mut self, r: SeriesRef, labels: &Labels, m: &Metadata)
     -> Result<SeriesRef>;
 
+    /// A hint that the next sample is likely for `r`, a reference this store returned
+    /// earlier (a scraper knows the order in which a target exposes its series). A store
+    /// may start loading what that append will touch, so that the memory latency
+    /// overlaps the caller's work; nothing stored changes. The default ignores it.
+    fn prefetch(&mut self, r: SeriesRef) {
+        let _ = r;
+    }
+
     /// Makes everything appended visible, durably where the store is durable.
     fn commit(self: Box<Self>) -> Result<()>;
 

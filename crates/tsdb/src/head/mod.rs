@@ -653,14 +653,24 @@ impl Head {
     }
 
     /// The series for `labels`, created if new; `hint` is trusted if it still names them.
+    /// The series of `next` (a reference, or [`SeriesRef::NONE`]) starts loading into
+    /// the cache: see [`Appender::prefetch`].
     fn get_or_create(
         &self,
         hint: SeriesRef,
         labels: &Labels,
+        next: SeriesRef,
     ) -> Result<Arc<MemSeries>, StorageError> {
         if hint != SeriesRef::NONE {
             let by_id = self.by_id.read();
-            if let Some(Some(s)) = usize::try_from(hint.0 - 1).ok().and_then(|i| by_id.get(i))
+            let slot = |r: SeriesRef| {
+                let i = usize::try_from(r.0.checked_sub(1)?).ok()?;
+                by_id.get(i)?.as_ref()
+            };
+            if let Some(n) = slot(next) {
+                MemSeries::prefetch(n);
+            }
+            if let Some(s) = slot(hint)
                 && s.labels == *labels
             {
                 return Ok(s.clone());
@@ -1080,6 +1090,7 @@ impl Appendable for Head {
             pending: bufs.pending,
             exemplars: Vec::new(),
             metadata: Vec::new(),
+            next: SeriesRef::NONE,
         })
     }
 }
@@ -1110,6 +1121,8 @@ struct HeadAppender<'a> {
     pending: HashMap<u32, usize>,
     exemplars: Vec<(Arc<MemSeries>, (Labels, Exemplar))>,
     metadata: Vec<(Arc<MemSeries>, Metadata)>,
+    /// The reference given to [`Appender::prefetch`], for the next append to load.
+    next: SeriesRef,
 }
 
 impl HeadAppender<'_> {
@@ -1231,11 +1244,18 @@ impl HeadAppender<'_> {
         if t < self.head.min_valid_time.load(Ordering::Acquire) {
             return Err(StorageError::OutOfBounds);
         }
-        let s = self.head.get_or_create(r, labels)?;
+        let s = self
+            .head
+            .get_or_create(r, labels, std::mem::take(&mut self.next))?;
         let sref = SeriesRef(u64::from(s.id) + 1);
-        let last = match self.pending.get(&s.id) {
-            Some(&i) => Some((self.samples[i].1, self.samples[i].2.clone())),
-            None => s.data.lock().last.clone(),
+        let last = if let Some(&i) = self.pending.get(&s.id) {
+            Some((self.samples[i].1, self.samples[i].2.clone()))
+        } else {
+            let d = s.data.lock();
+            // The commit appends to the head chunk: start loading it now, so that it
+            // arrives while the rest of the transaction is parsed.
+            d.prefetch_head_chunk();
+            d.last.clone()
         };
         if let Some((lt, lv)) = last {
             if t < lt {
@@ -1281,6 +1301,10 @@ impl HeadAppender<'_> {
 }
 
 impl Appender for HeadAppender<'_> {
+    fn prefetch(&mut self, r: SeriesRef) {
+        self.next = r;
+    }
+
     fn append(
         &mut self,
         r: SeriesRef,
@@ -1311,7 +1335,7 @@ impl Appender for HeadAppender<'_> {
         labels: &Labels,
         e: &Exemplar,
     ) -> Result<SeriesRef, StorageError> {
-        let s = self.head.get_or_create(r, labels)?;
+        let s = self.head.get_or_create(r, labels, SeriesRef::NONE)?;
         let sref = SeriesRef(u64::from(s.id) + 1);
         self.exemplars.push((s, (labels.clone(), e.clone())));
         Ok(sref)
@@ -1323,7 +1347,7 @@ impl Appender for HeadAppender<'_> {
         labels: &Labels,
         m: &Metadata,
     ) -> Result<SeriesRef, StorageError> {
-        let s = self.head.get_or_create(r, labels)?;
+        let s = self.head.get_or_create(r, labels, SeriesRef::NONE)?;
         let sref = SeriesRef(u64::from(s.id) + 1);
         self.metadata.push((s, m.clone()));
         Ok(sref)

@@ -17,10 +17,11 @@ fn read(q: &dyn Queryable, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<(Labels,
 
 proptest! {
     /// For any appends, transactions and query windows, the head answers exactly as the
-    /// simple in-memory store does.
+    /// simple in-memory store does, whether appends come with cached references or not
+    /// and whatever references (valid, stale or bogus) are handed to `prefetch`.
     #[test]
     fn head_agrees_with_memstore(
-        ops in proptest::collection::vec((0u8..5, 0i64..3_000, -5.0f64..5.0, any::<bool>()), 1..400),
+        ops in proptest::collection::vec((0u8..5, 0i64..3_000, -5.0f64..5.0, any::<bool>(), 0u64..8), 1..400),
         window in (0i64..3_000, 0i64..3_000),
         job in prop::sample::select(vec!["a", "b", ""]),
     ) {
@@ -28,9 +29,14 @@ proptest! {
         let mem = MemStore::new();
         let mut ha = head.appender();
         let mut ma = mem.appender();
-        for (s, t, v, commit) in ops {
+        let mut refs = [SeriesRef::NONE; 5];
+        for (s, t, v, commit, hint) in ops {
             let l = Labels::from_pairs([("__name__", "m"), ("job", ["a", "b"][usize::from(s % 2)]), ("i", &s.to_string())]);
-            let h = ha.append(SeriesRef::NONE, &l, t, v).map(|_| ());
+            ha.prefetch(SeriesRef(if hint == 7 { u64::MAX } else { hint }));
+            let h = ha.append(refs[usize::from(s)], &l, t, v);
+            if let Ok(r) = h {
+                refs[usize::from(s)] = r;
+            }
             let m = ma.append(SeriesRef::NONE, &l, t, v).map(|_| ());
             prop_assert_eq!(h.is_ok(), m.is_ok());
             if commit {
