@@ -37,6 +37,8 @@ pub struct EngineOptions {
     pub(crate) parser: ParserOptions,
     pub(crate) max_points_per_series: Option<i64>,
     pub(crate) start_timestamps: bool,
+    pub(crate) parallelism: usize,
+    pub(crate) parallel_min_samples: usize,
 }
 
 impl Default for EngineOptions {
@@ -50,6 +52,8 @@ impl Default for EngineOptions {
             parser: ParserOptions::new(),
             max_points_per_series: Some(MAX_POINTS_PER_SERIES),
             start_timestamps: false,
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            parallel_min_samples: 64_000,
         }
     }
 }
@@ -112,6 +116,26 @@ impl EngineOptions {
     /// returns them. Off by default, as in Prometheus.
     pub fn start_timestamps(mut self, on: bool) -> Self {
         self.start_timestamps = on;
+        self
+    }
+
+    /// How many threads one query may use for the per-series work of its selectors
+    /// (reading samples, range functions): 1 evaluates on the calling thread only, as
+    /// Prometheus does. The default is the number of CPUs, at most 4. Results are the
+    /// same for every setting.
+    pub fn parallelism(mut self, threads: usize) -> Self {
+        self.parallelism = threads.max(1);
+        self
+    }
+
+    /// How many samples a selector reads on the calling thread before it shares the
+    /// rest of its series with other threads (see [`Self::parallelism`]); below about
+    /// this much work, waking a helper costs more than it saves. Default 64,000. The
+    /// series read must also average 256 samples (or this number, if lower): a helper
+    /// walks the whole selection to find its share, which costs more than evaluating
+    /// short series such as an instant query's.
+    pub fn parallel_min_samples(mut self, samples: usize) -> Self {
+        self.parallel_min_samples = samples;
         self
     }
 }
@@ -328,6 +352,9 @@ fn run(
         ticks: 0,
         stats_decoding: false,
         use_st: opts.start_timestamps,
+        threads: opts.parallelism,
+        parallel_min_samples: opts.parallel_min_samples,
+        peak_samples: 0,
     };
     let val = ev.eval(expr)?;
     let mat = match val {
@@ -458,6 +485,12 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) stats_decoding: bool,
     /// Whether samples' start times are read (the `start_timestamps` option).
     pub(crate) use_st: bool,
+    /// Threads a selection may use (see `par.rs`); 1 in helper threads.
+    pub(crate) threads: usize,
+    /// Samples a selection reads alone before it shares its series.
+    pub(crate) parallel_min_samples: usize,
+    /// The highest `current_samples` since it was last reset (see `par.rs`).
+    pub(crate) peak_samples: usize,
 }
 
 /// Per-step state of [`Evaluator::range_eval`]: where each input series' cursor is.
@@ -575,13 +608,14 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), EvalError> {
         self.current_samples += n;
+        self.peak_samples = self.peak_samples.max(self.current_samples);
         if self.current_samples > self.max_samples {
             return Err(EvalError::TooManySamples("query execution"));
         }
         Ok(())
     }
 
-    fn child(&self, start: i64, end: i64, interval: i64) -> Evaluator<'a> {
+    pub(crate) fn child(&self, start: i64, end: i64, interval: i64) -> Evaluator<'a> {
         Evaluator {
             store: self.store,
             start,
@@ -601,6 +635,9 @@ impl<'a> Evaluator<'a> {
             ticks: 0,
             stats_decoding: false,
             use_st: self.use_st,
+            threads: self.threads,
+            parallel_min_samples: self.parallel_min_samples,
+            peak_samples: self.current_samples,
         }
     }
 
@@ -778,94 +815,8 @@ impl<'a> Evaluator<'a> {
         for series in set.by_ref() {
             self.tick()?;
             let series = series.map_err(|e| EvalError::Storage(e.to_string()))?;
-            let mut it = series.samples();
-            let mut floats = Vec::with_capacity(expect);
-            let mut hists = Vec::new();
-            let mut sts = Sts::default();
-            let mut any_st = false;
-            let mut vt = it.seek(mint);
-            loop {
-                match vt {
-                    StoreType::None => break,
-                    StoreType::Float if !self.use_st => {
-                        let from = floats.len();
-                        vt = it.read_floats(maxt, &mut floats);
-                        if drop_stale {
-                            drop_stale_markers(&mut floats, from);
-                        }
-                        if vt == StoreType::Float {
-                            // Stopped at a sample after `maxt`.
-                            break;
-                        }
-                        continue;
-                    }
-                    StoreType::Float => {
-                        let (t, f) = it.at();
-                        if t > maxt {
-                            break;
-                        }
-                        if !(drop_stale && is_stale_nan(f)) {
-                            floats.push(FPoint { t, f });
-                            if self.use_st {
-                                let st = it.at_st();
-                                any_st |= st != 0;
-                                sts.floats.push(st);
-                            }
-                        }
-                    }
-                    StoreType::Histogram | StoreType::FloatHistogram => {
-                        let (t, h) = it.at_float_histogram();
-                        if t > maxt {
-                            break;
-                        }
-                        if !(drop_stale && is_stale_nan(h.sum)) {
-                            hists.push(HPoint {
-                                t,
-                                h: Arc::new(h.into_owned()),
-                            });
-                            if self.use_st {
-                                let st = it.at_st();
-                                any_st |= st != 0;
-                                sts.hists.push(st);
-                            }
-                        }
-                    }
-                }
-                vt = it.next();
-            }
-            if !any_st {
-                sts = Sts::default();
-            }
-            if let Some(e) = it.err() {
-                return Err(EvalError::Storage(e.to_string()));
-            }
-            expect = floats.len();
-            if floats.is_empty() && hists.is_empty() {
+            let Some(loaded) = self.load(&*series, mint, maxt, drop_stale, &mut expect)? else {
                 continue;
-            }
-            if self.stats_decoding {
-                for i in 1..hists.len() {
-                    if hists[i].h.counter_reset_hint == promlite_model::CounterResetHint::Unknown
-                        && !is_stale_nan(hists[i].h.sum)
-                        && !is_stale_nan(hists[i - 1].h.sum)
-                    {
-                        let reset = crate::hist::detect_reset(&hists[i].h, &hists[i - 1].h);
-                        let mut h = (*hists[i].h).clone();
-                        h.counter_reset_hint = if reset {
-                            promlite_model::CounterResetHint::CounterReset
-                        } else {
-                            promlite_model::CounterResetHint::NotCounterReset
-                        };
-                        hists[i].h = Arc::new(h);
-                    }
-                }
-            }
-            let loaded = Loaded {
-                metric: series.labels().clone(),
-                floats,
-                hists,
-                sts,
-                drop_name: false,
             };
             each(self, loaded)?;
         }
@@ -874,6 +825,109 @@ impl<'a> Evaluator<'a> {
             self.annos.storage(w);
         }
         Ok(())
+    }
+
+    /// Reads one series' samples in `[mint, maxt]` (see [`Self::select`]); `None` when it
+    /// has none there. `expect` carries the previous series' sample count as the size
+    /// of the next buffer.
+    pub(crate) fn load(
+        &mut self,
+        series: &dyn promlite_storage::Series,
+        mint: i64,
+        maxt: i64,
+        drop_stale: bool,
+        expect: &mut usize,
+    ) -> Result<Option<Loaded>, EvalError> {
+        let mut it = series.samples();
+        let mut floats = Vec::with_capacity(*expect);
+        let mut hists = Vec::new();
+        let mut sts = Sts::default();
+        let mut any_st = false;
+        let mut vt = it.seek(mint);
+        loop {
+            match vt {
+                StoreType::None => break,
+                StoreType::Float if !self.use_st => {
+                    let from = floats.len();
+                    vt = it.read_floats(maxt, &mut floats);
+                    if drop_stale {
+                        drop_stale_markers(&mut floats, from);
+                    }
+                    if vt == StoreType::Float {
+                        // Stopped at a sample after `maxt`.
+                        break;
+                    }
+                    continue;
+                }
+                StoreType::Float => {
+                    let (t, f) = it.at();
+                    if t > maxt {
+                        break;
+                    }
+                    if !(drop_stale && is_stale_nan(f)) {
+                        floats.push(FPoint { t, f });
+                        if self.use_st {
+                            let st = it.at_st();
+                            any_st |= st != 0;
+                            sts.floats.push(st);
+                        }
+                    }
+                }
+                StoreType::Histogram | StoreType::FloatHistogram => {
+                    let (t, h) = it.at_float_histogram();
+                    if t > maxt {
+                        break;
+                    }
+                    if !(drop_stale && is_stale_nan(h.sum)) {
+                        hists.push(HPoint {
+                            t,
+                            h: Arc::new(h.into_owned()),
+                        });
+                        if self.use_st {
+                            let st = it.at_st();
+                            any_st |= st != 0;
+                            sts.hists.push(st);
+                        }
+                    }
+                }
+            }
+            vt = it.next();
+        }
+        if !any_st {
+            sts = Sts::default();
+        }
+        if let Some(e) = it.err() {
+            return Err(EvalError::Storage(e.to_string()));
+        }
+        *expect = floats.len();
+        if floats.is_empty() && hists.is_empty() {
+            return Ok(None);
+        }
+        if self.stats_decoding {
+            for i in 1..hists.len() {
+                if hists[i].h.counter_reset_hint == promlite_model::CounterResetHint::Unknown
+                    && !is_stale_nan(hists[i].h.sum)
+                    && !is_stale_nan(hists[i - 1].h.sum)
+                {
+                    let reset = crate::hist::detect_reset(&hists[i].h, &hists[i - 1].h);
+                    let mut h = (*hists[i].h).clone();
+                    h.counter_reset_hint = if reset {
+                        promlite_model::CounterResetHint::CounterReset
+                    } else {
+                        promlite_model::CounterResetHint::NotCounterReset
+                    };
+                    hists[i].h = Arc::new(h);
+                }
+            }
+        }
+        let loaded = Loaded {
+            metric: series.labels().clone(),
+            floats,
+            hists,
+            sts,
+            drop_name: false,
+        };
+        Ok(Some(loaded))
     }
 
     /// Evaluates an instant selector at every step; `pick` says which part of the sample
@@ -904,16 +958,15 @@ impl<'a> Evaluator<'a> {
             func: None,
             range: 0,
         };
-        let mut out = Vec::new();
         let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
         let steps = self.steps();
-        self.select(
+        self.select_map(
             &vs.matchers,
             first_ref - lookback + 1,
             last_ref,
             &hints,
             false,
-            |ev, l| {
+            &|ev: &mut Evaluator<'a>, l: Loaded| {
                 // At most one point per step, and usually one per step: sized once
                 // rather than grown by doubling (capped like `push_sample`).
                 let points = steps.min(1024);
@@ -982,14 +1035,13 @@ impl<'a> Evaluator<'a> {
                     }
                     ts += interval;
                 }
-                if !s.is_empty() {
-                    ev.add_samples(s.len())?;
-                    out.push(s);
+                if s.is_empty() {
+                    return Ok(None);
                 }
-                Ok(())
+                ev.add_samples(s.len())?;
+                Ok(Some(s))
             },
-        )?;
-        Ok(out)
+        )
     }
 
     /// An instant selector with the `smoothed` modifier: at each step, the value
@@ -1101,6 +1153,23 @@ impl<'a> Evaluator<'a> {
         for_rate: bool,
         mut each: impl FnMut(&mut Self, &Loaded, &[Window<'_>]) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
+        let (mint, maxt, hints, refs, before, after) = self.range_bounds(ms, for_rate)?;
+        self.select(&ms.selector.matchers, mint, maxt, &hints, true, |ev, l| {
+            let windows = windows_around(&l, &refs, before, after);
+            each(ev, &l, &windows)
+        })
+    }
+
+    /// What a range selector reads: the first and last sample time, the storage hints,
+    /// the reference time of every step, and how far each step's window reaches back
+    /// and forward from it.
+    // A one-use tuple, unpacked at once by both callers.
+    #[allow(clippy::type_complexity)]
+    fn range_bounds(
+        &self,
+        ms: &MatrixSelector,
+        for_rate: bool,
+    ) -> Result<(i64, i64, SelectHints, Vec<i64>, i64, i64), EvalError> {
         let vs = &ms.selector;
         let offset = self.duration(&vs.offset)?;
         let range = self.duration(&ms.range)?;
@@ -1123,15 +1192,35 @@ impl<'a> Evaluator<'a> {
             range,
         };
         let refs = step_refs(self.start, self.end, self.interval, at, offset);
-        self.select(
-            &vs.matchers,
+        Ok((
             first_ref - before + 1,
             last_ref + after,
+            hints,
+            refs,
+            before,
+            after,
+        ))
+    }
+
+    /// [`Self::range_windows`] for work that keeps one value per series, on several
+    /// threads for large selections (see `par.rs`): the values come back in selection
+    /// order.
+    pub(crate) fn range_windows_map<T: Send>(
+        &mut self,
+        ms: &MatrixSelector,
+        for_rate: bool,
+        work: &(impl Fn(&mut Self, &Loaded, &[Window<'_>]) -> Result<Option<T>, EvalError> + Sync),
+    ) -> Result<Vec<T>, EvalError> {
+        let (mint, maxt, hints, refs, before, after) = self.range_bounds(ms, for_rate)?;
+        self.select_map(
+            &ms.selector.matchers,
+            mint,
+            maxt,
             &hints,
             true,
-            |ev, l| {
+            &|ev: &mut Self, l: Loaded| {
                 let windows = windows_around(&l, &refs, before, after);
-                each(ev, &l, &windows)
+                work(ev, &l, &windows)
             },
         )
     }

@@ -2035,17 +2035,16 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         }
         _ => (false, false),
     };
-    let mut out: Matrix = Vec::new();
     let (start, interval) = (ev.start, ev.interval);
-    let mut param_row = vec![0.0; params_by_step.len()];
     let reset_index = matches!(name, "rate" | "increase") && !anchored && !smoothed;
-    let mut reset_buf = Vec::new();
-    let mut per_series = |ev: &mut Evaluator<'_>,
-                          l: &Loaded,
-                          windows: &[Window<'_>],
-                          refs: &[i64],
-                          range: i64|
-     -> Result<(), EvalError> {
+    // Runs on several threads at once for large selections (see `par.rs`), so it keeps
+    // no state between series.
+    let per_series = |ev: &mut Evaluator<'_>,
+                      l: &Loaded,
+                      windows: &[Window<'_>],
+                      refs: &[i64],
+                      range: i64|
+     -> Result<Option<Series>, EvalError> {
         ev.tick()?;
         let drop = !keep_name || l.drop_name;
         let mut s = Series {
@@ -2059,6 +2058,8 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         };
         let mut annos = std::mem::take(&mut ev.annos);
         let mut window_samples = 0usize;
+        let mut param_row = vec![0.0; params_by_step.len()];
+        let mut reset_buf = Vec::new();
         let resets = if reset_index && l.sts.floats.is_empty() {
             counter_resets(&l.floats, &mut reset_buf);
             Some(reset_buf.as_slice())
@@ -2114,29 +2115,32 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         }
         ev.add_samples(window_samples)?;
         ev.current_samples -= window_samples;
-        if !s.is_empty() {
-            ev.add_samples(s.len())?;
-            out.push(s);
+        if s.is_empty() {
+            return Ok(None);
         }
-        Ok(())
+        ev.add_samples(s.len())?;
+        Ok(Some(s))
     };
-    match arg {
+    let out: Matrix = match arg {
         Expr::MatrixSelector(ms) => {
             let range = ev.duration(&ms.range)?;
             let offset = ev.duration(&ms.selector.offset)?;
             let at = ev.at_time(ms.selector.at);
             let refs = step_refs(ev.start, ev.end, ev.interval, at, offset);
-            ev.range_windows(
+            ev.range_windows_map(
                 ms,
                 matches!(name, "rate" | "increase" | "irate"),
-                |ev, l, w| per_series(ev, l, w, &refs, range),
-            )?;
+                &|ev: &mut Evaluator<'_>, l: &Loaded, w: &[Window<'_>]| {
+                    per_series(ev, l, w, &refs, range)
+                },
+            )?
         }
         Expr::Subquery(sq) => {
             let (m, range) = ev.subquery_eval(sq)?;
             let offset = ev.duration(&sq.offset)?;
             let at = ev.at_time(sq.at);
             let refs = step_refs(ev.start, ev.end, ev.interval, at, offset);
+            let mut out = Vec::new();
             for s in m {
                 // Subqueries cut the propagation of start times.
                 let l = Loaded {
@@ -2147,11 +2151,14 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                     drop_name: s.drop_name,
                 };
                 let windows = windows_of(&l, &refs, range);
-                per_series(ev, &l, &windows, &refs, range)?;
+                if let Some(s) = per_series(ev, &l, &windows, &refs, range)? {
+                    out.push(s);
+                }
             }
+            out
         }
         _ => return Err(EvalError::msg("expected a range vector argument")),
-    }
+    };
     if name == "absent_over_time" {
         let mut found = vec![false; steps];
         for s in &out {

@@ -89,6 +89,14 @@
 //!   matchers are [`promlite_model::Matcher`]s, compiled once at parse time.
 //! - **Durations are whole milliseconds**, the unit of Prometheus's engine (it truncates
 //!   its nanosecond durations to milliseconds before evaluating).
+//! - **A large selection is shared between threads**, where Prometheus evaluates a query
+//!   on one goroutine: once a selector has read [`EngineOptions::parallel_min_samples`]
+//!   samples of long series on the calling thread, helper threads (up to
+//!   [`EngineOptions::parallelism`]) each open their own querier and take part of the
+//!   remaining series by label hash, since storage series are not `Send`. What each
+//!   series produced (points, annotations, sample counts, errors) is then applied in
+//!   selection order, so answers, warnings, the sample limit and errors are the serial
+//!   ones; small queries never start a thread.
 //! - **Nesting is bounded** at [`MAX_DEPTH`] levels ("expression too deeply nested"), so
 //!   no input can overflow the stack; every loop consumes input, so none can hang.
 //!
@@ -148,6 +156,7 @@ mod go;
 mod hist;
 mod info;
 mod lexer;
+mod par;
 mod parser;
 mod printer;
 pub mod promqltest;

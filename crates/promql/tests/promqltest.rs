@@ -18,6 +18,28 @@ const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/promqltest_ex
 
 #[test]
 fn promqltest_conformance() {
+    // Serial evaluation, as Prometheus's.
+    let opts = RunOptions::default();
+    let opts = RunOptions {
+        engine: opts.engine.parallelism(1),
+        ..opts
+    };
+    run_suite(&opts, std::env::var_os("PROMQLTEST_UPDATE").is_some());
+}
+
+/// The same suite with every selection of more than one series spread over three
+/// threads (see `par.rs`): the answers, annotations and errors must be the serial ones.
+#[test]
+fn promqltest_conformance_parallel() {
+    let opts = RunOptions::default();
+    let opts = RunOptions {
+        engine: opts.engine.parallelism(3).parallel_min_samples(0),
+        ..opts
+    };
+    run_suite(&opts, false);
+}
+
+fn run_suite(opts: &RunOptions, update: bool) {
     let dir = Path::new(DIR);
     assert!(dir.is_dir(), "conformance data missing: {}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -38,12 +60,11 @@ fn promqltest_conformance() {
             Some((name, (passed, total)))
         })
         .collect();
-    let opts = RunOptions::default();
     let mut current = BTreeMap::new();
     let mut regressions = Vec::new();
     let (mut all_passed, mut all_failed) = (0, 0);
     for f in &files {
-        let report = run_file(f, &opts);
+        let report = run_file(f, opts);
         for line in report.failure_lines() {
             println!("FAIL {line}");
         }
@@ -59,7 +80,7 @@ fn promqltest_conformance() {
         current.insert(report.name.clone(), (p, n));
     }
     println!("{all_passed} passed, {all_failed} failed");
-    if std::env::var_os("PROMQLTEST_UPDATE").is_some() {
+    if update {
         let mut text = String::from(
             "# promqltest pass counts per conformance file: <file> <passed> <total evals>.\n# Regenerate with PROMQLTEST_UPDATE=1 cargo test -p promlite-promql --test promqltest.\n",
         );
