@@ -321,21 +321,26 @@ fn request_engine(web: &Web, form: &Form) -> Result<Engine, ApiError> {
 /// than grown by doubling (megabytes for range queries): per point a timestamp and a
 /// value of about 30 bytes, per series its labels and the keys.
 fn reply_size_hint(v: &Value) -> usize {
-    let series = |metric: &promlite_model::Labels| {
-        48 + metric
-            .iter()
-            .map(|l| l.name.len() + l.value.len() + 6)
-            .sum::<usize>()
-    };
     let n = match v {
-        Value::Matrix(m) => m
-            .iter()
-            .map(|s| series(&s.metric) + 32 * (s.floats.len() + s.histograms.len()))
-            .sum(),
-        Value::Vector(v) => v.iter().map(|s| series(&s.metric) + 40).sum(),
+        Value::Matrix(m) => series_size_hint(m),
+        Value::Vector(v) => v.iter().map(|s| labels_size_hint(&s.metric) + 40).sum(),
         _ => 64,
     };
     n + 256
+}
+
+/// About the size of matrix series' JSON (see [`reply_size_hint`]).
+pub(crate) fn series_size_hint(m: &[promlite_promql::Series]) -> usize {
+    m.iter()
+        .map(|s| labels_size_hint(&s.metric) + 32 * (s.floats.len() + s.histograms.len()))
+        .sum()
+}
+
+fn labels_size_hint(metric: &promlite_model::Labels) -> usize {
+    48 + metric
+        .iter()
+        .map(|l| l.name.len() + l.value.len() + 6)
+        .sum::<usize>()
 }
 
 /// `{"resultType":…,"result":…}` with the limit applied and annotations rendered.
@@ -377,15 +382,20 @@ async fn query(web: Web, form: Form) -> ApiResult {
     let limit = limit_param(&form)?;
     let ts = time_param(&form, "time", now_ms())?;
     let engine = request_engine(&web, &form)?;
-    let q = form.value("query").to_string();
+    let text = form.value("query").to_string();
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
-    let text = q.clone();
-    let res = blocking_inline(move || engine.with_cancel(token).instant_query(&*store, &text, ts))
-        .await?;
-    let r = res.map_err(|e| ApiError::from_eval(&e))?;
-    Ok(query_reply(r, limit, &q))
+    // The answer is written on the evaluating thread too: it is CPU work of the size
+    // of the evaluation for large answers.
+    let res = blocking_inline(move || {
+        engine
+            .with_cancel(token)
+            .instant_query(&*store, &text, ts)
+            .map(|r| query_reply(r, limit, &text))
+    })
+    .await?;
+    res.map_err(|e| ApiError::from_eval(&e))
 }
 
 async fn query_range(web: Web, form: Form) -> ApiResult {
@@ -414,19 +424,20 @@ async fn query_range(web: Web, form: Form) -> ApiResult {
     }
     let step_ms = (step / 1_000_000) as i64;
     let engine = request_engine(&web, &form)?;
-    let q = form.value("query").to_string();
+    let text = form.value("query").to_string();
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
-    let text = q.clone();
+    // Written on the blocking thread, not the I/O thread: a range answer's JSON can take
+    // as long as its evaluation.
     let res = blocking(move || {
         engine
             .with_cancel(token)
             .range_query(&*store, &text, start, end, step_ms)
+            .map(|r| query_reply(r, limit, &text))
     })
     .await?;
-    let r = res.map_err(|e| ApiError::from_eval(&e))?;
-    Ok(query_reply(r, limit, &q))
+    res.map_err(|e| ApiError::from_eval(&e))
 }
 
 const NON_EMPTY: &str = "match[] must contain at least one non-empty matcher";

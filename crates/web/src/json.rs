@@ -7,6 +7,8 @@
 //! serialiser of `f64` produces, and clients such as Grafana compare them as text.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use promlite_model::{FloatHistogram, Labels};
 use promlite_promql::Value;
@@ -321,12 +323,93 @@ pub(crate) fn write_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
 }
 
 /// `[t, "v"]`.
+///
+/// Range answers are mostly these (100,000 of them for 100 series over 1,000 steps), so
+/// the common case — a timestamp and a value in plain notation — is laid out in a stack
+/// buffer and appended once, rather than in five appends that each check the buffer's
+/// room and two UTF-8 validations of digit strings.
 fn write_point(out: &mut String, t: i64, f: f64) {
+    let mut buf = [0u8; 64];
+    if let Some(n) = plain_point(&mut buf, t, f)
+        && let Ok(text) = std::str::from_utf8(&buf[..n])
+    {
+        out.push_str(text);
+        return;
+    }
     out.push('[');
     write_timestamp(out, t);
     out.push(',');
     write_float(out, f);
     out.push(']');
+}
+
+/// Lays out `[t,"v"]` in `buf` when the value is finite and Go writes it in plain
+/// notation as serde_json does (neither an exponent nor a whole number, which serde_json
+/// writes with `.0`); returns its length, or `None` for [`write_point`]'s general path.
+fn plain_point(buf: &mut [u8; 64], t: i64, f: f64) -> Option<usize> {
+    let abs = f.abs();
+    if !f.is_finite() || !(1e-6..1e21).contains(&abs) {
+        return None;
+    }
+    buf[0] = b'[';
+    let mut n = 1;
+    if t < 0 {
+        buf[n] = b'-';
+        n += 1;
+    }
+    let ut = t.unsigned_abs();
+    n += put_u64(&mut buf[n..], ut / 1000);
+    let frac = ut % 1000;
+    if frac != 0 {
+        buf[n] = b'.';
+        buf[n + 1] = b'0' + (frac / 100) as u8;
+        buf[n + 2] = b'0' + (frac / 10 % 10) as u8;
+        buf[n + 3] = b'0' + (frac % 10) as u8;
+        n += 4;
+    }
+    buf[n] = b',';
+    buf[n + 1] = b'"';
+    n += 2;
+    if f.fract() == 0.0 && abs < 1e15 {
+        if f < 0.0 {
+            buf[n] = b'-';
+            n += 1;
+        }
+        n += put_u64(&mut buf[n..], abs as u64);
+    } else {
+        let start = n;
+        let mut w = &mut buf[n..];
+        let room = w.len();
+        serde_json::to_writer(&mut w, &f).ok()?;
+        n += room - w.len();
+        let text = &buf[start..n];
+        if text.contains(&b'e') || text.ends_with(b".0") {
+            return None;
+        }
+    }
+    if n + 2 > buf.len() {
+        return None;
+    }
+    buf[n] = b'"';
+    buf[n + 1] = b']';
+    Some(n + 2)
+}
+
+/// Writes `n` in decimal at the start of `buf` (at least 20 bytes); returns its length.
+fn put_u64(buf: &mut [u8], mut n: u64) -> usize {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = tmp.len() - i;
+    buf[..len].copy_from_slice(&tmp[i..]);
+    len
 }
 
 /// `[t, {histogram}]`.
@@ -392,36 +475,85 @@ pub(crate) fn write_value(out: &mut String, v: &Value) {
         }
         Value::Matrix(series) => {
             out.push('[');
-            for (i, s) in series.iter().enumerate() {
-                if i > 0 {
+            write_series_list(out, series);
+            out.push(']');
+        }
+    }
+}
+
+/// Below this many points in an answer, writing it on one thread is quicker than
+/// handing half of it to another.
+const PARALLEL_POINTS: usize = 20_000;
+
+/// Writes matrix series, comma-separated. A large answer is cut in two halves of about
+/// as many points: rayon's pool writes the second into its own buffer while this thread
+/// writes the first, and it is then appended. If no pool thread has started on it by
+/// then (the pool is busy), this thread writes it too, rather than wait.
+fn write_series_list(out: &mut String, series: &[promlite_promql::Series]) {
+    let points = |s: &promlite_promql::Series| s.floats.len() + s.histograms.len();
+    let total: usize = series.iter().map(points).sum();
+    if total < PARALLEL_POINTS || series.len() < 2 {
+        write_series_seq(out, series);
+        return;
+    }
+    let mut half = 0;
+    let mut acc = 0;
+    while half < series.len() - 1 && acc * 2 < total {
+        acc += points(&series[half]);
+        half += 1;
+    }
+    let (first, second) = series.split_at(half);
+    let claimed = AtomicBool::new(false);
+    let rest: Mutex<Option<String>> = Mutex::new(None);
+    rayon::in_place_scope(|scope| {
+        scope.spawn(|_| {
+            if !claimed.swap(true, Ordering::AcqRel) {
+                let mut text = String::with_capacity(crate::api::series_size_hint(second));
+                write_series_seq(&mut text, second);
+                *rest.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+            }
+        });
+        write_series_seq(out, first);
+        if !claimed.swap(true, Ordering::AcqRel) {
+            out.push(',');
+            write_series_seq(out, second);
+        }
+    });
+    if let Some(text) = rest.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        out.push(',');
+        out.push_str(&text);
+    }
+}
+
+/// Writes matrix series, comma-separated, on this thread.
+fn write_series_seq(out: &mut String, series: &[promlite_promql::Series]) {
+    for (i, s) in series.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"metric\":");
+        write_labels(out, &s.metric);
+        if !s.floats.is_empty() {
+            out.push_str(",\"values\":[");
+            for (j, p) in s.floats.iter().enumerate() {
+                if j > 0 {
                     out.push(',');
                 }
-                out.push_str("{\"metric\":");
-                write_labels(out, &s.metric);
-                if !s.floats.is_empty() {
-                    out.push_str(",\"values\":[");
-                    for (j, p) in s.floats.iter().enumerate() {
-                        if j > 0 {
-                            out.push(',');
-                        }
-                        write_point(out, p.t, p.f);
-                    }
-                    out.push(']');
-                }
-                if !s.histograms.is_empty() {
-                    out.push_str(",\"histograms\":[");
-                    for (j, p) in s.histograms.iter().enumerate() {
-                        if j > 0 {
-                            out.push(',');
-                        }
-                        write_hpoint(out, p.t, &p.h);
-                    }
-                    out.push(']');
-                }
-                out.push('}');
+                write_point(out, p.t, p.f);
             }
             out.push(']');
         }
+        if !s.histograms.is_empty() {
+            out.push_str(",\"histograms\":[");
+            for (j, p) in s.histograms.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                write_hpoint(out, p.t, &p.h);
+            }
+            out.push(']');
+        }
+        out.push('}');
     }
 }
 
@@ -687,6 +819,67 @@ mod float_tests {
             values.push(f64::from(s) + f64::from(s % 1313) / 1313.0);
         }
         values
+    }
+
+    /// `[t,"v"]` the general way: timestamp and value each through their own writer.
+    fn point_by_parts(t: i64, f: f64) -> String {
+        let mut s = String::from("[");
+        write_timestamp(&mut s, t);
+        s.push(',');
+        write_float(&mut s, f);
+        s.push(']');
+        s
+    }
+
+    #[test]
+    fn point_fast_path_writes_what_the_parts_write() {
+        let times = [
+            0,
+            1,
+            999,
+            1_000,
+            -1_500,
+            1_700_043_190_000,
+            1_700_043_190_123,
+            i64::MAX,
+            i64::MIN + 1,
+        ];
+        let mut extra = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0];
+        extra.extend(values());
+        for (i, &f) in extra.iter().enumerate() {
+            let t = times[i % times.len()];
+            let mut ours = String::new();
+            write_point(&mut ours, t, f);
+            assert_eq!(ours, point_by_parts(t, f), "t={t} f={f:?}");
+        }
+    }
+
+    fn matrix(n: usize, points: usize) -> Vec<promlite_promql::Series> {
+        (0..n)
+            .map(|i| promlite_promql::Series {
+                metric: Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]),
+                floats: (0..points + i % 7)
+                    .map(|j| promlite_promql::FPoint {
+                        t: j as i64 * 15_000,
+                        f: j as f64 / 3.0 - i as f64,
+                    })
+                    .collect(),
+                histograms: Vec::new(),
+                drop_name: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn large_matrices_written_in_two_halves_equal_one_pass() {
+        for (n, points) in [(2, 20_000), (3, 9_000), (100, 1_000), (7, 0), (1, 30_000)] {
+            let m = matrix(n, points);
+            let mut whole = String::new();
+            write_series_seq(&mut whole, &m);
+            let mut halves = String::new();
+            write_series_list(&mut halves, &m);
+            assert_eq!(halves, whole, "{n} series of {points} points");
+        }
     }
 
     /// `ours` equals `core_fmt`, or both are the same length, read back as `v`, and
