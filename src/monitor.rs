@@ -436,7 +436,7 @@ pub(crate) struct Parts {
     stop_notifier: Arc<Notify>,
     notifier_task: Option<JoinHandle<()>>,
     remote_write: Arc<promlite_remote::WriteStorage>,
-    handle: tokio::runtime::Handle,
+    pub(crate) handle: tokio::runtime::Handle,
     #[cfg(feature = "web")]
     web: Option<crate::serve::Served>,
 }

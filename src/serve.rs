@@ -20,14 +20,16 @@ pub(crate) struct Served {
     web: Web,
     stop: Arc<Notify>,
     task: JoinHandle<std::result::Result<(), promlite_web::Error>>,
+    /// The runtime the server runs on: see [`web_runtime`]. Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Served {
     /// Stops accepting requests and waits for the server to end.
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(mut self) {
         self.web.set_ready(false);
         self.stop.notify_one();
-        match self.task.await {
+        match (&mut self.task).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(err = %e, "web server failed"),
             Err(e) => error!(err = %e, "web server task failed"),
@@ -35,26 +37,73 @@ impl Served {
     }
 }
 
-impl Control for Core {
+impl Drop for Served {
+    /// Ends the web runtime without waiting: dropping a runtime blocks, which async code
+    /// may not. Queries still running on its blocking pool finish or time out alone.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The HTTP server's own runtime, apart from the monitor's.
+///
+/// Instant queries are evaluated on the thread that serves their request, as Prometheus
+/// evaluates them in the request's goroutine: a hand-off to another thread and back costs
+/// two thread wake-ups, about as much as a small query's evaluation. A thread that
+/// evaluates cannot serve anything else meanwhile, so the server does not share its
+/// threads with scraping, rule evaluation and the storage's background work: a burst of
+/// heavy queries slows other requests only, as Prometheus's query concurrency limit
+/// does. Twice as many threads as cores (at least four) keep requests flowing while
+/// some evaluate.
+fn web_runtime() -> Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads((2 * cores).max(4))
+        .thread_name("promlite-web")
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            what: "starting the web server's runtime".into(),
+            source,
+        })
+}
+
+/// The monitor's controls as the web layer calls them. A reload starts and stops
+/// scrape loops, discovery and rule groups, which must live on the monitor's runtime,
+/// not on the web server's: it runs there.
+struct MonitorControl {
+    core: Arc<Core>,
+    monitor: tokio::runtime::Handle,
+}
+
+impl Control for MonitorControl {
     fn reload(&self) -> BoxFuture<'_, std::result::Result<(), BoxError>> {
+        let core = Arc::clone(&self.core);
+        let reload = self.monitor.spawn(async move { core.reload().await });
         Box::pin(async move {
-            Core::reload(self).await.map_err(|e| {
-                error!(err = %e, "reload failed");
-                BoxError::from(e.to_string())
-            })
+            match reload.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    error!(err = %e, "reload failed");
+                    Err(BoxError::from(e.to_string()))
+                }
+                Err(e) => Err(BoxError::from(e.to_string())),
+            }
         })
     }
 
     fn quit(&self) {
-        self.quit.notify_one();
+        self.core.quit.notify_one();
     }
 
     fn config_yaml(&self) -> String {
-        self.yaml.lock().clone()
+        self.core.yaml.lock().clone()
     }
 
     fn reload_status(&self) -> (bool, Option<SystemTime>) {
-        Core::reload_status(self)
+        self.core.reload_status()
     }
 }
 
@@ -144,8 +193,8 @@ impl MetricsSource for SelfMetrics {
     }
 }
 
-/// Starts the HTTP server of `monitor` on `listener`.
-/// Must run inside the monitor's runtime: the server is spawned on it.
+/// Starts the HTTP server of `monitor` on `listener`, on a runtime of its own
+/// ([`web_runtime`]). Must run inside the monitor's runtime, which owns `listener`.
 pub(crate) fn serve(
     monitor: &Parts,
     opts: &ServeOptions,
@@ -181,7 +230,10 @@ pub(crate) fn serve(
     let mut web = Web::new(Arc::clone(&monitor.queryable), options)
         .with_targets(Arc::clone(&core.scrape) as Arc<dyn promlite_web::TargetSource>)
         .with_appendable(store.appendable())
-        .with_control(Arc::clone(&core) as Arc<dyn Control>)
+        .with_control(Arc::new(MonitorControl {
+            core: Arc::clone(&core),
+            monitor: monitor.handle.clone(),
+        }) as Arc<dyn Control>)
         .with_rules(Arc::new(promlite_web::ManagedRules {
             manager: Arc::clone(&core.rules),
             notifier: Some(monitor.notifier().clone()),
@@ -222,8 +274,19 @@ pub(crate) fn serve(
         what: "listen address".into(),
         source,
     })?;
+    // The listener moves to the web runtime's reactor, so that accepting and serving
+    // wake that runtime's threads only.
+    let runtime = web_runtime()?;
+    let listener = listener.into_std().and_then(|l| {
+        let _in_web = runtime.enter();
+        tokio::net::TcpListener::from_std(l)
+    });
+    let listener = listener.map_err(|source| Error::Io {
+        what: "moving the listener to the web server's runtime".into(),
+        source,
+    })?;
     let stop = Arc::new(Notify::new());
-    let task = tokio::spawn({
+    let task = runtime.spawn({
         let stop = Arc::clone(&stop);
         promlite_web::serve_with_config(
             listener,
@@ -242,5 +305,6 @@ pub(crate) fn serve(
         web,
         stop,
         task,
+        runtime: Some(runtime),
     })
 }
