@@ -2,66 +2,14 @@
 //!
 //! Go's `strconv.FormatFloat(f, 'g', -1, 64)` prints the shortest digits that round-trip
 //! and switches to exponent form below 1e-4 and from 1e6 up (`1.446321e+06`, as in any
-//! Go exporter's output). Rust's `{:e}` gives the same
-//! shortest digits, so only the layout is rebuilt here.
+//! Go exporter's output): [`promlite_model::write_go_g`], shared with PromQL's printer.
 
 use std::fmt::Write;
 
 /// Appends `v` as Go's `%g` with shortest precision (`1e+06`, `0.25`, `NaN`, `+Inf`).
 pub fn write_go_float(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-        return;
-    }
-    let mut buf = String::with_capacity(24);
-    let _ = write!(buf, "{v:e}");
-    let (mant, exp) = buf.split_once('e').unwrap_or((&buf, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    if neg {
-        out.push('-');
-    }
-    // Go's rule for shortest 'g': exponent form when exp < -4 || exp >= 6.
-    if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1.min(digits.len()));
-        out.push_str(first);
-        if !rest.is_empty() {
-            out.push('.');
-            out.push_str(rest);
-        }
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.unsigned_abs()
-        );
-    } else if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.push_str(&digits);
-            for _ in digits.len()..int_len {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
-        }
-    }
+    // Writing to a `String` cannot fail.
+    let _ = promlite_model::write_go_g(out, v);
 }
 
 /// Appends `v` as Prometheus's `FormatOpenMetricsFloat`: Go's `%g`, with `.0` added to

@@ -37,6 +37,7 @@
 
 mod error;
 mod exemplar;
+mod gofloat;
 mod histogram;
 mod labels;
 mod matcher;
@@ -48,6 +49,7 @@ pub mod value;
 
 pub use error::Error;
 pub use exemplar::Exemplar;
+pub use gofloat::{write_go_f, write_go_g};
 pub use histogram::{
     BucketLayout, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span,
     bucket_indexes,
