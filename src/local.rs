@@ -8,21 +8,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use promlite_client::Registry;
+use promlite_discovery::PromDuration;
 use promlite_exposition::Format;
 use promlite_model::Labels;
-use promlite_scrape::{AppendOptions, Report, ReportSeries, ScrapeCache, append_body};
+use promlite_scrape::{
+    AppendOptions, Health, Report, ReportSeries, SCRAPE_INTERVAL_LABEL, SCRAPE_TIMEOUT_LABEL,
+    ScrapeCache, Target, TargetState, append_body,
+};
 use promlite_storage::Appendable;
 use tokio::sync::Notify;
 use tracing::warn;
-
-use crate::monitor::TargetInfo;
-
-/// What the last collection did, for [`Monitor::targets`](crate::Monitor::targets).
-#[derive(Debug, Default)]
-struct LastCollection {
-    at: Option<SystemTime>,
-    error: String,
-}
 
 /// The collection state of one registry: the cache, the report series and a buffer
 /// reused between collections.
@@ -47,21 +42,40 @@ impl State {
 
 /// One registered registry, collected as the target `{job, instance="local"}`.
 pub(crate) struct LocalTarget {
-    job: String,
+    pub(crate) job: String,
     registry: Registry,
     opts: AppendOptions,
     state: Mutex<State>,
-    last: Mutex<LastCollection>,
+    /// The target as the API, the UI and [`Monitor::targets`](crate::Monitor::targets)
+    /// show it, beside the scraped ones: labels, URL `in-process`, the last collection's
+    /// health, time, duration and error, and the metric metadata it reported.
+    pub(crate) target: Arc<Target>,
 }
 
 impl LocalTarget {
-    pub(crate) fn new(job: &str, registry: Registry) -> LocalTarget {
+    /// `registry` collected every `interval` as job `job`.
+    pub(crate) fn new(job: &str, registry: Registry, interval: Duration) -> LocalTarget {
         let labels = Labels::from_pairs([("instance", "local"), ("job", job)]);
+        let interval = PromDuration::from(interval).to_string();
+        let internal = Labels::from_pairs([
+            (SCRAPE_INTERVAL_LABEL, interval.as_str()),
+            (SCRAPE_TIMEOUT_LABEL, interval.as_str()),
+            ("instance", "local"),
+            ("job", job),
+        ]);
+        let target = Arc::new(
+            Target::new(
+                internal.clone(),
+                internal,
+                &std::collections::BTreeMap::new(),
+            )
+            .with_url("in-process"),
+        );
         LocalTarget {
             job: job.to_owned(),
             registry,
             state: Mutex::new(State {
-                cache: ScrapeCache::new(),
+                cache: ScrapeCache::for_target(&target),
                 report: ReportSeries::new(&labels, false),
                 buf: Vec::new(),
                 last_t: i64::MIN / 2,
@@ -73,7 +87,7 @@ impl LocalTarget {
                 native_histograms: true,
                 ..AppendOptions::default()
             },
-            last: Mutex::new(LastCollection::default()),
+            target,
         }
     }
 
@@ -127,10 +141,17 @@ impl LocalTarget {
                 e
             }
         };
-        *self.last.lock() = LastCollection {
-            at: Some(at),
-            error,
-        };
+        self.target.set_state(TargetState {
+            health: if error.is_empty() {
+                Health::Up
+            } else {
+                Health::Down
+            },
+            last_scrape: Some(at),
+            last_duration: started.elapsed(),
+            last_error: (!error.is_empty()).then_some(error),
+            last_samples: appended.total,
+        });
     }
 
     /// Marks every series of the last collection stale, as a scrape loop does when its
@@ -151,22 +172,6 @@ impl LocalTarget {
             .and_then(|()| app.commit().map_err(|e| e.to_string()));
         if let Err(e) = done {
             warn!(job = %self.job, err = %e, "writing staleness markers failed");
-        }
-    }
-
-    pub(crate) fn info(&self) -> TargetInfo {
-        let last = self.last.lock();
-        TargetInfo {
-            job: self.job.clone(),
-            labels: self.opts.target_labels.clone(),
-            url: "in-process".into(),
-            health: match (&last.at, last.error.is_empty()) {
-                (None, _) => "unknown",
-                (Some(_), true) => "up",
-                (Some(_), false) => "down",
-            },
-            last_error: last.error.clone(),
-            last_scrape: last.at,
         }
     }
 }

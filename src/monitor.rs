@@ -429,7 +429,7 @@ pub(crate) struct Parts {
     store: Store,
     pub(crate) queryable: Arc<dyn Queryable>,
     engine: Engine,
-    locals: Vec<Arc<LocalTarget>>,
+    pub(crate) locals: Vec<Arc<LocalTarget>>,
     tasks: Vec<JoinHandle<()>>,
     stop: Arc<Notify>,
     notifier: promlite_rules::Notifier,
@@ -708,7 +708,7 @@ impl Monitor {
             .unwrap_or_else(|| Duration::from(first.global.scrape_interval));
         let mut locals = Vec::new();
         for (job, registry) in &b.registries {
-            let target = Arc::new(LocalTarget::new(job, registry.clone()));
+            let target = Arc::new(LocalTarget::new(job, registry.clone(), interval));
             locals.push(Arc::clone(&target));
             tasks.push(tokio::spawn(collect_loop(
                 target,
@@ -853,28 +853,24 @@ impl Monitor {
 
     /// The scrape targets and the in-process registries, with their health.
     pub fn targets(&self) -> Vec<TargetInfo> {
-        let mut out: Vec<TargetInfo> = self
-            .p()
-            .core
-            .scrape
-            .active_targets()
-            .into_iter()
-            .flat_map(|(job, targets)| {
-                targets.into_iter().map(move |t| {
-                    let s = t.state();
-                    TargetInfo {
-                        job: job.clone(),
-                        labels: t.labels(),
-                        url: t.url().to_owned(),
-                        health: s.health.as_str(),
-                        last_error: s.last_error.clone().unwrap_or_default(),
-                        last_scrape: s.last_scrape,
-                    }
-                })
-            })
-            .collect();
-        out.extend(self.p().locals.iter().map(|l| l.info()));
-        out
+        let info = |job: &str, t: &promlite_scrape::Target| {
+            let s = t.state();
+            TargetInfo {
+                job: job.to_owned(),
+                labels: t.labels(),
+                url: t.url().to_owned(),
+                health: s.health.as_str(),
+                last_error: s.last_error.unwrap_or_default(),
+                last_scrape: s.last_scrape,
+            }
+        };
+        let p = self.p();
+        let scraped = p.core.scrape.active_targets();
+        let scraped = scraped
+            .iter()
+            .flat_map(|(job, targets)| targets.iter().map(|t| info(job, t)));
+        let local = p.locals.iter().map(|l| info(&l.job, &l.target));
+        scraped.chain(local).collect()
     }
 
     /// Collects every registered registry now, as the collection task does on its

@@ -1,17 +1,21 @@
 //! The HTTP side of a [`Monitor`](crate::Monitor) (feature `web`): Prometheus's API and
 //! UI over the monitor's storage and managers, and the server's own `/metrics`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use promlite_web::{BoxError, BoxFuture, BuildInfo, Control, MetricsSource, Web, WebOptions};
+use promlite_web::{
+    BoxError, BoxFuture, BuildInfo, Control, MetricsSource, TargetSource, Web, WebOptions,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 use crate::builder::{MonitorBuilder, ServeOptions};
 use crate::error::{Error, Result};
+use crate::local::LocalTarget;
 use crate::monitor::{Core, Parts, Store};
 
 /// A running HTTP server.
@@ -58,7 +62,7 @@ impl Drop for Served {
 /// does. Twice as many threads as cores (at least four) keep requests flowing while
 /// some evaluate.
 fn web_runtime() -> Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads((2 * cores).max(4))
         .thread_name("promlite-web")
@@ -68,6 +72,39 @@ fn web_runtime() -> Result<tokio::runtime::Runtime> {
             what: "starting the web server's runtime".into(),
             source,
         })
+}
+
+/// The targets the API and UI list: the scrape manager's, then the program's own
+/// registries collected in-process (job by job, as `{job, instance="local"}` with URL
+/// `in-process`), so that a program sees its registries' health where a Prometheus user
+/// looks for targets.
+struct MonitorTargets {
+    scrape: Arc<promlite_scrape::ScrapeManager>,
+    local: Vec<Arc<LocalTarget>>,
+}
+
+impl TargetSource for MonitorTargets {
+    fn active_targets(&self) -> BTreeMap<String, Vec<Arc<promlite_scrape::Target>>> {
+        let mut all = self.scrape.active_targets();
+        for l in &self.local {
+            all.entry(l.job.clone())
+                .or_default()
+                .push(Arc::clone(&l.target));
+        }
+        all
+    }
+
+    fn dropped_targets(&self) -> Vec<promlite_scrape::DroppedTarget> {
+        self.scrape.dropped_targets()
+    }
+
+    fn relabel_steps(
+        &self,
+        job: &str,
+        labels: &promlite_model::Labels,
+    ) -> std::result::Result<Vec<promlite_scrape::RelabelStep>, String> {
+        TargetSource::relabel_steps(&*self.scrape, job, labels)
+    }
 }
 
 /// The monitor's controls as the web layer calls them. A reload starts and stops
@@ -228,7 +265,10 @@ pub(crate) fn serve(
     };
     let core = Arc::clone(&monitor.core);
     let mut web = Web::new(Arc::clone(&monitor.queryable), options)
-        .with_targets(Arc::clone(&core.scrape) as Arc<dyn promlite_web::TargetSource>)
+        .with_targets(Arc::new(MonitorTargets {
+            scrape: Arc::clone(&core.scrape),
+            local: monitor.locals.clone(),
+        }) as Arc<dyn TargetSource>)
         .with_appendable(store.appendable())
         .with_control(Arc::new(MonitorControl {
             core: Arc::clone(&core),

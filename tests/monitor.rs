@@ -324,6 +324,52 @@ fn serving_on_port_zero_reports_its_address() {
     m.shutdown_blocking();
 }
 
+/// A GET over HTTP/1.0 (the server closes the connection after the answer).
+#[cfg(feature = "web")]
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+/// The API lists the program's registries as targets beside the scraped ones, with
+/// their health and the metadata their collections reported.
+#[cfg(feature = "web")]
+#[test]
+fn in_process_targets_are_listed_by_the_api() {
+    let (registry, _g) = registry_with_gauge(1.0);
+    let m = Monitor::builder()
+        .register("app", &registry)
+        .serve("127.0.0.1:0")
+        .build()
+        .expect("build");
+    m.collect_now();
+    let addr = m.local_addr().expect("serving");
+    let reply = http_get(addr, "/api/v1/targets?state=active");
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(body).expect(&reply);
+    let targets = json["data"]["activeTargets"].as_array().expect("targets");
+    let app = targets
+        .iter()
+        .find(|t| t["labels"]["job"] == "app")
+        .unwrap_or_else(|| panic!("no app target in {body}"));
+    assert_eq!(app["labels"]["instance"], "local", "{app}");
+    assert_eq!(app["scrapeUrl"], "in-process", "{app}");
+    assert_eq!(app["health"], "up", "{app}");
+    assert_eq!(app["scrapePool"], "app", "{app}");
+    let reply = http_get(
+        addr,
+        "/api/v1/targets/metadata?match_target=%7Bjob%3D%22app%22%7D&metric=queue_depth",
+    );
+    assert!(
+        reply.contains(r#""type":"gauge""#) && reply.contains("Items waiting."),
+        "{reply}"
+    );
+    m.shutdown_blocking();
+}
+
 #[test]
 fn counters_from_a_registry_round_trip_with_their_type() {
     let registry = Registry::new();

@@ -359,10 +359,12 @@ impl ScrapeCache {
         ScrapeCache::default()
     }
 
-    /// A cache whose family metadata is `metadata`, which a target shares.
-    pub(crate) fn with_metadata(metadata: SharedMetadata) -> ScrapeCache {
+    /// A cache whose scrapes report the metric families' metadata (type, help, unit) to
+    /// `target`, for [`Target::metadata`](crate::Target::metadata): the cache of a
+    /// target's scrapes, whoever makes them.
+    pub fn for_target(target: &crate::Target) -> ScrapeCache {
         ScrapeCache {
-            metadata,
+            metadata: target.shared_metadata(),
             ..ScrapeCache::default()
         }
     }

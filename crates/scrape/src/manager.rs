@@ -266,7 +266,7 @@ impl ScrapeManager {
             target: Arc::clone(&target),
             scraper: Arc::clone(&pool.scraper),
             store: Arc::clone(&self.store),
-            cache: ScrapeCache::with_metadata(target.shared_metadata()),
+            cache: ScrapeCache::for_target(&target),
             report: ReportSeries::new(&opts.target_labels, c.extra_scrape_metrics.unwrap_or(false)),
             opts,
         };

@@ -168,8 +168,18 @@ impl Target {
         self.state.lock().clone()
     }
 
-    pub(crate) fn set_state(&self, s: TargetState) {
+    /// Records the outcome of the last scrape. The scrape manager's loops call it; so
+    /// may whatever collects a target some other way (the facade's in-process
+    /// registries), to show it in the API and UI as scrapes are shown.
+    pub fn set_state(&self, s: TargetState) {
         *self.state.lock() = s;
+    }
+
+    /// The same target, shown with `url` as what is scraped: for a target collected
+    /// without HTTP (`in-process`).
+    pub fn with_url(mut self, url: impl Into<String>) -> Target {
+        self.url = url.into();
+        self
     }
 
     /// The metric metadata (type, help, unit) the target's scrapes reported, by metric
