@@ -178,10 +178,15 @@ impl<'a> Evaluator<'a> {
         let mut expect = 0;
         let (mut read, mut loaded) = (0usize, 0usize);
         let mut handoff = None;
-        for series in set.by_ref() {
+        // One series ahead: a selection whose series are all read by now never hands
+        // off (a helper would only walk it again).
+        let mut next = set.next();
+        while let Some(series) = next.take() {
             self.tick()?;
             let series = series.map_err(|e| EvalError::Storage(e.to_string()))?;
-            let Some(l) = self.load(&*series, mint, maxt, drop_stale, &mut expect)? else {
+            let loaded_one = self.load(&*series, mint, maxt, drop_stale, &mut expect)?;
+            next = set.next();
+            let Some(l) = loaded_one else {
                 continue;
             };
             read += l.floats.len() + l.hists.len();
@@ -192,7 +197,8 @@ impl<'a> Evaluator<'a> {
             // A helper walks the whole selection to find its series, so it pays off
             // only where series are long: an instant query's windows of a few dozen
             // samples cost less to evaluate than the walk.
-            if self.threads > 1
+            if next.is_some()
+                && self.threads > 1
                 && read >= self.parallel_min_samples
                 && read >= MIN_SAMPLES_PER_SERIES.min(self.parallel_min_samples) * loaded
             {
@@ -242,7 +248,7 @@ impl<'a> Evaluator<'a> {
             }
             let mut slots: Vec<Slot<T>> = Vec::new();
             let mut mine: Result<(), EvalError> = Ok(());
-            for series in set.by_ref() {
+            for series in next.into_iter().chain(set.by_ref()) {
                 let series = match series {
                     Ok(s) => s,
                     Err(e) => {
