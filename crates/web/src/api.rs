@@ -408,10 +408,11 @@ async fn query(web: Web, form: Form) -> ApiResult {
 }
 
 /// How long an instant query may run on an I/O thread before it gives up and starts
-/// again off it: about what a dashboard's heavier single-stat query takes, so that few
-/// queries are evaluated twice, and short enough that the thread's other tasks hardly
-/// notice (another I/O thread steals them meanwhile).
-const INLINE_TRY: Duration = Duration::from_millis(3);
+/// again off it: several times what a dashboard's heavier single-stat query takes, so
+/// that a loaded machine does not evaluate those twice, and short next to a scrape
+/// interval for the thread's other tasks (the web runtime has threads to spare, and
+/// another thread steals them meanwhile).
+const INLINE_TRY: Duration = Duration::from_millis(10);
 
 async fn query_range(web: Web, form: Form) -> ApiResult {
     let limit = limit_param(&form)?;

@@ -41,7 +41,7 @@
 //!   runtime's I/O threads. Range queries and the other storage reads run on the
 //!   blocking pool (`spawn_blocking`), and a request dropped by its client cancels its
 //!   query through a [`promlite_promql::CancelToken`]. Instant queries, mostly small,
-//!   are first tried on the I/O thread itself with 3 ms to run
+//!   are first tried on the I/O thread itself with 10 ms to run
 //!   ([`promlite_promql::CancellableEngine::give_up_after`]), which saves the thread
 //!   hand-off (40-60 µs, more than most of them take); one that gives up starts again on
 //!   the request's thread through `block_in_place` (its other tasks move to another
