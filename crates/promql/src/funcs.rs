@@ -29,6 +29,8 @@ pub(crate) struct RangeCtx<'a> {
     /// End of the window (`ts - offset`, or the `@` time).
     pub(crate) ref_t: i64,
     pub(crate) range: i64,
+    /// `range` in seconds (`range as f64 / 1000.0`), computed once per series.
+    range_secs: f64,
     /// Values of the scalar arguments at this step, in argument order.
     params: &'a [f64],
     /// Position of the range argument (annotations point at it).
@@ -383,7 +385,7 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
         (sampled + to_start + to_end) / sampled
     };
     if is_rate {
-        factor /= c.range as f64 / 1000.0;
+        factor /= c.range_secs;
     }
     match result_h {
         Some(h) => histo(hist::scale(&h, factor)),
@@ -2037,6 +2039,15 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
     };
     let (start, interval) = (ev.start, ev.interval);
     let reset_index = matches!(name, "rate" | "increase") && !anchored && !smoothed;
+    // `range_fn`'s own dispatch for the commonest functions, decided once rather than by
+    // comparing the name at each of a series' steps.
+    let extrapolated = match name {
+        _ if anchored || smoothed => None,
+        "rate" => Some((true, true)),
+        "increase" => Some((true, false)),
+        "delta" => Some((false, false)),
+        _ => None,
+    };
     // Runs on several threads at once for large selections (see `par.rs`), so it keeps
     // no state between series.
     let per_series = |ev: &mut Evaluator<'_>,
@@ -2058,6 +2069,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         };
         let mut annos = std::mem::take(&mut ev.annos);
         let mut window_samples = 0usize;
+        let range_secs = range as f64 / 1000.0;
         let mut param_row = vec![0.0; params_by_step.len()];
         let mut reset_buf = Vec::new();
         let resets = if reset_index && l.sts.floats.is_empty() {
@@ -2079,6 +2091,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 ts,
                 ref_t: refs[step],
                 range,
+                range_secs,
                 params: &param_row,
                 pos,
                 annos: &mut annos,
@@ -2086,7 +2099,13 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 smoothed,
                 resets,
             };
-            match range_fn(name, w, &mut ctx) {
+            let out = match extrapolated {
+                Some((is_counter, is_rate)) => {
+                    Ok(extrapolated_rate(w, &mut ctx, is_counter, is_rate))
+                }
+                None => range_fn(name, w, &mut ctx),
+            };
+            match out {
                 Ok(Some((f, h))) => push_sample(&mut s, ts, f, h, steps),
                 Ok(None) => {}
                 Err(e) => {
@@ -2320,6 +2339,7 @@ mod tests {
                             ts: *r,
                             ref_t: *r,
                             range,
+                            range_secs: range as f64 / 1000.0,
                             params: &[],
                             pos: PosRange::default(),
                             annos: &mut annos,
