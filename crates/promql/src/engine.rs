@@ -1236,7 +1236,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         ms: &MatrixSelector,
         for_rate: bool,
-        work: &(impl Fn(&mut Self, &Loaded, &[Window<'_>]) -> Result<Option<T>, EvalError> + Sync),
+        work: &(impl Fn(&mut Self, &Loaded, Windows<'_, '_>) -> Result<Option<T>, EvalError> + Sync),
     ) -> Result<Vec<T>, EvalError> {
         let (mint, maxt, hints, refs, before, after) = self.range_bounds(ms, for_rate)?;
         self.select_map(
@@ -1246,8 +1246,8 @@ impl<'a> Evaluator<'a> {
             &hints,
             true,
             &|ev: &mut Self, l: Loaded| {
-                let windows = windows_around(&l, &refs, before, after);
-                work(ev, &l, &windows)
+                let windows = Windows::new(&l, &refs, before, after);
+                work(ev, &l, windows)
             },
         )
     }
@@ -1493,11 +1493,6 @@ pub(crate) fn step_refs(
     refs
 }
 
-/// The left-open windows `(r - range, r]` of a series for each reference time.
-pub(crate) fn windows_of<'l>(l: &'l Loaded, refs: &[i64], range: i64) -> Vec<Window<'l>> {
-    windows_around(l, refs, range, 0)
-}
-
 /// The left-open windows `(r - before, r + after]` of a series for each reference time
 /// (`after` is non-zero only for `smoothed` selectors, which read past the window).
 pub(crate) fn windows_around<'l>(
@@ -1506,31 +1501,73 @@ pub(crate) fn windows_around<'l>(
     before: i64,
     after: i64,
 ) -> Vec<Window<'l>> {
-    let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
-    let (mut flo_step, mut fhi_step) = (0usize, 0usize);
-    let mut out = Vec::with_capacity(refs.len());
-    let mut prev = i64::MIN;
-    for &r in refs {
-        if r < prev {
+    Windows::new(l, refs, before, after).collect()
+}
+
+/// [`windows_around`] one window at a time: range functions walk a series' windows once,
+/// in step order, so they need not be stored (1,000 steps are 64 KB per series).
+pub(crate) struct Windows<'l, 'r> {
+    l: &'l Loaded,
+    refs: std::slice::Iter<'r, i64>,
+    before: i64,
+    after: i64,
+    flo: usize,
+    fhi: usize,
+    hlo: usize,
+    hhi: usize,
+    flo_step: usize,
+    fhi_step: usize,
+    prev: i64,
+}
+
+impl<'l, 'r> Windows<'l, 'r> {
+    pub(crate) fn new(l: &'l Loaded, refs: &'r [i64], before: i64, after: i64) -> Self {
+        Windows {
+            l,
+            refs: refs.iter(),
+            before,
+            after,
+            flo: 0,
+            fhi: 0,
+            hlo: 0,
+            hhi: 0,
+            flo_step: 0,
+            fhi_step: 0,
+            prev: i64::MIN,
+        }
+    }
+}
+
+impl<'l> Iterator for Windows<'l, '_> {
+    type Item = Window<'l>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Window<'l>> {
+        let r = *self.refs.next()?;
+        let l = self.l;
+        if r < self.prev {
             // Never happens for increasing steps; recompute from scratch to stay correct.
-            flo = 0;
-            fhi = 0;
-            hlo = 0;
-            hhi = 0;
+            self.flo = 0;
+            self.fhi = 0;
+            self.hlo = 0;
+            self.hhi = 0;
         }
-        prev = r;
-        let lo = r - before;
-        let hi = r + after;
-        fhi = advance(&l.floats, fhi, l.floats.len(), hi, &mut fhi_step);
-        flo = advance(&l.floats, flo, fhi, lo, &mut flo_step);
-        while hhi < l.hists.len() && l.hists[hhi].t <= hi {
-            hhi += 1;
+        self.prev = r;
+        let lo = r - self.before;
+        let hi = r + self.after;
+        self.fhi = advance(&l.floats, self.fhi, l.floats.len(), hi, &mut self.fhi_step);
+        self.flo = advance(&l.floats, self.flo, self.fhi, lo, &mut self.flo_step);
+        while self.hhi < l.hists.len() && l.hists[self.hhi].t <= hi {
+            self.hhi += 1;
         }
-        while hlo < hhi && l.hists[hlo].t <= lo {
-            hlo += 1;
+        while self.hlo < self.hhi && l.hists[self.hlo].t <= lo {
+            self.hlo += 1;
         }
-        let (fr, hr) = (flo.min(fhi)..fhi, hlo.min(hhi)..hhi);
-        out.push(Window {
+        let (fr, hr) = (
+            self.flo.min(self.fhi)..self.fhi,
+            self.hlo.min(self.hhi)..self.hhi,
+        );
+        Some(Window {
             float_off: fr.start,
             metric: &l.metric,
             float_sts: if l.sts.floats.is_empty() {
@@ -1545,9 +1582,12 @@ pub(crate) fn windows_around<'l>(
             },
             floats: &l.floats[fr],
             hists: &l.hists[hr],
-        });
+        })
     }
-    out
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.refs.size_hint()
+    }
 }
 
 /// The first index from `i` (at most `end`) whose point is after `t`, `floats[i..]`

@@ -13,8 +13,8 @@ use promlite_model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder, ME
 use crate::aggr::{go_v, kahan_inc, quantile};
 use crate::ast::{Call, Expr, PosRange};
 use crate::engine::{
-    Evaluator, Loaded, Pick, Window, absent_labels, merge_same_labelset, push_sample, step_refs,
-    windows_of,
+    Evaluator, Loaded, Pick, Window, Windows, absent_labels, merge_same_labelset, push_sample,
+    step_refs,
 };
 use crate::eval_error::EvalError;
 use crate::extended;
@@ -2052,7 +2052,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
     // no state between series.
     let per_series = |ev: &mut Evaluator<'_>,
                       l: &Loaded,
-                      windows: &[Window<'_>],
+                      windows: Windows<'_, '_>,
                       refs: &[i64],
                       range: i64|
      -> Result<Option<Series>, EvalError> {
@@ -2078,7 +2078,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         } else {
             None
         };
-        for (step, w) in windows.iter().enumerate() {
+        for (step, w) in windows.enumerate() {
             if w.floats.is_empty() && w.hists.is_empty() {
                 continue;
             }
@@ -2101,9 +2101,9 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
             };
             let out = match extrapolated {
                 Some((is_counter, is_rate)) => {
-                    Ok(extrapolated_rate(w, &mut ctx, is_counter, is_rate))
+                    Ok(extrapolated_rate(&w, &mut ctx, is_counter, is_rate))
                 }
-                None => range_fn(name, w, &mut ctx),
+                None => range_fn(name, &w, &mut ctx),
             };
             match out {
                 Ok(Some((f, h))) => push_sample(&mut s, ts, f, h, steps),
@@ -2149,7 +2149,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
             ev.range_windows_map(
                 ms,
                 matches!(name, "rate" | "increase" | "irate"),
-                &|ev: &mut Evaluator<'_>, l: &Loaded, w: &[Window<'_>]| {
+                &|ev: &mut Evaluator<'_>, l: &Loaded, w: Windows<'_, '_>| {
                     per_series(ev, l, w, &refs, range)
                 },
             )?
@@ -2169,8 +2169,8 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                     sts: crate::engine::Sts::default(),
                     drop_name: s.drop_name,
                 };
-                let windows = windows_of(&l, &refs, range);
-                if let Some(s) = per_series(ev, &l, &windows, &refs, range)? {
+                let windows = Windows::new(&l, &refs, range, 0);
+                if let Some(s) = per_series(ev, &l, windows, &refs, range)? {
                     out.push(s);
                 }
             }
@@ -2331,7 +2331,7 @@ mod tests {
         counter_resets(&l.floats, &mut resets);
         for range in [15_000, 30_000, 60_000, 200_000] {
             let refs: Vec<i64> = (0..40).map(|i| i * 5_000).collect();
-            for (r, w) in refs.iter().zip(crate::engine::windows_of(&l, &refs, range)) {
+            for (r, w) in refs.iter().zip(Windows::new(&l, &refs, range, 0)) {
                 for is_rate in [true, false] {
                     let rate_with = |resets: Option<&[usize]>| {
                         let mut annos = Annotations::default();
