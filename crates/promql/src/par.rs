@@ -9,9 +9,10 @@
 //! and small queries pay nothing. The storage traits' series are not `Send`, so each
 //! share opens its own querier, runs the same selection and takes the series after the
 //! hand-off point whose label hash falls to it; the calling thread takes the others and
-//! notes, in selection order, which series went where. A share that no pool thread has
-//! started by the time the calling thread is done with its own (the pool is busy with
-//! other queries) is done by the calling thread, so a busy pool never makes a query wait.
+//! notes, in selection order, which series went where. Until a pool thread starts on a
+//! share, the calling thread takes that share's series too as it meets them, and the
+//! helper starts after the last one taken: a busy or slow-to-wake pool costs a query the
+//! helper's walk at most, never a wait.
 //!
 //! Nothing a thread computes is applied at once. Each series leaves a [`Done`]: its
 //! output, its annotations, and how many samples it held at its peak and at its end.
@@ -92,9 +93,18 @@ impl StopAt {
 /// A helper's part of a selection, done by whichever thread claims it first: a pool
 /// thread, or the calling thread once its own part is done.
 struct Share<'a, T> {
-    claimed: AtomicBool,
+    state: Mutex<ShareState>,
     ev: Mutex<Option<Evaluator<'a>>>,
     result: Mutex<Option<HelperPart<T>>>,
+}
+
+/// Who has a share's series: until a pool thread starts on it, the calling thread takes
+/// them itself as it walks the selection, and the helper then skips those.
+#[derive(Default)]
+struct ShareState {
+    started: bool,
+    /// The last of the share's series that the calling thread took.
+    taken_upto: Option<Labels>,
 }
 
 fn lock<X>(m: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
@@ -219,22 +229,27 @@ impl<'a> Evaluator<'a> {
         let earlier = std::mem::take(&mut self.annos);
         let shares: Vec<Share<'a, T>> = (1..threads)
             .map(|_| Share {
-                claimed: AtomicBool::new(false),
+                state: Mutex::new(ShareState::default()),
                 ev: Mutex::new(Some(self.fork())),
                 result: Mutex::new(None),
             })
             .collect();
-        // Runs share `k` unless another thread has taken it.
+        // Runs share `k` on a pool thread, from where the calling thread has got to.
         let run_share = |k: usize| {
             let share = &shares[k - 1];
-            if share.claimed.swap(true, Ordering::AcqRel) {
-                return;
-            }
+            let from = {
+                let mut state = lock(&share.state);
+                if state.started {
+                    return;
+                }
+                state.started = true;
+                state.taken_upto.clone().unwrap_or_else(|| bound.clone())
+            };
             let Some(mut ev) = lock(&share.ev).take() else {
                 return;
             };
             let part = ev.helper_part(
-                k, threads, &bound, matchers, mint, maxt, hints, drop_stale, work, &stop,
+                k, threads, &from, matchers, mint, maxt, hints, drop_stale, work, &stop,
             );
             if part.is_err() {
                 stop.mark_all();
@@ -259,8 +274,15 @@ impl<'a> Evaluator<'a> {
                 let labels = series.labels();
                 let k = owner(labels, threads);
                 if k != 0 {
-                    slots.push(Slot::Theirs(labels.clone(), k));
-                    continue;
+                    let mut state = lock(&shares[k - 1].state);
+                    if state.started {
+                        drop(state);
+                        slots.push(Slot::Theirs(labels.clone(), k));
+                        continue;
+                    }
+                    // No pool thread has started on this share (the pool is busy or
+                    // slow to wake): this series is the calling thread's.
+                    state.taken_upto = Some(labels.clone());
                 }
                 if stop.passed(labels) {
                     break;
@@ -287,12 +309,11 @@ impl<'a> Evaluator<'a> {
             }
             if mine.is_err() {
                 stop.mark_all();
-            } else {
-                // Shares that no pool thread has started yet (the pool is busy with
-                // other queries): this thread does them rather than wait.
-                for k in 1..threads {
-                    run_share(k);
-                }
+            }
+            // A share no pool thread has started by now was taken here series by
+            // series (or is past an error): a late start must find nothing to do.
+            for share in &shares {
+                lock(&share.state).started = true;
             }
             (slots, mine)
         });
