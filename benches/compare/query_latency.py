@@ -8,7 +8,8 @@ create-blocks-from openmetrics`, `promtool tsdb create-blocks-from openmetrics`)
 servers then start on loopback and answer the same queries (the shapes of
 benches/promql.rs), instant at the last sample and 1000-step range queries, requests
 alternating between them in one run, each client on one persistent keep-alive
-connection per server (as Grafana keeps), after one untimed warm-up pass over all
+connection per server (as Grafana keeps; a plain-socket client by default, whose own
+time per request is a few µs, see RawClient), after one untimed warm-up pass over all
 requests; requests under 5 ms on both servers get more rounds (--cheap-rounds). It prints, per query, the median latency of each
 and the ratio Prometheus/promlite (> 1: promlite is faster), and the peak RSS (VmHWM) of
 each server after the run.
@@ -218,7 +219,7 @@ def main():
     ap.add_argument(
         "--client",
         choices=("raw", "httpclient"),
-        default="httpclient",
+        default="raw",
         help="raw: a plain-socket keep-alive client whose own time per request is a few "
         "µs; httpclient: Python's http.client (about 40 µs per request of its own)",
     )
