@@ -813,6 +813,17 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// The store's querier over `[mint, maxt]`; a failure to open it is a storage error.
+    pub(crate) fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn promlite_storage::Querier + 'a>, EvalError> {
+        self.store
+            .querier(mint, maxt)
+            .map_err(|e| EvalError::Storage(e.to_string()))
+    }
+
     /// Reads every series matching `matchers` with samples in `[mint, maxt]`, dropping
     /// staleness markers when `drop_stale` (range selectors never see them).
     pub(crate) fn select(
@@ -824,10 +835,7 @@ impl<'a> Evaluator<'a> {
         drop_stale: bool,
         mut each: impl FnMut(&mut Self, Loaded) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
-        let q = self
-            .store
-            .querier(mint, maxt)
-            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        let q = self.querier(mint, maxt)?;
         let mut set = q.select(true, Some(hints), matchers);
         // Series of one selection usually hold about as many samples as each other, so
         // the last one's count sizes the next buffer and saves its regrowth copies.

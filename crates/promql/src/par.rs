@@ -179,10 +179,7 @@ impl<'a> Evaluator<'a> {
         drop_stale: bool,
         work: &(impl Fn(&mut Evaluator<'a>, Loaded) -> Result<Option<T>, EvalError> + Sync),
     ) -> Result<Vec<T>, EvalError> {
-        let q = self
-            .store
-            .querier(mint, maxt)
-            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        let q = self.querier(mint, maxt)?;
         let mut set = q.select(true, Some(hints), matchers);
         let mut out = Vec::new();
         let mut expect = 0;
@@ -381,10 +378,7 @@ impl<'a> Evaluator<'a> {
         work: &impl Fn(&mut Evaluator<'a>, Loaded) -> Result<Option<T>, EvalError>,
         stop: &StopAt,
     ) -> HelperPart<T> {
-        let q = self
-            .store
-            .querier(mint, maxt)
-            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        let q = self.querier(mint, maxt)?;
         let mut set = q.select(true, Some(hints), matchers);
         let mut done = Vec::new();
         let mut expect = 0;
