@@ -51,10 +51,6 @@ pub(crate) struct MemSeries {
     pub(crate) data: Mutex<SeriesData>,
 }
 
-/// How many bytes at the start of the lock around [`SeriesData`] an append touches: the
-/// lock word, `last`, `next_at` and the head chunk's state.
-const HOT_DATA_BYTES: usize = 8 + std::mem::offset_of!(SeriesData, closed);
-
 /// A hint to start loading the cache line holding `p`: it never faults, whatever the
 /// address, and changes nothing but timing.
 #[inline]
@@ -83,18 +79,22 @@ const MAX_BYTES_PER_XOR_CHUNK: usize = 1024;
 
 impl MemSeries {
     /// Starts loading the cache lines an append reads and writes: the reference count,
-    /// id, labels, lock and the hot fields of [`SeriesData`]. `s` is a series of the
-    /// head, so these are a few hundred bytes starting 16 bytes before `s`'s data
-    /// (`Arc`'s counts).
+    /// id, labels, lock and the hot fields of [`SeriesData`], from `Arc`'s counts (16
+    /// bytes before `s`'s data) to the end of the head chunk's state.
     pub(crate) fn prefetch(s: &Arc<MemSeries>) {
         let start = Arc::as_ptr(s).cast::<u8>().wrapping_sub(16);
-        let end = Arc::as_ptr(s)
-            .cast::<u8>()
-            .wrapping_add(std::mem::offset_of!(MemSeries, data) + HOT_DATA_BYTES);
+        let data = s.data.data_ptr().cast::<u8>().cast_const();
+        let end = data.wrapping_add(std::mem::offset_of!(SeriesData, closed));
         let mut line = start.wrapping_sub(start as usize % 64);
         while line < end {
             prefetch_line(line);
             line = line.wrapping_add(64);
+        }
+        // The lock word precedes the data as `parking_lot` lays its mutex out today, so
+        // the lines above hold it; should it ever follow the data, load its line too.
+        let lock = std::ptr::from_ref(&s.data).cast::<u8>();
+        if lock == data {
+            prefetch_line(lock.wrapping_add(std::mem::size_of_val(&s.data) - 1));
         }
     }
 
