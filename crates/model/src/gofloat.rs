@@ -154,6 +154,24 @@ pub fn write_go_g(out: &mut impl Write, v: f64) -> fmt::Result {
     }
 }
 
+/// Writes `v` as Go's `strconv.FormatFloat(v, 'e', -1, 64)`: one digit, the rest after
+/// a point, and an exponent with a sign and at least two digits (`2.7e+01`, `0e+00`).
+///
+/// ```
+/// let mut s = String::new();
+/// promlite_model::write_go_e(&mut s, 0.000_000_15).unwrap();
+/// assert_eq!(s, "1.5e-07");
+/// ```
+pub fn write_go_e(out: &mut impl Write, v: f64) -> fmt::Result {
+    if v == 0.0 {
+        return out.write_str(if v.is_sign_negative() { "-0e+00" } else { "0e+00" });
+    }
+    if write_special(out, v)? {
+        return Ok(());
+    }
+    Digits::of(v).write_exponent(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +186,12 @@ mod tests {
     fn g(v: f64) -> String {
         let mut s = String::new();
         write_go_g(&mut s, v).unwrap();
+        s
+    }
+
+    fn e(v: f64) -> String {
+        let mut s = String::new();
+        write_go_e(&mut s, v).unwrap();
         s
     }
 
@@ -209,6 +233,18 @@ mod tests {
             }
             assert_eq!(g(v), want_g, "'g' of {v:e}");
         }
+        for (v, want) in [
+            (0.0, "0e+00"),
+            (-0.0, "-0e+00"),
+            (27.0, "2.7e+01"),
+            (-1.5e-7, "-1.5e-07"),
+            (1e100, "1e+100"),
+            (639075167746196.25, "6.390751677461962e+14"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(e(v), want, "'e' of {v:e}");
+        }
         assert_eq!(f(5e-324).len(), "0.".len() + 323 + 1);
         assert!(f(1.7976931348623157e308).starts_with("179769313486231570000"));
     }
@@ -219,7 +255,7 @@ mod tests {
         fn round_trip(bits in any::<u64>()) {
             let v = f64::from_bits(bits);
             prop_assume!(v.is_finite());
-            for s in [f(v), g(v)] {
+            for s in [f(v), g(v), e(v)] {
                 prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{}", s);
             }
             // The plain layout of 'g' is 'f''s.

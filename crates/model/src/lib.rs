@@ -49,7 +49,7 @@ pub mod value;
 
 pub use error::Error;
 pub use exemplar::Exemplar;
-pub use gofloat::{write_go_f, write_go_g};
+pub use gofloat::{write_go_e, write_go_f, write_go_g};
 pub use histogram::{
     BucketLayout, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span,
     bucket_indexes,

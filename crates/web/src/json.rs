@@ -64,124 +64,12 @@ pub(crate) fn format_float(out: &mut String, f: f64) {
         let abs = f.abs();
         if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
             // Go's 'e' with precision -1: the shortest digits, the exponent with a sign
-            // and at least two digits.
-            write_exp(out, f, true);
+            // and at least two digits. Writing to a `String` cannot fail.
+            let _ = promlite_model::write_go_e(out, f);
         } else {
             write_shortest_plain(out, f);
         }
     }
-}
-
-/// The shortest decimal digits that round-trip a finite `f`: `digits` (no leading or
-/// trailing zeros; empty for zero) and `point`, so that |f| = 0.DIGITS × 10^point.
-///
-/// The digits come from serde_json's float writer (a Schubfach implementation, several
-/// times faster than `core::fmt`'s Grisu path); its layout varies with the magnitude
-/// (`0.001234`, `12340000000.0`, `1.234e33`), so it is read back into digits and a
-/// decimal point position here, and laid out the way Go does by the callers.
-struct Digits {
-    buf: [u8; 32],
-    len: usize,
-    point: i32,
-}
-
-impl Digits {
-    /// The digits of `f`. Where `f` lies exactly halfway between two shortest
-    /// candidates, serde_json's writer picks the even digit, as Go's strconv does
-    /// (Prometheus writes 639075167746196.25 as `639075167746196.2`), where `core::fmt`
-    /// would round up (`…196.3`).
-    fn of(f: f64) -> Digits {
-        let mut text = [0u8; 40];
-        let n = {
-            let mut w = &mut text[..];
-            // A finite f64 is at most 24 bytes of text; the buffer cannot run out.
-            let _ = serde_json::to_writer(&mut w, &f);
-            40 - w.len()
-        };
-        let text = &text[..n];
-        let mut d = Digits {
-            buf: [0; 32],
-            len: 0,
-            point: 0,
-        };
-        let mut seen_point = false;
-        let mut exp = 0i32;
-        let mut i = 0;
-        while i < text.len() {
-            match text[i] {
-                b'.' => seen_point = true,
-                c @ b'0'..=b'9' => {
-                    if c == b'0' && d.len == 0 {
-                        // Leading zeros: each one after the point moves the point left.
-                        if seen_point {
-                            d.point -= 1;
-                        }
-                    } else {
-                        d.buf[d.len] = c;
-                        d.len += 1;
-                        if !seen_point {
-                            d.point += 1;
-                        }
-                    }
-                }
-                b'e' | b'E' => {
-                    let rest = &text[i + 1..];
-                    let (neg, digits) = match rest.first() {
-                        Some(b'-') => (true, &rest[1..]),
-                        Some(b'+') => (false, &rest[1..]),
-                        _ => (false, rest),
-                    };
-                    for &c in digits {
-                        exp = exp * 10 + i32::from(c - b'0');
-                    }
-                    if neg {
-                        exp = -exp;
-                    }
-                    break;
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        while d.len > 0 && d.buf[d.len - 1] == b'0' {
-            d.len -= 1;
-        }
-        if d.len > 0 {
-            d.point += exp;
-        } else {
-            d.point = 0;
-        }
-        d
-    }
-
-    fn digits(&self) -> &str {
-        // Only ASCII digits were copied into the buffer.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-/// Go's 'e' format with precision -1 for a finite non-zero `f`: `d[.ddd]e±XX`, the
-/// exponent with at least two digits when `two_digit_exp` (strconv), as written by
-/// encoding/json otherwise (`1e-7`, `1e+21`).
-fn write_exp(out: &mut String, f: f64, two_digit_exp: bool) {
-    let d = Digits::of(f);
-    if f.is_sign_negative() {
-        out.push('-');
-    }
-    let digits = d.digits();
-    out.push_str(&digits[..1]);
-    if digits.len() > 1 {
-        out.push('.');
-        out.push_str(&digits[1..]);
-    }
-    let exp = d.point - 1;
-    out.push('e');
-    out.push(if exp < 0 { '-' } else { '+' });
-    let e = exp.unsigned_abs();
-    if two_digit_exp && e < 10 {
-        out.push('0');
-    }
-    write_u64(out, u64::from(e));
 }
 
 /// Writes `n` in decimal without going through `core::fmt`.
@@ -227,48 +115,33 @@ fn write_shortest_plain(out: &mut String, f: f64) {
         out.push_str(plain);
         return;
     }
-    let d = Digits::of(f);
-    if f.is_sign_negative() {
-        out.push('-');
-    }
-    let digits = d.digits();
-    let point = d.point;
-    if point <= 0 {
-        out.push_str("0.");
-        for _ in 0..-point {
-            out.push('0');
-        }
-        out.push_str(digits);
-    } else if point as usize >= digits.len() {
-        out.push_str(digits);
-        for _ in digits.len()..point as usize {
-            out.push('0');
-        }
-    } else {
-        out.push_str(&digits[..point as usize]);
-        out.push('.');
-        out.push_str(&digits[point as usize..]);
-    }
+    // Writing to a `String` cannot fail.
+    let _ = promlite_model::write_go_f(out, f);
 }
 
-/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: the shortest round-tripping decimal,
-/// never an exponent, with `NaN`, `+Inf` and `-Inf` spelled Go's way.
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)` with its fast paths: the shortest
+/// round-tripping decimal, never an exponent, `NaN`, `+Inf` and `-Inf` spelled Go's way.
 fn write_go_f(out: &mut String, f: f64) {
-    if f.is_nan() {
-        out.push_str("NaN");
-    } else if f.is_infinite() {
-        out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
-    } else {
+    if f.is_finite() {
         write_shortest_plain(out, f);
+    } else {
+        let _ = promlite_model::write_go_f(out, f);
     }
 }
 
 /// A finite float as Go's encoding/json writes a number: 'f' form, switching to 'e'
-/// below 1e-6 and from 1e21 (magnitudes) with a one-digit exponent kept (`1e-7`).
+/// below 1e-6 and from 1e21 (magnitudes), where a negative exponent loses strconv's
+/// leading zero (`1e-7`, `1.5e+21`).
 fn write_go_json_float(out: &mut String, f: f64) {
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        write_exp(out, f, false);
+        let start = out.len();
+        let _ = promlite_model::write_go_e(out, f);
+        // As encoding/json cleans up: `e-07` becomes `e-7`.
+        let n = out.len();
+        if n - start >= 4 && &out[n - 4..n - 1] == "e-0" {
+            out.remove(n - 2);
+        }
     } else {
         write_go_f(out, f);
     }

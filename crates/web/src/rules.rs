@@ -114,19 +114,10 @@ pub struct AlertStatus {
 /// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: the shortest exponent form, with a sign
 /// and at least two exponent digits (`2.7e+01`), as alert values are shown.
 pub(crate) fn format_float_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let s = format!("{v:e}");
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    format!("{mantissa}e{sign}{digits:0>2}")
+    let mut s = String::new();
+    // Writing to a `String` cannot fail.
+    let _ = promlite_model::write_go_e(&mut s, v);
+    s
 }
 
 fn write_time(out: &mut String, t: Option<SystemTime>) {
