@@ -164,7 +164,11 @@ pub fn write_go_g(out: &mut impl Write, v: f64) -> fmt::Result {
 /// ```
 pub fn write_go_e(out: &mut impl Write, v: f64) -> fmt::Result {
     if v == 0.0 {
-        return out.write_str(if v.is_sign_negative() { "-0e+00" } else { "0e+00" });
+        return out.write_str(if v.is_sign_negative() {
+            "-0e+00"
+        } else {
+            "0e+00"
+        });
     }
     if write_special(out, v)? {
         return Ok(());
