@@ -123,22 +123,21 @@ impl Session {
         follow_redirects: bool,
     ) -> Result<Exchanged, Error> {
         let reused = self.stream.is_some();
-        match self.attempt(url, limit, follow_redirects).await {
+        let result = match self.attempt(url, limit, follow_redirects).await {
             Err(Retry::Stale) if reused => {
                 self.stream = None;
-                match self.attempt(url, limit, follow_redirects).await {
-                    Ok(x) => Ok(x),
-                    Err(Retry::Stale) => Err(transport(url, &ErrorKind::UnexpectedEof.into())),
-                    Err(Retry::Fail(e)) => Err(e),
-                }
+                self.attempt(url, limit, follow_redirects).await
             }
-            Err(Retry::Stale) => Err(transport(url, &ErrorKind::UnexpectedEof.into())),
             Err(Retry::Fail(e)) => {
                 self.stream = None;
-                Err(e)
+                return Err(e);
             }
-            Ok(x) => Ok(x),
-        }
+            first => first,
+        };
+        result.map_err(|r| match r {
+            Retry::Stale => transport(url, &ErrorKind::UnexpectedEof.into()),
+            Retry::Fail(e) => e,
+        })
     }
 
     async fn attempt(

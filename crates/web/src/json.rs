@@ -73,19 +73,11 @@ pub(crate) fn format_float(out: &mut String, f: f64) {
 }
 
 /// Writes `n` in decimal without going through `core::fmt`.
-fn write_u64(out: &mut String, mut n: u64) {
+fn write_u64(out: &mut String, n: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let len = put_u64(&mut buf, n);
     // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or(""));
+    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or(""));
 }
 
 /// The shortest round-tripping decimal of a finite `f` without an exponent — Go's 'f'
