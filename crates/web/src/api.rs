@@ -32,7 +32,8 @@ use crate::params::{
 /// endpoints with nothing to say) and the annotations.
 #[derive(Debug, Default)]
 pub(crate) struct Reply {
-    data: Option<String>,
+    /// JSON text (UTF-8).
+    data: Option<Vec<u8>>,
     warnings: Vec<String>,
     infos: Vec<String>,
     /// `data` already begins with the envelope's `{"status":"success","data":` (large
@@ -45,7 +46,7 @@ const ENVELOPE: &str = "{\"status\":\"success\",\"data\":";
 impl Reply {
     fn data(json: String) -> Reply {
         Reply {
-            data: Some(json),
+            data: Some(json.into_bytes()),
             ..Reply::default()
         }
     }
@@ -53,7 +54,7 @@ impl Reply {
 
 type ApiResult = Result<Reply, ApiError>;
 
-fn json_response(status: StatusCode, body: String) -> Response {
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -67,24 +68,26 @@ fn respond(r: ApiResult) -> Response {
             ..
         }) if warnings.is_empty() && infos.is_empty() => StatusCode::NO_CONTENT.into_response(),
         Ok(reply) => {
-            let data = reply.data.unwrap_or_else(|| "null".to_string());
+            let data = reply.data.unwrap_or_else(|| b"null".to_vec());
             let mut out = if reply.in_envelope {
                 data
             } else {
-                let mut out = String::with_capacity(data.len() + 64);
-                out.push_str(ENVELOPE);
-                out.push_str(&data);
+                let mut out = Vec::with_capacity(data.len() + 64);
+                out.extend_from_slice(ENVELOPE.as_bytes());
+                out.extend_from_slice(&data);
                 out
             };
+            let mut tail = String::new();
             if !reply.warnings.is_empty() {
-                out.push_str(",\"warnings\":");
-                write_str_array(&mut out, &reply.warnings);
+                tail.push_str(",\"warnings\":");
+                write_str_array(&mut tail, &reply.warnings);
             }
             if !reply.infos.is_empty() {
-                out.push_str(",\"infos\":");
-                write_str_array(&mut out, &reply.infos);
+                tail.push_str(",\"infos\":");
+                write_str_array(&mut tail, &reply.infos);
             }
-            out.push('}');
+            tail.push('}');
+            out.extend_from_slice(tail.as_bytes());
             json_response(StatusCode::OK, out)
         }
         Err(e) => {
@@ -93,7 +96,7 @@ fn respond(r: ApiResult) -> Response {
             out.push_str(",\"error\":");
             write_str(&mut out, &e.message);
             out.push('}');
-            json_response(e.status(), out)
+            json_response(e.status(), out.into_bytes())
         }
     }
 }
@@ -329,10 +332,15 @@ fn reply_size_hint(v: &Value) -> usize {
     n + 256
 }
 
+/// About the bytes of a point `[1700000000,"12.3456789"],`, rounded up.
+pub(crate) const POINT_SIZE_HINT: usize = 40;
+
 /// About the size of matrix series' JSON (see [`reply_size_hint`]).
 pub(crate) fn series_size_hint(m: &[promlite_promql::Series]) -> usize {
     m.iter()
-        .map(|s| labels_size_hint(&s.metric) + 32 * (s.floats.len() + s.histograms.len()))
+        .map(|s| {
+            labels_size_hint(&s.metric) + POINT_SIZE_HINT * (s.floats.len() + s.histograms.len())
+        })
         .sum()
 }
 
@@ -363,13 +371,13 @@ fn query_reply(r: QueryResult, limit: usize, query: &str) -> Reply {
             warnings.push("results truncated due to limit".to_string());
         }
     }
-    let mut out = String::with_capacity(reply_size_hint(&value));
-    out.push_str(ENVELOPE);
-    out.push_str("{\"resultType\":\"");
-    out.push_str(result_type(&value));
-    out.push_str("\",\"result\":");
+    let mut out = Vec::with_capacity(reply_size_hint(&value));
+    out.extend_from_slice(ENVELOPE.as_bytes());
+    out.extend_from_slice(b"{\"resultType\":\"");
+    out.extend_from_slice(result_type(&value).as_bytes());
+    out.extend_from_slice(b"\",\"result\":");
     write_value(&mut out, &value);
-    out.push('}');
+    out.push(b'}');
     Reply {
         data: Some(out),
         warnings,
@@ -549,7 +557,7 @@ async fn series(web: Web, form: Form) -> ApiResult {
         }
         out.push(']');
         Ok(Reply {
-            data: Some(out),
+            data: Some(out.into_bytes()),
             warnings,
             infos: Vec::new(),
             in_envelope: false,
@@ -586,7 +594,7 @@ fn string_list_reply(mut items: Vec<String>, limit: usize) -> Reply {
     let mut out = String::new();
     write_str_array(&mut out, &items);
     Reply {
-        data: Some(out),
+        data: Some(out.into_bytes()),
         warnings,
         infos: Vec::new(),
         in_envelope: false,

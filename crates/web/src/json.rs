@@ -74,8 +74,8 @@ pub(crate) fn format_float(out: &mut String, f: f64) {
 
 /// Writes `n` in decimal without going through `core::fmt`.
 fn write_u64(out: &mut String, n: u64) {
-    let mut buf = [0u8; 20];
-    let len = put_u64(&mut buf, n);
+    let mut buf = [0u8; POINT_ROOM];
+    let len = put_dec(&mut buf, 0, n);
     // Only ASCII digits were written.
     out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or(""));
 }
@@ -143,22 +143,10 @@ fn write_go_json_float(out: &mut String, f: f64) {
 /// the whole seconds, then, unless they are whole, a dot and exactly three digits of
 /// milliseconds (1500 ms is `1.500`, not `1.5`; Go writes the fraction as an integer).
 pub(crate) fn write_timestamp(out: &mut String, t: i64) {
-    if t < 0 {
-        out.push('-');
-    }
-    let t = t.unsigned_abs();
-    write_u64(out, t / 1000);
-    let frac = t % 1000;
-    if frac != 0 {
-        let b = [
-            b'.',
-            b'0' + (frac / 100) as u8,
-            b'0' + (frac / 10 % 10) as u8,
-            b'0' + (frac % 10) as u8,
-        ];
-        // Only ASCII was written.
-        out.push_str(std::str::from_utf8(&b).unwrap_or(""));
-    }
+    let mut buf = [0u8; POINT_ROOM];
+    let len = put_timestamp(&mut buf, 0, t);
+    // Only ASCII was written.
+    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or(""));
 }
 
 /// Writes a label set as a JSON object, names in order.
@@ -187,103 +175,139 @@ pub(crate) fn write_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
     out.push(']');
 }
 
-/// `[t, "v"]`.
+/// Room for the longest text the point writers lay out: `[`, a timestamp (a sign, 16
+/// digits of seconds, 4 of milliseconds), `,"`, a value (at most 24 bytes: Go's 'e' form
+/// with 17 digits, a sign and a three-digit exponent) and `"]`.
+const POINT_ROOM: usize = 64;
+
+/// Two ASCII digits for each number below 100.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Writes `n` in decimal at `buf[at..]`, two digits a step from the end; returns the
+/// position after it. `at` is at most `POINT_ROOM - 20`.
+#[inline]
+fn put_dec(buf: &mut [u8; POINT_ROOM], at: usize, mut n: u64) -> usize {
+    let end = at + n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let mut i = end;
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i] = DIGIT_PAIRS[pair];
+        buf[i + 1] = DIGIT_PAIRS[pair + 1];
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        buf[i - 2] = DIGIT_PAIRS[pair];
+        buf[i - 1] = DIGIT_PAIRS[pair + 1];
+    } else {
+        buf[i - 1] = b'0' + n as u8;
+    }
+    end
+}
+
+/// Lays out a millisecond timestamp as seconds at `buf[at..]` (see [`write_timestamp`]);
+/// returns the position after it. `at` is at most 2.
+#[inline]
+fn put_timestamp(buf: &mut [u8; POINT_ROOM], mut at: usize, t: i64) -> usize {
+    if t < 0 {
+        buf[at] = b'-';
+        at += 1;
+    }
+    let t = t.unsigned_abs();
+    at = put_dec(buf, at, t / 1000);
+    let frac = (t % 1000) as usize;
+    if frac != 0 {
+        buf[at] = b'.';
+        buf[at + 1] = b'0' + (frac / 100) as u8;
+        let pair = frac % 100 * 2;
+        buf[at + 2] = DIGIT_PAIRS[pair];
+        buf[at + 3] = DIGIT_PAIRS[pair + 1];
+        at += 4;
+    }
+    at
+}
+
+/// Lays out a sample value's text (unquoted, as [`format_float`]) at `buf[at..]`;
+/// returns the position after it. `at` is at most `POINT_ROOM - 26`.
+///
+/// The common values skip the general path: whole numbers below 1e15 are integers
+/// (every one of them is its own shortest decimal), and other finite values from 1e-5
+/// to 1e15 are written by zmij in plain notation, which is Go's 'f' there.
+#[inline]
+fn put_value(buf: &mut [u8; POINT_ROOM], at: usize, f: f64) -> usize {
+    let abs = f.abs();
+    // `abs as u64` saturates; NaN fails every comparison.
+    if abs < 1e15 && (abs as u64) as f64 == abs {
+        let mut at = at;
+        if f.is_sign_negative() {
+            buf[at] = b'-';
+            at += 1;
+        }
+        return put_dec(buf, at, abs as u64);
+    }
+    let mut zmij = zmij::Buffer::new();
+    let mut text = String::new();
+    let digits = if (1e-5..1e15).contains(&abs) {
+        zmij.format_finite(f).as_bytes()
+    } else {
+        format_float(&mut text, f);
+        text.as_bytes()
+    };
+    let end = at + digits.len();
+    buf[at..end].copy_from_slice(digits);
+    end
+}
+
+/// `[t,"v"]`.
 ///
 /// Range answers are mostly these (100,000 of them for 100 series over 1,000 steps), so
-/// the common case — a timestamp and a value in plain notation — is laid out in a stack
-/// buffer and appended once, rather than in five appends that each check the buffer's
-/// room and two UTF-8 validations of digit strings.
-fn write_point(out: &mut String, t: i64, f: f64) {
-    let mut buf = [0u8; 64];
-    if let Some(n) = plain_point(&mut buf, t, f)
-        && let Ok(text) = std::str::from_utf8(&buf[..n])
-    {
-        out.push_str(text);
+/// a point is laid out in place: the buffer grows by a fixed `POINT_ROOM` bytes (a few
+/// vector stores), the digits are written there and the rest is cut off again. Laying
+/// it out on the stack and copying it over was a third slower: reading back bytes just
+/// written one at a time stalls the copy's wide loads.
+#[inline]
+fn write_point(out: &mut Vec<u8>, t: i64, f: f64) {
+    let start = out.len();
+    out.extend_from_slice(&[0; POINT_ROOM]);
+    let Some(buf) = out[start..].first_chunk_mut::<POINT_ROOM>() else {
         return;
-    }
-    out.push('[');
-    write_timestamp(out, t);
-    out.push(',');
-    write_float(out, f);
-    out.push(']');
-}
-
-/// Lays out `[t,"v"]` in `buf` when the value is finite and Go writes it in plain
-/// notation as serde_json does (neither an exponent nor a whole number, which serde_json
-/// writes with `.0`); returns its length, or `None` for [`write_point`]'s general path.
-fn plain_point(buf: &mut [u8; 64], t: i64, f: f64) -> Option<usize> {
-    let abs = f.abs();
-    if !f.is_finite() || !(1e-6..1e21).contains(&abs) {
-        return None;
-    }
+    };
     buf[0] = b'[';
-    let mut n = 1;
-    if t < 0 {
-        buf[n] = b'-';
-        n += 1;
-    }
-    let ut = t.unsigned_abs();
-    n += put_u64(&mut buf[n..], ut / 1000);
-    let frac = ut % 1000;
-    if frac != 0 {
-        buf[n] = b'.';
-        buf[n + 1] = b'0' + (frac / 100) as u8;
-        buf[n + 2] = b'0' + (frac / 10 % 10) as u8;
-        buf[n + 3] = b'0' + (frac % 10) as u8;
-        n += 4;
-    }
+    let mut n = put_timestamp(buf, 1, t);
     buf[n] = b',';
     buf[n + 1] = b'"';
-    n += 2;
-    if f.fract() == 0.0 && abs < 1e15 {
-        if f < 0.0 {
-            buf[n] = b'-';
-            n += 1;
-        }
-        n += put_u64(&mut buf[n..], abs as u64);
-    } else {
-        let start = n;
-        let mut w = &mut buf[n..];
-        let room = w.len();
-        serde_json::to_writer(&mut w, &f).ok()?;
-        n += room - w.len();
-        let text = &buf[start..n];
-        if text.contains(&b'e') || text.ends_with(b".0") {
-            return None;
-        }
-    }
-    if n + 2 > buf.len() {
-        return None;
-    }
+    n = put_value(buf, n + 2, f);
     buf[n] = b'"';
     buf[n + 1] = b']';
-    Some(n + 2)
-}
-
-/// Writes `n` in decimal at the start of `buf` (at least 20 bytes); returns its length.
-fn put_u64(buf: &mut [u8], mut n: u64) -> usize {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = tmp.len() - i;
-    buf[..len].copy_from_slice(&tmp[i..]);
-    len
+    out.truncate(start + n + 2);
 }
 
 /// `[t, {histogram}]`.
-fn write_hpoint(out: &mut String, t: i64, h: &FloatHistogram) {
-    out.push('[');
-    write_timestamp(out, t);
-    out.push(',');
-    write_histogram(out, h);
-    out.push(']');
+fn write_hpoint(out: &mut Vec<u8>, text: &mut String, t: i64, h: &FloatHistogram) {
+    text.clear();
+    text.push('[');
+    write_timestamp(text, t);
+    text.push(',');
+    write_histogram(text, h);
+    text.push(']');
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Appends `labels` as a JSON object, written through `text` (a scratch buffer).
+fn write_labels_to(out: &mut Vec<u8>, text: &mut String, labels: &Labels) {
+    text.clear();
+    write_labels(text, labels);
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// The `resultType` name of a value, as Prometheus's `parser.ValueType`.
@@ -299,49 +323,56 @@ pub(crate) fn result_type(v: &Value) -> &'static str {
 /// Writes the `result` of a query in Prometheus's shapes: `[t,"v"]` for scalars and
 /// strings, `{"metric":…,"value":…}` or `"histogram"` per vector sample, and
 /// `{"metric":…,"values":[…],"histograms":[…]}` per matrix series (empty lists omitted).
-pub(crate) fn write_value(out: &mut String, v: &Value) {
+///
+/// Into bytes rather than a `String`: a large answer's points are laid out as bytes, and
+/// a `String` would check each of them as UTF-8 again. Everything written is either
+/// ASCII or a `str`, so the bytes are UTF-8.
+pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value) {
+    let mut text = String::new();
     match v {
         // Scalars and strings go through Prometheus's `MarshalJSON` methods rather than
         // its jsoniter codecs: the time is `float64(T)/1000` in encoding/json's float
         // format (`1.5`, not `1.500`) and the value Go's plain `FormatFloat(v, 'f', -1)`
         // (`0.0000001`, not `1e-07`).
         Value::Scalar { t, v } => {
-            out.push('[');
-            write_go_json_float(out, *t as f64 / 1000.0);
-            out.push_str(",\"");
-            write_go_f(out, *v);
-            out.push_str("\"]");
+            text.push('[');
+            write_go_json_float(&mut text, *t as f64 / 1000.0);
+            text.push_str(",\"");
+            write_go_f(&mut text, *v);
+            text.push_str("\"]");
+            out.extend_from_slice(text.as_bytes());
         }
         Value::String { t, s } => {
-            out.push('[');
-            write_go_json_float(out, *t as f64 / 1000.0);
-            out.push(',');
-            write_str(out, s);
-            out.push(']');
+            text.push('[');
+            write_go_json_float(&mut text, *t as f64 / 1000.0);
+            text.push(',');
+            write_str(&mut text, s);
+            text.push(']');
+            out.extend_from_slice(text.as_bytes());
         }
         Value::Vector(samples) => {
-            out.push('[');
+            out.push(b'[');
             for (i, s) in samples.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str("{\"metric\":");
-                write_labels(out, &s.metric);
+                out.extend_from_slice(b"{\"metric\":");
+                write_labels_to(out, &mut text, &s.metric);
                 if let Some(h) = &s.h {
-                    out.push_str(",\"histogram\":");
-                    write_hpoint(out, s.t, h);
+                    out.extend_from_slice(b",\"histogram\":");
+                    write_hpoint(out, &mut text, s.t, h);
                 } else {
-                    out.push_str(",\"value\":");
+                    out.extend_from_slice(b",\"value\":");
                     write_point(out, s.t, s.f);
                 }
-                out.push('}');
+                out.push(b'}');
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Matrix(series) => {
-            out.push('[');
+            out.push(b'[');
             write_series_list(out, series);
-            out.push(']');
+            out.push(b']');
         }
     }
 }
@@ -354,7 +385,7 @@ const PARALLEL_POINTS: usize = 20_000;
 /// as many points: rayon's pool writes the second into its own buffer while this thread
 /// writes the first, and it is then appended. If no pool thread has started on it by
 /// then (the pool is busy), this thread writes it too, rather than wait.
-fn write_series_list(out: &mut String, series: &[promlite_promql::Series]) {
+fn write_series_list(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
     let points = |s: &promlite_promql::Series| s.floats.len() + s.histograms.len();
     let total: usize = series.iter().map(points).sum();
     if total < PARALLEL_POINTS || series.len() < 2 {
@@ -369,56 +400,59 @@ fn write_series_list(out: &mut String, series: &[promlite_promql::Series]) {
     }
     let (first, second) = series.split_at(half);
     let claimed = AtomicBool::new(false);
-    let rest: Mutex<Option<String>> = Mutex::new(None);
+    let rest: Mutex<Option<Vec<u8>>> = Mutex::new(None);
     rayon::in_place_scope(|scope| {
         scope.spawn(|_| {
             if !claimed.swap(true, Ordering::AcqRel) {
-                let mut text = String::with_capacity(crate::api::series_size_hint(second));
+                let mut text = Vec::with_capacity(crate::api::series_size_hint(second));
                 write_series_seq(&mut text, second);
                 *rest.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
             }
         });
         write_series_seq(out, first);
         if !claimed.swap(true, Ordering::AcqRel) {
-            out.push(',');
+            out.push(b',');
             write_series_seq(out, second);
         }
     });
     if let Some(text) = rest.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        out.push(',');
-        out.push_str(&text);
+        out.push(b',');
+        out.extend_from_slice(&text);
     }
 }
 
 /// Writes matrix series, comma-separated, on this thread.
-fn write_series_seq(out: &mut String, series: &[promlite_promql::Series]) {
+fn write_series_seq(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
+    let mut text = String::new();
     for (i, s) in series.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str("{\"metric\":");
-        write_labels(out, &s.metric);
-        if !s.floats.is_empty() {
-            out.push_str(",\"values\":[");
-            for (j, p) in s.floats.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
+        out.extend_from_slice(b"{\"metric\":");
+        write_labels_to(out, &mut text, &s.metric);
+        if let Some((first, rest)) = s.floats.split_first() {
+            // Room for the points up front: the laid-out copies of the last ones then
+            // never make the buffer grow (and copy all of it).
+            out.reserve(crate::api::POINT_SIZE_HINT * s.floats.len() + POINT_ROOM);
+            out.extend_from_slice(b",\"values\":[");
+            write_point(out, first.t, first.f);
+            for p in rest {
+                out.push(b',');
                 write_point(out, p.t, p.f);
             }
-            out.push(']');
+            out.push(b']');
         }
         if !s.histograms.is_empty() {
-            out.push_str(",\"histograms\":[");
+            out.extend_from_slice(b",\"histograms\":[");
             for (j, p) in s.histograms.iter().enumerate() {
                 if j > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_hpoint(out, p.t, &p.h);
+                write_hpoint(out, &mut text, p.t, &p.h);
             }
-            out.push(']');
+            out.push(b']');
         }
-        out.push('}');
+        out.push(b'}');
     }
 }
 
@@ -713,9 +747,13 @@ mod float_tests {
         extra.extend(values());
         for (i, &f) in extra.iter().enumerate() {
             let t = times[i % times.len()];
-            let mut ours = String::new();
+            let mut ours = Vec::new();
             write_point(&mut ours, t, f);
-            assert_eq!(ours, point_by_parts(t, f), "t={t} f={f:?}");
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                point_by_parts(t, f),
+                "t={t} f={f:?}"
+            );
         }
     }
 
@@ -739,9 +777,9 @@ mod float_tests {
     fn large_matrices_written_in_two_halves_equal_one_pass() {
         for (n, points) in [(2, 20_000), (3, 9_000), (100, 1_000), (7, 0), (1, 30_000)] {
             let m = matrix(n, points);
-            let mut whole = String::new();
+            let mut whole = Vec::new();
             write_series_seq(&mut whole, &m);
-            let mut halves = String::new();
+            let mut halves = Vec::new();
             write_series_list(&mut halves, &m);
             assert_eq!(halves, whole, "{n} series of {points} points");
         }

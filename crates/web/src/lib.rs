@@ -107,6 +107,32 @@ pub use rules::{
 };
 pub use webconfig::WebConfig;
 
+/// Appends `value` (as UTF-8 JSON text) as the `result` of Prometheus's `/api/v1/query` and
+/// `/api/v1/query_range` answers, byte for byte as Prometheus writes it, and returns the
+/// `resultType` that names its shape (`"matrix"`, `"vector"`, `"scalar"`, `"string"`).
+///
+/// For programs that evaluate PromQL in-process and answer in Prometheus's JSON without
+/// this crate's server; the server writes its answers with it.
+///
+/// ```
+/// use promlite_model::Labels;
+/// use promlite_promql::{FPoint, Series, Value};
+///
+/// let series = Series {
+///     metric: Labels::from_pairs([("__name__", "up")]),
+///     floats: vec![FPoint { t: 1_500, f: 1.0 }],
+///     ..Series::default()
+/// };
+/// let mut out = Vec::new();
+/// let kind = promlite_web::write_result_json(&mut out, &Value::Matrix(vec![series]));
+/// assert_eq!(kind, "matrix");
+/// assert_eq!(out, br#"[{"metric":{"__name__":"up"},"values":[[1.500,"1"]]}]"#);
+/// ```
+pub fn write_result_json(out: &mut Vec<u8>, value: &promlite_promql::Value) -> &'static str {
+    json::write_value(out, value);
+    json::result_type(value)
+}
+
 /// A boxed error from a dependency, shown to API clients by its `Display`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
