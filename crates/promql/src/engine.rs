@@ -180,7 +180,6 @@ impl CancelToken {
 #[derive(Debug, Clone, Default)]
 struct QueryCtx {
     cancel: Option<CancelToken>,
-    give_up: Option<Duration>,
 }
 
 impl Engine {
@@ -201,7 +200,6 @@ impl Engine {
             engine: self,
             ctx: QueryCtx {
                 cancel: Some(token),
-                give_up: None,
             },
         }
     }
@@ -275,16 +273,6 @@ pub struct CancellableEngine<'e> {
 }
 
 impl CancellableEngine<'_> {
-    /// Makes queries stop with [`EvalError::GaveUp`] once they have run for `d`, for a
-    /// caller that tries a query first where only short computations may run (an HTTP
-    /// server's I/O thread) and, if it gives up, runs it again where it may take long.
-    /// The clock is read before each series is read, at each node of the expression and
-    /// every 256 steps of the evaluation loops, so a query overruns `d` by about that.
-    pub fn give_up_after(mut self, d: Option<Duration>) -> Self {
-        self.ctx.give_up = d;
-        self
-    }
-
     /// See [`Engine::instant_query`].
     pub fn instant_query(
         &self,
@@ -359,7 +347,6 @@ fn run(
         delayed: opts.delayed_name_removal,
         no_step_subquery_interval: opts.no_step_subquery_interval,
         deadline: opts.timeout.map(|d| Instant::now() + d),
-        give_up_at: ctx.give_up.map(|d| Instant::now() + d),
         cancel: ctx.cancel.clone(),
         annos: Annotations::default(),
         ticks: 0,
@@ -489,8 +476,6 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) delayed: bool,
     pub(crate) no_step_subquery_interval: i64,
     pub(crate) deadline: Option<Instant>,
-    /// When a first try gives up (see [`CancellableEngine::give_up_after`]).
-    pub(crate) give_up_at: Option<Instant>,
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) annos: Annotations,
     pub(crate) ticks: u32,
@@ -603,14 +588,8 @@ impl<'a> Evaluator<'a> {
         {
             return Err(EvalError::Canceled("expression evaluation"));
         }
-        if self.deadline.is_some() || self.give_up_at.is_some() {
-            let now = Instant::now();
-            if self.deadline.is_some_and(|d| now > d) {
-                return Err(EvalError::Timeout("expression evaluation"));
-            }
-            if self.give_up_at.is_some_and(|d| now > d) {
-                return Err(EvalError::GaveUp("expression evaluation"));
-            }
+        if self.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(EvalError::Timeout("expression evaluation"));
         }
         Ok(())
     }
@@ -649,7 +628,6 @@ impl<'a> Evaluator<'a> {
             delayed: self.delayed,
             no_step_subquery_interval: self.no_step_subquery_interval,
             deadline: self.deadline,
-            give_up_at: self.give_up_at,
             cancel: self.cancel.clone(),
             annos: Annotations::default(),
             ticks: 0,
@@ -866,13 +844,6 @@ impl<'a> Evaluator<'a> {
         drop_stale: bool,
         expect: &mut usize,
     ) -> Result<Option<Loaded>, EvalError> {
-        // A first try must stop within about one series of its time: `tick` looks at the
-        // clock only every 256 series.
-        if let Some(d) = self.give_up_at
-            && Instant::now() > d
-        {
-            return Err(EvalError::GaveUp("expression evaluation"));
-        }
         let mut it = series.samples();
         let mut floats = Vec::with_capacity(*expect);
         let mut hists = Vec::new();

@@ -19,12 +19,6 @@ pub enum EvalError {
     /// The query was cancelled.
     #[error("query was canceled in {0}")]
     Canceled(&'static str),
-    /// The query ran past the time given to
-    /// [`CancellableEngine::give_up_after`](crate::CancellableEngine::give_up_after):
-    /// the caller tried it where only a short computation may run, and runs it again
-    /// elsewhere.
-    #[error("query gave up after its time for a first try in {0}")]
-    GaveUp(&'static str),
     /// A range query would return more points per series than allowed.
     #[error(
         "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"

@@ -89,26 +89,3 @@ fn duplicate_series_in_one_to_one_match_is_prometheus_error() {
         "{err}"
     );
 }
-
-#[test]
-fn a_first_try_gives_up_after_its_time_and_a_second_answers() {
-    let engine = Engine::new(EngineOptions::new());
-    let store = store();
-    let err = engine
-        .with_cancel(CancelToken::new())
-        .give_up_after(Some(std::time::Duration::ZERO))
-        .instant_query(&store, "sum(rate(m[5m]))", 500_000)
-        .unwrap_err();
-    assert!(matches!(err, EvalError::GaveUp(_)), "{err}");
-    let full = engine
-        .with_cancel(CancelToken::new())
-        .give_up_after(None)
-        .instant_query(&store, "sum(rate(m[5m]))", 500_000)
-        .unwrap();
-    assert_eq!(
-        full,
-        engine
-            .instant_query(&store, "sum(rate(m[5m]))", 500_000)
-            .unwrap()
-    );
-}

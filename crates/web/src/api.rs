@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use promlite_model::Matcher;
-use promlite_promql::{CancelToken, DurationValue, Engine, EvalError, Expr, QueryResult, Value};
+use promlite_promql::{CancelToken, DurationValue, Engine, Expr, QueryResult, Value};
 use promlite_storage::Queryable;
 
 use crate::Web;
@@ -266,24 +267,45 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))
 }
 
-/// Runs an instant query's evaluation on the request's own thread, through
-/// `block_in_place` on a multi-threaded runtime (which hands the thread's other tasks
-/// to another thread, so the I/O threads never stall); elsewhere as [`blocking`].
-///
-/// Instant queries are mostly small (a dashboard's single stat, an alert's expression):
-/// there the two thread wake-ups of a hand-off to the blocking pool cost as much as the
-/// evaluation (about 20 µs of about 100 µs on loopback). The price: a client that goes
-/// away during an instant query no longer cancels it, it runs to its end or to the
-/// query timeout; range queries still run on the blocking pool and are cancelled.
-async fn blocking_inline<T: Send + 'static>(
+/// Runs a query's evaluation on the request's own thread when that leaves another
+/// thread of a multi-threaded runtime free, and on the blocking pool otherwise (see the
+/// crate's documentation): most queries take less than the two thread wake-ups of a
+/// hand-off.
+async fn evaluate<T: Send + 'static>(
+    web: &Web,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    if tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        return Ok(tokio::task::block_in_place(f));
+    match InPlace::admit(&web.inner.inline_evals) {
+        Some(_slot) => Ok(f()),
+        None => blocking(f).await,
     }
-    blocking(f).await
+}
+
+/// One of the evaluations running on the web runtime's own threads; it counts in
+/// `count` while it lives.
+struct InPlace<'a>(&'a AtomicUsize);
+
+impl<'a> InPlace<'a> {
+    /// A slot when fewer than the runtime's threads less one are taken.
+    fn admit(count: &'a AtomicUsize) -> Option<InPlace<'a>> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return None;
+        }
+        let spare = handle.metrics().num_workers().saturating_sub(1);
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < spare).then_some(n + 1)
+            })
+            .ok()?;
+        Some(InPlace(count))
+    }
+}
+
+impl Drop for InPlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The engine for one request: the server's, with the request's `timeout` (never
@@ -396,31 +418,15 @@ async fn query(web: Web, form: Form) -> ApiResult {
     let store = Arc::clone(&web.inner.store);
     // The answer is written on the evaluating thread too: it is CPU work of the size
     // of the evaluation for large answers.
-    let run = move |give_up: Option<Duration>| {
+    let res = evaluate(&web, move || {
         engine
-            .with_cancel(token.clone())
-            .give_up_after(give_up)
+            .with_cancel(token)
             .instant_query(&*store, &text, ts)
             .map(|r| query_reply(r, limit, &text))
-    };
-    // Most instant queries take a fraction of a millisecond: they are answered on this
-    // I/O thread, since handing the thread's other tasks to another thread
-    // (`block_in_place`) costs about as much, 40-60 µs. A query that runs longer gives
-    // up and starts again where it may take its time.
-    match run(Some(INLINE_TRY)) {
-        Err(EvalError::GaveUp(_)) => {}
-        res => return res.map_err(|e| ApiError::from_eval(&e)),
-    }
-    let res = blocking_inline(move || run(None)).await?;
+    })
+    .await?;
     res.map_err(|e| ApiError::from_eval(&e))
 }
-
-/// How long an instant query may run on an I/O thread before it gives up and starts
-/// again off it: several times what a dashboard's heavier single-stat query takes, so
-/// that a loaded machine does not evaluate those twice, and short next to a scrape
-/// interval for the thread's other tasks (the web runtime has threads to spare, and
-/// another thread steals them meanwhile).
-const INLINE_TRY: Duration = Duration::from_millis(10);
 
 async fn query_range(web: Web, form: Form) -> ApiResult {
     let limit = limit_param(&form)?;
@@ -452,9 +458,9 @@ async fn query_range(web: Web, form: Form) -> ApiResult {
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
-    // Written on the blocking thread, not the I/O thread: a range answer's JSON can take
+    // The answer is written on the evaluating thread too: a range answer's JSON can take
     // as long as its evaluation.
-    let res = blocking(move || {
+    let res = evaluate(&web, move || {
         engine
             .with_cancel(token)
             .range_query(&*store, &text, start, end, step_ms)
@@ -1372,4 +1378,35 @@ async fn snapshot(web: Web, form: Form) -> ApiResult {
         Ok(Reply::data(out))
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_run_in_place_while_another_runtime_thread_stays_free() {
+        let count = AtomicUsize::new(0);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(3)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a = InPlace::admit(&count);
+            let b = InPlace::admit(&count);
+            assert!(a.is_some() && b.is_some());
+            // A third would leave no thread free.
+            assert!(InPlace::admit(&count).is_none());
+            drop(a);
+            assert!(InPlace::admit(&count).is_some());
+        });
+        assert_eq!(count.load(Ordering::Acquire), 0);
+        // A current-thread runtime has no thread to spare, and outside a runtime there
+        // is none.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async { assert!(InPlace::admit(&count).is_none()) });
+        assert!(InPlace::admit(&count).is_none());
+    }
 }

@@ -37,15 +37,16 @@
 //! - **Errors map to HTTP once**: the API's error kinds (`bad_data` 400, `execution`
 //!   422, `canceled` 499, `timeout` 503, `internal` 500) are decided in one place, with
 //!   Prometheus's messages (`invalid parameter "query": 1:4: parse error: …`).
-//! - **Queries run off the I/O threads**: evaluation is CPU work and must not stall the
-//!   runtime's I/O threads. Range queries and the other storage reads run on the
-//!   blocking pool (`spawn_blocking`), and a request dropped by its client cancels its
-//!   query through a [`promlite_promql::CancelToken`]. Instant queries, mostly small,
-//!   are first tried on the I/O thread itself with 10 ms to run
-//!   ([`promlite_promql::CancellableEngine::give_up_after`]), which saves the thread
-//!   hand-off (40-60 µs, more than most of them take); one that gives up starts again on
-//!   the request's thread through `block_in_place` (its other tasks move to another
-//!   thread). They are not cancelled by a client going away, only by the query timeout.
+//! - **Queries run where they leave an I/O thread free**: evaluation is CPU work and
+//!   must not stall all of the runtime's I/O threads. A query is evaluated on the
+//!   request's own thread while that leaves at least one other thread of a
+//!   multi-threaded runtime free: most queries take well under a millisecond, and a
+//!   hand-off to another thread costs two wake-ups (40-60 µs on loopback, more than
+//!   most of them take); tokio's other workers steal the busy thread's tasks
+//!   meanwhile. Past that, and on a current-thread runtime, queries and the other
+//!   storage reads run on the blocking pool (`spawn_blocking`), where a request dropped
+//!   by its client cancels its query through a [`promlite_promql::CancelToken`]; a
+//!   query evaluated in place ends only with its answer or the query timeout.
 //! - **Not ready, not serving**: until [`Web::set_ready`] the API answers 503
 //!   `Service Unavailable`, as Prometheus does while its storage opens.
 //!
@@ -91,7 +92,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -372,6 +373,8 @@ struct Inner {
     /// Limits of the remote-write receiver (body size, label limits).
     remote_write: promlite_remote::WriteOptions,
     ready: AtomicBool,
+    /// Queries being evaluated on the web runtime's own threads (see `api::evaluate`).
+    inline_evals: AtomicUsize,
 }
 
 impl std::fmt::Debug for Web {
@@ -400,6 +403,7 @@ impl Web {
                 appendable: None,
                 remote_write: promlite_remote::WriteOptions::default(),
                 ready: AtomicBool::new(false),
+                inline_evals: AtomicUsize::new(0),
             }),
         }
     }
@@ -421,6 +425,7 @@ impl Web {
                 appendable: i.appendable.clone(),
                 remote_write: i.remote_write.clone(),
                 ready: AtomicBool::new(i.ready.load(Ordering::Relaxed)),
+                inline_evals: AtomicUsize::new(0),
             });
         }
         Arc::get_mut(&mut self.inner).expect("unique after copy")
