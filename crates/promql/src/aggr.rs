@@ -373,12 +373,10 @@ pub(crate) fn eval_aggregate(
                 match op {
                     AggregateOp::Topk => {
                         // NaN ranks lowest, so it is picked last.
-                        g.picks.sort_by(|x, y| desc_nan_last(x.1, y.1));
-                        g.picks.truncate(k as usize);
+                        keep_first_k(&mut g.picks, k as usize, |x, y| desc_nan_last(x.1, y.1));
                     }
                     AggregateOp::Bottomk => {
-                        g.picks.sort_by(|x, y| asc_nan_last(x.1, y.1));
-                        g.picks.truncate(k as usize);
+                        keep_first_k(&mut g.picks, k as usize, |x, y| asc_nan_last(x.1, y.1));
                     }
                     _ => {}
                 }
@@ -823,6 +821,38 @@ fn mixed_schema_warning(ev: &mut Evaluator<'_>, metric: &Labels, pos: crate::ast
     );
 }
 
+/// The first `k` of `items` stably sorted by `cmp`, in that order: what `sort_by` and
+/// `truncate(k)` leave. A small `k` (topk's usual 1 to 10 out of hundreds of series at
+/// every step) takes one pass that inserts each item among the best so far, O(n·k)
+/// comparisons instead of a sort of all of them.
+fn keep_first_k<T>(items: &mut Vec<T>, k: usize, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if k >= items.len() || k > 16 {
+        items.sort_by(&cmp);
+        items.truncate(k);
+        return;
+    }
+    // `items[..kept]` holds the best so far in order; what lies between it and `i` was
+    // passed over.
+    let mut kept = 0;
+    for i in 0..items.len() {
+        // After every kept item that does not rank below it: equal items keep their
+        // order, as in a stable sort.
+        let pos = (0..kept)
+            .find(|&j| cmp(&items[j], &items[i]) == std::cmp::Ordering::Greater)
+            .unwrap_or(kept);
+        if pos >= k {
+            continue;
+        }
+        // Into the slot after the kept ones (or over the last, which drops out), then
+        // rotated to its place.
+        let slot = kept.min(k - 1);
+        items.swap(slot, i);
+        items[pos..=slot].rotate_right(1);
+        kept = (kept + 1).min(k);
+    }
+    items.truncate(kept);
+}
+
 fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
@@ -896,4 +926,32 @@ pub(crate) fn go_v(v: f64) -> String {
     let mut s = String::new();
     let _ = crate::go::write_float_v(&mut s, v);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn keep_first_k_is_a_stable_sort_cut_to_k(
+            values in proptest::collection::vec(
+                prop_oneof![Just(f64::NAN), Just(1.0), Just(-1.0), -5.0f64..5.0],
+                0..60,
+            ),
+            k in 0usize..24,
+        ) {
+            let items: Vec<(usize, f64)> = values.into_iter().enumerate().collect();
+            for cmp in [desc_nan_last, asc_nan_last] {
+                let mut want = items.clone();
+                want.sort_by(|x, y| cmp(x.1, y.1));
+                want.truncate(k);
+                let mut got = items.clone();
+                keep_first_k(&mut got, k, |x, y| cmp(x.1, y.1));
+                let ids = |v: &[(usize, f64)]| v.iter().map(|p| p.0).collect::<Vec<_>>();
+                prop_assert_eq!(ids(&got), ids(&want));
+            }
+        }
+    }
 }
