@@ -17,6 +17,17 @@ use promlite_promql::Value;
 /// included (`<` becomes `\u003c`), so that responses are identical to Prometheus's.
 pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
+    // Label names and values rarely hold anything to escape: one byte scan decides.
+    // 0xE2 leads U+2028 and U+2029 (and other characters, which the slow path then
+    // copies as they are).
+    if !s
+        .bytes()
+        .any(|b| b < b' ' || matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&' | 0xE2))
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let esc: Option<&str> = match c {
@@ -664,6 +675,16 @@ mod tests {
         let mut s = String::new();
         write_str(&mut s, "a\"b\\c\n<&>\u{1}é");
         assert_eq!(s, r#""a\"b\\c\n\u003c\u0026\u003e\u0001é""#);
+        for (input, want) in [
+            ("plain_name", r#""plain_name""#),
+            ("", r#""""#),
+            ("€ and \u{2028}\u{2029}", r#""€ and \u2028\u2029""#),
+            ("tab\there", r#""tab\there""#),
+        ] {
+            let mut s = String::new();
+            write_str(&mut s, input);
+            assert_eq!(s, want, "{input:?}");
+        }
     }
 }
 
