@@ -49,11 +49,13 @@ pub struct Labels {
 }
 
 impl Labels {
-    /// The empty label set.
+    /// The empty label set. All of them share one allocation: evaluation makes one for
+    /// every series it builds before the labels are known.
     pub fn empty() -> Labels {
-        Labels {
+        static EMPTY: std::sync::LazyLock<Labels> = std::sync::LazyLock::new(|| Labels {
             data: Arc::from(&[][..]),
-        }
+        });
+        EMPTY.clone()
     }
 
     /// Builds a set from pairs in any order. A later pair replaces an earlier one with the
