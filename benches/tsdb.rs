@@ -22,6 +22,7 @@ use criterion::{Criterion, Throughput};
 use promlite::exposition::{Entry, PromParser};
 use promlite::model::{Labels, LabelsBuilder, Matcher};
 use promlite::storage::{Appendable, Queryable, SeriesRef, ValueType};
+use promlite::tsdb::chunkenc::XorChunk;
 use promlite::tsdb::wal::WalOptions;
 use promlite::tsdb::{Head, HeadOptions};
 
@@ -423,6 +424,45 @@ fn criterion_benches(c: &mut Criterion) {
     g.bench_function("10k_series_by_matcher", |b| {
         b.iter(|| decode(&Matcher::equal("__name__", "sel")));
     });
+    g.finish();
+
+    // The batch decoder alone, on block-sized (480-sample) chunks of a 10 s scrape whose
+    // value changes every sample: whole numbers counting up (`a_one`) and values with
+    // ~17 significant digits (`a_hundred`). 16 chunks per iteration, decoded into a
+    // reused buffer, as a range query does.
+    let mut g = c.benchmark_group("tsdb_xor_read_until");
+    for (name, value) in [
+        (
+            "a_one_480",
+            (|s: i64, _: i64| s as f64) as fn(i64, i64) -> f64,
+        ),
+        ("a_hundred_480", |s, i| s as f64 + i as f64 / 1313.0),
+    ] {
+        let chunks: Vec<XorChunk> = (0..16i64)
+            .map(|i| {
+                let mut c = XorChunk::new();
+                for s in 0..480 {
+                    c.append(1_700_000_000_000 + s * 10_000, value(s + i * 480, i + 1));
+                }
+                c
+            })
+            .collect();
+        let mut out = Vec::with_capacity(480);
+        g.throughput(Throughput::Elements(16 * 480));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for c in &chunks {
+                    out.clear();
+                    let mut it = c.samples();
+                    let more = it.read_until(black_box(i64::MAX), &mut out).unwrap();
+                    n += out.len() + usize::from(more);
+                    black_box(&out);
+                }
+                n
+            });
+        });
+    }
     g.finish();
 }
 
