@@ -106,6 +106,23 @@ impl<'a> ChunksIter<'a> {
         }
         let t = t.max(self.mint);
         loop {
+            // A float chunk is decoded up to `t` in one tight loop, without stopping at
+            // each sample before it.
+            if t > i64::MIN
+                && let Some(Cur::Xor(it)) = &mut self.cur
+            {
+                match it.skip_until(t - 1) {
+                    Ok(true) => {
+                        if it.at().0 > self.maxt {
+                            self.done = true;
+                            return ValueType::None;
+                        }
+                        return ValueType::Float;
+                    }
+                    Ok(false) => self.cur = None,
+                    Err(_) => return self.fail("corrupt chunk"),
+                }
+            }
             if let Some(it) = &mut self.cur {
                 match it.next_sample() {
                     Ok(true) => {
@@ -441,6 +458,16 @@ mod tests {
             let mut fast = ChunksIter::new(refs(), mint, maxt);
             let mut want = Vec::new();
             let mut vt = slow.seek(seek_to);
+            // The seek lands on the first sample at or after its time, within the range.
+            let first = samples
+                .iter()
+                .find(|s| s.0 >= seek_to.max(mint))
+                .filter(|s| s.0 <= maxt);
+            prop_assert_eq!(vt == ValueType::Float, first.is_some());
+            if let Some(&(t, v)) = first {
+                prop_assert_eq!(slow.at().0, t);
+                prop_assert_eq!(slow.at().1.to_bits(), v.to_bits());
+            }
             while vt == ValueType::Float {
                 let (t, f) = slow.at();
                 if t > limit {

@@ -503,6 +503,24 @@ impl<'a> XorIter<'a> {
     /// current (and not in `out`); `Ok(false)` at the chunk's end; `Err` if the chunk is
     /// corrupt (the samples before the damage are in `out`).
     pub fn read_until(&mut self, limit: i64, out: &mut Vec<FPoint>) -> Result<bool, Eof> {
+        // Every sample takes at least two bits: a corrupt count cannot reserve much.
+        let left = usize::from(self.total - self.read).min(self.data.len() * 4);
+        out.reserve(left);
+        self.decode_until(limit, |p| out.push(p))
+    }
+
+    /// Decodes past the samples after the current one whose timestamps are at most
+    /// `limit`, keeping none: how a seek reaches a time inside a chunk (an instant
+    /// query's window starts inside the newest chunk of each series). The same results
+    /// as [`Self::read_until`] without the output.
+    pub fn skip_until(&mut self, limit: i64) -> Result<bool, Eof> {
+        self.decode_until(limit, |_| {})
+    }
+
+    /// [`Self::read_until`] with `keep` given each sample at most `limit`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn decode_until(&mut self, limit: i64, mut keep: impl FnMut(FPoint)) -> Result<bool, Eof> {
         while self.read < 2 {
             if !self.next_sample()? {
                 return Ok(false);
@@ -511,13 +529,10 @@ impl<'a> XorIter<'a> {
             if t > limit {
                 return Ok(true);
             }
-            out.push(FPoint { t, f });
+            keep(FPoint { t, f });
         }
         let data = self.data;
         let total = self.total;
-        // Every sample takes at least two bits: a corrupt count cannot reserve much.
-        let left = usize::from(total - self.read).min(data.len() * 4);
-        out.reserve(left);
         let mut s = self.s;
         // Samples still to decode.
         let mut todo = total - self.read;
@@ -528,7 +543,7 @@ impl<'a> XorIter<'a> {
             if s.t > limit {
                 return false;
             }
-            out.push(FPoint {
+            keep(FPoint {
                 t: s.t,
                 f: f64::from_bits(s.v),
             });
@@ -783,6 +798,41 @@ mod tests {
                 want.push((t, v.to_bits()));
             }
             prop_assert_eq!(decode(c.bytes()), want);
+        }
+
+        /// Skipping to a limit stops where reading to it does, at the same sample, and
+        /// decoding goes on from there as it would have.
+        #[test]
+        fn skipping_stops_where_reading_stops(
+            samples in samples(480),
+            skip in 0usize..480,
+            limit_at in 0usize..481,
+            jitter in -2i64..3,
+        ) {
+            let mut c = XorChunk::new();
+            for &(t, v) in &samples {
+                c.append(t, f64::from_bits(v));
+            }
+            let skip = skip % (samples.len() + 1);
+            let limit = samples
+                .get(limit_at % samples.len())
+                .map_or(i64::MAX, |s| s.0.saturating_add(jitter));
+            let mut read = XorIter::new(c.bytes()).unwrap();
+            let mut skipped = XorIter::new(c.bytes()).unwrap();
+            for _ in 0..skip {
+                prop_assert!(read.next_sample().unwrap());
+                prop_assert!(skipped.next_sample().unwrap());
+            }
+            let stopped = read.read_until(limit, &mut Vec::new()).unwrap();
+            prop_assert_eq!(skipped.skip_until(limit).unwrap(), stopped);
+            if stopped {
+                prop_assert_eq!(skipped.at().0, read.at().0);
+                prop_assert_eq!(skipped.at().1.to_bits(), read.at().1.to_bits());
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            prop_assert!(!read.read_until(i64::MAX, &mut a).unwrap());
+            prop_assert!(!skipped.read_until(i64::MAX, &mut b).unwrap());
+            prop_assert_eq!(bits_of(&a), bits_of(&b));
         }
 
         /// The batch decoder reads what the encoder wrote, from any starting point and up
