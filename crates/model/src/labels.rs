@@ -124,13 +124,49 @@ impl Labels {
 
     /// A copy holding only the pairs for which `keep` returns true.
     pub fn retain(&self, mut keep: impl FnMut(Label<'_>) -> bool) -> Labels {
-        let mut out = Vec::with_capacity(self.data.len());
-        for l in self {
-            if keep(l) {
-                encode_pair(&mut out, l.name, l.value);
+        // Kept pairs are copied as they are encoded, a run of neighbours at a time. The
+        // common cases allocate once or not at all: nothing dropped shares this set,
+        // and one kept run (`__name__` dropped from the front) is copied straight into
+        // the new set.
+        let data = &self.data[..];
+        // The first kept run, and all of them once there is more than one.
+        let mut single: Option<std::ops::Range<usize>> = None;
+        let mut joined: Option<Vec<u8>> = None;
+        let mut add = |r: std::ops::Range<usize>| match (&mut joined, single.take()) {
+            (Some(v), _) => v.extend_from_slice(&data[r]),
+            (None, Some(first)) => {
+                let mut v = Vec::with_capacity(data.len());
+                v.extend_from_slice(&data[first]);
+                v.extend_from_slice(&data[r]);
+                joined = Some(v);
+            }
+            (None, None) => single = Some(r),
+        };
+        let mut it = self.iter();
+        let mut run_start = 0;
+        loop {
+            let start = it.pos;
+            let Some(l) = it.next() else { break };
+            if !keep(l) {
+                if run_start < start {
+                    add(run_start..start);
+                }
+                run_start = it.pos;
             }
         }
-        Labels { data: out.into() }
+        if run_start == 0 {
+            return self.clone();
+        }
+        if run_start < data.len() {
+            add(run_start..data.len());
+        }
+        match (joined, single) {
+            (Some(v), _) => Labels { data: v.into() },
+            (None, Some(r)) => Labels {
+                data: Arc::from(&data[r]),
+            },
+            (None, None) => Labels::empty(),
+        }
     }
 
     /// A builder starting from this set.
@@ -431,6 +467,28 @@ impl LabelsBuilder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// `retain` keeps exactly the chosen pairs, whichever runs of them are dropped.
+        #[test]
+        fn retain_keeps_the_chosen_pairs(
+            pairs in proptest::collection::btree_map("[a-z_]{1,4}", "[a-zé]{1,200}", 0..8),
+            mask in any::<u8>(),
+        ) {
+            let l = Labels::from_pairs(pairs.iter());
+            let keep = |i: usize| mask & (1 << (i % 8)) != 0;
+            let want = Labels::from_pairs(
+                pairs.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, p)| p),
+            );
+            let mut i = 0;
+            let got = l.retain(|_| {
+                i += 1;
+                keep(i - 1)
+            });
+            prop_assert_eq!(got.to_string(), want.to_string());
+            prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn sorted_unique_no_empty_values() {
