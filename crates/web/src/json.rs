@@ -2,9 +2,11 @@
 //! as quoted strings (`"1"`, `"NaN"`, `"+Inf"`, `"1e-07"`), timestamps as seconds with at
 //! most three decimals.
 //!
-//! The output is written by hand into a `String` rather than through serde: the value
-//! and timestamp formats are Prometheus's own (its `util/jsonutil`), not what a
-//! serialiser of `f64` produces, and clients such as Grafana compare them as text.
+//! The output is written by hand rather than through serde (into a `String`, and query
+//! answers into bytes): the value and timestamp formats are Prometheus's own (its
+//! `util/jsonutil`), not what a serialiser of `f64` produces, and clients such as
+//! Grafana compare them as text. Sample values in plain notation, the common case, are
+//! laid out by one function, [`put_plain`], for both.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,39 +85,14 @@ pub(crate) fn format_float(out: &mut String, f: f64) {
     }
 }
 
-/// Writes `n` in decimal without going through `core::fmt`.
-fn write_u64(out: &mut String, n: u64) {
-    let mut buf = [0u8; POINT_ROOM];
-    let len = put_dec(&mut buf, 0, n);
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or(""));
-}
-
 /// The shortest round-tripping decimal of a finite `f` without an exponent — Go's 'f'
-/// with precision -1 ("-0" included), what Rust's `Display` writes. Whole numbers (most
-/// counters and gauges) take the integer path.
+/// with precision -1 ("-0" included), what Rust's `Display` writes: [`put_plain`]'s
+/// layout where it has one, Go's digits re-laid out otherwise.
 fn write_shortest_plain(out: &mut String, f: f64) {
-    if f.fract() == 0.0 && f.abs() < 1e15 {
-        if f.is_sign_negative() {
-            out.push('-');
-        }
-        write_u64(out, f.abs() as u64);
-        return;
-    }
-    // serde_json writes most values already in Go's 'f' layout (`0.001234`, `12.34`,
-    // `-0.5`); only its exponent forms and whole numbers (`1e-6`, `1.5e16`,
-    // `12340000000.0`) need the digits re-laid out.
-    let mut text = [0u8; 40];
-    let n = {
-        let mut w = &mut text[..];
-        let _ = serde_json::to_writer(&mut w, &f);
-        40 - w.len()
-    };
-    if let Ok(plain) = std::str::from_utf8(&text[..n])
-        && !plain.contains('e')
-        && !plain.ends_with(".0")
-    {
-        out.push_str(plain);
+    let mut buf = [0u8; POINT_ROOM];
+    if let Some(len) = put_plain(&mut buf, 0, f) {
+        // Only ASCII was written.
+        out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or(""));
         return;
     }
     // Writing to a `String` cannot fail.
@@ -273,14 +250,13 @@ fn put_timestamp(buf: &mut [u8; POINT_ROOM], mut at: usize, t: i64) -> usize {
     at
 }
 
-/// Lays out a sample value's text (unquoted, as [`format_float`]) at `buf[at..]`;
-/// returns the position after it. `at` is at most `POINT_ROOM - 26`.
-///
-/// The common values skip the general path: whole numbers below 1e15 are integers
-/// (every one of them is its own shortest decimal), and other finite values from 1e-5
-/// to 1e15 are written by zmij in plain notation, which is Go's 'f' there.
+/// Lays out the common values in Go's 'f' form at `buf[at..]` and returns the position
+/// after them (`at` at most `POINT_ROOM - 26`); `None` for the others. Whole numbers
+/// below 1e15 are integers (every one of them is its own shortest decimal); other
+/// values from 1e-5 to 1e15 are written by zmij in plain notation, which is Go's 'f'
+/// there.
 #[inline]
-fn put_value(buf: &mut [u8; POINT_ROOM], at: usize, f: f64) -> usize {
+fn put_plain(buf: &mut [u8; POINT_ROOM], at: usize, f: f64) -> Option<usize> {
     let abs = f.abs();
     // `abs as u64` saturates; NaN fails every comparison.
     if abs < 1e15 && (abs as u64) as f64 == abs {
@@ -289,18 +265,29 @@ fn put_value(buf: &mut [u8; POINT_ROOM], at: usize, f: f64) -> usize {
             buf[at] = b'-';
             at += 1;
         }
-        return put_dec(buf, at, abs as u64);
+        return Some(put_dec(buf, at, abs as u64));
+    }
+    if !(1e-5..1e15).contains(&abs) {
+        return None;
     }
     let mut zmij = zmij::Buffer::new();
-    let mut text = String::new();
-    let digits = if (1e-5..1e15).contains(&abs) {
-        zmij.format_finite(f).as_bytes()
-    } else {
-        format_float(&mut text, f);
-        text.as_bytes()
-    };
+    let digits = zmij.format_finite(f).as_bytes();
     let end = at + digits.len();
     buf[at..end].copy_from_slice(digits);
+    Some(end)
+}
+
+/// Lays out a sample value's text (unquoted, as [`format_float`]) at `buf[at..]`;
+/// returns the position after it. `at` is at most `POINT_ROOM - 26`.
+#[inline]
+fn put_value(buf: &mut [u8; POINT_ROOM], at: usize, f: f64) -> usize {
+    if let Some(end) = put_plain(buf, at, f) {
+        return end;
+    }
+    let mut text = String::new();
+    format_float(&mut text, f);
+    let end = at + text.len();
+    buf[at..end].copy_from_slice(text.as_bytes());
     end
 }
 
