@@ -53,14 +53,14 @@ impl Drop for Served {
 
 /// The HTTP server's own runtime, apart from the monitor's.
 ///
-/// Instant queries are evaluated on the thread that serves their request, as Prometheus
-/// evaluates them in the request's goroutine: a hand-off to another thread and back costs
-/// two thread wake-ups, about as much as a small query's evaluation. A thread that
-/// evaluates cannot serve anything else meanwhile, so the server does not share its
-/// threads with scraping, rule evaluation and the storage's background work: a burst of
-/// heavy queries slows other requests only, as Prometheus's query concurrency limit
-/// does. Twice as many threads as cores (at least four) keep requests flowing while
-/// some evaluate.
+/// Queries are evaluated on the thread that serves their request while another of these
+/// threads stays free, as Prometheus evaluates them in the request's goroutine: a
+/// hand-off to another thread and back costs two thread wake-ups, about as much as a
+/// small query's evaluation. A thread that evaluates cannot serve anything else
+/// meanwhile, so the server does not share its threads with scraping, rule evaluation
+/// and the storage's background work: a burst of heavy queries slows other requests
+/// only, as Prometheus's query concurrency limit does. Twice as many threads as cores (at
+/// least four) keep requests flowing while some evaluate.
 fn web_runtime() -> Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     tokio::runtime::Builder::new_multi_thread()
