@@ -8,6 +8,7 @@
 //! window is a slice of it, found by moving two cursors forward.
 
 use hashbrown::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -1432,6 +1433,7 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+#[inline]
 pub(crate) fn push_sample(
     s: &mut Series,
     ts: i64,
@@ -1517,11 +1519,15 @@ impl<'l, 'r> Windows<'l, 'r> {
     }
 }
 
-impl<'l> Iterator for Windows<'l, '_> {
-    type Item = Window<'l>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Window<'l>> {
+impl<'l> Windows<'l, '_> {
+    /// Moves to the next step and returns the index ranges of its window in the series'
+    /// floats and histograms, without building the [`Window`]: callers skip empty steps
+    /// and read float-only series without the slices they do not need.
+    // `inline(always)`: with plain `#[inline]` it stays a call per step in the range
+    // functions' loop (callgrind: about 4 % more instructions for `max_over_time`).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn next_bounds(&mut self) -> Option<(Range<usize>, Range<usize>)> {
         let r = *self.refs.next()?;
         let l = self.l;
         if r < self.prev {
@@ -1542,11 +1548,18 @@ impl<'l> Iterator for Windows<'l, '_> {
         while self.hlo < self.hhi && l.hists[self.hlo].t <= lo {
             self.hlo += 1;
         }
-        let (fr, hr) = (
+        Some((
             self.flo.min(self.fhi)..self.fhi,
             self.hlo.min(self.hhi)..self.hhi,
-        );
-        Some(Window {
+        ))
+    }
+
+    /// The window of the given ranges (from [`Self::next_bounds`]).
+    #[allow(clippy::inline_always)] // See `next_bounds`.
+    #[inline(always)]
+    pub(crate) fn window(&self, fr: Range<usize>, hr: Range<usize>) -> Window<'l> {
+        let l = self.l;
+        Window {
             float_off: fr.start,
             metric: &l.metric,
             float_sts: if l.sts.floats.is_empty() {
@@ -1561,7 +1574,17 @@ impl<'l> Iterator for Windows<'l, '_> {
             },
             floats: &l.floats[fr],
             hists: &l.hists[hr],
-        })
+        }
+    }
+}
+
+impl<'l> Iterator for Windows<'l, '_> {
+    type Item = Window<'l>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Window<'l>> {
+        let (fr, hr) = self.next_bounds()?;
+        Some(self.window(fr, hr))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

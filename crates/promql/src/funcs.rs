@@ -25,14 +25,18 @@ pub(crate) type Out = Option<(f64, Option<Arc<FloatHistogram>>)>;
 
 /// What a range function sees at one step.
 pub(crate) struct RangeCtx<'a> {
+    /// The step's evaluation time.
     ts: i64,
     /// End of the window (`ts - offset`, or the `@` time).
     pub(crate) ref_t: i64,
     pub(crate) range: i64,
     /// `range` in seconds (`range as f64 / 1000.0`), computed once per series.
     range_secs: f64,
-    /// Values of the scalar arguments at this step, in argument order.
-    params: &'a [f64],
+    /// Values of the scalar arguments at every step, in argument order (see
+    /// [`RangeCtx::param`]).
+    params: &'a [Vec<f64>],
+    /// Index of the step, into each of `params`.
+    step: usize,
     /// Position of the range argument (annotations point at it).
     pub(crate) pos: PosRange,
     pub(crate) annos: &'a mut Annotations,
@@ -46,6 +50,9 @@ pub(crate) struct RangeCtx<'a> {
     /// float sample followed by a smaller one (a counter reset between `i` and `i + 1`),
     /// over the whole series (see [`Window::float_off`]).
     pub(crate) resets: Option<&'a [usize]>,
+    /// Index into `resets` of the first reset at or after the previous window's start:
+    /// windows move forward, so each step continues from there instead of searching.
+    reset_cursor: usize,
 }
 
 /// The indices of float samples followed by a smaller value: where `rate` finds counter
@@ -282,6 +289,99 @@ fn warn_st_overlap(w: &Window<'_>, c: &mut RangeCtx<'_>, ts: impl Fn(usize) -> i
     }
 }
 
+/// `result` plus the value before each counter reset of `floats` (the samples from index
+/// `off` of a series whose resets are `resets`, see [`counter_resets`]), added in sample
+/// order: the same additions in the same order as the scan of every pair of samples, so
+/// the same sum. `cursor` is where the previous (earlier or same) window's resets began.
+#[inline]
+fn add_resets(
+    mut result: f64,
+    floats: &[FPoint],
+    off: usize,
+    resets: &[usize],
+    cursor: &mut usize,
+) -> f64 {
+    let (lo, hi) = (off, off + floats.len().saturating_sub(1));
+    let mut k = *cursor;
+    if k > resets.len() || (k > 0 && resets[k - 1] >= lo) {
+        // A window that moved back (never for increasing steps): search from scratch.
+        k = resets.partition_point(|&i| i < lo);
+    } else {
+        while k < resets.len() && resets[k] < lo {
+            k += 1;
+        }
+    }
+    *cursor = k;
+    for &i in resets[k..].iter().take_while(|&&i| i < hi) {
+        result += floats[i - lo].f;
+    }
+    result
+}
+
+/// [`extrapolated_rate`] of a window of floats without start times (and without
+/// histograms, which take no annotation either): the common case of `rate`, `increase`
+/// and `delta`, without the `Window` and `RangeCtx` of the general function. `resets`
+/// are the series' counter resets with the cursor of [`add_resets`], for counters only.
+#[allow(clippy::too_many_arguments)] // The parts of `RangeCtx` it reads, kept apart.
+#[inline]
+fn float_rate(
+    floats: &[FPoint],
+    off: usize,
+    resets: Option<(&[usize], &mut usize)>,
+    ref_t: i64,
+    range: i64,
+    range_secs: f64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    let range_start = ref_t - range;
+    let range_end = ref_t;
+    let n_minus_one = floats.len().checked_sub(1).filter(|&n| n > 0)?;
+    let (first, last) = (floats[0], floats[n_minus_one]);
+    let mut result = last.f - first.f;
+    if is_counter {
+        match resets {
+            Some((resets, cursor)) => result = add_resets(result, floats, off, resets, cursor),
+            None => {
+                for pair in floats.windows(2) {
+                    if pair[1].f < pair[0].f {
+                        result += pair[0].f;
+                    }
+                }
+            }
+        }
+    }
+    let mut to_start = (first.t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / n_minus_one as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if is_counter {
+        let mut to_zero = to_start;
+        if result > 0.0 && first.f >= 0.0 {
+            to_zero = sampled * (first.f / result);
+        }
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = if sampled == 0.0 {
+        1.0
+    } else {
+        (sampled + to_start + to_end) / sampled
+    };
+    if is_rate {
+        factor /= range_secs;
+    }
+    Some(result * factor)
+}
+
 fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Out {
     let range_start = c.ref_t - c.range;
     let range_end = c.ref_t;
@@ -307,12 +407,7 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
         sts = w.float_sts;
         result_f = w.floats[n_minus_one].f - w.floats[0].f;
         if let Some(resets) = c.resets.filter(|_| is_counter && sts.is_empty()) {
-            // The same additions in the same order as the scan below, so the same sum.
-            let (lo, hi) = (w.float_off, w.float_off + n_minus_one);
-            let first = resets.partition_point(|&i| i < lo);
-            for &i in resets[first..].iter().take_while(|&&i| i < hi) {
-                result_f += w.floats[i - lo].f;
-            }
+            result_f = add_resets(result_f, w.floats, w.float_off, resets, &mut c.reset_cursor);
         } else if is_counter {
             warn_st_overlap(w, c, |i| w.floats[i].t, sts);
             for (i, pair) in w.floats.windows(2).enumerate() {
@@ -553,17 +648,93 @@ fn hist_sum_or_avg(w: &Window<'_>, c: &mut RangeCtx<'_>, avg: bool) -> Out {
     histo(hist::compact(&sum))
 }
 
-fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, EvalError> {
-    Ok(match name {
-        "rate" | "increase" | "delta" if c.anchored || c.smoothed => {
-            extended::rate(w, c, name != "delta", name == "rate")
+/// A range-vector function, resolved from its name once per call rather than at each of
+/// a series' steps (the string comparisons showed up in profiles of range queries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RangeFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    DoubleExponentialSmoothing,
+    AvgOverTime,
+    SumOverTime,
+    CountOverTime,
+    PresentOverTime,
+    AbsentOverTime,
+    LastOverTime,
+    FirstOverTime,
+    TsOfLastOverTime,
+    TsOfFirstOverTime,
+    MaxOverTime,
+    MinOverTime,
+    TsOfMaxOverTime,
+    TsOfMinOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    QuantileOverTime,
+    MadOverTime,
+    Changes,
+    Resets,
+}
+
+impl RangeFn {
+    /// Every range function with its PromQL name.
+    const ALL: [(&'static str, RangeFn); 27] = [
+        ("rate", RangeFn::Rate),
+        ("increase", RangeFn::Increase),
+        ("delta", RangeFn::Delta),
+        ("irate", RangeFn::Irate),
+        ("idelta", RangeFn::Idelta),
+        ("deriv", RangeFn::Deriv),
+        ("predict_linear", RangeFn::PredictLinear),
+        (
+            "double_exponential_smoothing",
+            RangeFn::DoubleExponentialSmoothing,
+        ),
+        ("avg_over_time", RangeFn::AvgOverTime),
+        ("sum_over_time", RangeFn::SumOverTime),
+        ("count_over_time", RangeFn::CountOverTime),
+        ("present_over_time", RangeFn::PresentOverTime),
+        ("absent_over_time", RangeFn::AbsentOverTime),
+        ("last_over_time", RangeFn::LastOverTime),
+        ("first_over_time", RangeFn::FirstOverTime),
+        ("ts_of_last_over_time", RangeFn::TsOfLastOverTime),
+        ("ts_of_first_over_time", RangeFn::TsOfFirstOverTime),
+        ("max_over_time", RangeFn::MaxOverTime),
+        ("min_over_time", RangeFn::MinOverTime),
+        ("ts_of_max_over_time", RangeFn::TsOfMaxOverTime),
+        ("ts_of_min_over_time", RangeFn::TsOfMinOverTime),
+        ("stddev_over_time", RangeFn::StddevOverTime),
+        ("stdvar_over_time", RangeFn::StdvarOverTime),
+        ("quantile_over_time", RangeFn::QuantileOverTime),
+        ("mad_over_time", RangeFn::MadOverTime),
+        ("changes", RangeFn::Changes),
+        ("resets", RangeFn::Resets),
+    ];
+
+    /// The range function called `name`, if it is one.
+    pub(crate) fn of(name: &str) -> Option<RangeFn> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+    }
+}
+
+/// Range function `f` over one step's window, which holds at least one sample.
+fn range_fn(f: RangeFn, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, EvalError> {
+    use RangeFn as F;
+    Ok(match f {
+        F::Rate | F::Increase | F::Delta if c.anchored || c.smoothed => {
+            extended::rate(w, c, f != F::Delta, f == F::Rate)
         }
-        "rate" => extrapolated_rate(w, c, true, true),
-        "increase" => extrapolated_rate(w, c, true, false),
-        "delta" => extrapolated_rate(w, c, false, false),
-        "irate" => instant_value(w, c, true),
-        "idelta" => instant_value(w, c, false),
-        "deriv" => {
+        F::Rate => extrapolated_rate(w, c, true, true),
+        F::Increase => extrapolated_rate(w, c, true, false),
+        F::Delta => extrapolated_rate(w, c, false, false),
+        F::Irate => instant_value(w, c, true),
+        F::Idelta => instant_value(w, c, false),
+        F::Deriv => {
             if w.floats.len() < 2 {
                 if w.floats.len() == 1 && !w.hists.is_empty() {
                     ignored_hist_info(w, c);
@@ -575,7 +746,7 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             }
             float(linear_regression(w.floats, w.floats[0].t).0)
         }
-        "predict_linear" => {
+        F::PredictLinear => {
             if w.floats.len() < 2 {
                 if w.floats.len() == 1 && !w.hists.is_empty() {
                     ignored_hist_info(w, c);
@@ -586,10 +757,10 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 ignored_hist_info(w, c);
             }
             let (slope, icpt) = linear_regression(w.floats, c.ts);
-            float(slope * c.params[0] + icpt)
+            float(slope * c.param(0) + icpt)
         }
-        "double_exponential_smoothing" => {
-            let (sf, tf) = (c.params[0], c.params[1]);
+        F::DoubleExponentialSmoothing => {
+            let (sf, tf) = (c.param(0), c.param(1));
             if sf <= 0.0 || sf >= 1.0 {
                 return Err(EvalError::msg(format!(
                     "invalid smoothing factor. Expected: 0 < sf < 1, got: {}",
@@ -627,8 +798,8 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             }
             float(s1)
         }
-        "avg_over_time" | "sum_over_time" => {
-            let avg = name == "avg_over_time";
+        F::AvgOverTime | F::SumOverTime => {
+            let avg = f == F::AvgOverTime;
             if !w.floats.is_empty() && !w.hists.is_empty() {
                 mixed_warning(w, c);
                 return Ok(None);
@@ -676,19 +847,19 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 }
             }
         }
-        "count_over_time" => {
+        F::CountOverTime => {
             if w.floats.is_empty() && w.hists.is_empty() {
                 return Ok(None);
             }
             float((w.floats.len() + w.hists.len()) as f64)
         }
-        "present_over_time" | "absent_over_time" => {
+        F::PresentOverTime | F::AbsentOverTime => {
             if w.floats.is_empty() && w.hists.is_empty() {
                 return Ok(None);
             }
             float(1.0)
         }
-        "last_over_time" => {
+        F::LastOverTime => {
             let f = w.floats.last();
             let h = w.hists.last();
             match (f, h) {
@@ -698,7 +869,7 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 (None, None) => None,
             }
         }
-        "first_over_time" => {
+        F::FirstOverTime => {
             let f = w.floats.first();
             let h = w.hists.first();
             match (f, h) {
@@ -708,7 +879,7 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 (None, None) => None,
             }
         }
-        "ts_of_last_over_time" => {
+        F::TsOfLastOverTime => {
             if w.floats.is_empty() && w.hists.is_empty() {
                 return Ok(None);
             }
@@ -716,7 +887,7 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             let th = w.hists.last().map_or(0, |p| p.t);
             float(tf.max(th) as f64 / 1000.0)
         }
-        "ts_of_first_over_time" => {
+        F::TsOfFirstOverTime => {
             if w.floats.is_empty() && w.hists.is_empty() {
                 return Ok(None);
             }
@@ -724,12 +895,12 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             let th = w.hists.first().map_or(i64::MAX, |p| p.t);
             float(tf.min(th) as f64 / 1000.0)
         }
-        "max_over_time" | "min_over_time" | "ts_of_max_over_time" | "ts_of_min_over_time" => {
+        F::MaxOverTime | F::MinOverTime | F::TsOfMaxOverTime | F::TsOfMinOverTime => {
             let Some(fl) = floats_only(w, c) else {
                 return Ok(None);
             };
-            let is_max = name.contains("max");
-            let ts = name.starts_with("ts_of");
+            let is_max = matches!(f, F::MaxOverTime | F::TsOfMaxOverTime);
+            let ts = matches!(f, F::TsOfMaxOverTime | F::TsOfMinOverTime);
             let (mut best, mut best_t) = (fl[0].f, fl[0].t);
             for p in fl {
                 let better = if ts {
@@ -750,7 +921,7 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 float(best)
             }
         }
-        "stddev_over_time" | "stdvar_over_time" => {
+        F::StddevOverTime | F::StdvarOverTime => {
             let Some(fl) = floats_only(w, c) else {
                 return Ok(None);
             };
@@ -762,14 +933,14 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                 (aux, ca) = kahan_inc(delta * (p.f - (mean + cm)), aux, ca);
             }
             let var = (aux + ca) / count;
-            if name == "stddev_over_time" {
+            if f == F::StddevOverTime {
                 float(var.sqrt())
             } else {
                 float(var)
             }
         }
-        "quantile_over_time" => {
-            let q = c.params[0];
+        F::QuantileOverTime => {
+            let q = c.param(0);
             if w.floats.is_empty() {
                 return Ok(None);
             }
@@ -785,7 +956,7 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             let mut v: Vec<f64> = w.floats.iter().map(|p| p.f).collect();
             float(quantile(q, &mut v))
         }
-        "mad_over_time" => {
+        F::MadOverTime => {
             let Some(fl) = floats_only(w, c) else {
                 return Ok(None);
             };
@@ -802,7 +973,7 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             }
             float(quantile(0.5, &mut v))
         }
-        "changes" | "resets" => {
+        F::Changes | F::Resets => {
             if w.floats.is_empty() && w.hists.is_empty() {
                 return Ok(None);
             }
@@ -829,17 +1000,17 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
                     (0.0, Some(&p.h), p.t, st_at(w.hist_sts, hi - 1))
                 };
                 if let Some(p) = prev {
-                    let reset_by_st = || name == "resets" && st_reset(p.3, p.2, cur.3, cur.2);
+                    let reset_by_st = || f == F::Resets && st_reset(p.3, p.2, cur.3, cur.2);
                     let hit = match (p.1, cur.1) {
                         (None, None) => {
-                            if name == "changes" {
+                            if f == F::Changes {
                                 cur.0 != p.0 && !(cur.0.is_nan() && p.0.is_nan())
                             } else {
                                 cur.0 < p.0 || reset_by_st()
                             }
                         }
                         (Some(a), Some(b)) => {
-                            if name == "changes" {
+                            if f == F::Changes {
                                 !hist::equals(b, a)
                             } else {
                                 reset_by_st() || hist::detect_reset(b, a)
@@ -855,17 +1026,18 @@ fn range_fn(name: &str, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             }
             float(n as f64)
         }
-        _ => {
-            return Err(EvalError::msg(format!(
-                "function {name} is not implemented"
-            )));
-        }
     })
 }
 
 impl RangeCtx<'_> {
     fn param_pos(&self) -> PosRange {
         self.pos
+    }
+
+    /// The value of scalar argument `k` (in argument order, the range argument left out)
+    /// at this step.
+    fn param(&self, k: usize) -> f64 {
+        self.params[k][self.step]
     }
 }
 
@@ -2038,21 +2210,23 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         _ => (false, false),
     };
     let (start, interval) = (ev.start, ev.interval);
-    let reset_index = matches!(name, "rate" | "increase") && !anchored && !smoothed;
-    // `range_fn`'s own dispatch for the commonest functions, decided once rather than by
-    // comparing the name at each of a series' steps.
-    let extrapolated = match name {
+    let func = RangeFn::of(name);
+    let reset_index =
+        matches!(func, Some(RangeFn::Rate | RangeFn::Increase)) && !anchored && !smoothed;
+    // `rate`, `increase` and `delta` of float series without start times go straight to
+    // `float_rate`, without the general function's `Window` and checks.
+    let extrapolated = match func {
         _ if anchored || smoothed => None,
-        "rate" => Some((true, true)),
-        "increase" => Some((true, false)),
-        "delta" => Some((false, false)),
+        Some(RangeFn::Rate) => Some((true, true)),
+        Some(RangeFn::Increase) => Some((true, false)),
+        Some(RangeFn::Delta) => Some((false, false)),
         _ => None,
     };
     // Runs on several threads at once for large selections (see `par.rs`), so it keeps
     // no state between series.
     let per_series = |ev: &mut Evaluator<'_>,
                       l: &Loaded,
-                      windows: Windows<'_, '_>,
+                      mut windows: Windows<'_, '_>,
                       refs: &[i64],
                       range: i64|
      -> Result<Option<Series>, EvalError> {
@@ -2070,7 +2244,6 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         let mut annos = std::mem::take(&mut ev.annos);
         let mut window_samples = 0usize;
         let range_secs = range as f64 / 1000.0;
-        let mut param_row = vec![0.0; params_by_step.len()];
         let mut reset_buf = Vec::new();
         let resets = if reset_index && l.sts.floats.is_empty() {
             counter_resets(&l.floats, &mut reset_buf);
@@ -2078,32 +2251,59 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         } else {
             None
         };
-        for (step, w) in windows.enumerate() {
-            if w.floats.is_empty() && w.hists.is_empty() {
+        let mut ctx = RangeCtx {
+            ts: 0,
+            ref_t: 0,
+            range,
+            range_secs,
+            params: &params_by_step,
+            step: 0,
+            pos,
+            annos: &mut annos,
+            anchored,
+            smoothed,
+            resets,
+            reset_cursor: 0,
+        };
+        let fast_rate = extrapolated.filter(|_| l.hists.is_empty() && l.sts.floats.is_empty());
+        let mut step = 0;
+        while let Some((fr, hr)) = windows.next_bounds() {
+            step += 1;
+            if fr.is_empty() && hr.is_empty() {
                 continue;
             }
-            window_samples = window_samples.max(w.floats.len() + w.hists.len());
-            for (k, p) in params_by_step.iter().enumerate() {
-                param_row[k] = p[step];
-            }
+            let step = step - 1;
+            window_samples = window_samples.max(fr.len() + hr.len());
             let ts = start + step as i64 * interval;
-            let mut ctx = RangeCtx {
-                ts,
-                ref_t: refs[step],
-                range,
-                range_secs,
-                params: &param_row,
-                pos,
-                annos: &mut annos,
-                anchored,
-                smoothed,
-                resets,
-            };
-            let out = match extrapolated {
-                Some((is_counter, is_rate)) => {
+            if let Some((is_counter, is_rate)) = fast_rate {
+                let off = fr.start;
+                let rate = float_rate(
+                    &l.floats[fr],
+                    off,
+                    resets.map(|r| (r, &mut ctx.reset_cursor)),
+                    refs[step],
+                    range,
+                    range_secs,
+                    is_counter,
+                    is_rate,
+                );
+                if let Some(f) = rate {
+                    push_sample(&mut s, ts, f, None, steps);
+                }
+                continue;
+            }
+            let w = windows.window(fr, hr);
+            ctx.ts = ts;
+            ctx.ref_t = refs[step];
+            ctx.step = step;
+            let out = match (extrapolated, func) {
+                (Some((is_counter, is_rate)), _) => {
                     Ok(extrapolated_rate(&w, &mut ctx, is_counter, is_rate))
                 }
-                None => range_fn(name, &w, &mut ctx),
+                (None, Some(f)) => range_fn(f, &w, &mut ctx),
+                (None, None) => Err(EvalError::msg(format!(
+                    "function {name} is not implemented"
+                ))),
             };
             match out {
                 Ok(Some((f, h))) => push_sample(&mut s, ts, f, h, steps),
@@ -2290,9 +2490,10 @@ mod tests {
     use super::*;
     use crate::engine::{Loaded, Sts};
 
-    /// `rate` and `increase` with the per-series reset index give exactly (bit for bit)
+    /// `rate` and `increase` with the per-series reset index and its moving cursor, and
+    /// `float_rate` (with and without the index, `delta` too), give exactly (bit for bit)
     /// what the scan of every window gives, for windows that overlap, start and end on
-    /// resets, and hold none.
+    /// resets, hold none, skip samples and move back.
     #[test]
     fn reset_index_matches_window_scan() {
         let values = [
@@ -2329,31 +2530,77 @@ mod tests {
         };
         let mut resets = Vec::new();
         counter_resets(&l.floats, &mut resets);
-        for range in [15_000, 30_000, 60_000, 200_000] {
-            let refs: Vec<i64> = (0..40).map(|i| i * 5_000).collect();
-            for (r, w) in refs.iter().zip(Windows::new(&l, &refs, range, 0)) {
-                for is_rate in [true, false] {
-                    let rate_with = |resets: Option<&[usize]>| {
-                        let mut annos = Annotations::default();
-                        let mut ctx = RangeCtx {
-                            ts: *r,
-                            ref_t: *r,
-                            range,
-                            range_secs: range as f64 / 1000.0,
-                            params: &[],
-                            pos: PosRange::default(),
-                            annos: &mut annos,
-                            anchored: false,
-                            smoothed: false,
-                            resets,
+        // Steps forward, steps that skip samples, and steps that go back (the cursors
+        // then search again).
+        let forward: Vec<i64> = (0..40).map(|i| i * 5_000).collect();
+        let sparse: Vec<i64> = (0..10).map(|i| i * 45_000).collect();
+        let back: Vec<i64> = [90, 100, 20, 30, 170, 60, 60, 180]
+            .iter()
+            .map(|s| s * 1_000)
+            .collect();
+        for refs in [&forward, &sparse, &back] {
+            for range in [15_000, 30_000, 60_000, 200_000] {
+                for (is_counter, is_rate) in [(true, true), (true, false), (false, false)] {
+                    // One cursor each across a series' windows, as in `eval_range_call`.
+                    let (mut ctx_cursor, mut fast_cursor) = (0, 0);
+                    let mut windows = Windows::new(&l, refs, range, 0);
+                    for &r in refs {
+                        let Some((fr, hr)) = windows.next_bounds() else {
+                            panic!("a window per step");
                         };
-                        extrapolated_rate(&w, &mut ctx, true, is_rate)
-                    };
-                    let (scanned, indexed) = (rate_with(None), rate_with(Some(&resets)));
-                    let bits = |o: Out| o.map(|(f, _)| f.to_bits());
-                    assert_eq!(bits(scanned), bits(indexed), "range {range} at {r}");
+                        let w = windows.window(fr.clone(), hr);
+                        let rate_with = |resets: Option<&[usize]>, cursor: &mut usize| {
+                            let mut annos = Annotations::default();
+                            let mut ctx = RangeCtx {
+                                ts: r,
+                                ref_t: r,
+                                range,
+                                range_secs: range as f64 / 1000.0,
+                                params: &[],
+                                step: 0,
+                                pos: PosRange::default(),
+                                annos: &mut annos,
+                                anchored: false,
+                                smoothed: false,
+                                resets,
+                                reset_cursor: *cursor,
+                            };
+                            let out = extrapolated_rate(&w, &mut ctx, is_counter, is_rate);
+                            *cursor = ctx.reset_cursor;
+                            out
+                        };
+                        let bits = |o: Out| o.map(|(f, _)| f.to_bits());
+                        let scanned = bits(rate_with(None, &mut 0));
+                        let indexed = bits(rate_with(Some(&resets), &mut ctx_cursor));
+                        let secs = range as f64 / 1000.0;
+                        let fast = |resets: Option<(&[usize], &mut usize)>| {
+                            let f = &l.floats[fr.clone()];
+                            float_rate(f, fr.start, resets, r, range, secs, is_counter, is_rate)
+                                .map(f64::to_bits)
+                        };
+                        let fast_scanned = fast(None);
+                        let fast_indexed = fast(Some((&resets, &mut fast_cursor)));
+                        let at = format!("range {range} at {r} ({is_counter}, {is_rate})");
+                        assert_eq!(scanned, indexed, "{at}");
+                        assert_eq!(scanned, fast_scanned, "{at}");
+                        assert_eq!(scanned, fast_indexed, "{at}");
+                    }
                 }
             }
+        }
+    }
+
+    /// Every function whose argument is a range vector has a [`RangeFn`], and the name
+    /// of each [`RangeFn`] is such a function's.
+    #[test]
+    fn range_fn_names_match_the_function_table() {
+        for f in crate::functions::FUNCTIONS {
+            let is_range = f.arg_types.contains(&crate::ast::ValueType::Matrix);
+            assert_eq!(RangeFn::of(f.name).is_some(), is_range, "{}", f.name);
+        }
+        for (name, f) in RangeFn::ALL {
+            assert_eq!(RangeFn::of(name), Some(f));
+            assert!(crate::functions::function(name).is_some(), "{name}");
         }
     }
 }
