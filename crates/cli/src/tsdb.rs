@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use promlite_exposition::{Entry, OpenMetricsParser, write_go_float};
-use promlite_model::{LabelsBuilder, Matcher};
+use promlite_model::{LabelsBuilder, Matcher, SortedLabelsBuilder};
 use promlite_storage::{Appendable, Queryable, SeriesRef, ValueType};
 use promlite_tsdb::block::Block;
 use promlite_tsdb::{Db, DbOptions, Head, HeadOptions};
@@ -312,7 +312,7 @@ fn analyze(dir: &Path, id: Option<&str>, limit: usize) -> Result<()> {
     println!("Label names: {}", names.len());
 
     let ids = ix.postings_for_matchers(&[])?;
-    let mut lb = LabelsBuilder::new();
+    let mut lb = SortedLabelsBuilder::new();
     let mut chunks = Vec::new();
     let mut pairs_uncovered: HashMap<String, u64> = HashMap::new();
     let mut names_uncovered: HashMap<String, u64> = HashMap::new();

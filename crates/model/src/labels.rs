@@ -463,6 +463,68 @@ impl LabelsBuilder {
     }
 }
 
+/// Builds [`Labels`] from pairs that arrive in increasing name order, as a TSDB index
+/// stores a series' labels: each pair is encoded as it arrives, with no search for an
+/// earlier pair of the same name and no sort, which is most of [`LabelsBuilder`]'s work
+/// when a query loads many series. A pair out of order is refused, and the caller falls
+/// back to a [`LabelsBuilder`].
+///
+/// ```
+/// use promlite_model::{Labels, SortedLabelsBuilder};
+///
+/// let mut b = SortedLabelsBuilder::new();
+/// assert!(b.push("__name__", "up") && b.push("job", "api"));
+/// assert_eq!(b.build(), Labels::from_pairs([("job", "api"), ("__name__", "up")]));
+/// b.clear();
+/// assert!(b.push("job", "api"));
+/// assert!(!b.push("instance", "a:1")); // sorts before `job`
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct SortedLabelsBuilder {
+    scratch: Vec<u8>,
+    /// Where the last pair's name lies in `scratch`.
+    last: Range<usize>,
+}
+
+impl SortedLabelsBuilder {
+    /// An empty builder.
+    pub fn new() -> SortedLabelsBuilder {
+        SortedLabelsBuilder::default()
+    }
+
+    /// Removes every pair.
+    pub fn clear(&mut self) {
+        self.scratch.clear();
+        self.last = 0..0;
+    }
+
+    /// Appends `name=value` if `name` sorts after every name appended since the last
+    /// [`Self::clear`]; `false` (and nothing appended) otherwise. An empty value is
+    /// skipped, as [`LabelsBuilder::set`] deletes on it.
+    pub fn push(&mut self, name: &str, value: &str) -> bool {
+        if !self.last.is_empty() && name.as_bytes() <= &self.scratch[self.last.clone()] {
+            return false;
+        }
+        if value.is_empty() {
+            return true;
+        }
+        encode_varint(&mut self.scratch, name.len());
+        let start = self.scratch.len();
+        self.scratch.extend_from_slice(name.as_bytes());
+        self.last = start..self.scratch.len();
+        encode_varint(&mut self.scratch, value.len());
+        self.scratch.extend_from_slice(value.as_bytes());
+        true
+    }
+
+    /// The set of the pairs appended. The builder keeps them and can be built again.
+    pub fn build(&self) -> Labels {
+        Labels {
+            data: Arc::from(&self.scratch[..]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,6 +549,33 @@ mod tests {
             });
             prop_assert_eq!(got.to_string(), want.to_string());
             prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest! {
+        /// Pairs pushed in order build what `from_pairs` builds; the first pair out of
+        /// order is refused and leaves the builder as it was.
+        #[test]
+        fn sorted_builder_matches_from_pairs(
+            pairs in proptest::collection::vec(("[a-c_]{1,3}", "[a-zé]{0,5}"), 0..8),
+        ) {
+            let mut b = SortedLabelsBuilder::new();
+            let mut taken: Vec<(String, String)> = Vec::new();
+            let mut last: Option<&str> = None;
+            for (n, v) in &pairs {
+                let in_order = last.is_none_or(|l| n.as_str() > l);
+                let before = b.build();
+                prop_assert_eq!(b.push(n, v), in_order);
+                if in_order {
+                    if !v.is_empty() {
+                        last = Some(n);
+                    }
+                    taken.push((n.clone(), v.clone()));
+                } else {
+                    prop_assert_eq!(b.build(), before);
+                }
+            }
+            prop_assert_eq!(b.build(), Labels::from_pairs(taken));
         }
     }
 

@@ -54,7 +54,7 @@ pub use histogram::{
     BucketLayout, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span,
     bucket_indexes,
 };
-pub use labels::{Label, Labels, LabelsBuilder, LabelsIter, METRIC_NAME};
+pub use labels::{Label, Labels, LabelsBuilder, LabelsIter, METRIC_NAME, SortedLabelsBuilder};
 pub use matcher::{MatchType, Matcher};
 pub use metadata::{Metadata, MetricType};
 pub use names::{

@@ -50,7 +50,8 @@ impl Cur<'_> {
 /// overlap in time; a series whose float and histogram chunks do is read through two of
 /// these, merged (see [`split_by_kind`]).
 pub(crate) struct ChunksIter<'a> {
-    chunks: Vec<ChunkRef<'a>>,
+    /// Borrowed from a block's series where it can be: a query reads each series once.
+    chunks: Cow<'a, [ChunkRef<'a>]>,
     next_chunk: usize,
     cur: Option<Cur<'a>>,
     mint: i64,
@@ -62,7 +63,7 @@ pub(crate) struct ChunksIter<'a> {
 /// Reads chunks of any encoding in time order: one iterator when all share a kind,
 /// otherwise the float and histogram chunks each in order, merged by timestamp.
 pub(crate) fn split_by_kind<'a>(
-    chunks: Vec<ChunkRef<'a>>,
+    chunks: &'a [ChunkRef<'a>],
     mint: i64,
     maxt: i64,
 ) -> Box<dyn SampleIterator + 'a> {
@@ -72,7 +73,8 @@ pub(crate) fn split_by_kind<'a>(
         return Box::new(ChunksIter::new(chunks, mint, maxt));
     }
     let (floats, hists): (Vec<_>, Vec<_>) = chunks
-        .into_iter()
+        .iter()
+        .copied()
         .partition(|c| c.encoding == Encoding::Xor);
     Box::new(promlite_storage::ChainIterator::new(vec![
         Box::new(ChunksIter::new(floats, mint, maxt)),
@@ -81,9 +83,13 @@ pub(crate) fn split_by_kind<'a>(
 }
 
 impl<'a> ChunksIter<'a> {
-    pub(crate) fn new(chunks: Vec<ChunkRef<'a>>, mint: i64, maxt: i64) -> ChunksIter<'a> {
+    pub(crate) fn new(
+        chunks: impl Into<Cow<'a, [ChunkRef<'a>]>>,
+        mint: i64,
+        maxt: i64,
+    ) -> ChunksIter<'a> {
         ChunksIter {
-            chunks,
+            chunks: chunks.into(),
             next_chunk: 0,
             cur: None,
             mint,
@@ -179,6 +185,21 @@ impl SampleIterator for ChunksIter<'_> {
     fn read_floats(&mut self, maxt: i64, out: &mut Vec<FPoint>) -> ValueType {
         let end = self.maxt;
         let limit = maxt.min(end);
+        // Room for the later chunks this read reaches, as their headers count them: a
+        // range query reads thousands of samples per series, which would otherwise grow
+        // `out` by doubling, each time copying what it holds.
+        let room: usize = self.chunks[self.next_chunk..]
+            .iter()
+            .take_while(|c| c.mint <= limit)
+            .filter(|c| c.encoding == Encoding::Xor)
+            .filter_map(|c| XorIter::new(c.bytes).ok())
+            .map(|it| it.left())
+            .sum();
+        let current = match &self.cur {
+            Some(Cur::Xor(it)) => it.left() + 1,
+            _ => 0,
+        };
+        out.reserve(room + current);
         loop {
             let Some(Cur::Xor(it)) = &mut self.cur else {
                 return self.cur.as_ref().map_or(ValueType::None, Cur::value_type);

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use promlite_model::LabelsBuilder;
+use promlite_model::SortedLabelsBuilder;
 
 use crate::block::chunks::Segment;
 use crate::block::index::{ChunkMeta, IndexReader};
@@ -112,7 +112,7 @@ fn walk_index(data: Vec<u8>) {
         }
     }
     let Ok(all) = r.all() else { return };
-    let mut lb = LabelsBuilder::new();
+    let mut lb = SortedLabelsBuilder::new();
     let mut chunks: Vec<ChunkMeta> = Vec::new();
     for &id in all.iter().take(WALK) {
         chunks.clear();

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use hashbrown::HashMap;
-use promlite_model::{Labels, LabelsBuilder, Matcher};
+use promlite_model::{Labels, LabelsBuilder, Matcher, SortedLabelsBuilder};
 
 use super::mmap::Bytes;
 use crate::encoding::{Decbuf, DecodeError};
@@ -220,7 +220,7 @@ impl IndexReader {
     pub fn series(
         &self,
         id: u32,
-        lb: &mut LabelsBuilder,
+        lb: &mut SortedLabelsBuilder,
         chunks: &mut Vec<ChunkMeta>,
     ) -> Result<Labels> {
         let at = if self.version == 2 {
@@ -242,14 +242,31 @@ impl IndexReader {
         }
         let base = at + start;
         let mut d = Decbuf::new(body);
-        lb.clear();
         let n = d.uvarint().map_err(|e| self.dec_err(base, &e))?;
+        // The index stores a series' labels sorted by name, so they are encoded as they
+        // are read; pairs out of order (not written by Prometheus) go through a builder.
+        let pairs = d.clone();
+        lb.clear();
+        let mut sorted = true;
         for _ in 0..n {
             let name = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
             let value = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
-            lb.set(self.symbol(name)?, self.symbol(value)?);
+            if !lb.push(self.symbol(name)?, self.symbol(value)?) {
+                sorted = false;
+            }
         }
-        let labels = lb.build();
+        let labels = if sorted {
+            lb.build()
+        } else {
+            let mut d = pairs;
+            let mut b = LabelsBuilder::new();
+            for _ in 0..n {
+                let name = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
+                let value = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
+                b.set(self.symbol(name)?, self.symbol(value)?);
+            }
+            b.build()
+        };
         let k = d.uvarint().map_err(|e| self.dec_err(base, &e))?;
         let mut prev_maxt = 0i64;
         let mut prev_ref = 0i64;

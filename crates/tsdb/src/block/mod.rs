@@ -9,7 +9,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 
-use promlite_model::{Labels, LabelsBuilder, Matcher};
+use promlite_model::{Labels, Matcher, SortedLabelsBuilder};
 use promlite_storage::{
     Error as StorageError, LabelHints, ListSeriesSet, Querier, Queryable, SampleIterator,
     SelectHints, Series, SeriesSet,
@@ -21,7 +21,7 @@ use crate::chunkenc::Encoding;
 use crate::tombstones::Tombstones;
 use crate::{Error, Result};
 use chunks::{Segment, split_ref};
-use index::IndexReader;
+use index::{ChunkMeta, IndexReader};
 
 /// `meta.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,17 +225,15 @@ impl<B: std::ops::Deref<Target = Block>> BlockQuerier<B> {
     fn series(&self, matchers: &[Matcher]) -> Result<Vec<BlockSeries<'_>>> {
         let ids = self.block.index.postings_for_matchers(matchers)?;
         let tombstones = self.block.tombstones.read();
-        let mut lb = LabelsBuilder::new();
+        let mut lb = SortedLabelsBuilder::new();
         let mut metas = Vec::new();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             metas.clear();
             let labels = self.block.index.series(id, &mut lb, &mut metas)?;
-            let mut chunks = Vec::new();
-            for m in metas
-                .iter()
-                .filter(|m| m.maxt >= self.mint && m.mint <= self.maxt)
-            {
+            let wanted = |m: &&ChunkMeta| m.maxt >= self.mint && m.mint <= self.maxt;
+            let mut chunks = Vec::with_capacity(metas.iter().filter(wanted).count());
+            for m in metas.iter().filter(wanted) {
                 let (encoding, bytes) = self.block.chunk(m.r)?;
                 chunks.push(ChunkRef {
                     mint: m.mint,
@@ -370,7 +368,7 @@ impl Series for BlockSeries<'_> {
 
     fn samples(&self) -> Box<dyn SampleIterator + '_> {
         Deleted::wrap(
-            split_by_kind(self.chunks.clone(), self.mint, self.maxt),
+            split_by_kind(&self.chunks, self.mint, self.maxt),
             &self.deleted,
         )
     }

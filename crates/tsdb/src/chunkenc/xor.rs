@@ -443,6 +443,13 @@ impl<'a> XorIter<'a> {
         }
     }
 
+    /// The samples still to decode, as the header counts them, but never more than the
+    /// data could hold (every sample takes at least two bits): what to reserve room for,
+    /// which a corrupt count cannot make large.
+    pub fn left(&self) -> usize {
+        usize::from(self.total.saturating_sub(self.read)).min(self.data.len() * 4)
+    }
+
     /// The number of samples the header announces.
     pub fn len(&self) -> usize {
         usize::from(self.total)
@@ -503,9 +510,7 @@ impl<'a> XorIter<'a> {
     /// current (and not in `out`); `Ok(false)` at the chunk's end; `Err` if the chunk is
     /// corrupt (the samples before the damage are in `out`).
     pub fn read_until(&mut self, limit: i64, out: &mut Vec<FPoint>) -> Result<bool, Eof> {
-        // Every sample takes at least two bits: a corrupt count cannot reserve much.
-        let left = usize::from(self.total - self.read).min(self.data.len() * 4);
-        out.reserve(left);
+        out.reserve(self.left());
         self.decode_until(limit, |p| out.push(p))
     }
 

@@ -489,7 +489,7 @@ impl Series for HeadSeries {
     }
 
     fn samples(&self) -> Box<dyn SampleIterator + '_> {
-        let chunks = self
+        let chunks: Vec<_> = self
             .chunks
             .iter()
             .map(|c| ChunkRef {
