@@ -59,15 +59,32 @@ pub(crate) struct RangeCtx<'a> {
 /// resets. Computed once per series, so that each step's window only visits the resets
 /// inside it instead of comparing every pair of samples again; windows overlap when the
 /// range is longer than the step, so that scan used to repeat range/step times.
+///
+/// Counters rarely reset, so blocks of pairs are first checked for any reset with a
+/// branch-free fold (which the compiler vectorizes), and only blocks with one are walked
+/// pair by pair: about 4 instructions per sample against 8 for the walk alone
+/// (callgrind), a tenth of a range query's `rate` without resets.
 fn counter_resets(floats: &[FPoint], out: &mut Vec<usize>) {
+    /// Pairs checked at once.
+    const BLOCK: usize = 256;
     out.clear();
-    out.extend(
-        floats
+    let mut start = 0;
+    while start + 1 < floats.len() {
+        let block = &floats[start..floats.len().min(start + BLOCK + 1)];
+        // `|`, not `||`: a branch per pair would keep the fold from being vectorized.
+        #[allow(clippy::needless_bitwise_bool)]
+        let any = block
             .windows(2)
-            .enumerate()
-            .filter(|(_, pair)| pair[1].f < pair[0].f)
-            .map(|(i, _)| i),
-    );
+            .fold(false, |any, pair| any | (pair[1].f < pair[0].f));
+        if any {
+            for (i, pair) in block.windows(2).enumerate() {
+                if pair[1].f < pair[0].f {
+                    out.push(start + i);
+                }
+            }
+        }
+        start += block.len() - 1;
+    }
 }
 
 fn metric_name(l: &Labels) -> String {
@@ -2586,6 +2603,47 @@ mod tests {
                         assert_eq!(scanned, fast_indexed, "{at}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The blocked search for counter resets finds exactly the pairs that decrease, for
+    /// series shorter and longer than a block, with resets at block edges and NaNs.
+    #[test]
+    fn counter_resets_match_pairwise_scan() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [0, 1, 2, 3, 255, 256, 257, 258, 511, 512, 513, 1000] {
+            for reset_every in [0, 1, 7, 256, 257] {
+                let mut v = 0.0;
+                let floats: Vec<FPoint> = (0..len)
+                    .map(|i| {
+                        let r = next();
+                        v = if reset_every > 0 && i % reset_every == reset_every - 1 {
+                            (r % 3) as f64
+                        } else if r % 97 == 0 {
+                            f64::NAN
+                        } else {
+                            v + (r % 5) as f64
+                        };
+                        FPoint {
+                            t: i64::from(i),
+                            f: v,
+                        }
+                    })
+                    .collect();
+                let want: Vec<usize> = (1..floats.len())
+                    .filter(|&i| floats[i].f < floats[i - 1].f)
+                    .map(|i| i - 1)
+                    .collect();
+                let mut got = vec![usize::MAX];
+                counter_resets(&floats, &mut got);
+                assert_eq!(got, want, "len {len}, reset every {reset_every}");
             }
         }
     }
