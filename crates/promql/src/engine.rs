@@ -1614,9 +1614,30 @@ fn advance(floats: &[FPoint], i: usize, end: usize, t: i64, step: &mut usize) ->
     j
 }
 
+/// The index of the first staleness marker in `floats`. Most series have none, so blocks
+/// of samples are first checked with a branch-free fold (which the compiler vectorizes)
+/// and only a block with a marker is searched one by one: about half the instructions
+/// per sample of the plain search (callgrind), which every selected sample goes through.
+fn first_stale_marker(floats: &[FPoint]) -> Option<usize> {
+    /// Samples checked at once.
+    const BLOCK: usize = 256;
+    for (b, block) in floats.chunks(BLOCK).enumerate() {
+        // `|`, not `||`: a branch per sample would keep the fold from being vectorized.
+        #[allow(clippy::needless_bitwise_bool)]
+        let any = block.iter().fold(false, |any, p| any | is_stale_nan(p.f));
+        if any {
+            return block
+                .iter()
+                .position(|p| is_stale_nan(p.f))
+                .map(|i| b * BLOCK + i);
+        }
+    }
+    None
+}
+
 /// Removes staleness markers from `floats[from..]`.
 fn drop_stale_markers(floats: &mut Vec<FPoint>, from: usize) {
-    let Some(first) = floats[from..].iter().position(|p| is_stale_nan(p.f)) else {
+    let Some(first) = first_stale_marker(&floats[from..]) else {
         return;
     };
     let mut keep = from + first;
@@ -1708,4 +1729,47 @@ pub(crate) fn absent_labels(e: &Expr) -> Labels {
 /// because a function's result is no longer of the input's type or unit.
 pub(crate) fn keep_label(l: promlite_model::Label<'_>) -> bool {
     !matches!(l.name, METRIC_NAME | "__type__" | "__unit__")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dropping staleness markers with the blocked search keeps exactly the other samples
+    /// in order, for markers at block edges, in the first and last block, and none.
+    #[test]
+    fn drop_stale_markers_keeps_the_other_samples() {
+        let stale = promlite_model::STALE_NAN;
+        for len in [0usize, 1, 2, 255, 256, 257, 600] {
+            let cases: [&[usize]; 6] = [
+                &[],
+                &[0],
+                &[len.saturating_sub(1)],
+                &[255, 256],
+                &[256],
+                &[3, 300, 599],
+            ];
+            for marks in cases {
+                for from in [0, 1, 257] {
+                    let floats: Vec<FPoint> = (0..len)
+                        .map(|i| FPoint {
+                            t: i64::try_from(i).unwrap_or(i64::MAX),
+                            f: if marks.contains(&i) { stale } else { f64::NAN },
+                        })
+                        .collect();
+                    let from = from.min(len);
+                    let want: Vec<i64> = floats
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, p)| i < from || !is_stale_nan(p.f))
+                        .map(|(_, p)| p.t)
+                        .collect();
+                    let mut got = floats.clone();
+                    drop_stale_markers(&mut got, from);
+                    let got: Vec<i64> = got.iter().map(|p| p.t).collect();
+                    assert_eq!(got, want, "len {len}, markers {marks:?}, from {from}");
+                }
+            }
+        }
+    }
 }
