@@ -13,8 +13,8 @@ use promlite_model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder, ME
 use crate::aggr::{go_v, kahan_inc, quantile};
 use crate::ast::{Call, Expr, PosRange};
 use crate::engine::{
-    Evaluator, Loaded, Pick, Window, Windows, absent_labels, merge_same_labelset, push_sample,
-    step_refs,
+    Evaluator, Loaded, Pick, Window, Windows, absent_labels, merge_same_labelset, push_float,
+    push_sample, step_refs,
 };
 use crate::eval_error::EvalError;
 use crate::extended;
@@ -2305,7 +2305,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                     is_rate,
                 );
                 if let Some(f) = rate {
-                    push_sample(&mut s, ts, f, None, steps);
+                    push_float(&mut s, ts, f, steps);
                 }
                 continue;
             }
@@ -2323,6 +2323,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 ))),
             };
             match out {
+                Ok(Some((f, None))) => push_float(&mut s, ts, f, steps),
                 Ok(Some((f, h))) => push_sample(&mut s, ts, f, h, steps),
                 Ok(None) => {}
                 Err(e) => {
