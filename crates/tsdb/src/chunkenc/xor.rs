@@ -221,7 +221,10 @@ struct State {
     /// The value's bits.
     v: u64,
     t_delta: u64,
-    leading: u8,
+    /// The count of meaningful bits of the XOR window in use (64 less the leading
+    /// and trailing zeros): kept rather than the leading zeros, which the decoder
+    /// needs only to compute it.
+    sig: u8,
     trailing: u8,
 }
 
@@ -232,7 +235,7 @@ impl State {
         t: i64::MIN,
         v: 0,
         t_delta: 0,
-        leading: 0,
+        sig: 64,
         trailing: 0,
     };
 
@@ -329,12 +332,19 @@ impl State {
             self.pos += 2;
         } else if top >> 61 & 1 == 0 {
             // `10`: the previous window of meaningful bits, right after these 3 bits.
-            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            let sig = u32::from(self.sig);
             let pos = self.pos + 3 + sig as usize;
             if pos > end {
                 return false;
             }
-            self.v ^= value(off + 3, sig) << self.trailing;
+            // Within the bits already loaded when they end by the 57th exact one (values
+            // that change in their low bits, as counters do), else loaded again.
+            let bits = if sig <= 54 {
+                (top << 3) >> (64 - sig)
+            } else {
+                value(off + 3, sig)
+            };
+            self.v ^= bits << self.trailing;
             self.pos = pos;
         } else {
             // `11`: 5 bits of leading zeros and 6 of significant bits, then those bits.
@@ -351,7 +361,7 @@ impl State {
                 return false;
             }
             self.v ^= value(off + 14, sig) << trailing;
-            self.leading = leading as u8;
+            self.sig = sig as u8;
             self.trailing = trailing as u8;
             self.pos = pos;
         }
@@ -396,12 +406,12 @@ impl State {
             };
             // A corrupt chunk could claim more bits than a u64 has.
             self.trailing = 64u8.checked_sub(leading + sig).ok_or(Eof)?;
-            self.leading = leading;
+            self.sig = sig;
             self.pos += 2 + 5 + 6;
         } else {
             self.pos += 2;
         }
-        let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+        let sig = u32::from(self.sig);
         self.v ^= bits(data, self.pos, sig) << self.trailing;
         self.pos += sig as usize;
         Ok(())
