@@ -566,19 +566,24 @@ fn instant_value(w: &Window<'_>, c: &mut RangeCtx<'_>, is_rate: bool) -> Out {
     if w.floats.len() + w.hists.len() < 2 {
         return None;
     }
-    // The last two samples, whatever their kind.
+    // The last two samples, whatever their kind, from the last two of each kind (in an
+    // array: a `Vec` here was an allocation per step).
     // (t, value, histogram, start time)
-    let mut ss: Vec<(i64, f64, Option<&Arc<FloatHistogram>>, i64)> = Vec::with_capacity(4);
+    let mut buf: [(i64, f64, Option<&Arc<FloatHistogram>>, i64); 4] = [(0, 0.0, None, 0); 4];
+    let mut n = 0;
     for i in w.floats.len().saturating_sub(2)..w.floats.len() {
         let p = &w.floats[i];
-        ss.push((p.t, p.f, None, st_at(w.float_sts, i)));
+        buf[n] = (p.t, p.f, None, st_at(w.float_sts, i));
+        n += 1;
     }
     for i in w.hists.len().saturating_sub(2)..w.hists.len() {
         let p = &w.hists[i];
-        ss.push((p.t, 0.0, Some(&p.h), st_at(w.hist_sts, i)));
+        buf[n] = (p.t, 0.0, Some(&p.h), st_at(w.hist_sts, i));
+        n += 1;
     }
+    let ss = &mut buf[..n];
     ss.sort_by_key(|s| s.0);
-    let ss = &ss[ss.len() - 2..];
+    let ss = &ss[n - 2..];
     let (a, b) = (ss[0], ss[1]);
     let reset_by_st = st_reset(a.3, a.0, b.3, b.0);
     let interval = b.0 - a.0;
