@@ -53,6 +53,9 @@ pub(crate) struct RangeCtx<'a> {
     /// Index into `resets` of the first reset at or after the previous window's start:
     /// windows move forward, so each step continues from there instead of searching.
     reset_cursor: usize,
+    /// Scratch space for the values of a window (`quantile_over_time`, `mad_over_time`),
+    /// reused from step to step instead of allocated at each.
+    values: Vec<f64>,
 }
 
 /// The indices of float samples followed by a smaller value: where `rate` finds counter
@@ -1037,25 +1040,30 @@ fn range_fn(f: RangeFn, w: &Window<'_>, c: &mut RangeCtx<'_>) -> Result<Out, Eva
             if !w.hists.is_empty() {
                 ignored_hist_info(w, c);
             }
-            let mut v: Vec<f64> = w.floats.iter().map(|p| p.f).collect();
-            float(quantile(q, &mut v))
+            let mut v = std::mem::take(&mut c.values);
+            v.clear();
+            v.extend(w.floats.iter().map(|p| p.f));
+            let r = quantile(q, &mut v);
+            c.values = v;
+            float(r)
         }
         F::MadOverTime => {
             let Some(fl) = floats_only(w, c) else {
                 return Ok(None);
             };
-            let mut v: Vec<f64> = Vec::with_capacity(fl.len());
-            for p in fl {
-                if p.f.is_nan() {
-                    return Ok(float(f64::NAN));
-                }
-                v.push(p.f);
+            if fl.iter().any(|p| p.f.is_nan()) {
+                return Ok(float(f64::NAN));
             }
+            let mut v = std::mem::take(&mut c.values);
+            v.clear();
+            v.extend(fl.iter().map(|p| p.f));
             let median = quantile(0.5, &mut v);
             for x in &mut v {
                 *x = (*x - median).abs();
             }
-            float(quantile(0.5, &mut v))
+            let r = quantile(0.5, &mut v);
+            c.values = v;
+            float(r)
         }
         F::Changes | F::Resets => {
             if w.floats.is_empty() && w.hists.is_empty() {
@@ -2365,6 +2373,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 smoothed,
                 resets,
                 reset_cursor: 0,
+                values: Vec::new(),
             };
             let mut step = 0;
             while let Some((fr, hr)) = windows.next_bounds() {
@@ -2649,6 +2658,7 @@ mod tests {
                                 smoothed: false,
                                 resets,
                                 reset_cursor: *cursor,
+                                values: Vec::new(),
                             };
                             let out = extrapolated_rate(&w, &mut ctx, is_counter, is_rate);
                             *cursor = ctx.reset_cursor;
