@@ -108,6 +108,11 @@ pub(crate) struct ServerArgs {
         default_value = "5m"
     )]
     query_lookback_delta: PromDuration,
+    /// Comma-separated feature flags to enable. promlite knows `promql-per-step-stats`
+    /// (per-step sample counts in a query's `stats=all`); the others are ignored with a
+    /// warning, as Prometheus does with names it does not know.
+    #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
+    enable_feature: Vec<String>,
 }
 
 impl ServerArgs {
@@ -165,6 +170,7 @@ impl ServerArgs {
                 "query.lookback-delta",
                 self.query_lookback_delta.to_string(),
             ),
+            ("enable-feature", self.enable_feature.join(",")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -204,9 +210,19 @@ pub(crate) fn run(args: ServerArgs) -> ExitCode {
     }
 }
 
+/// The feature flag that turns on per-step sample counts in query statistics.
+const PER_STEP_STATS: &str = "promql-per-step-stats";
+
 /// The monitor the flags describe.
 fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
     let query_timeout = Duration::from(args.query_timeout);
+    for f in args.enable_feature.iter().filter(|f| !f.is_empty()) {
+        if f == PER_STEP_STATS {
+            info!("Experimental per-step statistics reporting");
+        } else {
+            warn!(option = %f, "Unknown option for --enable-feature");
+        }
+    }
     let mut b = Monitor::builder()
         .data_dir(&args.storage_path)
         .retention(Duration::from(args.retention_time))
@@ -214,7 +230,8 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         .engine_options(
             EngineOptions::new()
                 .max_samples(args.query_max_samples)
-                .lookback_delta(Duration::from(args.query_lookback_delta).as_millis() as i64),
+                .lookback_delta(Duration::from(args.query_lookback_delta).as_millis() as i64)
+                .per_step_stats(args.enable_feature.iter().any(|f| f == PER_STEP_STATS)),
         )
         .serve(&args.listen_address)
         .enable_lifecycle(args.enable_lifecycle)

@@ -22,6 +22,7 @@ use crate::ast::{
 };
 use crate::eval_error::EvalError;
 use crate::parser::{Parser, ParserOptions};
+use crate::stats::{QueryStats, QueryTimings, SampleCounts};
 use crate::value::{Annotations, FPoint, HPoint, Matrix, Sample, Series, Value, Vector};
 
 /// Prometheus's default maximum number of points per series of a range query.
@@ -40,6 +41,7 @@ pub struct EngineOptions {
     pub(crate) start_timestamps: bool,
     pub(crate) parallelism: usize,
     pub(crate) parallel_min_samples: usize,
+    pub(crate) per_step_stats: bool,
 }
 
 impl Default for EngineOptions {
@@ -55,6 +57,7 @@ impl Default for EngineOptions {
             start_timestamps: false,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             parallel_min_samples: 64_000,
+            per_step_stats: false,
         }
     }
 }
@@ -139,6 +142,14 @@ impl EngineOptions {
         self.parallel_min_samples = samples;
         self
     }
+
+    /// Prometheus's `promql-per-step-stats` feature: queries that ask for it (see
+    /// [`CancellableEngine::per_step_stats`]) count the samples they read step by step
+    /// in [`QueryStats::per_step`]. Off by default.
+    pub fn per_step_stats(mut self, on: bool) -> Self {
+        self.per_step_stats = on;
+        self
+    }
 }
 
 /// The result of a query: a value and the annotations raised while computing it.
@@ -148,6 +159,8 @@ pub struct QueryResult {
     pub value: Value,
     /// Warnings and infos.
     pub annotations: Annotations,
+    /// Samples read and held, and timings (Prometheus's `stats`).
+    pub stats: QueryStats,
 }
 
 /// The PromQL engine. Cheap to share; each query creates its own evaluator.
@@ -181,6 +194,8 @@ impl CancelToken {
 #[derive(Debug, Clone, Default)]
 struct QueryCtx {
     cancel: Option<CancelToken>,
+    /// The query asks for per-step sample counts (granted if the options allow).
+    per_step_stats: bool,
 }
 
 impl Engine {
@@ -201,6 +216,7 @@ impl Engine {
             engine: self,
             ctx: QueryCtx {
                 cancel: Some(token),
+                per_step_stats: false,
             },
         }
     }
@@ -217,8 +233,18 @@ impl Engine {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, EvalError> {
+        let began = Instant::now();
         let expr = self.parse(query)?;
-        self.instant_expr(store, &expr, t)
+        run(
+            &self.opts,
+            &QueryCtx::default(),
+            store,
+            &expr,
+            t,
+            t,
+            0,
+            began,
+        )
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (milliseconds).
@@ -230,8 +256,19 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, EvalError> {
+        let began = Instant::now();
         let expr = self.parse(query)?;
-        self.range_expr(store, &expr, start, end, step)
+        check_range(&self.opts, &expr, start, end, step)?;
+        run(
+            &self.opts,
+            &QueryCtx::default(),
+            store,
+            &expr,
+            start,
+            end,
+            step,
+            began,
+        )
     }
 
     /// Evaluates a parsed expression at `t`.
@@ -241,7 +278,16 @@ impl Engine {
         expr: &Expr,
         t: i64,
     ) -> Result<QueryResult, EvalError> {
-        run(&self.opts, &QueryCtx::default(), store, expr, t, t, 0)
+        run(
+            &self.opts,
+            &QueryCtx::default(),
+            store,
+            expr,
+            t,
+            t,
+            0,
+            Instant::now(),
+        )
     }
 
     /// Evaluates a parsed expression over a range.
@@ -262,6 +308,7 @@ impl Engine {
             start,
             end,
             step,
+            Instant::now(),
         )
     }
 }
@@ -274,6 +321,15 @@ pub struct CancellableEngine<'e> {
 }
 
 impl CancellableEngine<'_> {
+    /// Asks for per-step sample counts in the queries' [`QueryStats::per_step`]; they
+    /// are given only if the engine's options allow them too
+    /// ([`EngineOptions::per_step_stats`]), as Prometheus needs both its feature flag
+    /// and `stats=all`.
+    pub fn per_step_stats(mut self, on: bool) -> Self {
+        self.ctx.per_step_stats = on;
+        self
+    }
+
     /// See [`Engine::instant_query`].
     pub fn instant_query(
         &self,
@@ -281,8 +337,9 @@ impl CancellableEngine<'_> {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, EvalError> {
+        let began = Instant::now();
         let expr = self.engine.parse(query)?;
-        run(&self.engine.opts, &self.ctx, store, &expr, t, t, 0)
+        run(&self.engine.opts, &self.ctx, store, &expr, t, t, 0, began)
     }
 
     /// See [`Engine::range_query`].
@@ -294,9 +351,19 @@ impl CancellableEngine<'_> {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, EvalError> {
+        let began = Instant::now();
         let expr = self.engine.parse(query)?;
         check_range(&self.engine.opts, &expr, start, end, step)?;
-        run(&self.engine.opts, &self.ctx, store, &expr, start, end, step)
+        run(
+            &self.engine.opts,
+            &self.ctx,
+            store,
+            &expr,
+            start,
+            end,
+            step,
+            began,
+        )
     }
 }
 
@@ -324,6 +391,9 @@ fn check_range(
     }
 }
 
+// The query, its range and when it arrived (its parse counts as preparation): a
+// struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn run(
     opts: &EngineOptions,
     ctx: &QueryCtx,
@@ -332,8 +402,16 @@ fn run(
     start: i64,
     end: i64,
     step: i64,
+    began: Instant,
 ) -> Result<QueryResult, EvalError> {
     let instant = step == 0;
+    let query_preparation = began.elapsed();
+    let eval_start = Instant::now();
+    let steps = if instant {
+        1
+    } else {
+        usize::try_from((end - start) / step).map_or(1, |n| n + 1)
+    };
     let mut ev = Evaluator {
         store,
         start,
@@ -356,12 +434,21 @@ fn run(
         threads: opts.parallelism,
         parallel_min_samples: opts.parallel_min_samples,
         peak_samples: 0,
+        counts: SampleCounts::new(steps, opts.per_step_stats && ctx.per_step_stats),
+        subquery_read: 0,
     };
     let val = ev.eval(expr)?;
+    let mut timings = QueryTimings {
+        query_preparation,
+        inner_eval: eval_start.elapsed(),
+        ..QueryTimings::default()
+    };
     let mat = match val {
         Val::String(s) => {
+            timings.eval_total = began.elapsed();
             return Ok(QueryResult {
                 value: Value::String { t: start, s },
+                stats: ev.stats(start, timings),
                 annotations: ev.annos,
             });
         }
@@ -402,11 +489,15 @@ fn run(
         }
     } else {
         let mut mat = ev.cleanup_matrix(mat)?;
+        let sorting = Instant::now();
         mat.sort_by(|a, b| a.metric.cmp(&b.metric));
+        timings.result_sort = sorting.elapsed();
         Value::Matrix(mat)
     };
+    timings.eval_total = began.elapsed();
     Ok(QueryResult {
         value,
+        stats: ev.stats(start, timings),
         annotations: ev.annos,
     })
 }
@@ -492,6 +583,10 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) parallel_min_samples: usize,
     /// The highest `current_samples` since it was last reset (see `par.rs`).
     pub(crate) peak_samples: usize,
+    /// The samples the selectors read, for the query's statistics.
+    pub(crate) counts: SampleCounts,
+    /// What the last subquery evaluated read (see [`Self::subquery_eval`]).
+    pub(crate) subquery_read: i64,
 }
 
 /// Per-step state of [`Evaluator::range_eval`]: where each input series' cursor is.
@@ -637,6 +732,48 @@ impl<'a> Evaluator<'a> {
             threads: self.threads,
             parallel_min_samples: self.parallel_min_samples,
             peak_samples: self.current_samples,
+            // On its own grid of steps: totals only.
+            counts: SampleCounts::default(),
+            subquery_read: 0,
+        }
+    }
+
+    /// The query's statistics once it is evaluated: the samples counted on the grid
+    /// of steps from `start`, and the most samples held.
+    fn stats(&mut self, start: i64, timings: QueryTimings) -> QueryStats {
+        let counts = std::mem::take(&mut self.counts);
+        let interval = self.interval;
+        QueryStats {
+            total_queryable_samples: counts.total,
+            peak_samples: self.peak_samples,
+            per_step: counts.per_step.map(|p| {
+                (0i64..)
+                    .zip(p)
+                    .map(|(i, n)| (start + i * interval, n))
+                    .collect()
+            }),
+            timings,
+        }
+    }
+
+    /// Counts the points of `s`, an instant selector's output, as the samples it read:
+    /// one at each step where it found one.
+    pub(crate) fn count_selected(&mut self, s: &Series) {
+        if self.counts.per_step.is_none() {
+            self.counts.total += (s.floats.len() + s.histograms.len()) as i64;
+            return;
+        }
+        let (start, interval) = (self.start, self.interval);
+        for t in s
+            .floats
+            .iter()
+            .map(|p| p.t)
+            .chain(s.histograms.iter().map(|p| p.t))
+        {
+            self.counts.add(
+                usize::try_from((t - start) / interval).unwrap_or(usize::MAX),
+                1,
+            );
         }
     }
 
@@ -1045,6 +1182,7 @@ impl<'a> Evaluator<'a> {
                 if s.is_empty() {
                     return Ok(None);
                 }
+                ev.count_selected(&s);
                 ev.add_samples(s.len())?;
                 Ok(Some(s))
             },
@@ -1105,6 +1243,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 if !s.is_empty() {
+                    ev.count_selected(&s);
                     ev.add_samples(s.len())?;
                     out.push(s);
                 }
@@ -1142,6 +1281,8 @@ impl<'a> Evaluator<'a> {
                     drop_name: false,
                 };
                 if !s.is_empty() {
+                    // Every sample of the window, at the query's one step.
+                    ev.counts.add(0, s.len());
                     ev.add_samples(s.len())?;
                     out.push(s);
                 }
@@ -1261,6 +1402,10 @@ impl<'a> Evaluator<'a> {
         let mut child = self.child(sub_start, sub_end, step);
         let mut m = child.eval_matrix(&sq.expr)?;
         self.current_samples = child.current_samples;
+        self.peak_samples = self.peak_samples.max(child.peak_samples);
+        // What the subquery read: counted by the caller only when the subquery stands
+        // alone (see `subquery_instant`); a function over it counts its output points.
+        self.subquery_read = child.counts.total;
         self.annos.merge(std::mem::take(&mut child.annos));
         for s in &mut m {
             for p in &mut s.histograms {
@@ -1281,6 +1426,10 @@ impl<'a> Evaluator<'a> {
     /// matrix): its points within the window.
     fn subquery_instant(&mut self, sq: &SubqueryExpr) -> Result<(Matrix, i64), EvalError> {
         let (m, range) = self.subquery_eval(sq)?;
+        // Prometheus adds all a bare subquery read at the query's last step.
+        let last = usize::try_from((self.end - self.start) / self.interval).unwrap_or(0);
+        self.counts
+            .add(last, usize::try_from(self.subquery_read).unwrap_or(0));
         let offset = self.duration(&sq.offset)?;
         let at = self.at_time(sq.at);
         let r = at.unwrap_or(self.start) - offset;

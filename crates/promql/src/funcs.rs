@@ -19,6 +19,7 @@ use crate::engine::{
 use crate::eval_error::EvalError;
 use crate::extended;
 use crate::hist;
+use crate::stats::SampleCounts;
 use crate::value::{Annotations, FPoint, Matrix, Sample, Series, Vector};
 
 pub(crate) type Out = Option<(f64, Option<Arc<FloatHistogram>>)>;
@@ -430,7 +431,12 @@ struct FloatRate<'a> {
 /// histograms or start times, pushed to `s`; returns the most samples in one window.
 /// A function of its own, not a branch of the per-series loop: here the windows'
 /// cursors stay in registers, where in the larger loop they were kept in memory.
-fn float_rate_steps(mut windows: Windows<'_, '_>, a: &FloatRate<'_>, s: &mut Series) -> usize {
+fn float_rate_steps(
+    mut windows: Windows<'_, '_>,
+    a: &FloatRate<'_>,
+    s: &mut Series,
+    counts: &mut SampleCounts,
+) -> usize {
     let mut cursor = 0;
     let mut window_samples = 0;
     let mut step = 0;
@@ -441,6 +447,7 @@ fn float_rate_steps(mut windows: Windows<'_, '_>, a: &FloatRate<'_>, s: &mut Ser
         }
         let step = step - 1;
         window_samples = window_samples.max(fr.len());
+        counts.add(step, fr.len());
         let off = fr.start;
         let rate = float_rate(
             &a.floats[fr],
@@ -2357,7 +2364,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 is_rate,
                 steps,
             };
-            window_samples = float_rate_steps(windows, &rate, &mut s);
+            window_samples = float_rate_steps(windows, &rate, &mut s, &mut ev.counts);
         } else {
             // One context for all steps; only the step's fields change.
             let mut ctx = RangeCtx {
@@ -2383,6 +2390,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
                 }
                 let step = step - 1;
                 window_samples = window_samples.max(fr.len() + hr.len());
+                ev.counts.add(step, fr.len() + hr.len());
                 let ts = start + step as i64 * interval;
                 let w = windows.window(fr, hr);
                 ctx.ts = ts;

@@ -160,6 +160,7 @@ mod par;
 mod parser;
 mod printer;
 pub mod promqltest;
+mod stats;
 mod value;
 
 pub use ast::{
@@ -174,6 +175,7 @@ pub use error::{ErrorKind, Location, ParseError};
 pub use eval_error::EvalError;
 pub use functions::{FUNCTIONS, Function, function};
 pub use parser::{MAX_DEPTH, Parser, ParserOptions, parse, parse_metric_selector};
+pub use stats::{QueryStats, QueryTimings};
 pub use value::{
     Annotation, AnnotationKind, Annotations, FPoint, HPoint, Matrix, Sample, Series, Value, Vector,
 };

@@ -34,6 +34,7 @@ use promlite_storage::SelectHints;
 
 use crate::engine::{Evaluator, Loaded};
 use crate::eval_error::EvalError;
+use crate::stats::SampleCounts;
 use crate::value::Annotations;
 
 /// The fewest samples per series (on average over those read) for which a selection
@@ -48,6 +49,8 @@ pub(crate) struct Done<T> {
     peak: usize,
     /// The samples it still held at its end beyond those held before it.
     kept: usize,
+    /// The samples its selectors read, for the query's statistics.
+    counts: SampleCounts,
 }
 
 /// The thread a series above the hand-off point goes to (0: the calling thread).
@@ -131,12 +134,15 @@ impl<'a> Evaluator<'a> {
     ) -> Done<T> {
         let before = self.current_samples;
         self.peak_samples = before;
+        let outer = self.counts.fresh();
+        let outer = std::mem::replace(&mut self.counts, outer);
         let out = work(self, l);
         Done {
             out,
             annos: std::mem::take(&mut self.annos),
             peak: self.peak_samples.saturating_sub(before),
             kept: self.current_samples.saturating_sub(before),
+            counts: std::mem::replace(&mut self.counts, outer),
         }
     }
 
@@ -150,7 +156,9 @@ impl<'a> Evaluator<'a> {
             Err(e) => Err(e),
             Ok(v) => {
                 self.annos.merge(d.annos);
+                self.peak_samples = self.peak_samples.max(self.current_samples + d.peak);
                 self.current_samples += d.kept;
+                self.counts.merge(d.counts);
                 Ok(v)
             }
         }
@@ -162,6 +170,8 @@ impl<'a> Evaluator<'a> {
         let mut ev = self.child(self.start, self.end, self.interval);
         ev.stats_decoding = self.stats_decoding;
         ev.threads = 1;
+        // Counted on the same grid as this evaluator, to be added to its counts.
+        ev.counts = self.counts.fresh();
         ev
     }
 
@@ -223,6 +233,9 @@ impl<'a> Evaluator<'a> {
         let threads = self.threads;
         let stop = StopAt::default();
         let base = self.current_samples;
+        // `record` measures each series' peak from its own start; the query's peak so far
+        // is put back after the replay.
+        let peak_before = self.peak_samples;
         let earlier = std::mem::take(&mut self.annos);
         let shares: Vec<Share<'a, T>> = (1..threads)
             .map(|_| Share {
@@ -350,6 +363,7 @@ impl<'a> Evaluator<'a> {
                 out.push(v);
             }
         }
+        self.peak_samples = self.peak_samples.max(peak_before);
         for w in set.warnings() {
             self.annos.storage(w);
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -374,7 +374,44 @@ fn labels_size_hint(metric: &promlite_model::Labels) -> usize {
 }
 
 /// `{"resultType":…,"result":…}` with the limit applied and annotations rendered.
-fn query_reply(r: QueryResult, limit: usize, query: &str) -> Reply {
+/// What a query's `stats` parameter asks for, and when its request began: Prometheus
+/// adds the statistics whenever the parameter is not empty, and the per-step sample
+/// counts only for `stats=all` on a server started with
+/// `--enable-feature=promql-per-step-stats`.
+#[derive(Clone, Copy)]
+struct StatsWanted {
+    /// When the handler took the request; evaluation starts later by the queue time.
+    began: Instant,
+}
+
+impl StatsWanted {
+    /// `None` when the request has no `stats` parameter.
+    fn from_form(form: &Form) -> Option<StatsWanted> {
+        (!form.value("stats").is_empty()).then(|| StatsWanted {
+            began: Instant::now(),
+        })
+    }
+
+    /// Whether the query asked for per-step counts (the engine gives them only when its
+    /// options allow them too).
+    fn per_step(form: &Form) -> bool {
+        form.value("stats") == "all"
+    }
+}
+
+fn query_reply(
+    r: QueryResult,
+    limit: usize,
+    query: &str,
+    stats: Option<(StatsWanted, Instant)>,
+) -> Reply {
+    // Taken before the answer is written: Prometheus's execution times end with the
+    // evaluation.
+    let timings = stats.map(|(wanted, started)| crate::json::StatsTimings {
+        engine: r.stats.timings,
+        exec_queue: started.saturating_duration_since(wanted.began),
+        exec_total: wanted.began.elapsed(),
+    });
     let (mut warnings, infos) = r.annotations.as_strings(query);
     let mut value = r.value;
     if limit > 0 {
@@ -399,6 +436,9 @@ fn query_reply(r: QueryResult, limit: usize, query: &str) -> Reply {
     out.extend_from_slice(result_type(&value).as_bytes());
     out.extend_from_slice(b"\",\"result\":");
     write_value(&mut out, &value);
+    if let Some(timings) = timings {
+        crate::json::write_query_stats(&mut out, &r.stats, &timings);
+    }
     out.push(b'}');
     Reply {
         data: Some(out),
@@ -416,13 +456,17 @@ async fn query(web: Web, form: Form) -> ApiResult {
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
+    let stats = StatsWanted::from_form(&form);
+    let per_step = StatsWanted::per_step(&form);
     // The answer is written on the evaluating thread too: it is CPU work of the size
     // of the evaluation for large answers.
     let res = evaluate(&web, move || {
+        let started = Instant::now();
         engine
             .with_cancel(token)
+            .per_step_stats(per_step)
             .instant_query(&*store, &text, ts)
-            .map(|r| query_reply(r, limit, &text))
+            .map(|r| query_reply(r, limit, &text, stats.map(|s| (s, started))))
     })
     .await?;
     res.map_err(|e| ApiError::from_eval(&e))
@@ -458,13 +502,17 @@ async fn query_range(web: Web, form: Form) -> ApiResult {
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
+    let stats = StatsWanted::from_form(&form);
+    let per_step = StatsWanted::per_step(&form);
     // The answer is written on the evaluating thread too: a range answer's JSON can take
     // as long as its evaluation.
     let res = evaluate(&web, move || {
+        let started = Instant::now();
         engine
             .with_cancel(token)
+            .per_step_stats(per_step)
             .range_query(&*store, &text, start, end, step_ms)
-            .map(|r| query_reply(r, limit, &text))
+            .map(|r| query_reply(r, limit, &text, stats.map(|s| (s, started))))
     })
     .await?;
     res.map_err(|e| ApiError::from_eval(&e))

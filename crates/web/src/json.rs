@@ -113,18 +113,80 @@ fn write_go_f(out: &mut String, f: f64) {
 /// below 1e-6 and from 1e21 (magnitudes), where a negative exponent loses strconv's
 /// leading zero (`1e-7`, `1.5e+21`).
 fn write_go_json_float(out: &mut String, f: f64) {
+    write_json_number(out, f, true);
+}
+
+/// [`write_go_json_float`], or with `clean` false as jsoniter writes it (Prometheus
+/// encodes its API responses with jsoniter, which keeps strconv's `e-07`).
+fn write_json_number(out: &mut String, f: f64, clean: bool) {
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         let start = out.len();
         let _ = promlite_model::write_go_e(out, f);
         // As encoding/json cleans up: `e-07` becomes `e-7`.
         let n = out.len();
-        if n - start >= 4 && &out[n - 4..n - 1] == "e-0" {
+        if clean && n - start >= 4 && &out[n - 4..n - 1] == "e-0" {
             out.remove(n - 2);
         }
     } else {
         write_go_f(out, f);
     }
+}
+
+/// A query's timings as its `stats` report them: the engine's own, and the two the
+/// server measures around it.
+pub(crate) struct StatsTimings {
+    /// Measured by the engine.
+    pub(crate) engine: promlite_promql::QueryTimings,
+    /// From taking the request to starting its evaluation.
+    pub(crate) exec_queue: std::time::Duration,
+    /// From taking the request to the end of its evaluation.
+    pub(crate) exec_total: std::time::Duration,
+}
+
+/// Appends `,"stats":{...}` as Prometheus's `stats.QueryStats` is encoded: the timings in
+/// seconds (jsoniter's numbers), then the samples, with the per-step counts first when
+/// there are any (`[t, n]` pairs, `t` in seconds as encoding/json writes it).
+pub(crate) fn write_query_stats(
+    out: &mut Vec<u8>,
+    stats: &promlite_promql::QueryStats,
+    t: &StatsTimings,
+) {
+    let mut text = String::from(",\"stats\":{\"timings\":{");
+    let secs = [
+        ("evalTotalTime", t.engine.eval_total),
+        ("resultSortTime", t.engine.result_sort),
+        ("queryPreparationTime", t.engine.query_preparation),
+        ("innerEvalTime", t.engine.inner_eval),
+        ("execQueueTime", t.exec_queue),
+        ("execTotalTime", t.exec_total),
+    ];
+    for (i, (name, d)) in secs.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        let _ = write!(text, "\"{name}\":");
+        write_json_number(&mut text, d.as_secs_f64(), false);
+    }
+    text.push_str("},\"samples\":{");
+    if let Some(steps) = &stats.per_step {
+        text.push_str("\"totalQueryableSamplesPerStep\":[");
+        for (i, (t, n)) in steps.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push('[');
+            write_go_json_float(&mut text, *t as f64 / 1000.0);
+            let _ = write!(text, ",{n}]");
+        }
+        text.push_str("],");
+    }
+    let _ = write!(
+        text,
+        "\"totalQueryableSamples\":{},\"peakSamples\":{}}}}}",
+        stats.total_queryable_samples, stats.peak_samples
+    );
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// Writes a millisecond timestamp as seconds, as Prometheus's `jsonutil.MarshalTimestamp`:

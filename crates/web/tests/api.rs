@@ -337,6 +337,73 @@ async fn range_query_shape_and_step_parsing() {
     );
 }
 
+/// `body` with every number after a `"...Time":` key replaced by `T`: timings vary.
+fn without_timings(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(i) = rest.find("Time\":") {
+        let (head, tail) = rest.split_at(i + 6);
+        out.push_str(head);
+        out.push('T');
+        let end = tail
+            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | '-' | '+')))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn stats_are_added_when_asked_for() {
+    let port = start(WebOptions::default(), true).await;
+    // Any non-empty value asks; without the engine's per-step feature, `all` gives the
+    // same totals. The stats come after the result, timings in seconds first.
+    for stats in ["1", "all", "false"] {
+        let (code, body) = get(
+            port,
+            &format!("/api/v1/query?query=up%7Bjob%3D%22db%22%7D&time=135&stats={stats}"),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(
+            without_timings(&body),
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"c:1","job":"db"},"value":[135,"1"]}],"stats":{"timings":{"evalTotalTime":T,"resultSortTime":T,"queryPreparationTime":T,"innerEvalTime":T,"execQueueTime":T,"execTotalTime":T},"samples":{"totalQueryableSamples":1,"peakSamples":1}}}}"#,
+            "stats={stats}"
+        );
+    }
+    let (_, body) = get(port, "/api/v1/query?query=up&time=135&stats=").await;
+    assert!(!body.contains("stats"), "{body}");
+    // Per-step counts need the engine's feature and `stats=all`.
+    let options = WebOptions {
+        engine: promlite_promql::EngineOptions::new().per_step_stats(true),
+        ..WebOptions::default()
+    };
+    let port = start(options, true).await;
+    let (_, body) = get(
+        port,
+        "/api/v1/query_range?query=up%7Bjob%3D%22db%22%7D&start=0&end=30&step=15&stats=all",
+    )
+    .await;
+    assert!(
+        without_timings(&body).ends_with(r#""samples":{"totalQueryableSamplesPerStep":[[0,1],[15,1],[30,1]],"totalQueryableSamples":3,"peakSamples":3}}}}"#),
+        "{body}"
+    );
+    let (_, body) = get(
+        port,
+        "/api/v1/query_range?query=up%7Bjob%3D%22db%22%7D&start=0&end=30&step=15&stats=1",
+    )
+    .await;
+    assert!(
+        body.ends_with(r#""samples":{"totalQueryableSamples":3,"peakSamples":3}}}}"#),
+        "{body}"
+    );
+    // A failing query answers with the error alone.
+    let (code, body) = get(port, "/api/v1/query?query=sum(&stats=all").await;
+    assert_eq!(code, 400);
+    assert!(!body.contains("stats"), "{body}");
+}
+
 #[tokio::test]
 async fn errors_carry_type_status_and_prometheus_text() {
     let port = start(WebOptions::default(), true).await;
