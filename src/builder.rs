@@ -43,12 +43,26 @@ pub(crate) struct ServeOptions {
     pub(crate) listen: String,
     pub(crate) web_config_file: Option<PathBuf>,
     pub(crate) external_url: Option<String>,
+    pub(crate) route_prefix: Option<String>,
     pub(crate) enable_lifecycle: bool,
     pub(crate) enable_admin_api: bool,
     pub(crate) enable_remote_write_receiver: bool,
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) flags: BTreeMap<String, String>,
     pub(crate) remote_write_limits: [usize; 3],
+}
+
+#[cfg(feature = "web")]
+impl ServeOptions {
+    /// The path the API and UI are served under, normalised (empty for the root): the
+    /// route prefix if given, else the external URL's path, as in Prometheus.
+    pub(crate) fn prefix(&self) -> String {
+        promlite_web::route_prefix(&match (&self.route_prefix, &self.external_url) {
+            (Some(p), _) => p.clone(),
+            (None, Some(u)) => promlite_web::url_path(u),
+            (None, None) => String::new(),
+        })
+    }
 }
 
 /// Builds a [`Monitor`]: storage, configuration, in-process registries, rules and,
@@ -274,6 +288,16 @@ impl MonitorBuilder {
         self
     }
 
+    /// `--web.route-prefix`: the path the API and UI are served under (default: the
+    /// external URL's path, else the root). With `/prometheus`, queries go to
+    /// `/prometheus/api/v1/query` and `/` redirects to `/prometheus`, as behind a
+    /// reverse proxy that forwards a path.
+    #[cfg(feature = "web")]
+    pub fn route_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.serve_options().route_prefix = Some(prefix.into());
+        self
+    }
+
     /// `--web.enable-lifecycle`: `POST /-/reload` and `/-/quit`.
     #[cfg(feature = "web")]
     pub fn enable_lifecycle(mut self, on: bool) -> Self {
@@ -333,6 +357,7 @@ impl MonitorBuilder {
             listen: "127.0.0.1:9090".into(),
             web_config_file: None,
             external_url: None,
+            route_prefix: None,
             enable_lifecycle: false,
             enable_admin_api: false,
             enable_remote_write_receiver: false,

@@ -77,8 +77,9 @@ enum Source {
     Fixed(Arc<Config>),
 }
 
-/// The scrape job a server runs without a configuration: itself, every 15s.
-fn builtin_yaml(addr: Option<SocketAddr>) -> String {
+/// The scrape job a server runs without a configuration: itself, every 15s, at
+/// `/metrics` under the route prefix `prefix`.
+fn builtin_yaml(addr: Option<SocketAddr>, prefix: &str) -> String {
     let Some(addr) = addr else {
         return "global:\n  scrape_interval: 1m\n".into();
     };
@@ -88,8 +89,16 @@ fn builtin_yaml(addr: Option<SocketAddr>) -> String {
     } else {
         addr.to_string()
     };
+    let path = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "    metrics_path: '{}/metrics'\n",
+            prefix.replace('\'', "''")
+        )
+    };
     format!(
-        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['{target}']\n"
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: promlite\n{path}    static_configs:\n      - targets: ['{target}']\n"
     )
 }
 
@@ -527,7 +536,11 @@ impl Monitor {
                 (Source::Fixed(Arc::new(config)), text.clone())
             }
             ConfigInput::None => {
-                let text = builtin_yaml(self_addr);
+                #[cfg(feature = "web")]
+                let prefix = b.serve.as_ref().map(crate::builder::ServeOptions::prefix);
+                #[cfg(not(feature = "web"))]
+                let prefix: Option<String> = None;
+                let text = builtin_yaml(self_addr, prefix.as_deref().unwrap_or(""));
                 let config =
                     Config::from_yaml(&text, Path::new("promlite.yml")).map_err(|source| {
                         Error::Config {
@@ -1026,5 +1039,24 @@ impl Parts {
     #[cfg(feature = "web")]
     pub(crate) fn notifier(&self) -> &promlite_rules::Notifier {
         &self.notifier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_config_scrapes_metrics_under_the_route_prefix() {
+        let addr = Some("127.0.0.1:9090".parse().unwrap());
+        for (prefix, path) in [
+            ("", "/metrics"),
+            ("/prom", "/prom/metrics"),
+            ("/a'b", "/a'b/metrics"),
+        ] {
+            let yaml = builtin_yaml(addr, prefix);
+            let c = Config::from_yaml(&yaml, Path::new("promlite.yml")).unwrap();
+            assert_eq!(c.scrape_configs[0].metrics_path, path, "{yaml}");
+        }
     }
 }

@@ -262,6 +262,7 @@ pub(crate) fn serve(
             Some(size) => format!("{retention} or {}", promlite_scrape::ByteSize(size)),
             None => retention,
         },
+        route_prefix: opts.prefix(),
     };
     let core = Arc::clone(&monitor.core);
     let mut web = Web::new(Arc::clone(&monitor.queryable), options)

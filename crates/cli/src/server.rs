@@ -56,6 +56,10 @@ pub(crate) struct ServerArgs {
     /// listen address.
     #[arg(long = "web.external-url", value_name = "URL")]
     external_url: Option<String>,
+    /// Prefix for the internal routes of web endpoints. Defaults to the path of
+    /// --web.external-url.
+    #[arg(long = "web.route-prefix", value_name = "PATH")]
+    route_prefix: Option<String>,
     /// Path to a configuration file that can enable TLS or authentication (Prometheus's
     /// web configuration format: `tls_server_config`, `basic_auth_users`, headers).
     #[arg(long = "web.config.file", value_name = "PATH")]
@@ -139,6 +143,16 @@ impl ServerArgs {
                 self.external_url.clone().unwrap_or_default(),
             ),
             ("web.listen-address", self.listen_address.clone()),
+            // As Prometheus shows it: normalised, the external URL's path by default.
+            ("web.route-prefix", {
+                let p =
+                    promlite_web::route_prefix(&self.route_prefix.clone().unwrap_or_else(|| {
+                        self.external_url
+                            .as_deref()
+                            .map_or_else(String::new, promlite_web::url_path)
+                    }));
+                if p.is_empty() { "/".to_owned() } else { p }
+            }),
             (
                 "web.config.file",
                 self.web_config_file
@@ -249,6 +263,9 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
     }
     if let Some(p) = &args.web_config_file {
         b = b.web_config_file(p);
+    }
+    if let Some(p) = &args.route_prefix {
+        b = b.route_prefix(p);
     }
     if let Some(u) = &args.external_url {
         b = b.external_url(u);

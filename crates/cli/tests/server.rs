@@ -424,6 +424,81 @@ fn ui_renders_targets_and_query_results_in_a_real_browser() {
     );
 }
 
+/// Behind a proxy that forwards a path: with an external URL whose path is `/prom/`,
+/// everything is served under `/prom` (as Prometheus's default `--web.route-prefix`),
+/// the root redirects there, and the UI's pages work in a real browser.
+#[test]
+fn an_external_url_path_prefixes_every_route() {
+    let Some(chromium) = peer("chromium") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite\n    metrics_path: /prom/metrics\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_promlite"))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.external-url=http://127.0.0.1:{port}/prom/"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server { child, port };
+    wait_for(Duration::from_secs(30), || {
+        http(port, "GET", "/prom/-/ready").is_some_and(|(code, _)| code == 200)
+    });
+    assert_eq!(http(port, "GET", "/-/ready").map(|r| r.0), Some(404));
+    let (_, flags) = api(port, "/prom/api/v1/status/flags");
+    assert_eq!(flags["data"]["web.route-prefix"], "/prom", "{flags}");
+    let target = format!("/prom/api/v1/query?query={}", enc(r#"up{job="promlite"}"#));
+    wait_for(Duration::from_secs(30), || {
+        api(port, &target).1["data"]["result"][0]["value"][1] == "1"
+    });
+    let render = |page: &str| -> String {
+        let profile = tempfile::tempdir().unwrap();
+        let out = Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("http://127.0.0.1:{port}{page}"))
+            .stderr(Stdio::null())
+            .output()
+            .expect("run chromium");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The root redirects twice, to the query page under the prefix.
+    let query = render("/?expr=up&tab=table");
+    assert!(query.contains("<nav>"), "root:\n{query}");
+    let targets = render("/prom/targets");
+    assert!(
+        targets.contains(r#"<td class="up">UP</td>"#),
+        "targets page:\n{targets}"
+    );
+    let query = render("/prom/query?expr=up&tab=table");
+    assert!(query.contains(r#"job="promlite""#), "query page:\n{query}");
+}
+
 /// Prometheus's own client, `promtool query …`, works against promlite's API.
 #[test]
 fn promtool_queries_promlite() {

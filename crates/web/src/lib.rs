@@ -99,6 +99,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
+use axum::routing::get;
 use promlite_model::Matcher;
 use promlite_promql::{Engine, EngineOptions};
 use promlite_scrape::{DroppedTarget, ScrapeManager, Target};
@@ -339,6 +340,29 @@ pub struct WebOptions {
     pub start_time: SystemTime,
     /// The retention, as shown by runtimeinfo (`15d`).
     pub storage_retention: String,
+    /// The path the API and UI are served under (`--web.route-prefix`, which defaults
+    /// to the external URL's path): empty for the root, else like `/prometheus`, which
+    /// serves `/prometheus/api/v1/query` and redirects `/` to `/prometheus`. See
+    /// [`route_prefix`].
+    pub route_prefix: String,
+}
+
+/// The path of an external URL (`--web.external-url`), the default route prefix: `/`
+/// when the URL has none or does not parse.
+pub fn url_path(external_url: &str) -> String {
+    url::Url::parse(external_url).map_or_else(|_| "/".to_owned(), |u| u.path().to_owned())
+}
+
+/// Normalises a route prefix as Prometheus does (`"/" + strings.Trim(prefix, "/")`),
+/// but with the root as the empty string: `prometheus/` and `/prometheus` both become
+/// `/prometheus`, `/` and the empty string the root.
+pub fn route_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
 }
 
 impl Default for WebOptions {
@@ -353,6 +377,7 @@ impl Default for WebOptions {
             build_info: BuildInfo::default(),
             start_time: SystemTime::now(),
             storage_retention: String::new(),
+            route_prefix: String::new(),
         }
     }
 }
@@ -489,13 +514,31 @@ impl Web {
         self.inner.ready.load(Ordering::Acquire)
     }
 
-    /// The axum router with every endpoint.
+    /// The axum router with every endpoint, under the route prefix if there is one.
     pub fn router(&self) -> Router {
-        api::routes(self.clone())
+        let prefix = route_prefix(&self.inner.options.route_prefix);
+        let all = api::routes(self.clone())
             .merge(lifecycle::routes(self.clone()))
             .merge(federate::routes(self.clone()))
             .merge(remote::routes(self.clone()))
-            .merge(ui::routes())
+            .merge(ui::routes(&prefix));
+        if prefix.is_empty() {
+            return all;
+        }
+        // As Prometheus: the root redirects to the prefix, whose own root redirects to
+        // the query page.
+        let to_prefix = prefix.clone();
+        let to_query = format!("{prefix}/query");
+        Router::new()
+            .route(
+                "/",
+                get(move || std::future::ready(ui::found(to_prefix.clone()))),
+            )
+            .route(
+                &format!("{prefix}/"),
+                get(move || std::future::ready(ui::found(to_query.clone()))),
+            )
+            .nest(&prefix, all)
     }
 }
 

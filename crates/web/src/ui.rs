@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 const QUERY: &str = include_str!("../ui/query.html");
@@ -52,11 +52,23 @@ async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-/// The UI's routes.
-pub(crate) fn routes() -> Router {
+/// A `302 Found` to `location`, as Prometheus redirects (axum's `Redirect::to` answers
+/// `303 See Other`).
+pub(crate) fn found(location: String) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+/// The UI's routes, served under `prefix` (empty, or like `/prometheus`): the pages
+/// link to each other and to the API by relative URLs, so only redirects name it.
+pub(crate) fn routes(prefix: &str) -> Router {
+    let query = format!("{prefix}/query");
+    let graph = query.clone();
     Router::new()
-        .route("/", get(|| async { Redirect::to("/query") }))
-        .route("/graph", get(|| async { Redirect::to("/query") }))
+        .route("/", get(move || std::future::ready(found(query.clone()))))
+        .route(
+            "/graph",
+            get(move || std::future::ready(found(graph.clone()))),
+        )
         .route("/query", get(|| async { Html(QUERY) }))
         .route("/targets", get(|| async { Html(TARGETS) }))
         .route("/status", get(|| async { Html(STATUS) }))

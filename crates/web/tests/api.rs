@@ -551,19 +551,22 @@ async fn ui_pages_and_assets_are_served_from_the_binary() {
         let (status, body) = get(port, page).await;
         assert_eq!(status, 200, "{page}");
         assert!(
-            body.contains("<nav>") && body.contains("/static/style.css"),
+            body.contains("<nav>") && body.contains(r#"href="static/style.css""#),
             "{page}"
         );
+        // Relative links only, so that the pages work under a route prefix.
+        assert!(!body.contains(r#"="/"#), "{page} has an absolute link");
     }
-    let (status, _) = get(port, "/").await;
-    assert_eq!(status, 303, "/ redirects to the query page");
+    let (status, body) = request_head(port, "/").await;
+    assert_eq!(status, 302, "/ redirects to the query page");
+    assert!(body.contains("location: /query\r\n"), "{body}");
     let (status, body) = get(port, "/static/query.js").await;
     assert_eq!(status, 200);
-    assert!(body.contains("/api/v1/query_range"));
+    assert!(body.contains(r#""api/v1/query_range""#));
     for (asset, api) in [
-        ("alerts.js", "/api/v1/rules?type=alert"),
-        ("rules.js", "/api/v1/rules"),
-        ("targets.js", "/api/v1/targets/relabel_steps"),
+        ("alerts.js", "api/v1/rules?type=alert"),
+        ("rules.js", "api/v1/rules"),
+        ("targets.js", "api/v1/targets/relabel_steps"),
     ] {
         let (status, body) = get(port, &format!("/static/{asset}")).await;
         assert_eq!(status, 200, "{asset}");
@@ -571,6 +574,64 @@ async fn ui_pages_and_assets_are_served_from_the_binary() {
     }
     let (status, _) = get(port, "/static/missing.js").await;
     assert_eq!(status, 404);
+}
+
+/// The status line's code and the response head (lower-cased), for redirects.
+async fn request_head(port: u16, target: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let head = out
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+        + "\r\n";
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head)
+}
+
+#[tokio::test]
+async fn a_route_prefix_serves_everything_under_it() {
+    // As `--web.route-prefix=/prom/` (or an external URL with that path) does.
+    let options = WebOptions {
+        route_prefix: "/prom/".into(),
+        ..WebOptions::default()
+    };
+    let port = start(options, true).await;
+    let (code, body) = get(port, "/prom/api/v1/query?query=count(up)&time=100").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""value":[100,"3"]"#), "{body}");
+    assert_eq!(get(port, "/prom/-/healthy").await.0, 200);
+    assert_eq!(get(port, "/prom/query").await.0, 200);
+    assert_eq!(get(port, "/prom/static/query.js").await.0, 200);
+    assert_eq!(get(port, "/api/v1/query?query=up").await.0, 404);
+    // The root redirects to the prefix, the prefix to its query page.
+    for (from, to) in [
+        ("/", "/prom"),
+        ("/prom", "/prom/query"),
+        ("/prom/", "/prom/query"),
+        ("/prom/graph", "/prom/query"),
+    ] {
+        let (code, head) = request_head(port, from).await;
+        assert_eq!(code, 302, "{from}: {head}");
+        assert!(
+            head.contains(&format!("location: {to}\r\n")),
+            "{from}: {head}"
+        );
+    }
 }
 
 #[tokio::test]

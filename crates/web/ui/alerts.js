@@ -13,7 +13,7 @@ function since(iso) {
   return t > 0 ? new Date(t).toISOString() : "";
 }
 async function load() {
-  const body = await (await fetch("/api/v1/rules?type=alert")).json();
+  const body = await (await fetch("api/v1/rules?type=alert")).json();
   if (body.status !== "success") { $("rules").innerHTML = `<div class="error">${esc(body.error)}</div>`; return; }
   const show = { inactive: $("show-inactive").checked, pending: $("show-pending").checked, firing: $("show-firing").checked };
   const counts = { inactive: 0, pending: 0, firing: 0 };

@@ -93,12 +93,12 @@ async function run() {
   try {
     let html;
     if (mode === "table") {
-      const body = await api("/api/v1/query", { query: expr });
+      const body = await api("api/v1/query", { query: expr });
       html = renderTable(body.data);
     } else {
       const end = Date.now() / 1000, range = parseInt($("range").value, 10), start = end - range;
       const step = Math.max(1, Math.ceil(range / 250));
-      const body = await api("/api/v1/query_range", { query: expr, start, end, step });
+      const body = await api("api/v1/query_range", { query: expr, start, end, step });
       html = renderGraph(body.data, start, end);
     }
     $("out").innerHTML = html;

@@ -11,7 +11,7 @@ function ago(iso) {
   return `${((Date.now() - t) / 1000).toFixed(1)}s ago`;
 }
 async function load() {
-  const body = await (await fetch("/api/v1/rules")).json();
+  const body = await (await fetch("api/v1/rules")).json();
   if (body.status !== "success") { $("groups").innerHTML = `<div class="error">${esc(body.error)}</div>`; return; }
   let html = "", n = 0, bad = 0;
   for (const g of body.data.groups) {

@@ -14,7 +14,7 @@ function ago(iso) {
   return `${((Date.now() - t) / 1000).toFixed(1)}s ago`;
 }
 async function load() {
-  const res = await fetch("/api/v1/targets?state=any");
+  const res = await fetch("api/v1/targets?state=any");
   const body = await res.json();
   if (body.status !== "success") { $("pools").innerHTML = `<div class="error">${esc(body.error)}</div>`; return; }
   const only = $("unhealthy").checked;
@@ -53,7 +53,7 @@ async function load() {
 // that dropped the target highlighted.
 async function explain(t, el) {
   const q = new URLSearchParams({ scrapePool: t.scrapePool, labels: JSON.stringify(t.discoveredLabels) });
-  const body = await (await fetch(`/api/v1/targets/relabel_steps?${q}`)).json();
+  const body = await (await fetch(`api/v1/targets/relabel_steps?${q}`)).json();
   if (body.status !== "success") { el.innerHTML = `<div class="error">${esc(body.error)}</div>`; return; }
   let kept = true;
   el.innerHTML = `<table class="steps">${body.data.steps.map((s, i) => {
