@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use promlite_model::{FloatHistogram, Labels, METRIC_NAME, Matcher, is_stale_nan};
-use promlite_storage::{Queryable, SelectHints, ValueType as StoreType};
+use promlite_storage::{LastSample, Queryable, SelectHints, ValueType as StoreType};
 
 use crate::ast::{
     AtModifier, BinaryOp, DurationExpr, DurationValue, Expr, MatrixSelector, SubqueryExpr, UnaryOp,
@@ -1102,6 +1102,12 @@ impl<'a> Evaluator<'a> {
             func: None,
             range: 0,
         };
+        if (at.is_some() || self.start == self.end)
+            && pick != Pick::StartTimestamp
+            && !self.stats_decoding
+        {
+            return self.instant_selector(vs, first_ref, &hints, pick);
+        }
         let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
         let steps = self.steps();
         self.select_map(
@@ -1187,6 +1193,68 @@ impl<'a> Evaluator<'a> {
                 Ok(Some(s))
             },
         )
+    }
+
+    /// [`Self::vector_selector`] where every step looks up the same time `r` (an instant
+    /// query, or an `@` modifier): only the newest sample of each series' window
+    /// `(r - lookback, r]` matters, so it is read alone
+    /// ([`promlite_storage::SampleIterator::last_in`]) instead of loading the window.
+    /// A staleness marker there means no value, as in the general path.
+    fn instant_selector(
+        &mut self,
+        vs: &VectorSelector,
+        r: i64,
+        hints: &SelectHints,
+        pick: Pick,
+    ) -> Result<Matrix, EvalError> {
+        let (mint, maxt) = (r - self.lookback + 1, r);
+        let (start, interval, steps) = (self.start, self.interval, self.steps());
+        let q = self.querier(mint, maxt)?;
+        let mut set = q.select(true, Some(hints), &vs.matchers);
+        let mut out = Vec::new();
+        for series in set.by_ref() {
+            self.tick()?;
+            let series = series.map_err(|e| EvalError::Storage(e.to_string()))?;
+            let last = {
+                let mut it = series.samples();
+                let last = it.last_in(mint, maxt);
+                if let Some(e) = it.err() {
+                    return Err(EvalError::Storage(e.to_string()));
+                }
+                last
+            };
+            let step_ts = (0..steps).map(|i| start + i as i64 * interval);
+            let mut s = Series {
+                metric: series.labels().clone(),
+                ..Series::default()
+            };
+            match last {
+                Some(LastSample::Float(p)) if !is_stale_nan(p.f) => {
+                    let f = if pick == Pick::Timestamp {
+                        p.t as f64 / 1000.0
+                    } else {
+                        p.f
+                    };
+                    s.floats = step_ts.map(|t| FPoint { t, f }).collect();
+                }
+                Some(LastSample::Histogram(t, h)) if !is_stale_nan(h.sum) => {
+                    if pick == Pick::Timestamp {
+                        let f = t as f64 / 1000.0;
+                        s.floats = step_ts.map(|t| FPoint { t, f }).collect();
+                    } else {
+                        s.histograms = step_ts.map(|t| HPoint { t, h: h.clone() }).collect();
+                    }
+                }
+                _ => continue,
+            }
+            self.count_selected(&s);
+            self.add_samples(s.len())?;
+            out.push(s);
+        }
+        for w in set.warnings() {
+            self.annos.storage(w);
+        }
+        Ok(out)
     }
 
     /// An instant selector with the `smoothed` modifier: at each step, the value

@@ -20,7 +20,7 @@ use crate::eval_error::EvalError;
 use crate::extended;
 use crate::hist;
 use crate::stats::SampleCounts;
-use crate::value::{Annotations, FPoint, Matrix, Sample, Series, Vector};
+use crate::value::{AnnotationKind, Annotations, FPoint, Matrix, Sample, Series, Vector};
 
 pub(crate) type Out = Option<(f64, Option<Arc<FloatHistogram>>)>;
 
@@ -2418,18 +2418,27 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         }
         ev.annos = annos;
         if (name == "rate" || name == "increase") && !s.floats.is_empty() {
+            const NOT_COUNTER: &str =
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ";
             let mname = l.metric.metric_name().unwrap_or("");
+            // Go quotes such a name as itself in double quotes, so the annotation it
+            // would get can be looked up unformatted: added once per metric name, not
+            // formatted again for each series.
+            let noted = |annos: &Annotations| {
+                mname
+                    .bytes()
+                    .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+                    && annos.holds_quoted(AnnotationKind::Info, pos, NOT_COUNTER, mname)
+            };
             if !mname.is_empty()
                 && !mname.ends_with("_total")
                 && !mname.ends_with("_sum")
                 && !mname.ends_with("_count")
                 && !mname.ends_with("_bucket")
+                && !noted(&ev.annos)
             {
                 ev.annos.info(
-                    format!(
-                        "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
-                        promlite_model::go_quote(mname)
-                    ),
+                    format!("{NOT_COUNTER}{}", promlite_model::go_quote(mname)),
                     pos,
                 );
             }

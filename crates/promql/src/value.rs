@@ -225,6 +225,27 @@ impl Annotations {
         });
     }
 
+    /// Whether an annotation of `kind` at `pos` reading `prefix` then `name` in double
+    /// quotes is held already: adding it again would change nothing, so a caller that
+    /// would add it once per series can skip formatting it.
+    pub(crate) fn holds_quoted(
+        &self,
+        kind: AnnotationKind,
+        pos: PosRange,
+        prefix: &str,
+        name: &str,
+    ) -> bool {
+        self.items.iter().any(|a| {
+            a.kind == kind
+                && a.pos == pos
+                && a.message
+                    .strip_prefix(prefix)
+                    .and_then(|r| r.strip_prefix('"'))
+                    .and_then(|r| r.strip_suffix('"'))
+                    == Some(name)
+        })
+    }
+
     /// Adds all of `other`.
     pub fn merge(&mut self, other: Annotations) {
         for a in other.items {
@@ -285,6 +306,38 @@ impl fmt::Display for Value {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `holds_quoted` finds an annotation added with a Go-quoted name exactly when
+        /// kind, position and name agree: names of printable ASCII other than `"` and
+        /// `\` quote as themselves in double quotes (what the rate annotation relies on).
+        #[test]
+        fn holds_quoted_finds_the_quoted_name(
+            name in "[ !#-\\[\\]-~]{0,12}",
+            other in "[a-z]{0,3}",
+            start in 0u32..3,
+        ) {
+            prop_assert_eq!(promlite_model::go_quote(&name), format!("\"{name}\""));
+            let pos = PosRange { start, end: start + 4 };
+            let mut a = Annotations::default();
+            a.info(format!("p: {}", promlite_model::go_quote(&name)), pos);
+            prop_assert!(a.holds_quoted(AnnotationKind::Info, pos, "p: ", &name));
+            prop_assert!(!a.holds_quoted(AnnotationKind::Warning, pos, "p: ", &name));
+            let moved = PosRange { start: start + 1, end: start + 4 };
+            prop_assert!(!a.holds_quoted(AnnotationKind::Info, moved, "p: ", &name));
+            let different = format!("{name}{other}");
+            prop_assert_eq!(
+                a.holds_quoted(AnnotationKind::Info, pos, "p: ", &different),
+                other.is_empty()
+            );
         }
     }
 }

@@ -60,6 +60,6 @@ pub use memory::{MemStore, TAIL_LEN};
 pub use merge::{ChainIterator, MergeQueryable, merge_queriers};
 pub use series::{FPoint, ListSeriesSet, Sample, SampleSeries, SampleValue, collect_samples};
 pub use traits::{
-    Appendable, Appender, HistogramRef, LabelHints, Querier, Queryable, SampleIterator,
+    Appendable, Appender, HistogramRef, LabelHints, LastSample, Querier, Queryable, SampleIterator,
     SelectHints, Series, SeriesRef, SeriesSet, ValueType,
 };

@@ -15,7 +15,8 @@ use promlite_model::{FloatHistogram, Histogram, Labels, Matcher};
 use crate::Result;
 use crate::series::FPoint;
 use crate::traits::{
-    LabelHints, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet, ValueType,
+    LabelHints, LastSample, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
+    ValueType,
 };
 
 /// A [`Queryable`] answering from a primary and several secondary stores.
@@ -383,6 +384,27 @@ impl SampleIterator for ChainIterator<'_> {
         ValueType::None
     }
 
+    /// Each input's own last sample in the window; the newest wins, and of equal
+    /// timestamps the input listed first (as in [`SampleIterator::next`]).
+    fn last_in(&mut self, mint: i64, maxt: i64) -> Option<LastSample> {
+        let mut best: Option<LastSample> = None;
+        for i in 0..self.its.len() {
+            if self.started && self.heads[i] == ValueType::None {
+                continue;
+            }
+            if let Some(l) = self.its[i].last_in(mint, maxt)
+                && best.as_ref().is_none_or(|b| l.t() > b.t())
+            {
+                best = Some(l);
+            }
+        }
+        // Spent: the inputs are past the window.
+        self.started = true;
+        self.cur = None;
+        self.heads.fill(ValueType::None);
+        best
+    }
+
     fn at(&self) -> (i64, f64) {
         self.current().at()
     }
@@ -515,7 +537,64 @@ mod tests {
         SampleSeries::new(Labels::empty(), samples)
     }
 
+    /// Series `b` of [`mixed_series`] with negated float values, to tell its samples
+    /// from `a`'s at equal timestamps.
+    fn negated(ts: &[(i64, bool)]) -> SampleSeries {
+        let samples = ts
+            .iter()
+            .map(|&(t, hist)| {
+                if hist {
+                    Sample::new(
+                        t,
+                        crate::SampleValue::FloatHistogram(Arc::new(FloatHistogram::default())),
+                    )
+                } else {
+                    Sample::float(t, -(t as f64) - 0.5)
+                }
+            })
+            .collect();
+        SampleSeries::new(Labels::empty(), samples)
+    }
+
     proptest! {
+        /// A merge's `last_in` is the last sample of the merged stream in the window
+        /// (the first input winning ties), also after an earlier seek.
+        #[test]
+        fn last_in_is_the_merged_streams_last(
+            a in proptest::collection::btree_map(0i64..60, proptest::bool::weighted(0.2), 0..40),
+            b in proptest::collection::btree_map(0i64..60, proptest::bool::weighted(0.2), 0..40),
+            mint in -5i64..65,
+            width in 0i64..40,
+            before in proptest::option::of(0i64..10),
+        ) {
+            let a: Vec<_> = a.into_iter().collect();
+            let b: Vec<_> = b.into_iter().collect();
+            let (sa, sb) = (mixed_series(&a), negated(&b));
+            let chain = || ChainIterator::new(vec![sa.samples(), sb.samples()]);
+            let maxt = mint + width;
+            let mut all = Vec::new();
+            let mut it = chain();
+            loop {
+                match it.next() {
+                    ValueType::None => break,
+                    ValueType::Float => {
+                        let (t, f) = it.at();
+                        all.push(LastSample::Float(FPoint { t, f }));
+                    }
+                    _ => {
+                        let (t, h) = it.at_float_histogram();
+                        all.push(LastSample::Histogram(t, Arc::new(h.into_owned())));
+                    }
+                }
+            }
+            let want = all.into_iter().rfind(|s| s.t() >= mint && s.t() <= maxt);
+            let mut it = chain();
+            if let Some(k) = before {
+                it.seek(mint - k);
+            }
+            prop_assert_eq!(it.last_in(mint, maxt), want);
+        }
+
         /// Bulk float reads of a merge (and of its slice-backed inputs) yield the same
         /// samples as reading one by one.
         #[test]

@@ -1,6 +1,7 @@
 //! The traits at the waist: appending samples and querying series.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use promlite_model::{Exemplar, FloatHistogram, Histogram, Labels, Matcher, Metadata};
 
@@ -189,6 +190,25 @@ pub enum ValueType {
     FloatHistogram,
 }
 
+/// One sample copied out of a [`SampleIterator`] (see [`SampleIterator::last_in`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LastSample {
+    /// A float sample.
+    Float(FPoint),
+    /// A native histogram at a timestamp, as float counts.
+    Histogram(i64, Arc<FloatHistogram>),
+}
+
+impl LastSample {
+    /// The sample's timestamp.
+    pub fn t(&self) -> i64 {
+        match self {
+            LastSample::Float(p) => p.t,
+            LastSample::Histogram(t, _) => *t,
+        }
+    }
+}
+
 /// A cursor over a series' samples in timestamp order (Prometheus's `chunkenc.Iterator`).
 ///
 /// The `at*` accessors may only be called after `next` or `seek` returned the matching
@@ -222,6 +242,42 @@ pub trait SampleIterator {
                 vt => return vt,
             }
         }
+    }
+
+    /// The last sample with a timestamp in `[mint, maxt]`, copied out, or `None` when
+    /// there is none: what an instant vector selector needs of a series' lookback window
+    /// (Prometheus keeps only the newest sample of the window). Call it on a fresh
+    /// iterator or one not yet past `mint` (it seeks there, never backwards); afterwards
+    /// the iterator's position is unspecified, and only [`SampleIterator::err`] may be
+    /// called. Start times are not read.
+    ///
+    /// The default seeks to `mint` and steps through the window, copying each sample;
+    /// stores override it to decode the window without stopping at every sample and to
+    /// skip the chunks before the one that holds the answer.
+    fn last_in(&mut self, mint: i64, maxt: i64) -> Option<LastSample> {
+        let mut last = None;
+        let mut vt = self.seek(mint);
+        loop {
+            match vt {
+                ValueType::None => break,
+                ValueType::Float => {
+                    let (t, f) = self.at();
+                    if t > maxt {
+                        break;
+                    }
+                    last = Some(LastSample::Float(FPoint { t, f }));
+                }
+                ValueType::Histogram | ValueType::FloatHistogram => {
+                    let (t, h) = self.at_float_histogram();
+                    if t > maxt {
+                        break;
+                    }
+                    last = Some(LastSample::Histogram(t, Arc::new(h.into_owned())));
+                }
+            }
+            vt = self.next();
+        }
+        last
     }
 
     /// The current float sample.

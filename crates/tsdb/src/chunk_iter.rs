@@ -2,9 +2,10 @@
 //! blocks: whole chunks outside the wanted range are skipped without decoding.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use promlite_model::{FloatHistogram, Histogram};
-use promlite_storage::{FPoint, SampleIterator, ValueType};
+use promlite_storage::{FPoint, LastSample, SampleIterator, ValueType};
 
 use crate::chunkenc::{Encoding, HistogramIter, XorIter};
 
@@ -227,6 +228,83 @@ impl SampleIterator for ChunksIter<'_> {
                     }
                 }
                 Err(_) => return self.fail("corrupt chunk"),
+            }
+        }
+    }
+
+    /// Starts at the last chunk that begins by `maxt` (the chunks before it end before
+    /// it begins, so cannot hold the answer), then decodes float chunks with
+    /// [`XorIter::last_until`]. A histogram is copied only where it may be the answer:
+    /// when its chunk reaches past `maxt` or it is its chunk's last sample.
+    fn last_in(&mut self, mint: i64, maxt: i64) -> Option<LastSample> {
+        let hi = maxt.min(self.maxt);
+        if self.cur.is_none() && !self.done {
+            while self
+                .chunks
+                .get(self.next_chunk + 1)
+                .is_some_and(|c| c.mint <= hi)
+            {
+                self.next_chunk += 1;
+            }
+            // The usual instant query: the window reaches past the float chunk's end, so
+            // the answer is its last sample, where a skip to the end leaves the decoder
+            // (no seek to `mint` first, nothing kept on the way). A chunk whose samples
+            // do not end by `hi` after all is read below.
+            if let Some(c) = self.chunks.get(self.next_chunk)
+                && c.encoding == Encoding::Xor
+                && c.maxt <= hi
+                && let Ok(mut it) = XorIter::new(c.bytes)
+                && matches!(it.next_sample(), Ok(true))
+                && matches!(it.skip_until(hi), Ok(false))
+            {
+                let (t, f) = it.at();
+                if t <= hi {
+                    self.done = true;
+                    return (t >= mint.max(self.mint))
+                        .then_some(LastSample::Float(FPoint { t, f }));
+                }
+            }
+        }
+        let mut last = None;
+        let mut vt = self.seek(mint);
+        loop {
+            match (&mut self.cur, vt) {
+                (_, ValueType::None) => return last,
+                (Some(Cur::Xor(it)), ValueType::Float) => {
+                    let (t, f) = it.at();
+                    if t > hi {
+                        return last;
+                    }
+                    let Ok((stopped, newer)) = it.last_until(hi) else {
+                        self.fail("corrupt chunk");
+                        return last;
+                    };
+                    last = Some(LastSample::Float(newer.unwrap_or(FPoint { t, f })));
+                    if stopped {
+                        self.done = true;
+                        return last;
+                    }
+                    self.cur = None;
+                    vt = self.advance(i64::MIN);
+                }
+                _ => {
+                    let t = self.at_t();
+                    if t > hi {
+                        return last;
+                    }
+                    // A sample before its chunk's end has a successor in the chunk, which
+                    // is the newer answer when the chunk ends by `hi`.
+                    let chunk_end = self
+                        .next_chunk
+                        .checked_sub(1)
+                        .and_then(|i| self.chunks.get(i))
+                        .map_or(i64::MAX, |c| c.maxt);
+                    if !(t < chunk_end && chunk_end <= hi) {
+                        let (t, h) = self.at_float_histogram();
+                        last = Some(LastSample::Histogram(t, Arc::new(h.into_owned())));
+                    }
+                    vt = self.next();
+                }
             }
         }
     }
@@ -518,6 +596,126 @@ mod tests {
                 prop_assert_eq!(fast.at().0, slow.at().0);
                 prop_assert_eq!(fast.next(), slow.next());
             }
+        }
+    }
+
+    /// Forwards everything but [`SampleIterator::last_in`], which is left to the trait's
+    /// default (seek, then step through the window): the reference for the overrides.
+    struct Plain<'a>(Box<dyn SampleIterator + 'a>);
+
+    impl SampleIterator for Plain<'_> {
+        fn next(&mut self) -> ValueType {
+            self.0.next()
+        }
+        fn seek(&mut self, t: i64) -> ValueType {
+            self.0.seek(t)
+        }
+        fn at(&self) -> (i64, f64) {
+            self.0.at()
+        }
+        fn at_histogram(&self) -> (i64, &Histogram) {
+            self.0.at_histogram()
+        }
+        fn at_float_histogram(&self) -> (i64, Cow<'_, FloatHistogram>) {
+            self.0.at_float_histogram()
+        }
+        fn at_t(&self) -> i64 {
+            self.0.at_t()
+        }
+    }
+
+    /// A sample of a mixed series: a float (`None` repeats the previous value plus
+    /// one) or a histogram of the given count (`None`: a staleness marker).
+    #[derive(Debug, Clone, Copy)]
+    enum Kind {
+        Float(Option<f64>),
+        Hist(Option<u64>),
+    }
+
+    proptest! {
+        /// `last_in` (the override, through the float/histogram merge when a series has
+        /// both) finds what the trait's default finds and what the samples say: the newest
+        /// sample of the window, staleness markers included, across chunk boundaries.
+        #[test]
+        fn last_in_matches_default(
+            steps in proptest::collection::vec(
+                (prop_oneof![4 => Just(10_000i64), 1 => 1i64..30_000, 1 => 1i64..(1 << 30)],
+                 prop_oneof![
+                     3 => Just(Kind::Float(None)),
+                     1 => any::<f64>().prop_map(|f| Kind::Float(Some(f))),
+                     1 => Just(Kind::Float(Some(f64::from_bits(0x7ff0_0000_0000_0002)))),
+                     1 => (0u64..100).prop_map(|c| Kind::Hist(Some(c))),
+                     1 => Just(Kind::Hist(None)),
+                 ]),
+                1..600),
+            floats_only in any::<bool>(),
+            sizes in proptest::collection::vec(1usize..=150, 1..4),
+            picks in proptest::collection::vec(any::<prop::sample::Index>(), 4),
+            shifts in proptest::collection::vec(-20_000i64..20_000, 4),
+        ) {
+            let mut t = 1_000_000i64;
+            let mut v = 0.0;
+            let (mut floats, mut hists) = (Vec::new(), Vec::new());
+            for (d, k) in steps {
+                t += d;
+                match k {
+                    Kind::Float(nv) => {
+                        v = nv.unwrap_or(v + 1.0);
+                        floats.push((t, v));
+                    }
+                    Kind::Hist(_) if floats_only => {}
+                    Kind::Hist(c) => hists.push((t, Histogram {
+                        count: c.unwrap_or(0),
+                        sum: c.map_or(f64::from_bits(0x7ff0_0000_0000_0002), |c| c as f64),
+                        ..Histogram::default()
+                    })),
+                }
+            }
+            let xor = if floats.is_empty() { Vec::new() } else { chunked(&floats, &sizes) };
+            let hist_refs: Vec<_> = hists.iter().map(|(t, h)| (*t, h)).collect();
+            let hchunks = crate::chunkenc::encode_histograms(&hist_refs);
+            let mut refs: Vec<ChunkRef<'_>> = xor
+                .iter()
+                .map(|(mint, maxt, x)| ChunkRef {
+                    mint: *mint,
+                    maxt: *maxt,
+                    encoding: Encoding::Xor,
+                    bytes: x.bytes(),
+                })
+                .chain(hchunks.iter().map(|c| ChunkRef {
+                    mint: c.mint,
+                    maxt: c.maxt,
+                    encoding: Encoding::Histogram,
+                    bytes: &c.bytes,
+                }))
+                .collect();
+            refs.sort_by_key(|c| c.mint);
+            let mut all: Vec<(i64, LastSample)> = floats
+                .iter()
+                .map(|&(t, f)| (t, LastSample::Float(FPoint { t, f })))
+                .chain(hists.iter().map(|(t, h)| (*t, LastSample::Histogram(*t, Arc::new(h.to_float())))))
+                .collect();
+            all.sort_by_key(|s| s.0);
+            let pick = |i: usize| all[picks[i].index(all.len())].0 + shifts[i];
+            let (a, b) = (pick(0), pick(1));
+            let (it_mint, it_maxt) = (a.min(b), a.max(b));
+            let (c, d) = (pick(2), pick(3));
+            let (mint, maxt) = (c.min(d), c.max(d));
+            let got = split_by_kind(&refs, it_mint, it_maxt).last_in(mint, maxt);
+            let want = Plain(split_by_kind(&refs, it_mint, it_maxt)).last_in(mint, maxt);
+            let truth = all
+                .iter()
+                .rev()
+                .find(|s| s.0 >= mint.max(it_mint) && s.0 <= maxt.min(it_maxt))
+                .map(|s| s.1.clone());
+            // Compared through their debug form: NaN values are not equal to themselves.
+            prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
+            // The truth by timestamp and value bits (the encoder sets reset hints).
+            let key = |s: &Option<LastSample>| s.as_ref().map(|s| match s {
+                LastSample::Float(p) => (p.t, p.f.to_bits()),
+                LastSample::Histogram(t, h) => (*t, h.sum.to_bits()),
+            });
+            prop_assert_eq!(key(&got), key(&truth));
         }
     }
 }

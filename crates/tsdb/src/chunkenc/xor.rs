@@ -532,6 +532,16 @@ impl<'a> XorIter<'a> {
         self.decode_until(limit, |_| {})
     }
 
+    /// Decodes past the samples after the current one whose timestamps are at most
+    /// `limit`, as [`Self::skip_until`], keeping only the last of them: how an instant
+    /// selector finds the newest sample of its lookback window. `None` when no sample
+    /// after the current one is at most `limit`; the flag is [`Self::skip_until`]'s.
+    pub fn last_until(&mut self, limit: i64) -> Result<(bool, Option<FPoint>), Eof> {
+        let mut last = None;
+        let stopped = self.decode_until(limit, |p| last = Some(p))?;
+        Ok((stopped, last))
+    }
+
     /// [`Self::read_until`] with `keep` given each sample at most `limit`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
