@@ -206,26 +206,35 @@ impl<'q> Iterator for MergeSeriesSet<'q> {
             .filter_map(|i| i.head.as_ref().map(|s| s.labels()))
             .min()?
             .clone();
-        let mut group = Vec::new();
+        // A series usually comes from one input alone: passed on without a `Vec`.
+        let mut first = None;
+        let mut more = Vec::new();
         for i in 0..self.inputs.len() {
             if self.inputs[i]
                 .head
                 .as_ref()
                 .is_some_and(|s| *s.labels() == min)
             {
-                group.extend(self.inputs[i].head.take());
+                let s = self.inputs[i].head.take();
+                if first.is_none() {
+                    first = s;
+                } else {
+                    more.extend(s);
+                }
                 if let Err(e) = self.advance(i) {
                     self.failed = true;
                     return Some(Err(e));
                 }
             }
         }
-        if group.len() == 1 {
-            return group.pop().map(Ok);
+        let first = first?;
+        if more.is_empty() {
+            return Some(Ok(first));
         }
+        more.insert(0, first);
         Some(Ok(Box::new(MergedSeries {
             labels: min,
-            parts: group,
+            parts: more,
         })))
     }
 }

@@ -232,25 +232,35 @@ impl<B: std::ops::Deref<Target = Block>> BlockQuerier<B> {
             metas.clear();
             let labels = self.block.index.series(id, &mut lb, &mut metas)?;
             let wanted = |m: &&ChunkMeta| m.maxt >= self.mint && m.mint <= self.maxt;
-            let mut chunks = Vec::with_capacity(metas.iter().filter(wanted).count());
-            for m in metas.iter().filter(wanted) {
-                let (encoding, bytes) = self.block.chunk(m.r)?;
-                chunks.push(ChunkRef {
+            let chunk = |m: &ChunkMeta| {
+                self.block.chunk(m.r).map(|(encoding, bytes)| ChunkRef {
                     mint: m.mint,
                     maxt: m.maxt,
                     encoding,
                     bytes,
-                });
-            }
-            if !chunks.is_empty() {
-                out.push(BlockSeries {
-                    labels,
-                    chunks,
-                    mint: self.mint,
-                    maxt: self.maxt,
-                    deleted: tombstones.get(u64::from(id)).to_vec(),
-                });
-            }
+                })
+            };
+            let chunks = match metas.iter().filter(wanted).count() {
+                0 => continue,
+                1 => match metas.iter().find(wanted) {
+                    Some(m) => Chunks::One(chunk(m)?),
+                    None => continue,
+                },
+                n => {
+                    let mut v = Vec::with_capacity(n);
+                    for m in metas.iter().filter(wanted) {
+                        v.push(chunk(m)?);
+                    }
+                    Chunks::Many(v)
+                }
+            };
+            out.push(BlockSeries {
+                labels,
+                chunks,
+                mint: self.mint,
+                maxt: self.maxt,
+                deleted: tombstones.get(u64::from(id)).to_vec(),
+            });
         }
         Ok(out)
     }
@@ -352,10 +362,27 @@ impl<'q> Iterator for ErrSet<'q> {
 
 impl<'q> SeriesSet<'q> for ErrSet<'q> {}
 
+/// A block series' chunks that overlap the query range. An instant query's window
+/// usually falls in one chunk, which is kept inline rather than in a `Vec` of its own
+/// (an allocation per series).
+enum Chunks<'a> {
+    One(ChunkRef<'a>),
+    Many(Vec<ChunkRef<'a>>),
+}
+
+impl<'a> Chunks<'a> {
+    fn as_slice(&self) -> &[ChunkRef<'a>] {
+        match self {
+            Chunks::One(c) => std::slice::from_ref(c),
+            Chunks::Many(v) => v,
+        }
+    }
+}
+
 /// A block series over the chunks that overlap the query range.
 struct BlockSeries<'a> {
     labels: Labels,
-    chunks: Vec<ChunkRef<'a>>,
+    chunks: Chunks<'a>,
     mint: i64,
     maxt: i64,
     deleted: Vec<(i64, i64)>,
@@ -368,7 +395,7 @@ impl Series for BlockSeries<'_> {
 
     fn samples(&self) -> Box<dyn SampleIterator + '_> {
         Deleted::wrap(
-            split_by_kind(&self.chunks, self.mint, self.maxt),
+            split_by_kind(self.chunks.as_slice(), self.mint, self.maxt),
             &self.deleted,
         )
     }
