@@ -100,6 +100,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use promlite_model::Matcher;
 use promlite_promql::{Engine, EngineOptions};
 use promlite_scrape::{DroppedTarget, ScrapeManager, Target};
@@ -561,7 +562,7 @@ pub async fn serve_with_config(
     config: Option<Arc<WebConfig>>,
 ) -> Result<(), Error> {
     let Some(config) = config else {
-        return axum::serve(listener, router)
+        return axum::serve(listener.tap_io(no_delay), router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(Error::Serve);
@@ -575,10 +576,20 @@ pub async fn serve_with_config(
                 .await
                 .map_err(Error::Serve)
         }
-        None => axum::serve(listener, router)
+        None => axum::serve(listener.tap_io(no_delay), router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(Error::Serve),
+    }
+}
+
+/// Turns Nagle's algorithm off on an accepted connection, as Go (so Prometheus) does
+/// for every TCP connection: a response written in more than one piece (the head, then
+/// a large body as the socket takes it) must not wait for the client's ACK of the
+/// previous piece.
+pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(err = %e, "cannot set TCP_NODELAY");
     }
 }
 

@@ -440,7 +440,7 @@ impl TlsListener {
         let (tx, rx) = mpsc::channel(64);
         let task = tokio::spawn(async move {
             loop {
-                let (tcp, addr) = match listener.accept().await {
+                let (mut tcp, addr) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::debug!(err = %e, "accept failed");
@@ -448,6 +448,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                crate::no_delay(&mut tcp);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
