@@ -373,6 +373,31 @@ fn admin_api_snapshots_and_deletes_when_enabled() {
 /// The UI as a person sees it: headless Chromium (Debian's package) loads the Targets
 /// and Query pages of a running server and runs their JavaScript; the rendered pages
 /// show the healthy self-scrape target and the query's result.
+/// The DOM headless Chromium renders for `page` of the server on `port`, after up to
+/// five seconds of the page's scripts.
+fn render_page(chromium: &Path, port: u16, page: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://127.0.0.1:{port}{page}"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("run chromium");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn ui_renders_targets_and_query_results_in_a_real_browser() {
     let Some(chromium) = peer("chromium") else {
@@ -381,28 +406,7 @@ fn ui_renders_targets_and_query_results_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_self_scraping(dir.path());
     let port = server.port;
-    let render = |page: &str| -> String {
-        let profile = tempfile::tempdir().unwrap();
-        let out = Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=5000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("http://127.0.0.1:{port}{page}"))
-            .stderr(Stdio::null())
-            .output()
-            .expect("run chromium");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let render = |page: &str| render_page(&chromium, port, page);
     let targets = render("/targets");
     assert!(
         targets.contains(r#"<td class="up">UP</td>"#),
@@ -465,28 +469,7 @@ fn an_external_url_path_prefixes_every_route() {
     wait_for(Duration::from_secs(30), || {
         api(port, &target).1["data"]["result"][0]["value"][1] == "1"
     });
-    let render = |page: &str| -> String {
-        let profile = tempfile::tempdir().unwrap();
-        let out = Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=5000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("http://127.0.0.1:{port}{page}"))
-            .stderr(Stdio::null())
-            .output()
-            .expect("run chromium");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let render = |page: &str| render_page(&chromium, port, page);
     // The root redirects twice, to the query page under the prefix.
     let query = render("/?expr=up&tab=table");
     assert!(query.contains("<nav>"), "root:\n{query}");
