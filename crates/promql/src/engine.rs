@@ -1215,14 +1215,9 @@ impl<'a> Evaluator<'a> {
         for series in set.by_ref() {
             self.tick()?;
             let series = series.map_err(|e| EvalError::Storage(e.to_string()))?;
-            let last = {
-                let mut it = series.samples();
-                let last = it.last_in(mint, maxt);
-                if let Some(e) = it.err() {
-                    return Err(EvalError::Storage(e.to_string()));
-                }
-                last
-            };
+            let last = series
+                .last_in(mint, maxt)
+                .map_err(|e| EvalError::Storage(e.to_string()))?;
             let step_ts = (0..steps).map(|i| start + i as i64 * interval);
             let mut s = Series {
                 metric: series.labels().clone(),

@@ -61,5 +61,5 @@ pub use merge::{ChainIterator, MergeQueryable, merge_queriers};
 pub use series::{FPoint, ListSeriesSet, Sample, SampleSeries, SampleValue, collect_samples};
 pub use traits::{
     Appendable, Appender, HistogramRef, LabelHints, LastSample, Querier, Queryable, SampleIterator,
-    SelectHints, Series, SeriesRef, SeriesSet, ValueType,
+    SelectHints, Series, SeriesRef, SeriesSet, ValueType, read_last,
 };

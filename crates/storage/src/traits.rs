@@ -175,6 +175,23 @@ pub trait Series {
 
     /// A fresh iterator over the samples, in timestamp order.
     fn samples(&self) -> Box<dyn SampleIterator + '_>;
+
+    /// The last sample with a timestamp in `[mint, maxt]` ([`SampleIterator::last_in`]
+    /// on a fresh iterator), or the error that stopped the read. Stores may override it
+    /// to read without a boxed iterator, as an instant query does for every series.
+    fn last_in(&self, mint: i64, maxt: i64) -> Result<Option<LastSample>> {
+        read_last(&mut *self.samples(), mint, maxt)
+    }
+}
+
+/// [`SampleIterator::last_in`] on `it`, with its error, if any, as the result. The
+/// error is passed on as its message (iterators keep theirs).
+pub fn read_last(it: &mut dyn SampleIterator, mint: i64, maxt: i64) -> Result<Option<LastSample>> {
+    let last = it.last_in(mint, maxt);
+    match it.err() {
+        Some(e) => Err(crate::Error::Other(e.to_string().into())),
+        None => Ok(last),
+    }
 }
 
 /// The kind of sample an iterator is positioned at.

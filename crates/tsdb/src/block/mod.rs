@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use promlite_model::{Labels, Matcher, SortedLabelsBuilder};
 use promlite_storage::{
-    Error as StorageError, LabelHints, ListSeriesSet, Querier, Queryable, SampleIterator,
-    SelectHints, Series, SeriesSet,
+    Error as StorageError, LabelHints, LastSample, ListSeriesSet, Querier, Queryable,
+    SampleIterator, SelectHints, Series, SeriesSet, read_last,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::chunk_iter::{ChunkRef, Deleted, split_by_kind};
+use crate::chunk_iter::{ChunkRef, ChunksIter, Deleted, split_by_kind};
 use crate::chunkenc::Encoding;
 use crate::tombstones::Tombstones;
 use crate::{Error, Result};
@@ -398,5 +398,87 @@ impl Series for BlockSeries<'_> {
             split_by_kind(self.chunks.as_slice(), self.mint, self.maxt),
             &self.deleted,
         )
+    }
+
+    /// Reads chunks of one kind through an iterator on the stack, not a boxed one.
+    fn last_in(&self, mint: i64, maxt: i64) -> promlite_storage::Result<Option<LastSample>> {
+        let chunks = self.chunks.as_slice();
+        let one_kind = chunks.iter().all(|c| c.encoding == Encoding::Xor)
+            || chunks.iter().all(|c| c.encoding != Encoding::Xor);
+        if one_kind && self.deleted.is_empty() {
+            read_last(
+                &mut ChunksIter::new(chunks, self.mint, self.maxt),
+                mint,
+                maxt,
+            )
+        } else {
+            read_last(&mut *self.samples(), mint, maxt)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunkenc::XorChunk;
+    use promlite_storage::FPoint;
+
+    /// `BlockSeries::last_in` (an iterator on the stack when it can) answers as the
+    /// trait's default over `samples()` does: with one chunk, several, and deletions.
+    #[test]
+    fn last_in_matches_the_boxed_iterator() {
+        let chunks: Vec<XorChunk> = (0..3)
+            .map(|c| {
+                let mut x = XorChunk::new();
+                for i in 0..40 {
+                    let t = c * 1000 + i * 20;
+                    let v = if i == 39 {
+                        promlite_model::STALE_NAN
+                    } else {
+                        t as f64
+                    };
+                    x.append(t, v);
+                }
+                x
+            })
+            .collect();
+        let refs: Vec<ChunkRef<'_>> = chunks
+            .iter()
+            .enumerate()
+            .map(|(c, x)| ChunkRef {
+                mint: c as i64 * 1000,
+                maxt: c as i64 * 1000 + 39 * 20,
+                encoding: Encoding::Xor,
+                bytes: x.bytes(),
+            })
+            .collect();
+        let key = |l: Option<LastSample>| match l {
+            Some(LastSample::Float(FPoint { t, f })) => Some((t, f.to_bits())),
+            Some(LastSample::Histogram(..)) => panic!("no histograms here"),
+            None => None,
+        };
+        for deleted in [vec![], vec![(500, 1100)]] {
+            for (lo, hi) in [
+                (0, 3000),
+                (1000, 1780),
+                (1000, 1779),
+                (790, 999),
+                (-50, -1),
+                (2500, 2600),
+            ] {
+                for kept in [Chunks::One(refs[1]), Chunks::Many(refs.clone())] {
+                    let s = BlockSeries {
+                        labels: Labels::empty(),
+                        chunks: kept,
+                        mint: 100,
+                        maxt: 2700,
+                        deleted: deleted.clone(),
+                    };
+                    let want = read_last(&mut *s.samples(), lo, hi).map(key).ok();
+                    let got = s.last_in(lo, hi).map(key).ok();
+                    assert_eq!(got, want, "window {lo}..={hi}, deleted {deleted:?}");
+                }
+            }
+        }
     }
 }
