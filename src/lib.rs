@@ -34,7 +34,11 @@
 //!
 //! jobs.inc_by(2);
 //! monitor.collect_now(); // the collection task does this every interval
-//! let r = monitor.query("jobs_done_total", SystemTime::now()).unwrap();
+//! // A collection in the same millisecond as the task's first one is stamped a
+//! // millisecond later (each keeps its own timestamp): query just after it.
+//! let r = monitor
+//!     .query("jobs_done_total", SystemTime::now() + Duration::from_millis(1))
+//!     .unwrap();
 //! let promlite::promql::Value::Vector(v) = r.value else { panic!() };
 //! assert_eq!(v[0].f, 2.0);
 //! assert_eq!(v[0].metric.get("job"), Some("worker"));
