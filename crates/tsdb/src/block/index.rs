@@ -223,6 +223,18 @@ impl IndexReader {
         lb: &mut SortedLabelsBuilder,
         chunks: &mut Vec<ChunkMeta>,
     ) -> Result<Labels> {
+        self.series_memo(id, lb, chunks, &mut SymbolMemo::default())
+    }
+
+    /// [`Self::series`] for one of many series read in a row: `memo` keeps the symbols
+    /// looked up lately, which the next series mostly shares.
+    pub fn series_memo<'a>(
+        &'a self,
+        id: u32,
+        lb: &mut SortedLabelsBuilder,
+        chunks: &mut Vec<ChunkMeta>,
+        memo: &mut SymbolMemo<'a>,
+    ) -> Result<Labels> {
         let at = if self.version == 2 {
             id as usize * 16
         } else {
@@ -251,7 +263,7 @@ impl IndexReader {
         for _ in 0..n {
             let name = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
             let value = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
-            if !lb.push(self.symbol(name)?, self.symbol(value)?) {
+            if !lb.push(memo.get(self, name)?, memo.get(self, value)?) {
                 sorted = false;
             }
         }
@@ -366,5 +378,74 @@ impl Postings for IndexReader {
             }
         }
         Ok(out)
+    }
+}
+
+/// Symbols of one [`IndexReader`] looked up lately, by reference (direct-mapped on the
+/// reference's low bits): the series of a selection share label names and often
+/// values, and a lookup (offset, length, UTF-8 check) costs more than the comparison.
+#[derive(Debug, Default)]
+pub struct SymbolMemo<'a> {
+    slots: [Option<(u32, &'a str)>; 16],
+}
+
+impl<'a> SymbolMemo<'a> {
+    /// The symbol `r` of `index`, from the memo when it holds it.
+    fn get(&mut self, index: &'a IndexReader, r: u32) -> Result<&'a str> {
+        let slot = &mut self.slots[r as usize % 16];
+        match *slot {
+            Some((k, s)) if k == r => Ok(s),
+            _ => {
+                let s = index.symbol(r)?;
+                *slot = Some((r, s));
+                Ok(s)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use super::*;
+    use crate::block::mmap::Bytes;
+
+    /// Series read in a row through one [`SymbolMemo`] get the labels and chunks a fresh
+    /// read gives, with more symbols than memo slots (so slots are reused by others).
+    #[test]
+    fn memo_reads_equal_fresh_reads() {
+        let series: Vec<(Labels, Vec<ChunkMeta>)> = {
+            let mut v: Vec<_> = (0..200)
+                .map(|i: i64| {
+                    let l = Labels::from_pairs([
+                        ("__name__", format!("m{}", i % 7)),
+                        ("a", format!("v{}", i % 37)),
+                        ("b", format!("w{i}")),
+                    ]);
+                    let c = vec![ChunkMeta {
+                        mint: i,
+                        maxt: i + 10,
+                        r: 8 + i as u64 * 16,
+                    }];
+                    (l, c)
+                })
+                .collect();
+            v.sort_by(|x, y| x.0.cmp(&y.0));
+            v
+        };
+        let data = crate::block::writer::encode_index(&series);
+        let ix = IndexReader::from_bytes("index".into(), Bytes::Owned(data)).unwrap();
+        let all = Matcher::new(promlite_model::MatchType::Regexp, "__name__", ".+").unwrap();
+        let ids = ix.postings_for_matchers(&[all]).unwrap();
+        assert_eq!(ids.len(), series.len());
+        let mut memo = SymbolMemo::default();
+        let (mut lb, mut lb2) = (SortedLabelsBuilder::new(), SortedLabelsBuilder::new());
+        for (n, id) in ids.iter().enumerate() {
+            let (mut c1, mut c2) = (Vec::new(), Vec::new());
+            let fresh = ix.series(*id, &mut lb, &mut c1).unwrap();
+            let memoed = ix.series_memo(*id, &mut lb2, &mut c2, &mut memo).unwrap();
+            assert_eq!(fresh, memoed);
+            assert_eq!(fresh, series[n].0);
+            assert_eq!(c1, c2);
+        }
     }
 }

@@ -227,10 +227,14 @@ impl<B: std::ops::Deref<Target = Block>> BlockQuerier<B> {
         let tombstones = self.block.tombstones.read();
         let mut lb = SortedLabelsBuilder::new();
         let mut metas = Vec::new();
+        let mut memo = index::SymbolMemo::default();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             metas.clear();
-            let labels = self.block.index.series(id, &mut lb, &mut metas)?;
+            let labels = self
+                .block
+                .index
+                .series_memo(id, &mut lb, &mut metas, &mut memo)?;
             let wanted = |m: &&ChunkMeta| m.maxt >= self.mint && m.mint <= self.maxt;
             let chunk = |m: &ChunkMeta| {
                 self.block.chunk(m.r).map(|(encoding, bytes)| ChunkRef {
