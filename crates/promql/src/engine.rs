@@ -233,18 +233,7 @@ impl Engine {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, EvalError> {
-        let began = Instant::now();
-        let expr = self.parse(query)?;
-        run(
-            &self.opts,
-            &QueryCtx::default(),
-            store,
-            &expr,
-            t,
-            t,
-            0,
-            began,
-        )
+        self.uncancellable().instant_query(store, query, t)
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (milliseconds).
@@ -256,19 +245,16 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, EvalError> {
-        let began = Instant::now();
-        let expr = self.parse(query)?;
-        check_range(&self.opts, &expr, start, end, step)?;
-        run(
-            &self.opts,
-            &QueryCtx::default(),
-            store,
-            &expr,
-            start,
-            end,
-            step,
-            began,
-        )
+        self.uncancellable()
+            .range_query(store, query, start, end, step)
+    }
+
+    /// This engine's queries with no token to cancel them.
+    fn uncancellable(&self) -> CancellableEngine<'_> {
+        CancellableEngine {
+            engine: self,
+            ctx: QueryCtx::default(),
+        }
     }
 
     /// Evaluates a parsed expression at `t`.
