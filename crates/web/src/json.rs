@@ -626,7 +626,17 @@ fn write_series_seq(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
             // never make the buffer grow (and copy all of it).
             out.reserve(crate::api::POINT_SIZE_HINT * s.floats.len() + POINT_ROOM);
             out.extend_from_slice(b",\"values\":[");
-            write_points(out, &s.floats, &mut grid);
+            if series.len() > 1 {
+                write_points(out, &s.floats, &mut grid);
+            } else {
+                // A grid pays off only when another series reuses it.
+                for (j, p) in s.floats.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_point(out, p.t, p.f);
+                }
+            }
             out.push(b']');
         }
         if !s.histograms.is_empty() {
