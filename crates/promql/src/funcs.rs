@@ -373,7 +373,7 @@ fn float_rate(
         }
     }
     let mut to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.t) as f64 / 1000.0;
+    let to_end = (range_end - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let avg = sampled / n_minus_one as f64;
     let threshold = avg * 1.1;
@@ -389,17 +389,14 @@ fn float_rate(
             to_start = to_zero;
         }
     }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = if sampled == 0.0 {
-        1.0
-    } else {
-        (sampled + to_start + to_end) / sampled
-    };
-    if is_rate {
-        factor /= range_secs;
-    }
+    let factor = extrapolation(
+        sampled,
+        to_start,
+        to_end,
+        threshold,
+        avg,
+        is_rate.then_some(range_secs),
+    );
     Some(result * factor)
 }
 
@@ -466,6 +463,34 @@ fn float_rate_steps(
     window_samples
 }
 
+/// The factor that extrapolates a window's change to its whole range, shared by
+/// [`float_rate`] and [`extrapolated_rate`] so that both compute it alike: the samples
+/// cover `sampled` seconds, `to_start` (already limited) and `to_end` lie between them
+/// and the range's ends, `to_end` shrinks to half the average interval `avg` when it
+/// exceeds `threshold`, and a rate divides by the range (`per_second`, in seconds).
+#[inline]
+fn extrapolation(
+    sampled: f64,
+    to_start: f64,
+    mut to_end: f64,
+    threshold: f64,
+    avg: f64,
+    per_second: Option<f64>,
+) -> f64 {
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = if sampled == 0.0 {
+        1.0
+    } else {
+        (sampled + to_start + to_end) / sampled
+    };
+    if let Some(range_secs) = per_second {
+        factor /= range_secs;
+    }
+    factor
+}
+
 fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Out {
     let range_start = c.ref_t - c.range;
     let range_end = c.ref_t;
@@ -506,7 +531,7 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
         return None;
     }
     let mut to_start = (first_t - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last_t) as f64 / 1000.0;
+    let to_end = (range_end - last_t) as f64 / 1000.0;
     let mut sampled = (last_t - first_t) as f64 / 1000.0;
     let avg = if n_minus_one > 0 {
         sampled / n_minus_one as f64
@@ -555,17 +580,14 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
     } else if to_start >= threshold {
         to_start = avg / 2.0;
     }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = if sampled == 0.0 {
-        1.0
-    } else {
-        (sampled + to_start + to_end) / sampled
-    };
-    if is_rate {
-        factor /= c.range_secs;
-    }
+    let factor = extrapolation(
+        sampled,
+        to_start,
+        to_end,
+        threshold,
+        avg,
+        is_rate.then_some(c.range_secs),
+    );
     match result_h {
         Some(h) => histo(hist::scale(&h, factor)),
         None => float(result_f * factor),

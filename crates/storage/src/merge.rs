@@ -530,25 +530,17 @@ mod tests {
     }
 
     fn mixed_series(ts: &[(i64, bool)]) -> SampleSeries {
-        let samples = ts
-            .iter()
-            .map(|&(t, hist)| {
-                if hist {
-                    Sample::new(
-                        t,
-                        crate::SampleValue::FloatHistogram(Arc::new(FloatHistogram::default())),
-                    )
-                } else {
-                    Sample::float(t, t as f64)
-                }
-            })
-            .collect();
-        SampleSeries::new(Labels::empty(), samples)
+        series_of(ts, |t| t as f64)
     }
 
     /// Series `b` of [`mixed_series`] with negated float values, to tell its samples
     /// from `a`'s at equal timestamps.
     fn negated(ts: &[(i64, bool)]) -> SampleSeries {
+        series_of(ts, |t| -(t as f64) - 0.5)
+    }
+
+    /// Floats valued `value(t)` where `ts` says float, empty float histograms elsewhere.
+    fn series_of(ts: &[(i64, bool)], value: impl Fn(i64) -> f64) -> SampleSeries {
         let samples = ts
             .iter()
             .map(|&(t, hist)| {
@@ -558,7 +550,7 @@ mod tests {
                         crate::SampleValue::FloatHistogram(Arc::new(FloatHistogram::default())),
                     )
                 } else {
-                    Sample::float(t, -(t as f64) - 0.5)
+                    Sample::float(t, value(t))
                 }
             })
             .collect();
