@@ -510,6 +510,16 @@ mod tests {
         out
     }
 
+    /// The chunks of [`chunked`] as the iterator reads them.
+    fn xor_refs(chunks: &[(i64, i64, XorChunk)]) -> impl Iterator<Item = ChunkRef<'_>> {
+        chunks.iter().map(|(mint, maxt, x)| ChunkRef {
+            mint: *mint,
+            maxt: *maxt,
+            encoding: Encoding::Xor,
+            bytes: x.bytes(),
+        })
+    }
+
     proptest! {
         /// After a seek into the middle of a series, bulk reads (the batch decoder) read
         /// exactly what sample-by-sample reads do, for chunks of 1 to 480 samples,
@@ -538,17 +548,7 @@ mod tests {
                 .collect();
             let pick = |i: usize| samples[picks[i].index(samples.len())].0;
             let chunks = chunked(&samples, &sizes);
-            let refs = || {
-                chunks
-                    .iter()
-                    .map(|(mint, maxt, x)| ChunkRef {
-                        mint: *mint,
-                        maxt: *maxt,
-                        encoding: Encoding::Xor,
-                        bytes: x.bytes(),
-                    })
-                    .collect::<Vec<_>>()
-            };
+            let refs = || xor_refs(&chunks).collect::<Vec<_>>();
             let (a, b) = (pick(0), pick(1));
             let (mint, maxt) = (a.min(b), a.max(b) + limits[0]);
             let seek_to = pick(2);
@@ -674,14 +674,7 @@ mod tests {
             let xor = if floats.is_empty() { Vec::new() } else { chunked(&floats, &sizes) };
             let hist_refs: Vec<_> = hists.iter().map(|(t, h)| (*t, h)).collect();
             let hchunks = crate::chunkenc::encode_histograms(&hist_refs);
-            let mut refs: Vec<ChunkRef<'_>> = xor
-                .iter()
-                .map(|(mint, maxt, x)| ChunkRef {
-                    mint: *mint,
-                    maxt: *maxt,
-                    encoding: Encoding::Xor,
-                    bytes: x.bytes(),
-                })
+            let mut refs: Vec<ChunkRef<'_>> = xor_refs(&xor)
                 .chain(hchunks.iter().map(|c| ChunkRef {
                     mint: c.mint,
                     maxt: c.maxt,

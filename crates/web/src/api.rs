@@ -374,43 +374,28 @@ fn labels_size_hint(metric: &promlite_model::Labels) -> usize {
 }
 
 /// `{"resultType":…,"result":…}` with the limit applied and annotations rendered.
-/// What a query's `stats` parameter asks for, and when its request began: Prometheus
-/// adds the statistics whenever the parameter is not empty, and the per-step sample
-/// counts only for `stats=all` on a server started with
-/// `--enable-feature=promql-per-step-stats`.
-#[derive(Clone, Copy)]
-struct StatsWanted {
-    /// When the handler took the request; evaluation starts later by the queue time.
-    began: Instant,
-}
-
-impl StatsWanted {
-    /// `None` when the request has no `stats` parameter.
-    fn from_form(form: &Form) -> Option<StatsWanted> {
-        (!form.value("stats").is_empty()).then(|| StatsWanted {
-            began: Instant::now(),
-        })
-    }
-
-    /// Whether the query asked for per-step counts (the engine gives them only when its
-    /// options allow them too).
-    fn per_step(form: &Form) -> bool {
-        form.value("stats") == "all"
-    }
+/// What a query's `stats` parameter asks for: statistics whenever it is not empty
+/// (`Some` of when the handler took the request, where its queue time starts), and
+/// per-step counts for `stats=all` (which the engine gives only on a server started with
+/// `--enable-feature=promql-per-step-stats`), as in Prometheus.
+fn stats_param(form: &Form) -> (Option<Instant>, bool) {
+    let v = form.value("stats");
+    ((!v.is_empty()).then(Instant::now), v == "all")
 }
 
 fn query_reply(
     r: QueryResult,
     limit: usize,
     query: &str,
-    stats: Option<(StatsWanted, Instant)>,
+    // When the request was taken and when its evaluation started.
+    stats: Option<(Instant, Instant)>,
 ) -> Reply {
     // Taken before the answer is written: Prometheus's execution times end with the
     // evaluation.
-    let timings = stats.map(|(wanted, started)| crate::json::StatsTimings {
+    let timings = stats.map(|(began, started)| crate::json::StatsTimings {
         engine: r.stats.timings,
-        exec_queue: started.saturating_duration_since(wanted.began),
-        exec_total: wanted.began.elapsed(),
+        exec_queue: started.saturating_duration_since(began),
+        exec_total: began.elapsed(),
     });
     let (mut warnings, infos) = r.annotations.as_strings(query);
     let mut value = r.value;
@@ -456,8 +441,7 @@ async fn query(web: Web, form: Form) -> ApiResult {
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
-    let stats = StatsWanted::from_form(&form);
-    let per_step = StatsWanted::per_step(&form);
+    let (stats, per_step) = stats_param(&form);
     // The answer is written on the evaluating thread too: it is CPU work of the size
     // of the evaluation for large answers.
     let res = evaluate(&web, move || {
@@ -502,8 +486,7 @@ async fn query_range(web: Web, form: Form) -> ApiResult {
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
     let store = Arc::clone(&web.inner.store);
-    let stats = StatsWanted::from_form(&form);
-    let per_step = StatsWanted::per_step(&form);
+    let (stats, per_step) = stats_param(&form);
     // The answer is written on the evaluating thread too: a range answer's JSON can take
     // as long as its evaluation.
     let res = evaluate(&web, move || {

@@ -373,28 +373,42 @@ fn put_value(buf: &mut [u8; POINT_ROOM], at: usize, f: f64) -> usize {
 /// written one at a time stalls the copy's wide loads.
 #[inline]
 fn write_point(out: &mut Vec<u8>, t: i64, f: f64) {
+    lay_out_point(out, f, |buf| {
+        buf[0] = b'[';
+        let n = put_timestamp(buf, 1, t);
+        buf[n] = b',';
+        buf[n + 1] = b'"';
+        n + 2
+    });
+}
+
+/// Lays out a point in place (see [`write_point`]): `prefix` writes `[t,"` at the start
+/// of the room and returns its length, then the value and `"]` follow.
+#[inline]
+fn lay_out_point(out: &mut Vec<u8>, f: f64, prefix: impl FnOnce(&mut [u8; POINT_ROOM]) -> usize) {
     let start = out.len();
     out.extend_from_slice(&[0; POINT_ROOM]);
     let Some(buf) = out[start..].first_chunk_mut::<POINT_ROOM>() else {
         return;
     };
-    buf[0] = b'[';
-    let mut n = put_timestamp(buf, 1, t);
-    buf[n] = b',';
-    buf[n + 1] = b'"';
-    n = put_value(buf, n + 2, f);
+    let n = prefix(buf);
+    let n = put_value(buf, n, f);
     buf[n] = b'"';
     buf[n + 1] = b']';
     out.truncate(start + n + 2);
 }
 
-/// `[t,"` laid out once per step of a range answer, for [`write_point_on_grid`]: every
+/// `[t,"` laid out once per step of a range answer, for [`write_points`]: every
 /// series of a range query has its points on the same grid of steps, so formatting each
 /// timestamp once per step instead of once per point saves most of a point's
 /// timestamp work in answers of many series (about 70 instructions a point).
 #[derive(Default)]
 struct StampGrid {
-    /// The first point's time and the distance between steps (0: not known yet).
+    /// Whether to learn a grid at all: it pays off only when another series reuses it
+    /// (for a lone series it costs more than writing each point whole).
+    shared: bool,
+    /// The first point's time and the distance between steps (0: not known yet, or not
+    /// `shared`).
     t0: i64,
     step: i64,
     /// The laid-out prefix of step `k` and its length; length 0 until first needed.
@@ -411,7 +425,8 @@ const MAX_GRID_STEPS: i64 = 11_000;
 impl StampGrid {
     /// Learns the grid from a series' first two points, if not known yet.
     fn learn(&mut self, points: &[FPoint]) {
-        if self.step == 0
+        if self.shared
+            && self.step == 0
             && let [a, b, ..] = points
             && b.t > a.t
         {
@@ -460,21 +475,15 @@ fn write_points(out: &mut Vec<u8>, points: &[FPoint], grid: &mut StampGrid) {
                 kt = kt.saturating_add(step);
             }
             if kt == p.t && k < MAX_GRID_STEPS {
-                let start = out.len();
-                out.extend_from_slice(&[0; POINT_ROOM]);
-                let Some(buf) = out[start..].first_chunk_mut::<POINT_ROOM>() else {
-                    return;
-                };
                 let (stamp, n) = grid.text(k as usize, p.t);
-                // All the room, a fixed-size copy (no `memcpy` call); what follows the
-                // prefix is overwritten.
-                if let Some(head) = buf.first_chunk_mut::<STAMP_ROOM>() {
-                    *head = *stamp;
-                }
-                let n = put_value(buf, n, p.f);
-                buf[n] = b'"';
-                buf[n + 1] = b']';
-                out.truncate(start + n + 2);
+                lay_out_point(out, p.f, |buf| {
+                    // All the room, a fixed-size copy (no `memcpy` call); what follows
+                    // the prefix is overwritten.
+                    if let Some(head) = buf.first_chunk_mut::<STAMP_ROOM>() {
+                        *head = *stamp;
+                    }
+                    n
+                });
                 continue;
             }
         }
@@ -614,7 +623,10 @@ fn write_series_list(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
 /// Writes matrix series, comma-separated, on this thread.
 fn write_series_seq(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
     let mut text = String::new();
-    let mut grid = StampGrid::default();
+    let mut grid = StampGrid {
+        shared: series.len() > 1,
+        ..StampGrid::default()
+    };
     for (i, s) in series.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -626,17 +638,7 @@ fn write_series_seq(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
             // never make the buffer grow (and copy all of it).
             out.reserve(crate::api::POINT_SIZE_HINT * s.floats.len() + POINT_ROOM);
             out.extend_from_slice(b",\"values\":[");
-            if series.len() > 1 {
-                write_points(out, &s.floats, &mut grid);
-            } else {
-                // A grid pays off only when another series reuses it.
-                for (j, p) in s.floats.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    write_point(out, p.t, p.f);
-                }
-            }
+            write_points(out, &s.floats, &mut grid);
             out.push(b']');
         }
         if !s.histograms.is_empty() {
@@ -1007,7 +1009,10 @@ mod float_tests {
             vec![],
             vec![1_700_000_000_000],
         ];
-        let mut grid = StampGrid::default();
+        let mut grid = StampGrid {
+            shared: true,
+            ..StampGrid::default()
+        };
         for (i, ts) in series.iter().enumerate() {
             let points: Vec<FPoint> = ts
                 .iter()

@@ -256,28 +256,29 @@ impl IndexReader {
         let mut d = Decbuf::new(body);
         let n = d.uvarint().map_err(|e| self.dec_err(base, &e))?;
         // The index stores a series' labels sorted by name, so they are encoded as they
-        // are read; pairs out of order (not written by Prometheus) go through a builder.
-        let pairs = d.clone();
+        // are read; from a pair out of order on (not written by Prometheus), the rest go
+        // through a builder over those read so far.
         lb.clear();
-        let mut sorted = true;
+        let mut unsorted: Option<LabelsBuilder> = None;
         for _ in 0..n {
             let name = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
             let value = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
-            if !lb.push(memo.get(self, name)?, memo.get(self, value)?) {
-                sorted = false;
+            let (name, value) = (memo.get(self, name)?, memo.get(self, value)?);
+            match &mut unsorted {
+                Some(b) => {
+                    b.set(name, value);
+                }
+                None if !lb.push(name, value) => {
+                    let mut b = lb.build().to_builder();
+                    b.set(name, value);
+                    unsorted = Some(b);
+                }
+                None => {}
             }
         }
-        let labels = if sorted {
-            lb.build()
-        } else {
-            let mut d = pairs;
-            let mut b = LabelsBuilder::new();
-            for _ in 0..n {
-                let name = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
-                let value = d.uvarint_u32().map_err(|e| self.dec_err(base, &e))?;
-                b.set(self.symbol(name)?, self.symbol(value)?);
-            }
-            b.build()
+        let labels = match unsorted {
+            Some(mut b) => b.build(),
+            None => lb.build(),
         };
         let k = d.uvarint().map_err(|e| self.dec_err(base, &e))?;
         let mut prev_maxt = 0i64;
