@@ -153,6 +153,7 @@ mod funcs;
 mod functions;
 pub mod fuzzing;
 mod go;
+pub mod helpers;
 mod hist;
 mod info;
 mod lexer;

@@ -266,11 +266,9 @@ impl<'a> Evaluator<'a> {
             }
             *lock(&share.result) = Some(part);
         };
-        let (slots, mine) = rayon::in_place_scope(|scope| {
-            for k in 1..threads {
-                let run_share = &run_share;
-                scope.spawn(move |_| run_share(k));
-            }
+        let run_share = &run_share;
+        let jobs = (1..threads).map(|k| move || run_share(k));
+        let (slots, mine) = crate::helpers::with_helpers(jobs, || {
             let mut slots: Vec<Slot<T>> = Vec::new();
             let mut mine: Result<(), EvalError> = Ok(());
             for series in next.into_iter().chain(set.by_ref()) {

@@ -581,9 +581,10 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value) {
 const PARALLEL_POINTS: usize = 20_000;
 
 /// Writes matrix series, comma-separated. A large answer is cut in two halves of about
-/// as many points: rayon's pool writes the second into its own buffer while this thread
-/// writes the first, and it is then appended. If no pool thread has started on it by
-/// then (the pool is busy), this thread writes it too, rather than wait.
+/// as many points: a helper thread (promql's `with_helpers`) writes the second into its
+/// own buffer while this thread writes the first, and it is then appended. If no helper
+/// has started on it by then (the pool is busy), this thread writes it too, rather than
+/// wait.
 fn write_series_list(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
     let points = |s: &promlite_promql::Series| s.floats.len() + s.histograms.len();
     let total: usize = series.iter().map(points).sum();
@@ -600,14 +601,14 @@ fn write_series_list(out: &mut Vec<u8>, series: &[promlite_promql::Series]) {
     let (first, second) = series.split_at(half);
     let claimed = AtomicBool::new(false);
     let rest: Mutex<Option<Vec<u8>>> = Mutex::new(None);
-    rayon::in_place_scope(|scope| {
-        scope.spawn(|_| {
-            if !claimed.swap(true, Ordering::AcqRel) {
-                let mut text = Vec::with_capacity(crate::api::series_size_hint(second));
-                write_series_seq(&mut text, second);
-                *rest.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
-            }
-        });
+    let job = || {
+        if !claimed.swap(true, Ordering::AcqRel) {
+            let mut text = Vec::with_capacity(crate::api::series_size_hint(second));
+            write_series_seq(&mut text, second);
+            *rest.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+        }
+    };
+    promlite_promql::helpers::with_helpers([job], || {
         write_series_seq(out, first);
         if !claimed.swap(true, Ordering::AcqRel) {
             out.push(b',');
