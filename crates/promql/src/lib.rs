@@ -96,7 +96,8 @@
 //!   remaining series by label hash, since storage series are not `Send`. What each
 //!   series produced (points, annotations, sample counts, errors) is then applied in
 //!   selection order, so answers, warnings, the sample limit and errors are the serial
-//!   ones; small queries never start a thread.
+//!   ones; small queries never start a thread. A helper that the kernel starts on its
+//!   caller's CPU moves itself to another ([`helpers`]).
 //! - **Nesting is bounded** at [`MAX_DEPTH`] levels ("expression too deeply nested"), so
 //!   no input can overflow the stack; every loop consumes input, so none can hang.
 //!
