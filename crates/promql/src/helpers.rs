@@ -15,6 +15,18 @@
 ///
 /// A job may not start before `mine` ends (the pool is busy); whoever waits for its
 /// result must then do it itself, as `par.rs` and the JSON writer do, rather than wait.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// let sum = AtomicU64::new(0);
+/// let sum = &sum;
+/// let jobs = (1..=3).map(|i| move || {
+///     sum.fetch_add(i, Ordering::Relaxed);
+/// });
+/// let mine = promlite_promql::helpers::with_helpers(jobs, || 10);
+/// assert_eq!(mine + sum.load(Ordering::Relaxed), 16);
+/// ```
 pub fn with_helpers<'s, J, R>(jobs: impl IntoIterator<Item = J>, mine: impl FnOnce() -> R) -> R
 where
     J: FnOnce() + Send + 's,
@@ -38,18 +50,25 @@ fn current_cpu() -> Option<usize> {
 /// Runs `f`, first moving this thread off CPU `avoid` if it runs there and may run
 /// elsewhere, and restoring its affinity afterwards.
 fn away_from<R>(avoid: Option<usize>, f: impl FnOnce() -> R) -> R {
-    let moved = avoid.and_then(|cpu| {
+    let _moved = Restore(avoid.and_then(|cpu| {
         if imp::current_cpu() == Some(cpu) {
             imp::exclude(cpu)
         } else {
             None
         }
-    });
-    let r = f();
-    if let Some(saved) = moved {
-        imp::restore(&saved);
+    }));
+    f()
+}
+
+/// Puts a saved affinity back when dropped, also when the job panics.
+struct Restore(Option<imp::Saved>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            imp::restore(saved);
+        }
     }
-    r
 }
 
 #[cfg(target_os = "linux")]
