@@ -32,11 +32,22 @@ fn free_port() -> u16 {
 
 /// A configuration scraping the server itself every second, so tests need not wait 15s.
 fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    write_config_under(dir, port, "")
+}
+
+/// [`write_config`] for a server that serves under `prefix` (such as `/prom`), where its
+/// own metrics are too.
+fn write_config_under(dir: &Path, port: u16, prefix: &str) -> std::path::PathBuf {
+    let metrics_path = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("    metrics_path: {prefix}/metrics\n")
+    };
     let path = dir.join("prometheus.yml");
     std::fs::write(
         &path,
         format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite\n{metrics_path}    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
         ),
     )
     .unwrap();
@@ -44,6 +55,11 @@ fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
 }
 
 fn start(data: &Path, port: u16, extra: &[String]) -> Server {
+    start_under(data, port, extra, "")
+}
+
+/// [`start`] for a server that serves under `prefix`, where its readiness is asked.
+fn start_under(data: &Path, port: u16, extra: &[String], prefix: &str) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_promlite"))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg(format!("--storage.tsdb.path={}", data.display()))
@@ -53,8 +69,9 @@ fn start(data: &Path, port: u16, extra: &[String]) -> Server {
         .spawn()
         .unwrap();
     let server = Server { child, port };
+    let ready = format!("{prefix}/-/ready");
     wait_for(Duration::from_secs(30), || {
-        http(port, "GET", "/-/ready").is_some_and(|(code, _)| code == 200)
+        http(port, "GET", &ready).is_some_and(|(code, _)| code == 200)
     });
     server
 }
@@ -438,30 +455,16 @@ fn an_external_url_path_prefixes_every_route() {
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: promlite\n    metrics_path: /prom/metrics\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_promlite"))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.external-url=http://127.0.0.1:{port}/prom/"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server { child, port };
-    wait_for(Duration::from_secs(30), || {
-        http(port, "GET", "/prom/-/ready").is_some_and(|(code, _)| code == 200)
-    });
+    let config = write_config_under(dir.path(), port, "/prom");
+    let _server = start_under(
+        &dir.path().join("data"),
+        port,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--web.external-url=http://127.0.0.1:{port}/prom/"),
+        ],
+        "/prom",
+    );
     assert_eq!(http(port, "GET", "/-/ready").map(|r| r.0), Some(404));
     let (_, flags) = api(port, "/prom/api/v1/status/flags");
     assert_eq!(flags["data"]["web.route-prefix"], "/prom", "{flags}");

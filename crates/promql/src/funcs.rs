@@ -372,23 +372,18 @@ fn float_rate(
             }
         }
     }
-    let mut to_start = (first.t - range_start) as f64 / 1000.0;
     let to_end = (range_end - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let avg = sampled / n_minus_one as f64;
     let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    if is_counter {
-        let mut to_zero = to_start;
-        if result > 0.0 && first.f >= 0.0 {
-            to_zero = sampled * (first.f / result);
-        }
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
+    let to_zero =
+        (is_counter && result > 0.0 && first.f >= 0.0).then(|| sampled * (first.f / result));
+    let to_start = start_gap(
+        (first.t - range_start) as f64 / 1000.0,
+        threshold,
+        avg,
+        to_zero,
+    );
     let factor = extrapolation(
         sampled,
         to_start,
@@ -461,6 +456,23 @@ fn float_rate_steps(
         }
     }
     window_samples
+}
+
+/// How far [`extrapolation`] reaches before the window's first sample, from `to_start`,
+/// the gap to the range's start: half the average interval `avg` when the gap exceeds
+/// `threshold`, and no further than `to_zero`, where a counter would have been zero.
+/// Shared by [`float_rate`] and [`extrapolated_rate`].
+#[inline]
+fn start_gap(to_start: f64, threshold: f64, avg: f64, to_zero: Option<f64>) -> f64 {
+    let to_start = if to_start >= threshold {
+        avg / 2.0
+    } else {
+        to_start
+    };
+    match to_zero {
+        Some(z) if z < to_start => z,
+        _ => to_start,
+    }
 }
 
 /// The factor that extrapolates a window's change to its whole range, shared by
@@ -560,25 +572,21 @@ fn extrapolated_rate(w: &Window<'_>, c: &mut RangeCtx<'_>, is_counter: bool, is_
         }
     } else if n_minus_one == 0 {
         return None;
-    } else if is_counter {
-        if to_start >= threshold {
-            to_start = avg / 2.0;
-        }
-        let mut to_zero = to_start;
-        if result_f > 0.0 && !w.floats.is_empty() && w.floats[0].f >= 0.0 {
-            to_zero = sampled * (w.floats[0].f / result_f);
+    } else {
+        let to_zero = if !is_counter {
+            None
+        } else if result_f > 0.0 && !w.floats.is_empty() && w.floats[0].f >= 0.0 {
+            Some(sampled * (w.floats[0].f / result_f))
         } else if let Some(h) = &result_h
             && h.count > 0.0
             && !w.hists.is_empty()
             && w.hists[0].h.count >= 0.0
         {
-            to_zero = sampled * (w.hists[0].h.count / h.count);
-        }
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    } else if to_start >= threshold {
-        to_start = avg / 2.0;
+            Some(sampled * (w.hists[0].h.count / h.count))
+        } else {
+            None
+        };
+        to_start = start_gap(to_start, threshold, avg, to_zero);
     }
     let factor = extrapolation(
         sampled,
