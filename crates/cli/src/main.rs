@@ -1,6 +1,7 @@
 //! The `promlite` binary: the server (the default command) and promtool-style tools.
 
 mod check;
+mod malloc;
 mod query;
 mod server;
 mod test;

@@ -14,7 +14,7 @@ use promlite::Monitor;
 use promlite_discovery::PromDuration;
 use promlite_promql::EngineOptions;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// The server's flags, named as Prometheus's.
 #[derive(Args, Debug, Clone)]
@@ -194,6 +194,8 @@ impl ServerArgs {
 
 /// Runs the server until a signal or `/-/quit` stops it.
 pub(crate) fn run(args: ServerArgs) -> ExitCode {
+    // Before any thread starts: see `malloc.rs`.
+    let tuned = crate::malloc::tune();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A second initialisation (tests calling `run` twice) keeps the first subscriber.
@@ -202,6 +204,9 @@ pub(crate) fn run(args: ServerArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    if tuned {
+        debug!("malloc's trim and mmap thresholds set to 32 MiB");
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
