@@ -45,6 +45,7 @@ mod metadata;
 mod names;
 mod quote;
 mod re2;
+pub mod time;
 pub mod value;
 
 pub use error::Error;

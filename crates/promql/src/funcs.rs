@@ -2276,7 +2276,7 @@ fn date_part(name: &str, secs: f64) -> f64 {
     let secs = secs as i64;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = promlite_model::time::civil_from_days(days);
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     match name {
         "hour" => (sod / 3600) as f64,
@@ -2302,19 +2302,6 @@ fn date_part(name: &str, secs: f64) -> f64 {
             n as f64
         }
     }
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix, EvalError> {

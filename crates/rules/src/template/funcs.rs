@@ -618,16 +618,8 @@ fn seconds_to_nanos(v: f64) -> Result<i64, String> {
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let (y, m, d) = promlite_model::time::civil_from_days(z);
+    (y, m as u32, d as u32)
 }
 
 /// Splits nanoseconds since the epoch into date, time of day and fraction.
