@@ -50,6 +50,7 @@ pub(crate) struct ServeOptions {
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) flags: BTreeMap<String, String>,
     pub(crate) remote_write_limits: [usize; 3],
+    pub(crate) cors_origin: Option<String>,
 }
 
 #[cfg(feature = "web")]
@@ -344,6 +345,15 @@ impl MonitorBuilder {
         self
     }
 
+    /// `--web.cors.origin`: the origins whose scripts may read the API's answers, a
+    /// pattern that must match a request's whole `Origin` header. Prometheus's default,
+    /// `.*`, allows any. A pattern that does not compile makes starting fail.
+    #[cfg(feature = "web")]
+    pub fn cors_origin(mut self, pattern: impl Into<String>) -> Self {
+        self.serve_options().cors_origin = Some(pattern.into());
+        self
+    }
+
     /// The command-line flags `/api/v1/status/flags` shows.
     #[cfg(feature = "web")]
     pub fn flags(mut self, flags: BTreeMap<String, String>) -> Self {
@@ -364,6 +374,7 @@ impl MonitorBuilder {
             query_timeout: Some(Duration::from_mins(2)),
             flags: BTreeMap::new(),
             remote_write_limits: [0; 3],
+            cors_origin: None,
         })
     }
 

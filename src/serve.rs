@@ -248,6 +248,11 @@ pub(crate) fn serve(
         }
     };
     let retention = promlite_discovery::PromDuration::from(retention).to_string();
+    let cors_origin = match &opts.cors_origin {
+        None => None,
+        Some(p) => promlite_web::cors_origin(p)
+            .map_err(|e| Error::Setup(format!("could not compile CORS regex string {p:?}: {e}")))?,
+    };
     let options = WebOptions {
         engine: monitor.engine().options().clone(),
         query_timeout: opts.query_timeout.filter(|d| !d.is_zero()),
@@ -257,12 +262,18 @@ pub(crate) fn serve(
         flags: opts.flags.clone(),
         build_info: BuildInfo::default(),
         start_time: started,
-        // Prometheus shows both limits as "15d or 512MiB".
+        // Prometheus shows both limits as "15d or 512MiB", and a size limit alone (no
+        // time limit) as "512MiB".
         storage_retention: match b.retention_size {
-            Some(size) => format!("{retention} or {}", promlite_scrape::ByteSize(size)),
+            Some(size) if retention == "0s" => promlite_scrape::ByteSize(size).go_base2(),
+            Some(size) => format!(
+                "{retention} or {}",
+                promlite_scrape::ByteSize(size).go_base2()
+            ),
             None => retention,
         },
         route_prefix: opts.prefix(),
+        cors_origin,
     };
     let core = Arc::clone(&monitor.core);
     let mut web = Web::new(Arc::clone(&monitor.queryable), options)

@@ -1,6 +1,8 @@
 //! The `promlite` binary: the server (the default command) and promtool-style tools.
 
 mod check;
+mod compat_flags;
+mod log;
 mod malloc;
 mod query;
 mod server;
@@ -25,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the monitoring server (the default command).
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Check files for problems, like `promtool check`.
     #[command(subcommand)]
     Check(check::CheckCommand),
@@ -47,7 +49,7 @@ fn main() -> ExitCode {
         Some(Command::Tsdb(c)) => tsdb::run(c),
         Some(Command::Query(c)) => query::run(c),
         Some(Command::Test(c)) => test::run(c),
-        Some(Command::Server(args)) => server::run(args),
+        Some(Command::Server(args)) => server::run(*args),
         None => server::run(cli.server),
     }
 }

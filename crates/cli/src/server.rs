@@ -18,6 +18,8 @@ use tracing::{debug, error, info, warn};
 
 /// The server's flags, named as Prometheus's.
 #[derive(Args, Debug, Clone)]
+// Boolean flags and their `--no-` negations.
+#[allow(clippy::struct_excessive_bools)]
 pub(crate) struct ServerArgs {
     /// Prometheus configuration file; without it, promlite scrapes only itself.
     #[arg(long = "config.file", value_name = "PATH")]
@@ -29,13 +31,14 @@ pub(crate) struct ServerArgs {
         default_value = "data/"
     )]
     storage_path: PathBuf,
-    /// How long to retain samples in storage.
-    #[arg(
-        long = "storage.tsdb.retention.time",
-        value_name = "DURATION",
-        default_value = "15d"
-    )]
-    retention_time: PromDuration,
+    /// How long to retain samples in storage. Without it (and without
+    /// --storage.tsdb.retention.size) samples are kept 15 days; with only a size limit,
+    /// as long as they fit, as in Prometheus.
+    #[arg(long = "storage.tsdb.retention.time", value_name = "DURATION")]
+    retention_time: Option<PromDuration>,
+    /// Deprecated: --storage.tsdb.retention.time, which wins when both are given.
+    #[arg(long = "storage.tsdb.retention", value_name = "DURATION", hide = true)]
+    retention_deprecated: Option<PromDuration>,
     /// Maximum number of bytes the blocks may use (`512MB`, `10GB`; units are powers of
     /// 1024). 0: no limit.
     #[arg(
@@ -65,14 +68,46 @@ pub(crate) struct ServerArgs {
     #[arg(long = "web.config.file", value_name = "PATH")]
     web_config_file: Option<PathBuf>,
     /// Enable shutdown and reload via HTTP request.
-    #[arg(long = "web.enable-lifecycle")]
+    #[arg(long = "web.enable-lifecycle", overrides_with = "no_enable_lifecycle")]
     enable_lifecycle: bool,
+    /// `--no-web.enable-lifecycle`, kingpin's negation of a boolean flag (the last of
+    /// the two wins); as for the other boolean flags.
+    #[arg(
+        long = "no-web.enable-lifecycle",
+        hide = true,
+        overrides_with = "enable_lifecycle"
+    )]
+    no_enable_lifecycle: bool,
     /// Enable API endpoints for admin control actions.
-    #[arg(long = "web.enable-admin-api")]
+    #[arg(long = "web.enable-admin-api", overrides_with = "no_enable_admin_api")]
     enable_admin_api: bool,
+    #[arg(
+        long = "no-web.enable-admin-api",
+        hide = true,
+        overrides_with = "enable_admin_api"
+    )]
+    no_enable_admin_api: bool,
     /// Enable the remote-write receiver at `/api/v1/write`.
-    #[arg(long = "web.enable-remote-write-receiver")]
+    #[arg(
+        long = "web.enable-remote-write-receiver",
+        overrides_with = "no_enable_remote_write_receiver"
+    )]
     enable_remote_write_receiver: bool,
+    #[arg(
+        long = "no-web.enable-remote-write-receiver",
+        hide = true,
+        overrides_with = "enable_remote_write_receiver"
+    )]
+    no_enable_remote_write_receiver: bool,
+    /// Regex for CORS origin, fully anchored: the origins whose scripts may read the
+    /// API's answers (`.*`: any).
+    #[arg(
+        long = "web.cors.origin",
+        value_name = "REGEX",
+        default_value = ".*",
+        value_parser = cors_pattern
+    )]
+    cors_origin: String,
     /// Most labels a series sent to the remote-write receiver may have (0: no limit).
     /// promlite's own flag: Prometheus's receiver has no such limits.
     #[arg(
@@ -117,6 +152,33 @@ pub(crate) struct ServerArgs {
     /// warning, as Prometheus does with names it does not know.
     #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
     enable_feature: Vec<String>,
+    /// Only log messages with the given severity or above (RUST_LOG, when set, wins).
+    #[arg(
+        long = "log.level",
+        value_name = "LEVEL",
+        default_value = "info",
+        value_parser = ["debug", "info", "warn", "error"]
+    )]
+    log_level: String,
+    /// Output format of log messages: logfmt (Prometheus's `ts=… level=… msg=…` lines)
+    /// or json (one object per line).
+    #[arg(
+        long = "log.format",
+        value_name = "FORMAT",
+        default_value = "logfmt",
+        value_parser = ["logfmt", "json"]
+    )]
+    log_format: String,
+    /// Prometheus's other server flags, accepted and not used (`compat_flags.rs`).
+    #[command(flatten)]
+    accepted: crate::compat_flags::Accepted,
+}
+
+/// Checks a `--web.cors.origin` pattern, keeping it as given.
+fn cors_pattern(s: &str) -> Result<String, String> {
+    promlite_web::cors_origin(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 impl ServerArgs {
@@ -132,11 +194,15 @@ impl ServerArgs {
             ("storage.tsdb.path", self.storage_path.display().to_string()),
             (
                 "storage.tsdb.retention.time",
-                self.retention_time.to_string(),
+                self.retention_time.unwrap_or_default().to_string(),
+            ),
+            (
+                "storage.tsdb.retention",
+                self.retention_deprecated.unwrap_or_default().to_string(),
             ),
             (
                 "storage.tsdb.retention.size",
-                self.retention_size.to_string(),
+                self.retention_size.go_base2(),
             ),
             (
                 "web.external-url",
@@ -185,8 +251,12 @@ impl ServerArgs {
                 self.query_lookback_delta.to_string(),
             ),
             ("enable-feature", self.enable_feature.join(",")),
+            ("web.cors.origin", self.cors_origin.clone()),
+            ("log.level", self.log_level.clone()),
+            ("log.format", self.log_format.clone()),
         ]
         .into_iter()
+        .chain(self.accepted.all())
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }
@@ -196,13 +266,19 @@ impl ServerArgs {
 pub(crate) fn run(args: ServerArgs) -> ExitCode {
     // Before any thread starts: see `malloc.rs`.
     let tuned = crate::malloc::tune();
+    // --log.level, unless RUST_LOG says more.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
+    let format = if args.log_format == "json" {
+        crate::log::Format::Json
+    } else {
+        crate::log::Format::Logfmt
+    };
     // A second initialisation (tests calling `run` twice) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .event_format(crate::log::GoKit(format))
         .try_init();
     if tuned {
         debug!("malloc's trim and mmap thresholds set to 32 MiB");
@@ -242,9 +318,16 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
             warn!(option = %f, "Unknown option for --enable-feature");
         }
     }
+    for (name, value) in args.accepted.given() {
+        warn!(
+            flag = %format!("--{name}"),
+            value,
+            "Flag accepted for Prometheus command lines; promlite does not use it"
+        );
+    }
     let mut b = Monitor::builder()
         .data_dir(&args.storage_path)
-        .retention(Duration::from(args.retention_time))
+        .retention(retention(args))
         .retention_size(args.retention_size.0)
         .engine_options(
             EngineOptions::new()
@@ -262,6 +345,7 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
             args.rw_label_value_length_limit,
         )
         .query_timeout((!query_timeout.is_zero()).then_some(query_timeout))
+        .cors_origin(&args.cors_origin)
         .flags(args.flag_map());
     if let Some(p) = &args.config_file {
         b = b.config_file(p);
@@ -276,6 +360,31 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         b = b.external_url(u);
     }
     b
+}
+
+/// The time retention, as Prometheus 2.42 decides it: --storage.tsdb.retention.time,
+/// else the deprecated --storage.tsdb.retention (with a warning), else 15 days unless a
+/// size limit is set, in which case samples are kept for as long as they fit (zero: no
+/// time limit).
+fn retention(args: &ServerArgs) -> Duration {
+    let given = |d: Option<PromDuration>| d.map(Duration::from).filter(|d| !d.is_zero());
+    if args.retention_deprecated.is_some() {
+        warn!(
+            deprecation_notice = "'storage.tsdb.retention' flag is deprecated use 'storage.tsdb.retention.time' instead."
+        );
+    }
+    if let Some(d) = given(args.retention_time).or(given(args.retention_deprecated)) {
+        return d;
+    }
+    if args.retention_size.0 > 0 {
+        return Duration::ZERO;
+    }
+    let default = Duration::from_hours(15 * 24);
+    info!(
+        duration = %PromDuration::from(default),
+        "No time or size retention was set so using the default time retention"
+    );
+    default
 }
 
 async fn serve(args: ServerArgs) -> promlite::Result<()> {

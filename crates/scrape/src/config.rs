@@ -3,7 +3,7 @@
 //! share.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -97,6 +97,38 @@ impl FromStr for ByteSize {
                 .ok_or_else(|| format!("units: overflow in {s}"))?;
         }
         Ok(ByteSize(total))
+    }
+}
+
+impl ByteSize {
+    /// The size as Go's `units.Base2Bytes` prints it, which is how Prometheus shows
+    /// `--storage.tsdb.retention.size` in its flags and runtime information: each
+    /// power-of-1024 unit that divides into it, largest first (`1GiB512MiB`), `0B` for
+    /// zero.
+    ///
+    /// ```
+    /// use promlite_scrape::ByteSize;
+    /// assert_eq!(ByteSize(1 << 30).go_base2(), "1GiB");
+    /// assert_eq!(ByteSize(1536 << 20).go_base2(), "1GiB512MiB");
+    /// assert_eq!(ByteSize(1030).go_base2(), "1KiB6B");
+    /// assert_eq!(ByteSize(0).go_base2(), "0B");
+    /// ```
+    #[must_use]
+    pub fn go_base2(&self) -> String {
+        const UNITS: [&str; 7] = ["EiB", "PiB", "TiB", "GiB", "MiB", "KiB", "B"];
+        let mut n = self.0;
+        let mut out = String::new();
+        for (i, unit) in UNITS.iter().enumerate() {
+            let scale = 1u64 << (10 * (UNITS.len() - 1 - i));
+            if n >= scale {
+                let _ = write!(out, "{}{unit}", n / scale);
+                n %= scale;
+            }
+        }
+        if out.is_empty() {
+            out.push_str("0B");
+        }
+        out
     }
 }
 

@@ -20,6 +20,7 @@ use promlite_promql::{CancelToken, DurationValue, Engine, Expr, QueryResult, Val
 use promlite_storage::Queryable;
 
 use crate::Web;
+use crate::cors;
 use crate::error::{ApiError, ErrorType};
 use crate::json::{
     format_float, result_type, write_labels, write_str, write_str_array, write_value,
@@ -122,7 +123,13 @@ where
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let form = Form::parse(query.as_deref(), is_form.then_some(&body[..]));
-    respond(f(web, form).await)
+    // The answer of a request that names its origin carries the CORS headers.
+    let cors = headers.contains_key(header::ORIGIN).then(|| web.clone());
+    let mut resp = respond(f(web, form).await);
+    if let Some(web) = cors {
+        cors::apply(&web, headers, &mut resp);
+    }
+    resp
 }
 
 /// The largest request body the API reads: Go's limit on a parsed form (10 MiB), which
@@ -150,7 +157,11 @@ macro_rules! endpoint {
         ) -> Response {
             match body {
                 Ok(body) => handle(web, q, &headers, &body, $f).await,
-                Err(e) => body_rejected(&e),
+                Err(e) => {
+                    let mut resp = body_rejected(&e);
+                    cors::apply(&web, &headers, &mut resp);
+                    resp
+                }
             }
         }
     };
@@ -189,7 +200,11 @@ async fn label_values_h(
 ) -> Response {
     let body = match body {
         Ok(b) => b,
-        Err(e) => return body_rejected(&e),
+        Err(e) => {
+            let mut resp = body_rejected(&e);
+            cors::apply(&web, &headers, &mut resp);
+            return resp;
+        }
     };
     handle(web, q, &headers, &body, |web, form| {
         label_values(web, form, name)
@@ -197,53 +212,104 @@ async fn label_values_h(
     .await
 }
 
-/// The API routes.
+/// The API routes. Each also answers a CORS preflight (`OPTIONS`; see `cors.rs`).
 pub(crate) fn routes(web: Web) -> Router {
     Router::new()
-        .route("/api/v1/query", get(query_h).post(query_h))
+        .route(
+            "/api/v1/query",
+            get(query_h).post(query_h).options(cors::preflight),
+        )
         .route(
             "/api/v1/query_range",
-            get(query_range_h).post(query_range_h),
+            get(query_range_h)
+                .post(query_range_h)
+                .options(cors::preflight),
         )
-        .route("/api/v1/series", get(series_h).post(series_h))
-        .route("/api/v1/labels", get(labels_h).post(labels_h))
-        .route("/api/v1/label/{name}/values", get(label_values_h))
-        .route("/api/v1/targets", get(targets_h))
-        .route("/api/v1/metadata", get(metadata_h))
-        .route("/api/v1/status/buildinfo", get(buildinfo_h))
-        .route("/api/v1/status/flags", get(flags_h))
-        .route("/api/v1/status/config", get(config_h))
-        .route("/api/v1/status/runtimeinfo", get(runtimeinfo_h))
-        .route("/api/v1/status/tsdb", get(tsdb_status_h))
-        .route("/api/v1/rules", get(rules_h))
+        .route(
+            "/api/v1/series",
+            get(series_h).post(series_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/labels",
+            get(labels_h).post(labels_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/label/{name}/values",
+            get(label_values_h).options(cors::preflight),
+        )
+        .route("/api/v1/targets", get(targets_h).options(cors::preflight))
+        .route("/api/v1/metadata", get(metadata_h).options(cors::preflight))
+        .route(
+            "/api/v1/status/buildinfo",
+            get(buildinfo_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/status/flags",
+            get(flags_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/status/config",
+            get(config_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/status/runtimeinfo",
+            get(runtimeinfo_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/status/tsdb",
+            get(tsdb_status_h).options(cors::preflight),
+        )
+        .route("/api/v1/rules", get(rules_h).options(cors::preflight))
         .route(
             "/api/v1/parse_query",
-            get(parse_query_h).post(parse_query_h),
+            get(parse_query_h)
+                .post(parse_query_h)
+                .options(cors::preflight),
         )
-        .route("/api/v1/alerts", get(alerts_h))
-        .route("/api/v1/targets/metadata", get(target_metadata_h))
-        .route("/api/v1/targets/relabel_steps", get(relabel_steps_h))
+        .route("/api/v1/alerts", get(alerts_h).options(cors::preflight))
+        .route(
+            "/api/v1/targets/metadata",
+            get(target_metadata_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/targets/relabel_steps",
+            get(relabel_steps_h).options(cors::preflight),
+        )
         .route(
             "/api/v1/query_exemplars",
-            get(query_exemplars_h).post(query_exemplars_h),
+            get(query_exemplars_h)
+                .post(query_exemplars_h)
+                .options(cors::preflight),
         )
-        .route("/api/v1/status/walreplay", get(walreplay_h))
-        .route("/api/v1/alertmanagers", get(alertmanagers_h))
+        .route(
+            "/api/v1/status/walreplay",
+            get(walreplay_h).options(cors::preflight),
+        )
+        .route(
+            "/api/v1/alertmanagers",
+            get(alertmanagers_h).options(cors::preflight),
+        )
         .route(
             "/api/v1/format_query",
-            get(format_query_h).post(format_query_h),
+            get(format_query_h)
+                .post(format_query_h)
+                .options(cors::preflight),
         )
         .route(
             "/api/v1/admin/tsdb/delete_series",
-            post(delete_series_h).put(delete_series_h),
+            post(delete_series_h)
+                .put(delete_series_h)
+                .options(cors::preflight),
         )
         .route(
             "/api/v1/admin/tsdb/snapshot",
-            post(snapshot_h).put(snapshot_h),
+            post(snapshot_h).put(snapshot_h).options(cors::preflight),
         )
         .route(
             "/api/v1/admin/tsdb/clean_tombstones",
-            post(clean_tombstones_h).put(clean_tombstones_h),
+            post(clean_tombstones_h)
+                .put(clean_tombstones_h)
+                .options(cors::preflight),
         )
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(web)

@@ -80,6 +80,7 @@
 
 mod api;
 mod ast_json;
+mod cors;
 mod error;
 mod federate;
 mod json;
@@ -106,6 +107,7 @@ use promlite_promql::{Engine, EngineOptions};
 use promlite_scrape::{DroppedTarget, ScrapeManager, Target};
 use promlite_storage::Queryable;
 
+pub use cors::cors_origin;
 pub use error::Error;
 pub use rules::{
     AlertState, AlertStatus, AlertmanagerStatus, ManagedRules, RuleGroupStatus, RuleHealth,
@@ -346,6 +348,10 @@ pub struct WebOptions {
     /// serves `/prometheus/api/v1/query` and redirects `/` to `/prometheus`. See
     /// [`route_prefix`].
     pub route_prefix: String,
+    /// `--web.cors.origin`: the origins whose scripts may read the API's answers
+    /// (compiled with [`cors_origin`]). `None`, Prometheus's default pattern `.*`,
+    /// allows any origin.
+    pub cors_origin: Option<regex::Regex>,
 }
 
 /// The path of an external URL (`--web.external-url`), the default route prefix: `/`
@@ -379,6 +385,7 @@ impl Default for WebOptions {
             start_time: SystemTime::now(),
             storage_retention: String::new(),
             route_prefix: String::new(),
+            cors_origin: None,
         }
     }
 }

@@ -102,7 +102,8 @@ async fn read(State(web): State<Web>, body: Result<Bytes, BytesRejection>) -> Re
     }
 }
 
-/// The remote-write and remote-read routes.
+/// The remote-write and remote-read routes. Their answers carry no CORS headers, as in
+/// Prometheus, but a preflight is answered as for the rest of the API.
 pub(crate) fn routes(web: Web) -> Router {
     // Bodies up to the receiver's own limit on a decoded request (32 MiB by default, as
     // Prometheus) reach it; axum's default of 2 MiB would refuse large batches.
@@ -110,13 +111,17 @@ pub(crate) fn routes(web: Web) -> Router {
     Router::new()
         .route(
             "/api/v1/write",
-            post(write).layer(DefaultBodyLimit::max(write_limit)),
+            post(write)
+                .layer(DefaultBodyLimit::max(write_limit))
+                .options(crate::cors::preflight),
         )
         .route(
             "/api/v1/read",
-            post(read).layer(DefaultBodyLimit::max(
-                promlite_remote::codec::DEFAULT_MAX_BODY_BYTES,
-            )),
+            post(read)
+                .layer(DefaultBodyLimit::max(
+                    promlite_remote::codec::DEFAULT_MAX_BODY_BYTES,
+                ))
+                .options(crate::cors::preflight),
         )
         .with_state(web)
 }
