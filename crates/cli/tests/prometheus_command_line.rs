@@ -6,10 +6,31 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{free_port, http, spawn, spawn_logged, wait_for};
+
+/// Starts promlite in `dir` (an empty configuration, data in `dir/data`, a free port)
+/// with `flags`, its standard error in `dir/log`, and waits until it is ready.
+fn start(dir: &Path, flags: &[&str]) -> (common::Proc, u16, PathBuf) {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
+    let port = free_port();
+    let log = dir.join("log");
+    let mut args = vec![
+        "--config.file".to_owned(),
+        config.display().to_string(),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    args.extend(flags.iter().map(|f| (*f).to_owned()));
+    let p = spawn_logged(Path::new(env!("CARGO_BIN_EXE_promlite")), &args, &log);
+    wait_for(Duration::from_mins(1), || {
+        http(port, "/-/ready").is_some_and(|(c, _)| c == 200)
+    });
+    (p, port, log)
+}
 
 /// The flags of a typical Prometheus deployment (systemd units, docker-compose files,
 /// the Prometheus Operator with a Thanos sidecar) that promlite does not act on,
@@ -17,35 +38,23 @@ use common::{free_port, http, spawn, spawn_logged, wait_for};
 #[test]
 fn a_prometheus_command_line_starts_promlite() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-    let port = free_port();
-    let log = dir.path().join("log");
-    let _p = spawn_logged(
-        Path::new(env!("CARGO_BIN_EXE_promlite")),
+    let (_p, port, log) = start(
+        dir.path(),
         &[
-            "--config.file".to_owned(),
-            config.display().to_string(),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            "--web.console.templates=/etc/prometheus/consoles".to_owned(),
-            "--web.console.libraries=/etc/prometheus/console_libraries".to_owned(),
-            "--web.enable-lifecycle".to_owned(),
-            "--no-web.enable-admin-api".to_owned(),
-            "--web.route-prefix=/".to_owned(),
-            "--storage.tsdb.retention.time=10d".to_owned(),
-            "--storage.tsdb.min-block-duration=2h".to_owned(),
-            "--storage.tsdb.max-block-duration=2h".to_owned(),
-            "--storage.tsdb.wal-compression".to_owned(),
-            "--query.max-concurrency=20".to_owned(),
-            "--log.level=info".to_owned(),
-            "--log.format=logfmt".to_owned(),
-            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--web.console.templates=/etc/prometheus/consoles",
+            "--web.console.libraries=/etc/prometheus/console_libraries",
+            "--web.enable-lifecycle",
+            "--no-web.enable-admin-api",
+            "--web.route-prefix=/",
+            "--storage.tsdb.retention.time=10d",
+            "--storage.tsdb.min-block-duration=2h",
+            "--storage.tsdb.max-block-duration=2h",
+            "--storage.tsdb.wal-compression",
+            "--query.max-concurrency=20",
+            "--log.level=info",
+            "--log.format=logfmt",
         ],
-        &log,
     );
-    wait_for(Duration::from_mins(1), || {
-        http(port, "/-/ready").is_some_and(|(c, _)| c == 200)
-    });
     let (code, flags) = http(port, "/api/v1/status/flags").unwrap();
     assert_eq!(code, 200);
     for pair in [
@@ -82,8 +91,6 @@ fn a_prometheus_command_line_starts_promlite() {
 #[test]
 fn json_logs_and_refused_values() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
     let bin = Path::new(env!("CARGO_BIN_EXE_promlite"));
     // Values are checked as Prometheus checks them, before anything starts.
     for (bad, says) in [
@@ -103,22 +110,10 @@ fn json_logs_and_refused_values() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{bad}: {err}");
     }
-    let port = free_port();
-    let log = dir.path().join("log");
-    let _p = spawn_logged(
-        bin,
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            "--log.format=json".to_owned(),
-            "--storage.tsdb.retention.size=1GB".to_owned(),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        &log,
+    let (_p, port, log) = start(
+        dir.path(),
+        &["--log.format=json", "--storage.tsdb.retention.size=1GB"],
     );
-    wait_for(Duration::from_mins(1), || {
-        http(port, "/-/ready").is_some_and(|(c, _)| c == 200)
-    });
     let text = std::fs::read_to_string(&log).unwrap();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();

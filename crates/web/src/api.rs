@@ -14,7 +14,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use promlite_model::Matcher;
 use promlite_promql::{CancelToken, DurationValue, Engine, Expr, QueryResult, Value};
 use promlite_storage::Queryable;
@@ -214,103 +214,58 @@ async fn label_values_h(
 
 /// The API routes. Each also answers a CORS preflight (`OPTIONS`; see `cors.rs`).
 pub(crate) fn routes(web: Web) -> Router {
-    Router::new()
-        .route(
-            "/api/v1/query",
-            get(query_h).post(query_h).options(cors::preflight),
-        )
-        .route(
+    let endpoints: [(&str, MethodRouter<Web>); 24] = [
+        ("/api/v1/query", get(query_h).post(query_h)),
+        (
             "/api/v1/query_range",
-            get(query_range_h)
-                .post(query_range_h)
-                .options(cors::preflight),
-        )
-        .route(
-            "/api/v1/series",
-            get(series_h).post(series_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/labels",
-            get(labels_h).post(labels_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/label/{name}/values",
-            get(label_values_h).options(cors::preflight),
-        )
-        .route("/api/v1/targets", get(targets_h).options(cors::preflight))
-        .route("/api/v1/metadata", get(metadata_h).options(cors::preflight))
-        .route(
-            "/api/v1/status/buildinfo",
-            get(buildinfo_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/status/flags",
-            get(flags_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/status/config",
-            get(config_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/status/runtimeinfo",
-            get(runtimeinfo_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/status/tsdb",
-            get(tsdb_status_h).options(cors::preflight),
-        )
-        .route("/api/v1/rules", get(rules_h).options(cors::preflight))
-        .route(
+            get(query_range_h).post(query_range_h),
+        ),
+        ("/api/v1/series", get(series_h).post(series_h)),
+        ("/api/v1/labels", get(labels_h).post(labels_h)),
+        ("/api/v1/label/{name}/values", get(label_values_h)),
+        ("/api/v1/targets", get(targets_h)),
+        ("/api/v1/metadata", get(metadata_h)),
+        ("/api/v1/status/buildinfo", get(buildinfo_h)),
+        ("/api/v1/status/flags", get(flags_h)),
+        ("/api/v1/status/config", get(config_h)),
+        ("/api/v1/status/runtimeinfo", get(runtimeinfo_h)),
+        ("/api/v1/status/tsdb", get(tsdb_status_h)),
+        ("/api/v1/rules", get(rules_h)),
+        (
             "/api/v1/parse_query",
-            get(parse_query_h)
-                .post(parse_query_h)
-                .options(cors::preflight),
-        )
-        .route("/api/v1/alerts", get(alerts_h).options(cors::preflight))
-        .route(
-            "/api/v1/targets/metadata",
-            get(target_metadata_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/targets/relabel_steps",
-            get(relabel_steps_h).options(cors::preflight),
-        )
-        .route(
+            get(parse_query_h).post(parse_query_h),
+        ),
+        ("/api/v1/alerts", get(alerts_h)),
+        ("/api/v1/targets/metadata", get(target_metadata_h)),
+        ("/api/v1/targets/relabel_steps", get(relabel_steps_h)),
+        (
             "/api/v1/query_exemplars",
-            get(query_exemplars_h)
-                .post(query_exemplars_h)
-                .options(cors::preflight),
-        )
-        .route(
-            "/api/v1/status/walreplay",
-            get(walreplay_h).options(cors::preflight),
-        )
-        .route(
-            "/api/v1/alertmanagers",
-            get(alertmanagers_h).options(cors::preflight),
-        )
-        .route(
+            get(query_exemplars_h).post(query_exemplars_h),
+        ),
+        ("/api/v1/status/walreplay", get(walreplay_h)),
+        ("/api/v1/alertmanagers", get(alertmanagers_h)),
+        (
             "/api/v1/format_query",
-            get(format_query_h)
-                .post(format_query_h)
-                .options(cors::preflight),
-        )
-        .route(
+            get(format_query_h).post(format_query_h),
+        ),
+        (
             "/api/v1/admin/tsdb/delete_series",
-            post(delete_series_h)
-                .put(delete_series_h)
-                .options(cors::preflight),
-        )
-        .route(
+            post(delete_series_h).put(delete_series_h),
+        ),
+        (
             "/api/v1/admin/tsdb/snapshot",
-            post(snapshot_h).put(snapshot_h).options(cors::preflight),
-        )
-        .route(
+            post(snapshot_h).put(snapshot_h),
+        ),
+        (
             "/api/v1/admin/tsdb/clean_tombstones",
-            post(clean_tombstones_h)
-                .put(clean_tombstones_h)
-                .options(cors::preflight),
-        )
+            post(clean_tombstones_h).put(clean_tombstones_h),
+        ),
+    ];
+    endpoints
+        .into_iter()
+        .fold(Router::new(), |r, (path, methods)| {
+            r.route(path, methods.options(cors::preflight))
+        })
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(web)
 }
