@@ -109,6 +109,7 @@ pub struct MonitorBuilder {
     pub(crate) collect_interval: Option<Duration>,
     pub(crate) on_alert: Option<AlertCallback>,
     pub(crate) engine: EngineOptions,
+    pub(crate) alerting: AlertingOptions,
     pub(crate) compaction_interval: Duration,
     #[cfg(feature = "web")]
     pub(crate) serve: Option<ServeOptions>,
@@ -140,6 +141,7 @@ impl Default for MonitorBuilder {
             collect_interval: None,
             on_alert: None,
             engine: EngineOptions::new(),
+            alerting: AlertingOptions::default(),
             compaction_interval: Duration::from_mins(1),
             #[cfg(feature = "web")]
             serve: None,
@@ -149,6 +151,45 @@ impl Default for MonitorBuilder {
 
 /// How long in-memory storage keeps samples unless told otherwise.
 pub const DEFAULT_MEMORY_RETENTION: Duration = Duration::from_hours(1);
+
+/// How alerts are resent, restored after a restart and queued for Alertmanager:
+/// Prometheus's `--rules.alert.*` and `--alertmanager.notification-queue-capacity`
+/// flags. [`Default`] is Prometheus's defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// let quick = promlite::AlertingOptions {
+///     resend_delay: Duration::from_secs(10),
+///     ..promlite::AlertingOptions::default()
+/// };
+/// let builder = promlite::Monitor::builder().alerting(quick);
+/// # drop(builder);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertingOptions {
+    /// Least time between two sends of a firing alert (`--rules.alert.resend-delay`, 1m).
+    pub resend_delay: Duration,
+    /// The longest outage after which an alert's `for` state is still restored from
+    /// `ALERTS_FOR_STATE` (`--rules.alert.for-outage-tolerance`, 1h).
+    pub for_outage_tolerance: Duration,
+    /// The least `for` time left to an alert restored after an outage
+    /// (`--rules.alert.for-grace-period`, 10m).
+    pub for_grace_period: Duration,
+    /// Alerts waiting for Alertmanager at most; the oldest are dropped beyond
+    /// (`--alertmanager.notification-queue-capacity`, 10,000).
+    pub notification_queue_capacity: usize,
+}
+
+impl Default for AlertingOptions {
+    fn default() -> Self {
+        AlertingOptions {
+            resend_delay: Duration::from_mins(1),
+            for_outage_tolerance: Duration::from_hours(1),
+            for_grace_period: Duration::from_mins(10),
+            notification_queue_capacity: 10_000,
+        }
+    }
+}
 
 impl MonitorBuilder {
     /// Keep samples in memory only (the default), for [`retention`](Self::retention)
@@ -256,6 +297,12 @@ impl MonitorBuilder {
     /// PromQL engine settings: lookback delta, sample limit, timeout and the rest.
     pub fn engine_options(mut self, opts: EngineOptions) -> Self {
         self.engine = opts;
+        self
+    }
+
+    /// How alerts are resent, restored and queued (Prometheus's defaults unless set).
+    pub fn alerting(mut self, opts: AlertingOptions) -> Self {
+        self.alerting = opts;
         self
     }
 

@@ -599,8 +599,11 @@ impl Monitor {
         // Rules evaluate with the query engine's settings; their alerts go to the
         // notifier (and the program's callback). External labels, alert relabeling and
         // the rule defaults are set from the configuration by `Core::apply`.
-        let notifier = promlite_rules::Notifier::new(promlite_rules::NotifierOptions::default())
-            .map_err(|e| Error::Setup(format!("notifier: {e}")))?;
+        let notifier = promlite_rules::Notifier::new(promlite_rules::NotifierOptions {
+            queue_capacity: b.alerting.notification_queue_capacity,
+            ..promlite_rules::NotifierOptions::default()
+        })
+        .map_err(|e| Error::Setup(format!("notifier: {e}")))?;
         let engine = Engine::new(b.engine.clone());
         let mut eval = promlite_rules::EvalOptions::new(
             Arc::new(engine.clone()),
@@ -625,6 +628,9 @@ impl Monitor {
             callback: b.on_alert.clone(),
         }));
         eval.restore_for_state = true;
+        eval.resend_delay = b.alerting.resend_delay;
+        eval.for_outage_tolerance = b.alerting.for_outage_tolerance;
+        eval.for_grace_period = b.alerting.for_grace_period;
         let rules = Arc::new(promlite_rules::Manager::new(eval));
 
         // Remote write reads the TSDB's WAL, as Prometheus does, from now on; a position

@@ -205,6 +205,61 @@ fn rules_from_code_record_and_alert() {
     m.shutdown_blocking();
 }
 
+/// How many batches of alerts a monitor with an always-firing rule, evaluated every
+/// 100 ms, has sent when `done` says so, given the count and the time since the first
+/// send (or after ten seconds).
+fn alert_sends(
+    alerting: promlite::AlertingOptions,
+    done: impl Fn(usize, Duration) -> bool,
+) -> usize {
+    let (registry, _g) = registry_with_gauge(7.0);
+    let sends = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&sends);
+    let m = Monitor::builder()
+        .register("app", &registry)
+        .collect_interval(Duration::from_millis(100))
+        .rules_yaml(
+            "rules.yml",
+            "groups:\n  - name: g\n    interval: 100ms\n    rules:\n      - alert: DeepQueue\n        expr: queue_depth > 5\n",
+        )
+        .alerting(alerting)
+        .on_alert(move |_| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .build()
+        .expect("build");
+    let n = || sends.load(std::sync::atomic::Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut first = None;
+    while Instant::now() < deadline {
+        if n() > 0 {
+            let since = first.get_or_insert_with(Instant::now).elapsed();
+            if done(n(), since) {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    m.shutdown_blocking();
+    n()
+}
+
+#[test]
+fn alerting_options_set_how_often_a_firing_alert_is_resent() {
+    // Resent at an evaluation once 100 ms have passed since the last send.
+    let quick = promlite::AlertingOptions {
+        resend_delay: Duration::from_millis(100),
+        ..promlite::AlertingOptions::default()
+    };
+    assert!(alert_sends(quick, |n, _| n >= 3) >= 3);
+    // Prometheus's default, one minute: one send in the first second and a half.
+    let default = promlite::AlertingOptions::default();
+    assert_eq!(
+        alert_sends(default, |_, since| since >= Duration::from_millis(1500)),
+        1
+    );
+}
+
 #[test]
 fn reload_reads_the_file_again_and_keeps_it_when_invalid() {
     let dir = tempfile::tempdir().expect("temp dir");

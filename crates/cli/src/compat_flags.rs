@@ -228,30 +228,6 @@ const FLAGS: &[Flag] = &[
         "Prometheus's remote-read frame size",
     ),
     flag(
-        "rules.alert.for-outage-tolerance",
-        "1h",
-        Kind::Duration,
-        "Prometheus's outage tolerance for restoring alerts' `for` state",
-    ),
-    flag(
-        "rules.alert.for-grace-period",
-        "10m",
-        Kind::Duration,
-        "Prometheus's grace period for restoring alerts' `for` state",
-    ),
-    flag(
-        "rules.alert.resend-delay",
-        "1m",
-        Kind::Duration,
-        "Prometheus's delay before resending an alert",
-    ),
-    flag(
-        "alertmanager.notification-queue-capacity",
-        "10000",
-        Kind::Int,
-        "Prometheus's notification queue capacity",
-    ),
-    flag(
         "alertmanager.timeout",
         "",
         Kind::Duration,
@@ -409,7 +385,7 @@ mod tests {
             "20",
             "--storage.remote.read-sample-limit=5e7",
             "--storage.tsdb.wal-segment-size=128MB",
-            "--rules.alert.resend-delay=1m30s",
+            "--storage.remote.flush-deadline=1m30s",
         ])
         .unwrap();
         let given: Vec<_> = a.given().collect();
@@ -417,14 +393,14 @@ mod tests {
             given,
             [
                 ("query.max-concurrency", "20"),
-                ("rules.alert.resend-delay", "1m30s"),
+                ("storage.remote.flush-deadline", "1m30s"),
                 ("storage.remote.read-sample-limit", "5e7"),
                 ("storage.tsdb.wal-segment-size", "128MB"),
                 ("web.console.templates", "/etc/prometheus/consoles"),
             ]
         );
         for bad in [
-            "--rules.alert.resend-delay=soon",
+            "--storage.remote.flush-deadline=soon",
             "--query.max-concurrency=many",
             "--storage.tsdb.wal-segment-size=big",
         ] {

@@ -169,6 +169,35 @@ pub(crate) struct ServerArgs {
         value_parser = ["logfmt", "json"]
     )]
     log_format: String,
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(
+        long = "rules.alert.resend-delay",
+        value_name = "DURATION",
+        default_value = "1m"
+    )]
+    alert_resend_delay: PromDuration,
+    /// Max time to tolerate an outage for restoring the `for` state of an alert.
+    #[arg(
+        long = "rules.alert.for-outage-tolerance",
+        value_name = "DURATION",
+        default_value = "1h"
+    )]
+    alert_for_outage_tolerance: PromDuration,
+    /// Minimum duration between an alert and its restored `for` state; kept only for
+    /// alerts with a `for` longer than this.
+    #[arg(
+        long = "rules.alert.for-grace-period",
+        value_name = "DURATION",
+        default_value = "10m"
+    )]
+    alert_for_grace_period: PromDuration,
+    /// The capacity of the queue for pending Alertmanager notifications.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    notification_queue_capacity: usize,
     /// Prometheus's other server flags, accepted and not used (`compat_flags.rs`).
     #[command(flatten)]
     accepted: crate::compat_flags::Accepted,
@@ -252,6 +281,22 @@ impl ServerArgs {
             ),
             ("enable-feature", self.enable_feature.join(",")),
             ("web.cors.origin", self.cors_origin.clone()),
+            (
+                "rules.alert.resend-delay",
+                self.alert_resend_delay.to_string(),
+            ),
+            (
+                "rules.alert.for-outage-tolerance",
+                self.alert_for_outage_tolerance.to_string(),
+            ),
+            (
+                "rules.alert.for-grace-period",
+                self.alert_for_grace_period.to_string(),
+            ),
+            (
+                "alertmanager.notification-queue-capacity",
+                self.notification_queue_capacity.to_string(),
+            ),
             ("log.level", self.log_level.clone()),
             ("log.format", self.log_format.clone()),
         ]
@@ -346,6 +391,12 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         )
         .query_timeout((!query_timeout.is_zero()).then_some(query_timeout))
         .cors_origin(&args.cors_origin)
+        .alerting(promlite::AlertingOptions {
+            resend_delay: Duration::from(args.alert_resend_delay),
+            for_outage_tolerance: Duration::from(args.alert_for_outage_tolerance),
+            for_grace_period: Duration::from(args.alert_for_grace_period),
+            notification_queue_capacity: args.notification_queue_capacity,
+        })
         .flags(args.flag_map());
     if let Some(p) = &args.config_file {
         b = b.config_file(p);
