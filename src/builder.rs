@@ -51,6 +51,7 @@ pub(crate) struct ServeOptions {
     pub(crate) flags: BTreeMap<String, String>,
     pub(crate) remote_write_limits: [usize; 3],
     pub(crate) cors_origin: Option<String>,
+    pub(crate) max_concurrent_queries: usize,
 }
 
 #[cfg(feature = "web")]
@@ -401,6 +402,14 @@ impl MonitorBuilder {
         self
     }
 
+    /// `--query.max-concurrency`: how many HTTP queries evaluate at once (20, as in
+    /// Prometheus); the others wait for a turn within their timeout. 0: no limit.
+    #[cfg(feature = "web")]
+    pub fn max_concurrent_queries(mut self, n: usize) -> Self {
+        self.serve_options().max_concurrent_queries = n;
+        self
+    }
+
     /// The command-line flags `/api/v1/status/flags` shows.
     #[cfg(feature = "web")]
     pub fn flags(mut self, flags: BTreeMap<String, String>) -> Self {
@@ -422,6 +431,7 @@ impl MonitorBuilder {
             flags: BTreeMap::new(),
             remote_write_limits: [0; 3],
             cors_origin: None,
+            max_concurrent_queries: 20,
         })
     }
 

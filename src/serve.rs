@@ -274,6 +274,7 @@ pub(crate) fn serve(
         },
         route_prefix: opts.prefix(),
         cors_origin,
+        max_concurrent_queries: opts.max_concurrent_queries,
     };
     let core = Arc::clone(&monitor.core);
     let mut web = Web::new(Arc::clone(&monitor.queryable), options)

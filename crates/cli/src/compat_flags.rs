@@ -233,12 +233,6 @@ const FLAGS: &[Flag] = &[
         Kind::Duration,
         "Prometheus's deprecated Alertmanager timeout",
     ),
-    flag(
-        "query.max-concurrency",
-        "20",
-        Kind::Int,
-        "Prometheus's limit on concurrent queries",
-    ),
     switch(
         "scrape.adjust-timestamps",
         "no-scrape.adjust-timestamps",
@@ -381,7 +375,7 @@ mod tests {
     fn values_are_checked_and_kept_as_given() {
         let a = parse(&[
             "--web.console.templates=/etc/prometheus/consoles",
-            "--query.max-concurrency",
+            "--web.max-connections",
             "20",
             "--storage.remote.read-sample-limit=5e7",
             "--storage.tsdb.wal-segment-size=128MB",
@@ -392,16 +386,16 @@ mod tests {
         assert_eq!(
             given,
             [
-                ("query.max-concurrency", "20"),
                 ("storage.remote.flush-deadline", "1m30s"),
                 ("storage.remote.read-sample-limit", "5e7"),
                 ("storage.tsdb.wal-segment-size", "128MB"),
                 ("web.console.templates", "/etc/prometheus/consoles"),
+                ("web.max-connections", "20"),
             ]
         );
         for bad in [
             "--storage.remote.flush-deadline=soon",
-            "--query.max-concurrency=many",
+            "--web.max-connections=many",
             "--storage.tsdb.wal-segment-size=big",
         ] {
             let e = parse(&[bad]).expect_err(bad).to_string();

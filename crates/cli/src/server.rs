@@ -169,6 +169,10 @@ pub(crate) struct ServerArgs {
         value_parser = ["logfmt", "json"]
     )]
     log_format: String,
+    /// Maximum number of queries executed concurrently (0: no limit); the others wait
+    /// for a turn within their timeout.
+    #[arg(long = "query.max-concurrency", value_name = "N", default_value_t = 20)]
+    query_max_concurrency: usize,
     /// Minimum amount of time to wait before resending an alert to Alertmanager.
     #[arg(
         long = "rules.alert.resend-delay",
@@ -282,6 +286,10 @@ impl ServerArgs {
             ("enable-feature", self.enable_feature.join(",")),
             ("web.cors.origin", self.cors_origin.clone()),
             (
+                "query.max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            (
                 "rules.alert.resend-delay",
                 self.alert_resend_delay.to_string(),
             ),
@@ -391,6 +399,7 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         )
         .query_timeout((!query_timeout.is_zero()).then_some(query_timeout))
         .cors_origin(&args.cors_origin)
+        .max_concurrent_queries(args.query_max_concurrency)
         .alerting(promlite::AlertingOptions {
             resend_delay: Duration::from(args.alert_resend_delay),
             for_outage_tolerance: Duration::from(args.alert_for_outage_tolerance),

@@ -294,11 +294,38 @@ async fn blocking<T: Send + 'static>(
 /// hand-off.
 async fn evaluate<T: Send + 'static>(
     web: &Web,
+    timeout: Option<Duration>,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _turn = match &web.inner.query_turns {
+        Some(turns) => Some(wait_for_turn(turns, timeout).await?),
+        None => None,
+    };
     match InPlace::admit(&web.inner.inline_evals) {
         Some(_slot) => Ok(f()),
         None => blocking(f).await,
+    }
+}
+
+/// A turn to evaluate a query among `--query.max-concurrency`, waited for at most
+/// `timeout`, as Prometheus's query queue: past it, the query fails as timed out "in
+/// query queue".
+async fn wait_for_turn(
+    turns: &tokio::sync::Semaphore,
+    timeout: Option<Duration>,
+) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    let closed = |_| ApiError::new(ErrorType::Internal, "query queue closed");
+    if let Ok(turn) = turns.try_acquire() {
+        return Ok(turn);
+    }
+    match timeout {
+        Some(t) => match tokio::time::timeout(t, turns.acquire()).await {
+            Ok(turn) => turn.map_err(closed),
+            Err(_) => Err(ApiError::from_eval(&promlite_promql::EvalError::Timeout(
+                "query queue",
+            ))),
+        },
+        None => turns.acquire().await.map_err(closed),
     }
 }
 
@@ -330,10 +357,11 @@ impl Drop for InPlace<'_> {
 }
 
 /// The engine for one request: the server's, with the request's `timeout` (never
-/// longer than the server's) and `lookback_delta` applied.
-fn request_engine(web: &Web, form: &Form) -> Result<Engine, ApiError> {
+/// longer than the server's) and `lookback_delta` applied; and that timeout.
+fn request_engine(web: &Web, form: &Form) -> Result<(Engine, Option<Duration>), ApiError> {
     let mut opts = web.inner.options.engine.clone();
     let mut changed = false;
+    let mut timeout = web.inner.options.query_timeout;
     let to = form.value("timeout");
     if !to.is_empty() {
         let ns = parse_duration(to).map_err(|e| ApiError::invalid_param(e, "timeout"))?;
@@ -343,6 +371,7 @@ fn request_engine(web: &Web, form: &Form) -> Result<Engine, ApiError> {
             None => d,
         };
         opts = opts.timeout(Some(d));
+        timeout = Some(d);
         changed = true;
     }
     let lb = form.value("lookback_delta");
@@ -356,11 +385,12 @@ fn request_engine(web: &Web, form: &Form) -> Result<Engine, ApiError> {
             changed = true;
         }
     }
-    Ok(if changed {
+    let engine = if changed {
         Engine::new(opts)
     } else {
         web.inner.engine.clone()
-    })
+    };
+    Ok((engine, timeout))
 }
 
 /// About the size of a query answer's JSON, so that its buffer is allocated once rather
@@ -457,7 +487,7 @@ fn query_reply(
 async fn query(web: Web, form: Form) -> ApiResult {
     let limit = limit_param(&form)?;
     let ts = time_param(&form, "time", now_ms())?;
-    let engine = request_engine(&web, &form)?;
+    let (engine, timeout) = request_engine(&web, &form)?;
     let text = form.value("query").to_string();
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
@@ -465,7 +495,7 @@ async fn query(web: Web, form: Form) -> ApiResult {
     let (stats, per_step) = stats_param(&form);
     // The answer is written on the evaluating thread too: it is CPU work of the size
     // of the evaluation for large answers.
-    let res = evaluate(&web, move || {
+    let res = evaluate(&web, timeout, move || {
         let started = Instant::now();
         engine
             .with_cancel(token)
@@ -502,7 +532,7 @@ async fn query_range(web: Web, form: Form) -> ApiResult {
         ));
     }
     let step_ms = (step / 1_000_000) as i64;
-    let engine = request_engine(&web, &form)?;
+    let (engine, timeout) = request_engine(&web, &form)?;
     let text = form.value("query").to_string();
     let token = CancelToken::new();
     let _guard = CancelOnDrop(token.clone());
@@ -510,7 +540,7 @@ async fn query_range(web: Web, form: Form) -> ApiResult {
     let (stats, per_step) = stats_param(&form);
     // The answer is written on the evaluating thread too: a range answer's JSON can take
     // as long as its evaluation.
-    let res = evaluate(&web, move || {
+    let res = evaluate(&web, timeout, move || {
         let started = Instant::now();
         engine
             .with_cancel(token)
@@ -1460,5 +1490,32 @@ mod tests {
             .unwrap();
         rt.block_on(async { assert!(InPlace::admit(&count).is_none()) });
         assert!(InPlace::admit(&count).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_query_waits_for_a_turn_within_its_timeout() {
+        let turns = tokio::sync::Semaphore::new(1);
+        let first = wait_for_turn(&turns, None).await.unwrap();
+        // All turns taken: a query with a timeout fails as Prometheus's does.
+        let e = wait_for_turn(&turns, Some(Duration::from_millis(20)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.type_str(), e.message.as_str(), e.status()),
+            (
+                "timeout",
+                "query timed out in query queue",
+                StatusCode::SERVICE_UNAVAILABLE
+            )
+        );
+        // One without a timeout waits until a turn is free.
+        let waiting = async { wait_for_turn(&turns, None).await.map(drop) };
+        let freeing = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(first);
+        };
+        let (got, ()) = tokio::join!(waiting, freeing);
+        assert!(got.is_ok());
+        assert!(wait_for_turn(&turns, Some(Duration::ZERO)).await.is_ok());
     }
 }

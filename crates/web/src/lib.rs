@@ -352,6 +352,9 @@ pub struct WebOptions {
     /// (compiled with [`cors_origin`]). `None`, Prometheus's default pattern `.*`,
     /// allows any origin.
     pub cors_origin: Option<regex::Regex>,
+    /// `--query.max-concurrency`: how many queries (`query`, `query_range`) evaluate at
+    /// once; others wait for a turn, within their timeout (0: no limit).
+    pub max_concurrent_queries: usize,
 }
 
 /// The path of an external URL (`--web.external-url`), the default route prefix: `/`
@@ -386,8 +389,14 @@ impl Default for WebOptions {
             storage_retention: String::new(),
             route_prefix: String::new(),
             cors_origin: None,
+            max_concurrent_queries: 20,
         }
     }
+}
+
+/// The semaphore of `max` turns to evaluate queries; `None` for no limit (0).
+fn query_turns(max: usize) -> Option<Arc<tokio::sync::Semaphore>> {
+    (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max)))
 }
 
 /// The web layer: its dependencies and options; [`Web::router`] makes the axum router.
@@ -411,6 +420,9 @@ struct Inner {
     ready: AtomicBool,
     /// Queries being evaluated on the web runtime's own threads (see `api::evaluate`).
     inline_evals: AtomicUsize,
+    /// Turns to evaluate a query (`WebOptions::max_concurrent_queries`); `None`: no
+    /// limit.
+    query_turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Web {
@@ -426,6 +438,7 @@ impl Web {
     /// A web layer answering queries over `store`, with no targets, admin, control or
     /// metrics source (add them with the `with_*` methods before cloning).
     pub fn new(store: Arc<dyn Queryable>, options: WebOptions) -> Web {
+        let options_turns = options.max_concurrent_queries;
         Web {
             inner: Arc::new(Inner {
                 store,
@@ -440,6 +453,7 @@ impl Web {
                 remote_write: promlite_remote::WriteOptions::default(),
                 ready: AtomicBool::new(false),
                 inline_evals: AtomicUsize::new(0),
+                query_turns: query_turns(options_turns),
             }),
         }
     }
@@ -462,6 +476,7 @@ impl Web {
                 remote_write: i.remote_write.clone(),
                 ready: AtomicBool::new(i.ready.load(Ordering::Relaxed)),
                 inline_evals: AtomicUsize::new(0),
+                query_turns: i.query_turns.clone(),
             });
         }
         Arc::get_mut(&mut self.inner).expect("unique after copy")
