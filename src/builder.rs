@@ -52,6 +52,7 @@ pub(crate) struct ServeOptions {
     pub(crate) remote_write_limits: [usize; 3],
     pub(crate) cors_origin: Option<String>,
     pub(crate) max_concurrent_queries: usize,
+    pub(crate) max_connections: usize,
 }
 
 #[cfg(feature = "web")]
@@ -410,6 +411,15 @@ impl MonitorBuilder {
         self
     }
 
+    /// `--web.max-connections`: how many HTTP connections may be open at once (512, as
+    /// in Prometheus); past it, new ones wait to be accepted until one closes. 0: no
+    /// limit.
+    #[cfg(feature = "web")]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.serve_options().max_connections = n;
+        self
+    }
+
     /// The command-line flags `/api/v1/status/flags` shows.
     #[cfg(feature = "web")]
     pub fn flags(mut self, flags: BTreeMap<String, String>) -> Self {
@@ -432,6 +442,7 @@ impl MonitorBuilder {
             remote_write_limits: [0; 3],
             cors_origin: None,
             max_concurrent_queries: 20,
+            max_connections: 512,
         })
     }
 

@@ -346,6 +346,7 @@ pub(crate) fn serve(
             web.router(),
             async move { stop.notified().await },
             web_config,
+            opts.max_connections,
         )
     });
     web.set_ready(true);

@@ -78,12 +78,6 @@ const FLAGS: &[Flag] = &[
         "Prometheus's read timeout of a request",
     ),
     flag(
-        "web.max-connections",
-        "512",
-        Kind::Int,
-        "Prometheus's limit on simultaneous connections",
-    ),
-    flag(
         "web.local-assets",
         "/usr/share/prometheus/web/",
         Kind::Text,
@@ -375,7 +369,7 @@ mod tests {
     fn values_are_checked_and_kept_as_given() {
         let a = parse(&[
             "--web.console.templates=/etc/prometheus/consoles",
-            "--web.max-connections",
+            "--storage.remote.read-concurrent-limit",
             "20",
             "--storage.remote.read-sample-limit=5e7",
             "--storage.tsdb.wal-segment-size=128MB",
@@ -387,15 +381,15 @@ mod tests {
             given,
             [
                 ("storage.remote.flush-deadline", "1m30s"),
+                ("storage.remote.read-concurrent-limit", "20"),
                 ("storage.remote.read-sample-limit", "5e7"),
                 ("storage.tsdb.wal-segment-size", "128MB"),
                 ("web.console.templates", "/etc/prometheus/consoles"),
-                ("web.max-connections", "20"),
             ]
         );
         for bad in [
             "--storage.remote.flush-deadline=soon",
-            "--web.max-connections=many",
+            "--storage.remote.read-concurrent-limit=many",
             "--storage.tsdb.wal-segment-size=big",
         ] {
             let e = parse(&[bad]).expect_err(bad).to_string();
@@ -438,7 +432,10 @@ mod tests {
         let a = parse(&["--web.read-timeout=1m"]).unwrap();
         let all: BTreeMap<_, _> = a.all().collect();
         assert_eq!(all["web.read-timeout"], "1m");
-        assert_eq!(all["web.max-connections"], "512");
+        assert_eq!(
+            all["web.page-title"],
+            "Prometheus Time Series Collection and Processing Server"
+        );
         assert_eq!(all["web.console.templates"], "/etc/prometheus/consoles");
         assert_eq!(all.len(), FLAGS.len());
     }

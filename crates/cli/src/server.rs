@@ -169,6 +169,10 @@ pub(crate) struct ServerArgs {
         value_parser = ["logfmt", "json"]
     )]
     log_format: String,
+    /// Maximum number of simultaneous connections (0: no limit); past it, new ones wait
+    /// to be accepted until one closes.
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512)]
+    max_connections: usize,
     /// Maximum number of queries executed concurrently (0: no limit); the others wait
     /// for a turn within their timeout.
     #[arg(long = "query.max-concurrency", value_name = "N", default_value_t = 20)]
@@ -285,6 +289,7 @@ impl ServerArgs {
             ),
             ("enable-feature", self.enable_feature.join(",")),
             ("web.cors.origin", self.cors_origin.clone()),
+            ("web.max-connections", self.max_connections.to_string()),
             (
                 "query.max-concurrency",
                 self.query_max_concurrency.to_string(),
@@ -400,6 +405,7 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         .query_timeout((!query_timeout.is_zero()).then_some(query_timeout))
         .cors_origin(&args.cors_origin)
         .max_concurrent_queries(args.query_max_concurrency)
+        .max_connections(args.max_connections)
         .alerting(promlite::AlertingOptions {
             resend_delay: Duration::from(args.alert_resend_delay),
             for_outage_tolerance: Duration::from(args.alert_for_outage_tolerance),

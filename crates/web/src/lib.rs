@@ -80,6 +80,7 @@
 
 mod api;
 mod ast_json;
+mod conn;
 mod cors;
 mod error;
 mod federate;
@@ -101,7 +102,6 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use promlite_model::Matcher;
 use promlite_promql::{Engine, EngineOptions};
 use promlite_scrape::{DroppedTarget, ScrapeManager, Target};
@@ -572,19 +572,23 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_with_config(listener, router, shutdown, None).await
+    serve_with_config(listener, router, shutdown, None, 0).await
 }
 
 /// [`serve`] with a `--web.config.file`: TLS when it configures a certificate, basic
-/// authentication when it lists users, and its response headers.
+/// authentication when it lists users, and its response headers; and at most
+/// `max_connections` connections open at once (`--web.max-connections`; 0: no limit).
 pub async fn serve_with_config(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     config: Option<Arc<WebConfig>>,
+    max_connections: usize,
 ) -> Result<(), Error> {
+    let slots = conn::Slots::new(max_connections);
+    let plain = |listener| conn::Limited::new(listener, slots.clone());
     let Some(config) = config else {
-        return axum::serve(listener.tap_io(no_delay), router)
+        return axum::serve(plain(listener), router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(Error::Serve);
@@ -592,13 +596,14 @@ pub async fn serve_with_config(
     let router = config.wrap(router);
     match config.server_config() {
         Some(tls) => {
-            let listener = webconfig::TlsListener::new(listener, tls).map_err(Error::Serve)?;
+            let listener =
+                webconfig::TlsListener::new(listener, tls, slots.clone()).map_err(Error::Serve)?;
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown)
                 .await
                 .map_err(Error::Serve)
         }
-        None => axum::serve(listener.tap_io(no_delay), router)
+        None => axum::serve(plain(listener), router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(Error::Serve),

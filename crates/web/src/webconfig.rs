@@ -422,7 +422,7 @@ fn parse_basic(v: &str) -> Option<(String, String)> {
 /// A listener that completes TLS handshakes in the background (one slow client does not
 /// hold up the others) and hands out finished connections.
 pub(crate) struct TlsListener {
-    rx: mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(TlsConn, SocketAddr)>,
     local: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
@@ -434,21 +434,19 @@ impl Drop for TlsListener {
 }
 
 impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, cfg: Arc<ServerConfig>) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        listener: TcpListener,
+        cfg: Arc<ServerConfig>,
+        slots: crate::conn::Slots,
+    ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(cfg);
         let (tx, rx) = mpsc::channel(64);
         let task = tokio::spawn(async move {
             loop {
-                let (mut tcp, addr) = match listener.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::debug!(err = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                crate::no_delay(&mut tcp);
+                // A slot is taken before the handshake, as Prometheus limits TCP
+                // connections, and given back when the connection closes.
+                let (tcp, addr) = slots.accept(&listener).await;
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -467,8 +465,11 @@ impl TlsListener {
     }
 }
 
+/// A TLS connection over a counted TCP connection.
+pub(crate) type TlsConn = tokio_rustls::server::TlsStream<crate::conn::Counted<TcpStream>>;
+
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Io = TlsConn;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

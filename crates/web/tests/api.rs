@@ -741,3 +741,37 @@ async fn exemplars_and_wal_replay() {
         r#"{"status":"success","data":{"min":3,"max":7,"current":7}}"#
     );
 }
+
+/// `--web.max-connections`: past the limit a connection is not served until another
+/// one closes (it waits in the kernel's backlog, as under Prometheus's limit listener).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let web = Web::new(store(), WebOptions::default());
+    web.set_ready(true);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(promlite_web::serve_with_config(
+        listener,
+        web.router(),
+        std::future::pending(),
+        None,
+        1,
+    ));
+    let request = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    first.write_all(request).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    // The first connection stays open (keep-alive): the second is not served.
+    let mut second = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    second.write_all(request).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(300), second.read(&mut buf)).await;
+    assert!(waited.is_err(), "served past the limit: {waited:?}");
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+        .await
+        .expect("served once the first connection closed")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+}

@@ -35,6 +35,7 @@ async fn start(cfg: WebConfig) -> u16 {
         web.router(),
         std::future::pending(),
         Some(Arc::new(cfg)),
+        0,
     ));
     port
 }
