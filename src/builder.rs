@@ -112,6 +112,7 @@ pub struct MonitorBuilder {
     pub(crate) on_alert: Option<AlertCallback>,
     pub(crate) engine: EngineOptions,
     pub(crate) alerting: AlertingOptions,
+    pub(crate) blocks: BlockOptions,
     pub(crate) compaction_interval: Duration,
     #[cfg(feature = "web")]
     pub(crate) serve: Option<ServeOptions>,
@@ -144,6 +145,7 @@ impl Default for MonitorBuilder {
             on_alert: None,
             engine: EngineOptions::new(),
             alerting: AlertingOptions::default(),
+            blocks: BlockOptions::default(),
             compaction_interval: Duration::from_mins(1),
             #[cfg(feature = "web")]
             serve: None,
@@ -153,6 +155,50 @@ impl Default for MonitorBuilder {
 
 /// How long in-memory storage keeps samples unless told otherwise.
 pub const DEFAULT_MEMORY_RETENTION: Duration = Duration::from_hours(1);
+
+/// How a data directory's blocks and WAL are laid out: Prometheus's
+/// `--storage.tsdb.min-block-duration`, `--storage.tsdb.max-block-duration`,
+/// `--storage.tsdb.wal-segment-size` and `--storage.tsdb.wal-compression` flags.
+/// [`Default`] is promlite's defaults (Prometheus's, but for WAL compression, which is
+/// off).
+///
+/// Setting both block durations to two hours turns compaction off, as Thanos's sidecar
+/// asks of Prometheus:
+///
+/// ```
+/// use std::time::Duration;
+/// let two_hours = Duration::from_hours(2);
+/// let thanos = promlite::BlockOptions {
+///     min_block_duration: two_hours,
+///     max_block_duration: Some(two_hours),
+///     ..promlite::BlockOptions::default()
+/// };
+/// let builder = promlite::Monitor::builder().block_options(thanos);
+/// # drop(builder);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// The head's range, which is also the range of the blocks it is cut into (2h).
+    pub min_block_duration: Duration,
+    /// The longest block compaction makes; `None`: a tenth of the time retention, at
+    /// most 31 days, as in Prometheus.
+    pub max_block_duration: Option<Duration>,
+    /// The WAL's segment size in bytes (128 MiB), a multiple of its 32 KiB pages.
+    pub wal_segment_size: usize,
+    /// Snappy-compress WAL records that shrink (off).
+    pub wal_compression: bool,
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        BlockOptions {
+            min_block_duration: Duration::from_hours(2),
+            max_block_duration: None,
+            wal_segment_size: promlite_tsdb::wal::log::DEFAULT_SEGMENT_SIZE,
+            wal_compression: false,
+        }
+    }
+}
 
 /// How alerts are resent, restored after a restart and queued for Alertmanager:
 /// Prometheus's `--rules.alert.*` and `--alertmanager.notification-queue-capacity`
@@ -305,6 +351,12 @@ impl MonitorBuilder {
     /// How alerts are resent, restored and queued (Prometheus's defaults unless set).
     pub fn alerting(mut self, opts: AlertingOptions) -> Self {
         self.alerting = opts;
+        self
+    }
+
+    /// Block durations and WAL settings of a data directory (see [`BlockOptions`]).
+    pub fn block_options(mut self, opts: BlockOptions) -> Self {
+        self.blocks = opts;
         self
     }
 

@@ -70,7 +70,7 @@ mod monitor;
 #[cfg(feature = "web")]
 mod serve;
 
-pub use builder::{AlertingOptions, DEFAULT_MEMORY_RETENTION, MonitorBuilder};
+pub use builder::{AlertingOptions, BlockOptions, DEFAULT_MEMORY_RETENTION, MonitorBuilder};
 pub use error::{Error, Result};
 pub use monitor::{Monitor, TargetInfo};
 

@@ -562,16 +562,35 @@ impl Monitor {
                 let retention_ms = b
                     .retention
                     .map_or(promlite_tsdb::DEFAULT_RETENTION, |d| d.as_millis() as i64);
+                let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                let defaults = DbOptions::default();
+                let min_block = ms(b.blocks.min_block_duration);
                 let opts = DbOptions {
                     retention_time: (retention_ms > 0).then_some(retention_ms),
                     retention_size: b.retention_size,
-                    // Prometheus: a tenth of the retention, at most 31 days.
-                    max_block_duration: if retention_ms > 0 {
-                        (retention_ms / 10).min(31 * 24 * 3600 * 1000)
-                    } else {
-                        promlite_tsdb::DEFAULT_RETENTION / 10
+                    // Prometheus: a tenth of the retention, at most 31 days, unless set;
+                    // never shorter than the head's range.
+                    max_block_duration: b
+                        .blocks
+                        .max_block_duration
+                        .map_or(
+                            if retention_ms > 0 {
+                                (retention_ms / 10).min(31 * 24 * 3600 * 1000)
+                            } else {
+                                31 * 24 * 3600 * 1000
+                            },
+                            ms,
+                        )
+                        .max(min_block),
+                    head: HeadOptions {
+                        chunk_range: min_block,
+                        ..defaults.head
                     },
-                    ..DbOptions::default()
+                    wal: promlite_tsdb::wal::WalOptions {
+                        segment_size: b.blocks.wal_segment_size,
+                        compress: b.blocks.wal_compression,
+                        ..defaults.wal
+                    },
                 };
                 let path = dir.clone();
                 let db = tokio::task::spawn_blocking(move || Db::open(&path, opts))

@@ -260,6 +260,64 @@ fn alerting_options_set_how_often_a_firing_alert_is_resent() {
     );
 }
 
+/// The blocks in `dir` after a monitor with `blocks` has compacted it for a while:
+/// four adjacent two-hour blocks to start with, compaction every 50 ms; it returns once
+/// `done` holds for the count, or after ten seconds.
+fn blocks_after_compaction(blocks: promlite::BlockOptions, done: impl Fn(usize) -> bool) -> usize {
+    use promlite::storage::Appendable as _;
+    const H2: i64 = 2 * 3600 * 1000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let series = promlite::model::Labels::from_pairs([("__name__", "x")]);
+    for b in 0..4 {
+        let head = promlite::tsdb::Head::new(&promlite::tsdb::HeadOptions {
+            chunk_range: H2,
+            ..promlite::tsdb::HeadOptions::default()
+        });
+        let mut app = head.appender();
+        for t in (b * H2..(b + 1) * H2).step_by(60_000) {
+            app.append(SeriesRef::NONE, &series, t, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        head.write_block(dir.path(), b * H2, (b + 1) * H2).unwrap();
+    }
+    let count = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().join("meta.json").exists())
+            .count()
+    };
+    assert_eq!(count(), 4);
+    let m = Monitor::builder()
+        .data_dir(dir.path())
+        .block_options(blocks)
+        .compaction_interval(Duration::from_millis(50))
+        .build()
+        .expect("build");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(count()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    m.shutdown_blocking();
+    count()
+}
+
+#[test]
+fn block_options_can_turn_compaction_off() {
+    // By default the three blocks of the first six hours are merged.
+    assert!(blocks_after_compaction(promlite::BlockOptions::default(), |n| n < 4) < 4);
+    // With both durations at two hours, as Thanos's sidecar asks, nothing is merged in
+    // forty compactions.
+    let two_hours = Duration::from_hours(2);
+    let thanos = promlite::BlockOptions {
+        min_block_duration: two_hours,
+        max_block_duration: Some(two_hours),
+        ..promlite::BlockOptions::default()
+    };
+    let started = Instant::now();
+    let n = blocks_after_compaction(thanos, |_| started.elapsed() > Duration::from_secs(2));
+    assert_eq!(n, 4);
+}
+
 #[test]
 fn reload_reads_the_file_again_and_keeps_it_when_invalid() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -120,34 +120,10 @@ const FLAGS: &[Flag] = &[
         "Prometheus's head chunk write queue",
     ),
     flag(
-        "storage.tsdb.min-block-duration",
-        "2h",
-        Kind::Duration,
-        "Prometheus's smallest block duration",
-    ),
-    flag(
-        "storage.tsdb.max-block-duration",
-        "1d12h",
-        Kind::Duration,
-        "Prometheus's largest block duration",
-    ),
-    flag(
-        "storage.tsdb.wal-segment-size",
-        "0B",
-        Kind::Bytes,
-        "Prometheus's WAL segment size",
-    ),
-    flag(
         "storage.tsdb.max-block-chunk-segment-size",
         "0B",
         Kind::Bytes,
         "Prometheus's chunk segment size",
-    ),
-    switch(
-        "storage.tsdb.wal-compression",
-        "no-storage.tsdb.wal-compression",
-        "true",
-        "Prometheus's WAL compression switch",
     ),
     switch(
         "storage.tsdb.allow-overlapping-blocks",
@@ -372,7 +348,7 @@ mod tests {
             "--storage.remote.read-concurrent-limit",
             "20",
             "--storage.remote.read-sample-limit=5e7",
-            "--storage.tsdb.wal-segment-size=128MB",
+            "--storage.tsdb.max-block-chunk-segment-size=128MB",
             "--storage.remote.flush-deadline=1m30s",
         ])
         .unwrap();
@@ -383,14 +359,14 @@ mod tests {
                 ("storage.remote.flush-deadline", "1m30s"),
                 ("storage.remote.read-concurrent-limit", "20"),
                 ("storage.remote.read-sample-limit", "5e7"),
-                ("storage.tsdb.wal-segment-size", "128MB"),
+                ("storage.tsdb.max-block-chunk-segment-size", "128MB"),
                 ("web.console.templates", "/etc/prometheus/consoles"),
             ]
         );
         for bad in [
             "--storage.remote.flush-deadline=soon",
             "--storage.remote.read-concurrent-limit=many",
-            "--storage.tsdb.wal-segment-size=big",
+            "--storage.tsdb.max-block-chunk-segment-size=big",
         ] {
             let e = parse(&[bad]).expect_err(bad).to_string();
             assert!(e.contains("invalid value"), "{bad}: {e}");
@@ -403,28 +379,28 @@ mod tests {
             parse(args)
                 .unwrap()
                 .given
-                .get("storage.tsdb.wal-compression")
+                .get("storage.agent.wal-compression")
                 .cloned()
         };
         assert_eq!(given(&[]), None);
         assert_eq!(
-            given(&["--storage.tsdb.wal-compression"]).as_deref(),
+            given(&["--storage.agent.wal-compression"]).as_deref(),
             Some("true")
         );
         assert_eq!(
-            given(&["--no-storage.tsdb.wal-compression"]).as_deref(),
+            given(&["--no-storage.agent.wal-compression"]).as_deref(),
             Some("false")
         );
         assert_eq!(
             given(&[
-                "--no-storage.tsdb.wal-compression",
-                "--storage.tsdb.wal-compression"
+                "--no-storage.agent.wal-compression",
+                "--storage.agent.wal-compression"
             ])
             .as_deref(),
             Some("true")
         );
         // As kingpin, a boolean takes no value.
-        assert!(parse(&["--storage.tsdb.wal-compression=false"]).is_err());
+        assert!(parse(&["--storage.agent.wal-compression=false"]).is_err());
     }
 
     #[test]

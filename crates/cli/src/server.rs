@@ -169,6 +169,40 @@ pub(crate) struct ServerArgs {
         value_parser = ["logfmt", "json"]
     )]
     log_format: String,
+    /// Minimum duration of a data block before being persisted: the head's range and
+    /// the range of the blocks cut from it.
+    #[arg(
+        long = "storage.tsdb.min-block-duration",
+        value_name = "DURATION",
+        default_value = "2h"
+    )]
+    min_block_duration: PromDuration,
+    /// Maximum duration compacted blocks may span. Default: a tenth of the time
+    /// retention, at most 31 days. Set it equal to the minimum to turn compaction off
+    /// (as Thanos's sidecar asks).
+    #[arg(long = "storage.tsdb.max-block-duration", value_name = "DURATION")]
+    max_block_duration: Option<PromDuration>,
+    /// Size of a WAL segment file (10MB to 256MB, whole MB; 0: 128MB).
+    #[arg(
+        long = "storage.tsdb.wal-segment-size",
+        value_name = "SIZE",
+        default_value = "0",
+        value_parser = wal_segment_size
+    )]
+    wal_segment_size: promlite_scrape::ByteSize,
+    /// Compress the WAL (snappy). Off unless given, where Prometheus has it on: it
+    /// costs CPU on every scrape's records.
+    #[arg(
+        long = "storage.tsdb.wal-compression",
+        overrides_with = "no_wal_compression"
+    )]
+    wal_compression: bool,
+    #[arg(
+        long = "no-storage.tsdb.wal-compression",
+        hide = true,
+        overrides_with = "wal_compression"
+    )]
+    no_wal_compression: bool,
     /// Maximum number of simultaneous connections (0: no limit); past it, new ones wait
     /// to be accepted until one closes.
     #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512)]
@@ -211,6 +245,24 @@ pub(crate) struct ServerArgs {
     accepted: crate::compat_flags::Accepted,
 }
 
+/// Checks a `--storage.tsdb.wal-segment-size` as Prometheus does (10 to 256 MB, or 0
+/// for the default), and that it is a whole number of the WAL's 32 KiB pages.
+fn wal_segment_size(s: &str) -> Result<promlite_scrape::ByteSize, String> {
+    let size: promlite_scrape::ByteSize = s.parse()?;
+    if size.0 == 0 {
+        return Ok(size);
+    }
+    if !(10 << 20..=256 << 20).contains(&size.0) {
+        return Err(
+            "flag 'storage.tsdb.wal-segment-size' must be set between 10MB and 256MB".into(),
+        );
+    }
+    if !size.0.is_multiple_of(32 << 10) {
+        return Err("the WAL segment size must be a multiple of its 32KB pages".into());
+    }
+    Ok(size)
+}
+
 /// Checks a `--web.cors.origin` pattern, keeping it as given.
 fn cors_pattern(s: &str) -> Result<String, String> {
     promlite_web::cors_origin(s)
@@ -219,6 +271,24 @@ fn cors_pattern(s: &str) -> Result<String, String> {
 }
 
 impl ServerArgs {
+    /// The longest block compaction makes, as Prometheus decides it: the flag, else a
+    /// tenth of the time retention, at most 31 days; never less than the shortest.
+    fn max_block_duration(&self) -> Duration {
+        let month = Duration::from_hours(31 * 24);
+        let d = self.max_block_duration.map_or_else(
+            || {
+                let retention = retention(self);
+                if retention.is_zero() {
+                    month
+                } else {
+                    (retention / 10).min(month)
+                }
+            },
+            Duration::from,
+        );
+        d.max(Duration::from(self.min_block_duration))
+    }
+
     /// The flags as `/api/v1/status/flags` shows them.
     fn flag_map(&self) -> BTreeMap<String, String> {
         let config = self
@@ -290,6 +360,22 @@ impl ServerArgs {
             ("enable-feature", self.enable_feature.join(",")),
             ("web.cors.origin", self.cors_origin.clone()),
             ("web.max-connections", self.max_connections.to_string()),
+            (
+                "storage.tsdb.min-block-duration",
+                self.min_block_duration.to_string(),
+            ),
+            (
+                "storage.tsdb.max-block-duration",
+                PromDuration::from(self.max_block_duration()).to_string(),
+            ),
+            (
+                "storage.tsdb.wal-segment-size",
+                self.wal_segment_size.go_base2(),
+            ),
+            (
+                "storage.tsdb.wal-compression",
+                self.wal_compression.to_string(),
+            ),
             (
                 "query.max-concurrency",
                 self.query_max_concurrency.to_string(),
@@ -383,6 +469,7 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
             "Flag accepted for Prometheus command lines; promlite does not use it"
         );
     }
+    log_retention(args);
     let mut b = Monitor::builder()
         .data_dir(&args.storage_path)
         .retention(retention(args))
@@ -406,6 +493,15 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         .cors_origin(&args.cors_origin)
         .max_concurrent_queries(args.query_max_concurrency)
         .max_connections(args.max_connections)
+        .block_options(promlite::BlockOptions {
+            min_block_duration: Duration::from(args.min_block_duration),
+            max_block_duration: Some(args.max_block_duration()),
+            wal_segment_size: match args.wal_segment_size.0 {
+                0 => promlite::BlockOptions::default().wal_segment_size,
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            },
+            wal_compression: args.wal_compression,
+        })
         .alerting(promlite::AlertingOptions {
             resend_delay: Duration::from(args.alert_resend_delay),
             for_outage_tolerance: Duration::from(args.alert_for_outage_tolerance),
@@ -429,28 +525,42 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
 }
 
 /// The time retention, as Prometheus 2.42 decides it: --storage.tsdb.retention.time,
-/// else the deprecated --storage.tsdb.retention (with a warning), else 15 days unless a
-/// size limit is set, in which case samples are kept for as long as they fit (zero: no
-/// time limit).
+/// else the deprecated --storage.tsdb.retention, else 15 days unless a size limit is
+/// set, in which case samples are kept for as long as they fit (zero: no time limit).
 fn retention(args: &ServerArgs) -> Duration {
     let given = |d: Option<PromDuration>| d.map(Duration::from).filter(|d| !d.is_zero());
-    if args.retention_deprecated.is_some() {
-        warn!(
-            deprecation_notice = "'storage.tsdb.retention' flag is deprecated use 'storage.tsdb.retention.time' instead."
-        );
-    }
     if let Some(d) = given(args.retention_time).or(given(args.retention_deprecated)) {
         return d;
     }
     if args.retention_size.0 > 0 {
         return Duration::ZERO;
     }
-    let default = Duration::from_hours(15 * 24);
-    info!(
-        duration = %PromDuration::from(default),
-        "No time or size retention was set so using the default time retention"
-    );
-    default
+    DEFAULT_RETENTION
+}
+
+/// Prometheus's default time retention.
+const DEFAULT_RETENTION: Duration = Duration::from_hours(15 * 24);
+
+/// What Prometheus logs about the retention flags at start.
+fn log_retention(args: &ServerArgs) {
+    if args.retention_deprecated.is_some() {
+        warn!(
+            deprecation_notice = "'storage.tsdb.retention' flag is deprecated use 'storage.tsdb.retention.time' instead."
+        );
+    }
+    if retention(args) == DEFAULT_RETENTION
+        && args
+            .retention_time
+            .is_none_or(|d| Duration::from(d).is_zero())
+        && args
+            .retention_deprecated
+            .is_none_or(|d| Duration::from(d).is_zero())
+    {
+        info!(
+            duration = %PromDuration::from(DEFAULT_RETENTION),
+            "No time or size retention was set so using the default time retention"
+        );
+    }
 }
 
 async fn serve(args: ServerArgs) -> promlite::Result<()> {

@@ -60,6 +60,9 @@ fn a_prometheus_command_line_starts_promlite() {
     for pair in [
         r#""web.console.templates":"/etc/prometheus/consoles""#,
         r#""storage.tsdb.min-block-duration":"2h""#,
+        r#""storage.tsdb.max-block-duration":"2h""#,
+        r#""storage.tsdb.wal-compression":"true""#,
+        r#""storage.tsdb.wal-segment-size":"0B""#,
         r#""storage.tsdb.retention.time":"10d""#,
         r#""web.enable-lifecycle":"true""#,
         r#""web.enable-admin-api":"false""#,
@@ -104,6 +107,10 @@ fn json_logs_and_refused_values() {
         ),
         ("--rules.alert.resend-delay=soon", "invalid value 'soon'"),
         ("--web.enable-lifecycle=false", "unexpected value 'false'"),
+        (
+            "--storage.tsdb.wal-segment-size=1MB",
+            "must be set between 10MB and 256MB",
+        ),
     ] {
         let out = std::process::Command::new(bin).arg(bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad}");
