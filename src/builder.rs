@@ -50,6 +50,8 @@ pub(crate) struct ServeOptions {
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) flags: BTreeMap<String, String>,
     pub(crate) remote_write_limits: [usize; 3],
+    /// Remote read's sample limit, concurrent reads and frame size.
+    pub(crate) remote_read_limits: [usize; 3],
     pub(crate) cors_origin: Option<String>,
     pub(crate) max_concurrent_queries: usize,
     pub(crate) max_connections: usize,
@@ -439,6 +441,22 @@ impl MonitorBuilder {
         self
     }
 
+    /// Remote read's limits: most samples one request may return
+    /// (`--storage.remote.read-sample-limit`, 50,000,000; 0: none), reads answered at
+    /// once (`--storage.remote.read-concurrent-limit`, 10; 0: no limit) and the target
+    /// size of a streamed frame (`--storage.remote.read-max-bytes-in-frame`, 1 MiB).
+    #[cfg(feature = "web")]
+    pub fn remote_read_limits(
+        mut self,
+        sample_limit: usize,
+        concurrent_limit: usize,
+        max_bytes_in_frame: usize,
+    ) -> Self {
+        self.serve_options().remote_read_limits =
+            [sample_limit, concurrent_limit, max_bytes_in_frame];
+        self
+    }
+
     /// `--query.timeout` for HTTP queries (default two minutes; `None`: no limit).
     #[cfg(feature = "web")]
     pub fn query_timeout(mut self, d: Option<Duration>) -> Self {
@@ -492,6 +510,7 @@ impl MonitorBuilder {
             query_timeout: Some(Duration::from_mins(2)),
             flags: BTreeMap::new(),
             remote_write_limits: [0; 3],
+            remote_read_limits: [50_000_000, 10, 1 << 20],
             cors_origin: None,
             max_concurrent_queries: 20,
             max_connections: 512,

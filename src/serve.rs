@@ -142,6 +142,10 @@ impl Control for MonitorControl {
     fn reload_status(&self) -> (bool, Option<SystemTime>) {
         self.core.reload_status()
     }
+
+    fn external_labels(&self) -> promlite_model::Labels {
+        self.core.config().global.external_labels.clone()
+    }
 }
 
 /// The server's own `/metrics`, through the instrumentation client: build info, the
@@ -306,6 +310,15 @@ pub(crate) fn serve(
         label_value_length_limit,
         ..promlite_remote::WriteOptions::default()
     });
+    let [sample_limit, concurrent_limit, max_bytes_in_frame] = opts.remote_read_limits;
+    web = web.with_remote_read_options(
+        promlite_remote::ReadOptions {
+            sample_limit,
+            max_bytes_in_frame,
+            ..promlite_remote::ReadOptions::default()
+        },
+        concurrent_limit,
+    );
     if let Store::Disk(db) = &store {
         web = web.with_admin(Arc::clone(db) as Arc<dyn promlite_web::TsdbAdmin>);
     }

@@ -22,8 +22,6 @@ enum Kind {
     Duration,
     /// A whole number.
     Int,
-    /// A number, possibly written as a float (`5e7`).
-    Number,
     /// A size with a unit (`128MB`).
     Bytes,
     /// Any text (a path, a title).
@@ -180,24 +178,6 @@ const FLAGS: &[Flag] = &[
         "Prometheus's remote-write flush deadline at shutdown",
     ),
     flag(
-        "storage.remote.read-sample-limit",
-        "50000000",
-        Kind::Number,
-        "Prometheus's remote-read sample limit",
-    ),
-    flag(
-        "storage.remote.read-concurrent-limit",
-        "10",
-        Kind::Int,
-        "Prometheus's remote-read concurrency limit",
-    ),
-    flag(
-        "storage.remote.read-max-bytes-in-frame",
-        "1048576",
-        Kind::Int,
-        "Prometheus's remote-read frame size",
-    ),
-    flag(
         "alertmanager.timeout",
         "",
         Kind::Duration,
@@ -252,7 +232,6 @@ fn check(kind: Kind, s: &str) -> Result<String, String> {
             .map(drop)
             .map_err(|e| e.to_string()),
         Kind::Int => s.parse::<i64>().map(drop).map_err(|e| e.to_string()),
-        Kind::Number => s.parse::<f64>().map(drop).map_err(|e| e.to_string()),
         Kind::Bytes => ByteSize::from_str(s).map(drop),
         Kind::Text | Kind::Bool => Ok(()),
     };
@@ -345,9 +324,9 @@ mod tests {
     fn values_are_checked_and_kept_as_given() {
         let a = parse(&[
             "--web.console.templates=/etc/prometheus/consoles",
-            "--storage.remote.read-concurrent-limit",
+            "--storage.tsdb.head-chunks-write-queue-size",
             "20",
-            "--storage.remote.read-sample-limit=5e7",
+            "--web.page-title=Mine",
             "--storage.tsdb.max-block-chunk-segment-size=128MB",
             "--storage.remote.flush-deadline=1m30s",
         ])
@@ -357,15 +336,15 @@ mod tests {
             given,
             [
                 ("storage.remote.flush-deadline", "1m30s"),
-                ("storage.remote.read-concurrent-limit", "20"),
-                ("storage.remote.read-sample-limit", "5e7"),
+                ("storage.tsdb.head-chunks-write-queue-size", "20"),
                 ("storage.tsdb.max-block-chunk-segment-size", "128MB"),
                 ("web.console.templates", "/etc/prometheus/consoles"),
+                ("web.page-title", "Mine"),
             ]
         );
         for bad in [
             "--storage.remote.flush-deadline=soon",
-            "--storage.remote.read-concurrent-limit=many",
+            "--storage.tsdb.head-chunks-write-queue-size=many",
             "--storage.tsdb.max-block-chunk-segment-size=big",
         ] {
             let e = parse(&[bad]).expect_err(bad).to_string();

@@ -211,6 +211,29 @@ pub(crate) struct ServerArgs {
     /// for a turn within their timeout.
     #[arg(long = "query.max-concurrency", value_name = "N", default_value_t = 20)]
     query_max_concurrency: usize,
+    /// Maximum overall number of samples to return via the remote read interface, in a
+    /// single query (0: no limit). Written as Prometheus's default may be, `5e7`.
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        value_name = "N",
+        default_value = "50000000",
+        value_parser = whole_number
+    )]
+    remote_read_sample_limit: usize,
+    /// Maximum number of concurrent remote read calls (0: no limit).
+    #[arg(
+        long = "storage.remote.read-concurrent-limit",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    remote_read_concurrent_limit: usize,
+    /// Maximum bytes in a frame for streaming remote read responses.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        value_name = "BYTES",
+        default_value_t = 1_048_576
+    )]
+    remote_read_max_bytes_in_frame: usize,
     /// Minimum amount of time to wait before resending an alert to Alertmanager.
     #[arg(
         long = "rules.alert.resend-delay",
@@ -261,6 +284,18 @@ fn wal_segment_size(s: &str) -> Result<promlite_scrape::ByteSize, String> {
         return Err("the WAL segment size must be a multiple of its 32KB pages".into());
     }
     Ok(size)
+}
+
+/// A count written as an integer or, as Prometheus's own default `5e7`, in float
+/// notation with a whole value.
+fn whole_number(s: &str) -> Result<usize, String> {
+    if let Ok(n) = s.parse::<usize>() {
+        return Ok(n);
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f >= 0.0 && f.fract() == 0.0 && f <= usize::MAX as f64 => Ok(f as usize),
+        _ => Err(format!("{s:?} is not a whole number")),
+    }
 }
 
 /// Checks a `--web.cors.origin` pattern, keeping it as given.
@@ -360,6 +395,18 @@ impl ServerArgs {
             ("enable-feature", self.enable_feature.join(",")),
             ("web.cors.origin", self.cors_origin.clone()),
             ("web.max-connections", self.max_connections.to_string()),
+            (
+                "storage.remote.read-sample-limit",
+                self.remote_read_sample_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-concurrent-limit",
+                self.remote_read_concurrent_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-max-bytes-in-frame",
+                self.remote_read_max_bytes_in_frame.to_string(),
+            ),
             (
                 "storage.tsdb.min-block-duration",
                 self.min_block_duration.to_string(),
@@ -493,6 +540,11 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
         .cors_origin(&args.cors_origin)
         .max_concurrent_queries(args.query_max_concurrency)
         .max_connections(args.max_connections)
+        .remote_read_limits(
+            args.remote_read_sample_limit,
+            args.remote_read_concurrent_limit,
+            args.remote_read_max_bytes_in_frame,
+        )
         .block_options(promlite::BlockOptions {
             min_block_duration: Duration::from(args.min_block_duration),
             max_block_duration: Some(args.max_block_duration()),

@@ -297,3 +297,93 @@ fn remote_write_and_read_over_tls_with_a_private_ca() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(r#""42""#), "{body}");
 }
+
+/// Remote read as Prometheus answers it: the configuration's external labels are added
+/// to the series returned (and a matcher on them is met), and
+/// `--storage.remote.read-sample-limit` bounds the samples of one request.
+#[test]
+fn remote_read_adds_external_labels_and_keeps_its_sample_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        "global:\n  scrape_interval: 1h\n  external_labels:\n    cluster: eu\n",
+    )
+    .unwrap();
+    let start_with = |extra: &[&str]| {
+        let port = free_port();
+        let mut args = vec![
+            format!("--config.file={}", config.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            "--web.enable-remote-write-receiver".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let p = spawn(Path::new(env!("CARGO_BIN_EXE_promlite")), &args);
+        wait_for(Duration::from_mins(1), || {
+            http(port, "/-/ready").is_some_and(|(c, _)| c == 200)
+        });
+        (p, port)
+    };
+    let t = promlite_model::value::now_ms() - 10_000;
+    let read = |port: u16| {
+        let request = promlite_remote::encode_read_request(
+            vec![prompb::Query {
+                start_timestamp_ms: t - 60_000,
+                end_timestamp_ms: t + 60_000,
+                matchers: vec![
+                    prompb::LabelMatcher {
+                        r#type: 0,
+                        name: "__name__".into(),
+                        value: "only_in_a".into(),
+                    },
+                    prompb::LabelMatcher {
+                        r#type: 0,
+                        name: "cluster".into(),
+                        value: "eu".into(),
+                    },
+                ],
+                ..Default::default()
+            }],
+            &[],
+        );
+        post(
+            port,
+            "/api/v1/read",
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "snappy"),
+                ("X-Prometheus-Remote-Read-Version", "0.1.0"),
+            ],
+            &request,
+        )
+    };
+    {
+        let (_p, port) = start_with(&[]);
+        for dt in [0, 1_000] {
+            let (code, _) = post(port, "/api/v1/write", RW_HEADERS, &only_in_a(t + dt));
+            assert_eq!(code, 204);
+        }
+        let (code, body) = read(port);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        let raw = promlite_remote::codec::snappy_decompress(&body, 1 << 20).unwrap();
+        let resp = <prompb::ReadResponse as prost::Message>::decode(raw.as_slice()).unwrap();
+        let series = &resp.results[0].timeseries;
+        assert_eq!(series.len(), 1);
+        let labels: Vec<(&str, &str)> = series[0]
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(labels, [("__name__", "only_in_a"), ("cluster", "eu")]);
+        assert_eq!(series[0].samples.len(), 2);
+    }
+    let (_p, port) = start_with(&["--storage.remote.read-sample-limit=1"]);
+    let (code, body) = read(port);
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("exceeded sample limit (1)"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}

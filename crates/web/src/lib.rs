@@ -281,6 +281,11 @@ pub trait Control: Send + Sync {
     fn config_yaml(&self) -> String;
     /// Whether the last reload succeeded, and when the configuration last loaded.
     fn reload_status(&self) -> (bool, Option<SystemTime>);
+    /// The configuration's `external_labels`, which remote read adds to the series it
+    /// returns (none unless overridden).
+    fn external_labels(&self) -> promlite_model::Labels {
+        promlite_model::Labels::empty()
+    }
 }
 
 /// Writes the server's own metrics for `/metrics`, in the Prometheus text format.
@@ -394,6 +399,9 @@ impl Default for WebOptions {
     }
 }
 
+/// Prometheus's default of `--storage.remote.read-concurrent-limit`.
+const DEFAULT_READ_CONCURRENCY: usize = 10;
+
 /// The semaphore of `max` turns to evaluate queries; `None` for no limit (0).
 fn query_turns(max: usize) -> Option<Arc<tokio::sync::Semaphore>> {
     (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max)))
@@ -417,6 +425,11 @@ struct Inner {
     appendable: Option<Arc<dyn promlite_storage::Appendable>>,
     /// Limits of the remote-write receiver (body size, label limits).
     remote_write: promlite_remote::WriteOptions,
+    /// Limits of remote read (samples, frame size); its external labels come from
+    /// [`Control::external_labels`] at each request.
+    remote_read: promlite_remote::ReadOptions,
+    /// Turns to answer a remote read (`--storage.remote.read-concurrent-limit`).
+    read_turns: Option<Arc<tokio::sync::Semaphore>>,
     ready: AtomicBool,
     /// Queries being evaluated on the web runtime's own threads (see `api::evaluate`).
     inline_evals: AtomicUsize,
@@ -451,6 +464,8 @@ impl Web {
                 rules: None,
                 appendable: None,
                 remote_write: promlite_remote::WriteOptions::default(),
+                remote_read: promlite_remote::ReadOptions::default(),
+                read_turns: query_turns(DEFAULT_READ_CONCURRENCY),
                 ready: AtomicBool::new(false),
                 inline_evals: AtomicUsize::new(0),
                 query_turns: query_turns(options_turns),
@@ -474,6 +489,8 @@ impl Web {
                 rules: i.rules.clone(),
                 appendable: i.appendable.clone(),
                 remote_write: i.remote_write.clone(),
+                remote_read: i.remote_read.clone(),
+                read_turns: i.read_turns.clone(),
                 ready: AtomicBool::new(i.ready.load(Ordering::Relaxed)),
                 inline_evals: AtomicUsize::new(0),
                 query_turns: i.query_turns.clone(),
@@ -525,6 +542,21 @@ impl Web {
     /// they are read whole.
     pub fn with_remote_write_options(mut self, opts: promlite_remote::WriteOptions) -> Web {
         self.inner_mut().remote_write = opts;
+        self
+    }
+
+    /// Remote read's limits (`--storage.remote.read-sample-limit`,
+    /// `--storage.remote.read-max-bytes-in-frame`; its external labels are ignored:
+    /// they come from [`Control::external_labels`]) and how many reads are answered at
+    /// once (`--storage.remote.read-concurrent-limit`, 10; 0: no limit).
+    pub fn with_remote_read_options(
+        mut self,
+        opts: promlite_remote::ReadOptions,
+        concurrent_limit: usize,
+    ) -> Web {
+        let inner = self.inner_mut();
+        inner.remote_read = opts;
+        inner.read_turns = query_turns(concurrent_limit);
         self
     }
 

@@ -77,10 +77,22 @@ async fn read(State(web): State<Web>, body: Result<Bytes, BytesRejection>) -> Re
         Ok(b) => b,
         Err(e) => return body_rejected(&e, promlite_remote::codec::DEFAULT_MAX_BODY_BYTES),
     };
+    // Past the concurrency limit a read waits for a turn, as in Prometheus.
+    let _turn = match &web.inner.read_turns {
+        Some(turns) => turns.acquire().await.ok(),
+        None => None,
+    };
     let store = std::sync::Arc::clone(&web.inner.store);
-    let done =
-        tokio::task::spawn_blocking(move || promlite_remote::handle_read(&body, store.as_ref()))
-            .await;
+    let mut opts = web.inner.remote_read.clone();
+    opts.external_labels = web
+        .inner
+        .control
+        .as_ref()
+        .map_or_else(promlite_model::Labels::empty, |c| c.external_labels());
+    let done = tokio::task::spawn_blocking(move || {
+        promlite_remote::handle_read_with(&opts, &body, store.as_ref())
+    })
+    .await;
     match done {
         Ok(Ok(reply)) => {
             let mut r = (
