@@ -191,6 +191,24 @@ pub struct BlockOptions {
     pub wal_compression: bool,
 }
 
+impl BlockOptions {
+    /// The longest block compaction makes under the time retention `retention` (zero:
+    /// none): [`Self::max_block_duration`] if set, else a tenth of the retention, at
+    /// most 31 days, as in Prometheus; never shorter than the head's range.
+    #[must_use]
+    pub fn max_block_duration_for(&self, retention: Duration) -> Duration {
+        let month = Duration::from_hours(31 * 24);
+        let derived = if retention.is_zero() {
+            month
+        } else {
+            (retention / 10).min(month)
+        };
+        self.max_block_duration
+            .unwrap_or(derived)
+            .max(self.min_block_duration)
+    }
+}
+
 impl Default for BlockOptions {
     fn default() -> Self {
         BlockOptions {

@@ -568,20 +568,9 @@ impl Monitor {
                 let opts = DbOptions {
                     retention_time: (retention_ms > 0).then_some(retention_ms),
                     retention_size: b.retention_size,
-                    // Prometheus: a tenth of the retention, at most 31 days, unless set;
-                    // never shorter than the head's range.
-                    max_block_duration: b
+                    max_block_duration: ms(b
                         .blocks
-                        .max_block_duration
-                        .map_or(
-                            if retention_ms > 0 {
-                                (retention_ms / 10).min(31 * 24 * 3600 * 1000)
-                            } else {
-                                31 * 24 * 3600 * 1000
-                            },
-                            ms,
-                        )
-                        .max(min_block),
+                        .max_block_duration_for(Duration::from_millis(retention_ms as u64))),
                     head: HeadOptions {
                         chunk_range: min_block,
                         ..defaults.head

@@ -306,22 +306,17 @@ fn cors_pattern(s: &str) -> Result<String, String> {
 }
 
 impl ServerArgs {
-    /// The longest block compaction makes, as Prometheus decides it: the flag, else a
-    /// tenth of the time retention, at most 31 days; never less than the shortest.
-    fn max_block_duration(&self) -> Duration {
-        let month = Duration::from_hours(31 * 24);
-        let d = self.max_block_duration.map_or_else(
-            || {
-                let retention = retention(self);
-                if retention.is_zero() {
-                    month
-                } else {
-                    (retention / 10).min(month)
-                }
+    /// The block options the flags describe.
+    fn block_options(&self) -> promlite::BlockOptions {
+        promlite::BlockOptions {
+            min_block_duration: Duration::from(self.min_block_duration),
+            max_block_duration: self.max_block_duration.map(Duration::from),
+            wal_segment_size: match self.wal_segment_size.0 {
+                0 => promlite::BlockOptions::default().wal_segment_size,
+                n => usize::try_from(n).unwrap_or(usize::MAX),
             },
-            Duration::from,
-        );
-        d.max(Duration::from(self.min_block_duration))
+            wal_compression: self.wal_compression,
+        }
     }
 
     /// The flags as `/api/v1/status/flags` shows them.
@@ -413,7 +408,8 @@ impl ServerArgs {
             ),
             (
                 "storage.tsdb.max-block-duration",
-                PromDuration::from(self.max_block_duration()).to_string(),
+                PromDuration::from(self.block_options().max_block_duration_for(retention(self)))
+                    .to_string(),
             ),
             (
                 "storage.tsdb.wal-segment-size",
@@ -545,15 +541,7 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
             args.remote_read_concurrent_limit,
             args.remote_read_max_bytes_in_frame,
         )
-        .block_options(promlite::BlockOptions {
-            min_block_duration: Duration::from(args.min_block_duration),
-            max_block_duration: Some(args.max_block_duration()),
-            wal_segment_size: match args.wal_segment_size.0 {
-                0 => promlite::BlockOptions::default().wal_segment_size,
-                n => usize::try_from(n).unwrap_or(usize::MAX),
-            },
-            wal_compression: args.wal_compression,
-        })
+        .block_options(args.block_options())
         .alerting(promlite::AlertingOptions {
             resend_delay: Duration::from(args.alert_resend_delay),
             for_outage_tolerance: Duration::from(args.alert_for_outage_tolerance),
@@ -576,22 +564,26 @@ fn builder(args: &ServerArgs) -> promlite::MonitorBuilder {
     b
 }
 
-/// The time retention, as Prometheus 2.42 decides it: --storage.tsdb.retention.time,
-/// else the deprecated --storage.tsdb.retention, else 15 days unless a size limit is
-/// set, in which case samples are kept for as long as they fit (zero: no time limit).
-fn retention(args: &ServerArgs) -> Duration {
+/// The time retention given on the command line: --storage.tsdb.retention.time, else
+/// the deprecated --storage.tsdb.retention; `None` when neither is set (or both are 0).
+fn given_retention(args: &ServerArgs) -> Option<Duration> {
     let given = |d: Option<PromDuration>| d.map(Duration::from).filter(|d| !d.is_zero());
-    if let Some(d) = given(args.retention_time).or(given(args.retention_deprecated)) {
-        return d;
-    }
-    if args.retention_size.0 > 0 {
-        return Duration::ZERO;
-    }
-    DEFAULT_RETENTION
+    given(args.retention_time).or(given(args.retention_deprecated))
 }
 
-/// Prometheus's default time retention.
-const DEFAULT_RETENTION: Duration = Duration::from_hours(15 * 24);
+/// The time retention, as Prometheus 2.42 decides it: the one given, else 15 days
+/// unless a size limit is set, in which case samples are kept for as long as they fit
+/// (zero: no time limit).
+fn retention(args: &ServerArgs) -> Duration {
+    given_retention(args).unwrap_or(if args.retention_size.0 > 0 {
+        Duration::ZERO
+    } else {
+        DEFAULT_RETENTION
+    })
+}
+
+/// Prometheus's default time retention (the TSDB's).
+const DEFAULT_RETENTION: Duration = Duration::from_millis(promlite_tsdb::DEFAULT_RETENTION as u64);
 
 /// What Prometheus logs about the retention flags at start.
 fn log_retention(args: &ServerArgs) {
@@ -600,14 +592,7 @@ fn log_retention(args: &ServerArgs) {
             deprecation_notice = "'storage.tsdb.retention' flag is deprecated use 'storage.tsdb.retention.time' instead."
         );
     }
-    if retention(args) == DEFAULT_RETENTION
-        && args
-            .retention_time
-            .is_none_or(|d| Duration::from(d).is_zero())
-        && args
-            .retention_deprecated
-            .is_none_or(|d| Duration::from(d).is_zero())
-    {
+    if given_retention(args).is_none() && args.retention_size.0 == 0 {
         info!(
             duration = %PromDuration::from(DEFAULT_RETENTION),
             "No time or size retention was set so using the default time retention"

@@ -402,8 +402,9 @@ impl Default for WebOptions {
 /// Prometheus's default of `--storage.remote.read-concurrent-limit`.
 const DEFAULT_READ_CONCURRENCY: usize = 10;
 
-/// The semaphore of `max` turns to evaluate queries; `None` for no limit (0).
-fn query_turns(max: usize) -> Option<Arc<tokio::sync::Semaphore>> {
+/// A semaphore of `max` turns (queries evaluated, remote reads answered at once);
+/// `None` for no limit (0).
+fn turns(max: usize) -> Option<Arc<tokio::sync::Semaphore>> {
     (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max)))
 }
 
@@ -465,10 +466,10 @@ impl Web {
                 appendable: None,
                 remote_write: promlite_remote::WriteOptions::default(),
                 remote_read: promlite_remote::ReadOptions::default(),
-                read_turns: query_turns(DEFAULT_READ_CONCURRENCY),
+                read_turns: turns(DEFAULT_READ_CONCURRENCY),
                 ready: AtomicBool::new(false),
                 inline_evals: AtomicUsize::new(0),
-                query_turns: query_turns(options_turns),
+                query_turns: turns(options_turns),
             }),
         }
     }
@@ -556,7 +557,7 @@ impl Web {
     ) -> Web {
         let inner = self.inner_mut();
         inner.remote_read = opts;
-        inner.read_turns = query_turns(concurrent_limit);
+        inner.read_turns = turns(concurrent_limit);
         self
     }
 
