@@ -11,8 +11,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use promlite_model::Matcher;
@@ -103,14 +103,12 @@ fn respond(r: ApiResult) -> Response {
     }
 }
 
-/// Reads the form (URL query plus an urlencoded body), checks readiness, runs `f`.
-async fn handle<F, Fut>(
-    web: Web,
-    query: Option<String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-    f: F,
-) -> Response
+/// Checks readiness, reads the form (URL query plus an urlencoded body), runs `f`.
+///
+/// The request is taken whole rather than through separate extractors, which copy its
+/// query and headers and read its body whatever it holds: the body is read only when it
+/// is a form, as Go's `ParseForm` reads it.
+async fn handle<F, Fut>(web: Web, req: Request, f: F) -> Response
 where
     F: FnOnce(Web, Form) -> Fut,
     Fut: Future<Output = ApiResult>,
@@ -118,16 +116,36 @@ where
     if !web.is_ready() {
         return crate::lifecycle::unavailable();
     }
-    let is_form = headers
+    let (mut parts, body) = req.into_parts();
+    let is_form = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let form = Form::parse(query.as_deref(), is_form.then_some(&body[..]));
+    let body = if is_form {
+        // The body limit travels in the request's extensions.
+        let mut read = Request::new(body);
+        *read.extensions_mut() = std::mem::take(&mut parts.extensions);
+        match Bytes::from_request(read, &()).await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                let mut resp = body_rejected(&e);
+                cors::apply(&web, &parts.headers, &mut resp);
+                return resp;
+            }
+        }
+    } else {
+        None
+    };
+    let form = Form::parse(parts.uri.query(), body.as_deref());
     // The answer of a request that names its origin carries the CORS headers.
-    let cors = headers.contains_key(header::ORIGIN).then(|| web.clone());
+    let cors = parts
+        .headers
+        .contains_key(header::ORIGIN)
+        .then(|| web.clone());
     let mut resp = respond(f(web, form).await);
     if let Some(web) = cors {
-        cors::apply(&web, headers, &mut resp);
+        cors::apply(&web, &parts.headers, &mut resp);
     }
     resp
 }
@@ -149,20 +167,8 @@ fn body_rejected(e: &BytesRejection) -> Response {
 
 macro_rules! endpoint {
     ($handler:ident, $f:path) => {
-        async fn $handler(
-            State(web): State<Web>,
-            RawQuery(q): RawQuery,
-            headers: HeaderMap,
-            body: Result<Bytes, BytesRejection>,
-        ) -> Response {
-            match body {
-                Ok(body) => handle(web, q, &headers, &body, $f).await,
-                Err(e) => {
-                    let mut resp = body_rejected(&e);
-                    cors::apply(&web, &headers, &mut resp);
-                    resp
-                }
-            }
+        async fn $handler(State(web): State<Web>, req: Request) -> Response {
+            handle(web, req, $f).await
         }
     };
 }
@@ -194,22 +200,9 @@ endpoint!(alertmanagers_h, alertmanagers);
 async fn label_values_h(
     State(web): State<Web>,
     Path(name): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: Request,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => {
-            let mut resp = body_rejected(&e);
-            cors::apply(&web, &headers, &mut resp);
-            return resp;
-        }
-    };
-    handle(web, q, &headers, &body, |web, form| {
-        label_values(web, form, name)
-    })
-    .await
+    handle(web, req, |web, form| label_values(web, form, name)).await
 }
 
 /// The API routes. Each also answers a CORS preflight (`OPTIONS`; see `cors.rs`).

@@ -22,10 +22,7 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     // Label names and values rarely hold anything to escape: one byte scan decides.
     // 0xE2 leads U+2028 and U+2029 (and other characters, which the slow path then
     // copies as they are).
-    if !s
-        .bytes()
-        .any(|b| b < b' ' || matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&' | 0xE2))
-    {
+    if !s.bytes().any(|b| ESCAPES[usize::from(b)]) {
         out.push_str(s);
         out.push('"');
         return;
@@ -502,11 +499,47 @@ fn write_hpoint(out: &mut Vec<u8>, text: &mut String, t: i64, h: &FloatHistogram
     out.extend_from_slice(text.as_bytes());
 }
 
-/// Appends `labels` as a JSON object, written through `text` (a scratch buffer).
+/// Whether a byte sends [`write_str`] to its slow path: control characters, the
+/// characters JSON or Go's encoder escapes, and 0xE2 (which leads U+2028 and U+2029).
+const ESCAPES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b < 0x20 || matches!(b as u8, b'"' | b'\\' | b'<' | b'>' | b'&' | 0xE2);
+        b += 1;
+    }
+    t
+};
+
+/// Appends `labels` as a JSON object, as [`write_labels`] writes it: names and values
+/// with nothing to escape (nearly all) are copied straight into `out`, the others go
+/// through `text` (a scratch buffer). A query answer writes one object per series.
 fn write_labels_to(out: &mut Vec<u8>, text: &mut String, labels: &Labels) {
-    text.clear();
-    write_labels(text, labels);
-    out.extend_from_slice(text.as_bytes());
+    out.push(b'{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str_to(out, text, l.name);
+        out.push(b':');
+        write_str_to(out, text, l.value);
+    }
+    out.push(b'}');
+}
+
+/// [`write_str`] into bytes, `text` a scratch buffer for strings with escapes.
+#[inline]
+fn write_str_to(out: &mut Vec<u8>, text: &mut String, s: &str) {
+    if s.bytes().any(|b| ESCAPES[usize::from(b)]) {
+        text.clear();
+        write_str(text, s);
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
 }
 
 /// The `resultType` name of a value, as Prometheus's `parser.ValueType`.
@@ -848,6 +881,29 @@ mod tests {
             let mut s = String::new();
             write_str(&mut s, input);
             assert_eq!(s, want, "{input:?}");
+        }
+    }
+
+    /// The byte writer of query answers writes label sets as `write_labels` does,
+    /// strings with escapes included.
+    #[test]
+    fn label_objects_in_bytes_equal_the_text_writer() {
+        for pairs in [
+            vec![],
+            vec![("__name__", "up")],
+            vec![
+                ("__name__", "a\"b"),
+                ("job", "x<y>&z"),
+                ("l", "\u{2028}é\t"),
+            ],
+            vec![("a", ""), ("b", "plain")],
+        ] {
+            let labels = Labels::from_pairs(pairs);
+            let mut text = String::new();
+            write_labels(&mut text, &labels);
+            let mut out = b"x".to_vec();
+            write_labels_to(&mut out, &mut String::from("junk"), &labels);
+            assert_eq!(out[1..], *text.as_bytes(), "{labels:?}");
         }
     }
 }
