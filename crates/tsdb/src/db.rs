@@ -528,11 +528,21 @@ impl Queryable for Db {
         mint: i64,
         maxt: i64,
     ) -> std::result::Result<Box<dyn Querier + '_>, StorageError> {
-        let mut qs: Vec<Box<dyn Querier + '_>> = vec![Box::new(HeadQuerier {
-            head: self.head.clone(),
-            mint,
-            maxt,
-        })];
+        let mut qs: Vec<Box<dyn Querier + '_>> = Vec::with_capacity(2);
+        // The head only when it holds samples in the range: a query over blocks alone
+        // then reads one block without merging (the head's range grows before its
+        // samples are visible, see `Appender::commit`).
+        if self
+            .head
+            .time_range()
+            .is_some_and(|(lo, hi)| lo <= maxt && hi >= mint)
+        {
+            qs.push(Box::new(HeadQuerier {
+                head: self.head.clone(),
+                mint,
+                maxt,
+            }));
+        }
         for b in self.blocks.read().iter() {
             if b.meta().max_time > mint && b.meta().min_time <= maxt {
                 qs.push(Box::new(BlockQuerier {

@@ -306,3 +306,57 @@ fn native_histograms_are_persisted_in_blocks_and_compacted() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A querier reads the head only when the head holds samples in its range: ranges over
+/// blocks alone, the head alone, both, and an empty head all read what `MemStore`
+/// holds, and a sample committed after the querier's range was checked is seen by the
+/// next querier.
+#[test]
+fn queriers_over_blocks_head_or_both_read_the_same_samples() {
+    let dir = tmp("ranges");
+    let mem = MemStore::new();
+    let db = Db::open(&dir, small_opts()).unwrap();
+    let in_range = |q: &dyn Queryable, mint: i64, maxt: i64| -> Vec<(Labels, Vec<Sample>)> {
+        let q = q.querier(mint, maxt).unwrap();
+        let all = Matcher::new(MatchType::Regexp, "__name__", ".+").unwrap();
+        q.select(true, None, &[all])
+            .map(|s| {
+                let s = s.unwrap();
+                let samples = collect_samples(&*s)
+                    .into_iter()
+                    .filter(|x| (mint..=maxt).contains(&x.t))
+                    .collect();
+                (s.labels().clone(), samples)
+            })
+            .filter(|(_, samples): &(Labels, Vec<Sample>)| !samples.is_empty())
+            .collect()
+    };
+    // Nothing anywhere yet.
+    assert!(in_range(&db, i64::MIN, i64::MAX).is_empty());
+    fill(&db, &mem, 3, 0, 20_000, 50);
+    db.compact().unwrap();
+    fill(&db, &mem, 3, 20_000, 22_000, 50);
+    let head_from = db.blocks().last().unwrap().meta().max_time;
+    for (mint, maxt) in [
+        (0, 5_000),
+        (head_from - 100, head_from + 100),
+        (head_from + 10, 21_999),
+        (21_000, 30_000),
+        (25_000, 30_000),
+        (i64::MIN, i64::MAX),
+    ] {
+        assert_eq!(
+            in_range(&db, mint, maxt),
+            in_range(&mem, mint, maxt),
+            "{mint}..={maxt}"
+        );
+    }
+    // A sample past the head's newest is found by the next querier over its time.
+    let l = Labels::from_pairs([("__name__", "late")]);
+    let mut a = db.appender();
+    a.append(SeriesRef::NONE, &l, 40_000, 1.0).unwrap();
+    a.commit().unwrap();
+    assert_eq!(in_range(&db, 39_000, 41_000).len(), 1);
+    drop(db);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

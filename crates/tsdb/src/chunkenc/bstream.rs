@@ -115,16 +115,6 @@ impl<'a> BitReader<'a> {
         BitReader { data, pos: 0 }
     }
 
-    /// A reader of `data` starting at bit `pos`.
-    pub(crate) fn at(data: &'a [u8], pos: usize) -> BitReader<'a> {
-        BitReader { data, pos }
-    }
-
-    /// The position in bits.
-    pub(crate) fn pos(&self) -> usize {
-        self.pos
-    }
-
     #[inline]
     pub(crate) fn read_bit(&mut self) -> Result<bool, Eof> {
         let byte = *self.data.get(self.pos >> 3).ok_or(Eof)?;
@@ -178,6 +168,8 @@ impl<'a> BitReader<'a> {
         self.read_bits(8).map(|b| b as u8)
     }
 
+    /// Reads a varint written at any bit (the chunk decoders read theirs as bytes).
+    #[cfg(test)]
     pub(crate) fn read_uvarint(&mut self) -> Result<u64, Eof> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -190,6 +182,7 @@ impl<'a> BitReader<'a> {
         Err(Eof)
     }
 
+    #[cfg(test)]
     pub(crate) fn read_varint(&mut self) -> Result<i64, Eof> {
         let u = self.read_uvarint()?;
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))

@@ -10,7 +10,8 @@
 
 use promlite_storage::FPoint;
 
-use super::bstream::{BitReader, BitWriter, Eof};
+use super::bstream::{BitWriter, Eof};
+use crate::encoding::Decbuf;
 
 /// Bytes reserved for the sample count.
 const HEADER: usize = 2;
@@ -492,18 +493,21 @@ impl<'a> XorIter<'a> {
     }
 
     /// The first sample (varint timestamp, raw value) or the second (uvarint time
-    /// delta, XOR value).
+    /// delta, XOR value). Both start on a byte (the first sample is whole bytes), so
+    /// their varints and the raw value are read as bytes rather than bit by bit: every
+    /// chunk a query reads starts here.
     #[cold]
     fn first_two(&mut self) -> Result<(), Eof> {
-        let mut br = BitReader::at(self.data, self.s.pos);
+        let start = self.s.pos >> 3;
+        let mut d = Decbuf::new(self.data.get(start..).ok_or(Eof)?);
         if self.read == 0 {
-            self.s.t = br.read_varint()?;
-            self.s.v = br.read_bits(64)?;
-            self.s.pos = br.pos();
+            self.s.t = d.varint().map_err(|_| Eof)?;
+            self.s.v = d.be64().map_err(|_| Eof)?;
+            self.s.pos = (start + d.offset()) * 8;
         } else {
-            self.s.t_delta = br.read_uvarint()?;
+            self.s.t_delta = d.uvarint().map_err(|_| Eof)?;
             self.s.t = self.s.t.wrapping_add(self.s.t_delta as i64);
-            self.s.pos = br.pos();
+            self.s.pos = (start + d.offset()) * 8;
             self.s.read_value(self.data)?;
             if self.s.pos > self.data.len() * 8 {
                 return Err(Eof);

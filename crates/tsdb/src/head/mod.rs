@@ -1379,22 +1379,26 @@ impl Appender for HeadAppender<'_> {
             }
             None => None,
         };
-        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        // The head's time range grows before the samples land, so that a query, which
+        // leaves the head out when its range misses the query's, never misses a sample
+        // it could see (a sample refused below only widens the range a little).
+        let (mint, maxt) = this
+            .samples
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), (_, t, _)| {
+                (lo.min(*t), hi.max(*t))
+            });
+        if mint <= maxt {
+            head.mint.fetch_min(mint, Ordering::AcqRel);
+            head.maxt.fetch_max(maxt, Ordering::AcqRel);
+        }
         for (s, t, v) in this.samples.drain(..) {
             let mut d = s.data.lock();
             if d.last.as_ref().is_none_or(|l| l.0 < t) {
                 d.append(t, v, head.rules);
             } else if let (SampleValue::Float(f), true) = (&v, head.ooo_window > 0) {
                 d.insert_ooo(t, *f);
-            } else {
-                continue;
             }
-            mint = mint.min(t);
-            maxt = maxt.max(t);
-        }
-        if mint <= maxt {
-            head.mint.fetch_min(mint, Ordering::AcqRel);
-            head.maxt.fetch_max(maxt, Ordering::AcqRel);
         }
         for (s, m) in this.metadata.drain(..) {
             s.data.lock().metadata = Some(m);
