@@ -356,7 +356,7 @@ pub(crate) fn serve(
         let stop = Arc::clone(&stop);
         promlite_web::serve_with_config(
             listener,
-            web.router(),
+            web.service(),
             async move { stop.notified().await },
             web_config,
             opts.max_connections,

@@ -8,13 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use promlite_model::Matcher;
 use promlite_promql::{CancelToken, DurationValue, Engine, Expr, QueryResult, Value};
 use promlite_storage::Queryable;
@@ -116,20 +114,17 @@ where
     if !web.is_ready() {
         return crate::lifecycle::unavailable();
     }
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let body = if is_form {
-        // The body limit travels in the request's extensions.
-        let mut read = Request::new(body);
-        *read.extensions_mut() = std::mem::take(&mut parts.extensions);
-        match Bytes::from_request(read, &()).await {
-            Ok(b) => Some(b),
+        match Limited::new(body, MAX_FORM_BYTES).collect().await {
+            Ok(b) => Some(b.to_bytes()),
             Err(e) => {
-                let mut resp = body_rejected(&e);
+                let mut resp = body_rejected(&*e);
                 cors::apply(&web, &parts.headers, &mut resp);
                 return resp;
             }
@@ -156,11 +151,11 @@ pub(crate) const MAX_FORM_BYTES: usize = 10 << 20;
 
 /// The answer to a body the API could not read: Prometheus's error when Go refuses an
 /// oversized form, or the reason the body could not be read.
-fn body_rejected(e: &BytesRejection) -> Response {
-    let msg = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+fn body_rejected(e: &(dyn std::error::Error + 'static)) -> Response {
+    let msg = if e.is::<LengthLimitError>() {
         "error parsing form values: http: POST too large".to_string()
     } else {
-        format!("error parsing form values: {}", e.body_text())
+        format!("error parsing form values: {e}")
     };
     respond(Err(ApiError::bad_data(msg)))
 }
@@ -175,6 +170,17 @@ macro_rules! endpoint {
 
 endpoint!(query_h, query);
 endpoint!(query_range_h, query_range);
+
+/// The query endpoints, for the server's front (`WebService`), which reaches them
+/// without the router.
+pub(crate) async fn query_direct(web: Web, req: Request) -> Response {
+    query_h(State(web), req).await
+}
+
+/// See [`query_direct`].
+pub(crate) async fn query_range_direct(web: Web, req: Request) -> Response {
+    query_range_h(State(web), req).await
+}
 endpoint!(series_h, series);
 endpoint!(labels_h, label_names);
 endpoint!(targets_h, targets);
@@ -259,7 +265,6 @@ pub(crate) fn routes(web: Web) -> Router {
         .fold(Router::new(), |r, (path, methods)| {
             r.route(path, methods.options(cors::preflight))
         })
-        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(web)
 }
 
