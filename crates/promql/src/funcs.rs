@@ -2533,7 +2533,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix
         }]);
     }
     if !delayed {
-        let mut seen = hashbrown::HashSet::new();
+        let mut seen = hashbrown::HashSet::with_capacity(out.len());
         if out.iter().any(|s| !seen.insert(&s.metric)) {
             return Err(EvalError::same_labelset());
         }

@@ -39,7 +39,7 @@ pub(crate) fn for_matchers<P: Postings + ?Sized>(
     for m in matchers {
         if m.matches_empty() {
             let lists = p.lists_where(m.name(), &mut |v| !m.matches(v))?;
-            exclude.push(union_cow(&lists));
+            exclude.push(union_cow(lists));
         } else {
             let lists = match m.set_matches() {
                 Some(set) => set
@@ -48,7 +48,7 @@ pub(crate) fn for_matchers<P: Postings + ?Sized>(
                     .collect::<Result<Vec<_>, _>>()?,
                 None => p.lists_where(m.name(), &mut |v| m.matches(v))?,
             };
-            let list = union_cow(&lists);
+            let list = union_cow(lists);
             if list.is_empty() {
                 return Ok(Vec::new());
             }
@@ -56,19 +56,29 @@ pub(crate) fn for_matchers<P: Postings + ?Sized>(
         }
     }
     include.sort_by_key(Vec::len);
-    let mut result = match include.split_first() {
-        Some((first, rest)) => rest.iter().fold(first.clone(), |acc, l| intersect(&acc, l)),
+    let mut include = include.into_iter();
+    let mut result = match include.next() {
+        Some(first) => include.fold(first, |acc, l| intersect(&acc, &l)),
         None => p.all()?.into_owned(),
     };
-    let exclude: Vec<&[u32]> = exclude.iter().map(Vec::as_slice).collect();
-    let exclude = union(&exclude);
     if !exclude.is_empty() {
-        result = difference(&result, &exclude);
+        let exclude: Vec<&[u32]> = exclude.iter().map(Vec::as_slice).collect();
+        let exclude = union(&exclude);
+        if !exclude.is_empty() {
+            result = difference(&result, &exclude);
+        }
     }
     Ok(result)
 }
 
-fn union_cow(lists: &[Cow<'_, [u32]>]) -> Vec<u32> {
+/// The union of `lists`; a lone list is taken as it is (the commonest case, a matcher
+/// on one value) rather than merged into a copy.
+fn union_cow(mut lists: Vec<Cow<'_, [u32]>>) -> Vec<u32> {
+    if lists.len() == 1
+        && let Some(list) = lists.pop()
+    {
+        return list.into_owned();
+    }
     let refs: Vec<&[u32]> = lists.iter().map(AsRef::as_ref).collect();
     union(&refs)
 }

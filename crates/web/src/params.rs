@@ -32,16 +32,52 @@ impl Form {
             text: String::with_capacity(inputs.iter().map(|i| i.len()).sum()),
             pairs: Vec::with_capacity(4),
         };
+        let mut bytes = Vec::new();
         for input in inputs {
-            for (name, value) in url::form_urlencoded::parse(input) {
+            for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+                let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &pair[pair.len()..]),
+                };
                 let start = form.text.len();
-                form.text.push_str(&name);
+                form.push_decoded(name, &mut bytes);
                 let mid = form.text.len();
-                form.text.push_str(&value);
+                form.push_decoded(value, &mut bytes);
                 form.pairs.push((start, mid, form.text.len()));
             }
         }
         form
+    }
+
+    /// Appends `raw` decoded as a form's name or value (`+` a space, `%xx` a byte; a
+    /// `%` without two hex digits kept as it is), its bytes read as UTF-8 with invalid
+    /// sequences replaced: what `url::form_urlencoded::parse` gives, without a string
+    /// for each name and value. `scratch` holds the bytes of an encoded one.
+    fn push_decoded(&mut self, raw: &[u8], scratch: &mut Vec<u8>) {
+        if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+            self.text.push_str(&String::from_utf8_lossy(raw));
+            return;
+        }
+        scratch.clear();
+        let mut i = 0;
+        while i < raw.len() {
+            let b = raw[i];
+            let hex = |k: usize| raw.get(k).and_then(|&c| char::from(c).to_digit(16));
+            match b {
+                b'+' => scratch.push(b' '),
+                b'%' => {
+                    if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
+                        scratch.push((hi * 16 + lo) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    scratch.push(b'%');
+                }
+                _ => scratch.push(b),
+            }
+            i += 1;
+        }
+        self.text.push_str(&String::from_utf8_lossy(scratch));
     }
 
     /// The pairs, in order.
@@ -304,6 +340,24 @@ pub(crate) fn limit_param(form: &Form) -> Result<usize, ApiError> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    proptest::proptest! {
+        /// Forms decode as `url::form_urlencoded` decodes them, whatever the bytes.
+        #[test]
+        fn forms_decode_as_the_url_crate(
+            query in "[a-z=&%+0-9A-Fé\\x00-\\x7f]{0,40}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let form = Form::parse(Some(&query), Some(&body));
+            let want: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+                .chain(url::form_urlencoded::parse(query.as_bytes()))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let got: Vec<(String, String)> =
+                form.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn form_values_come_from_the_body_first_then_the_url() {
