@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -111,38 +111,120 @@ where
     F: FnOnce(Web, Form) -> Fut,
     Fut: Future<Output = ApiResult>,
 {
-    if !web.is_ready() {
-        return crate::lifecycle::unavailable();
-    }
+    let (web, req) = match prelude(web, req) {
+        Prelude::Answer(resp) => return resp,
+        Prelude::Ready(web, form, cors) => return answer(f(web, form), cors).await,
+        Prelude::Body(web, req) => (web, req),
+    };
     let (parts, body) = req.into_parts();
-    let is_form = parts
-        .headers
+    let body = match Limited::new(body, MAX_FORM_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let mut resp = body_rejected(&*e);
+            cors::apply(&web, &parts.headers, &mut resp);
+            return resp;
+        }
+    };
+    let form = Form::parse(parts.uri.query(), Some(&body));
+    let cors = origin(&web, &parts.headers);
+    drop(parts);
+    answer(f(web, form), cors).await
+}
+
+/// What an API request comes to before its handler runs, without waiting for anything.
+enum Prelude {
+    /// Answered already (the server is not ready).
+    Answer(Response),
+    /// The form, and the origin to answer with CORS headers.
+    Ready(Web, Form, Option<(Web, HeaderValue)>),
+    /// The body is a form still to be read.
+    Body(Web, Request),
+}
+
+fn prelude(web: Web, req: Request) -> Prelude {
+    if !web.is_ready() {
+        return Prelude::Answer(crate::lifecycle::unavailable());
+    }
+    let is_form = req
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let body = if is_form {
-        match Limited::new(body, MAX_FORM_BYTES).collect().await {
-            Ok(b) => Some(b.to_bytes()),
-            Err(e) => {
-                let mut resp = body_rejected(&*e);
-                cors::apply(&web, &parts.headers, &mut resp);
-                return resp;
-            }
-        }
-    } else {
-        None
-    };
-    let form = Form::parse(parts.uri.query(), body.as_deref());
-    // The answer of a request that names its origin carries the CORS headers.
-    let cors = parts
-        .headers
-        .contains_key(header::ORIGIN)
-        .then(|| web.clone());
-    let mut resp = respond(f(web, form).await);
-    if let Some(web) = cors {
-        cors::apply(&web, &parts.headers, &mut resp);
+    if is_form {
+        return Prelude::Body(web, req);
+    }
+    let form = Form::parse(req.uri().query(), None);
+    let cors = origin(&web, req.headers());
+    Prelude::Ready(web, form, cors)
+}
+
+/// The origin of a request that names one, whose answer then carries the CORS headers:
+/// only that is kept across the evaluation, not the request's head.
+fn origin(web: &Web, headers: &axum::http::HeaderMap) -> Option<(Web, HeaderValue)> {
+    headers
+        .get(header::ORIGIN)
+        .map(|o| (web.clone(), o.clone()))
+}
+
+/// The response to the handler's result, with CORS headers for `cors`.
+async fn answer(
+    reply: impl Future<Output = ApiResult>,
+    cors: Option<(Web, HeaderValue)>,
+) -> Response {
+    let mut resp = respond(reply.await);
+    if let Some((web, origin)) = cors {
+        cors::apply_origin(&web, &origin, &mut resp);
     }
     resp
+}
+
+/// An endpoint's answer for the server's front (see `WebService`): a request without a
+/// form body is taken apart before the future is made, so that the future holds only
+/// the handler's state and the origin, not the request's head, and fits the
+/// allocator's per-thread caches (async wrappers would each keep a second copy of the
+/// handler's future).
+fn direct<F, Fut>(web: Web, req: Request, f: F) -> crate::ServiceFuture
+where
+    F: FnOnce(Web, Form) -> Fut + Send + 'static,
+    Fut: Future<Output = ApiResult> + Send + 'static,
+{
+    match prelude(web, req) {
+        Prelude::Answer(resp) => Box::pin(std::future::ready(Ok(resp))),
+        Prelude::Ready(web, form, cors) => Box::pin(Answer {
+            reply: f(web, form),
+            cors,
+        }),
+        Prelude::Body(web, req) => Box::pin(async move { Ok(handle(web, req, f).await) }),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response to a handler's reply, with CORS headers for `cors`: [`answer`]
+    /// as a future that holds the reply's future in place.
+    struct Answer<Fut> {
+        #[pin]
+        reply: Fut,
+        cors: Option<(Web, HeaderValue)>,
+    }
+}
+
+impl<Fut: Future<Output = ApiResult>> Future for Answer<Fut> {
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let std::task::Poll::Ready(reply) = this.reply.poll(cx) else {
+            return std::task::Poll::Pending;
+        };
+        let mut resp = respond(reply);
+        if let Some((web, origin)) = this.cors.take() {
+            cors::apply_origin(&web, &origin, &mut resp);
+        }
+        std::task::Poll::Ready(Ok(resp))
+    }
 }
 
 /// The largest request body the API reads: Go's limit on a parsed form (10 MiB), which
@@ -173,13 +255,13 @@ endpoint!(query_range_h, query_range);
 
 /// The query endpoints, for the server's front (`WebService`), which reaches them
 /// without the router.
-pub(crate) async fn query_direct(web: Web, req: Request) -> Response {
-    query_h(State(web), req).await
+pub(crate) fn query_direct(web: Web, req: Request) -> crate::ServiceFuture {
+    direct(web, req, query)
 }
 
 /// See [`query_direct`].
-pub(crate) async fn query_range_direct(web: Web, req: Request) -> Response {
-    query_range_h(State(web), req).await
+pub(crate) fn query_range_direct(web: Web, req: Request) -> crate::ServiceFuture {
+    direct(web, req, query_range)
 }
 endpoint!(series_h, series);
 endpoint!(labels_h, label_names);
@@ -295,8 +377,14 @@ async fn evaluate<T: Send + 'static>(
     timeout: Option<Duration>,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
+    // A turn is nearly always free at once; the wait (a timer and a semaphore's queue
+    // entry) is boxed so that it does not enlarge every query's future past what the
+    // allocator keeps in its per-thread caches.
     let _turn = match &web.inner.query_turns {
-        Some(turns) => Some(wait_for_turn(turns, timeout).await?),
+        Some(turns) => Some(match turns.try_acquire() {
+            Ok(turn) => turn,
+            Err(_) => Box::pin(wait_for_turn(turns, timeout)).await?,
+        }),
         None => None,
     };
     match InPlace::admit(&web.inner.inline_evals) {
@@ -1515,5 +1603,35 @@ mod tests {
         let (got, ()) = tokio::join!(waiting, freeing);
         assert!(got.is_ok());
         assert!(wait_for_turn(&turns, Some(Duration::ZERO)).await.is_ok());
+    }
+}
+
+#[cfg(test)]
+mod front_tests {
+    use super::*;
+
+    /// The front's answer to a query is one allocation that glibc serves from its
+    /// per-thread cache (chunks up to 1,032 bytes); an async wrapper around the handler
+    /// doubled it past that, to the allocator's slow paths on every request.
+    #[test]
+    fn query_answers_fit_the_allocators_thread_cache() {
+        let web = Web::new(
+            Arc::new(promlite_storage::MemStore::new()),
+            crate::WebOptions::default(),
+        );
+        let instant = Answer {
+            reply: query(web.clone(), Form::default()),
+            cors: None,
+        };
+        let range = Answer {
+            reply: query_range(web, Form::default()),
+            cors: None,
+        };
+        for size in [
+            std::mem::size_of_val(&instant),
+            std::mem::size_of_val(&range),
+        ] {
+            assert!(size <= 1024, "{size} bytes");
+        }
     }
 }

@@ -62,12 +62,17 @@ pub(crate) fn add_headers(allowed: Option<&Regex>, origin: &HeaderValue, out: &m
 /// Adds the CORS headers to `resp` when the request's `headers` name an origin.
 pub(crate) fn apply(web: &Web, headers: &HeaderMap, resp: &mut Response) {
     if let Some(origin) = headers.get(header::ORIGIN) {
-        add_headers(
-            web.inner.options.cors_origin.as_ref(),
-            origin,
-            resp.headers_mut(),
-        );
+        apply_origin(web, origin, resp);
     }
+}
+
+/// [`apply`] for a request whose `Origin` is `origin`.
+pub(crate) fn apply_origin(web: &Web, origin: &HeaderValue, resp: &mut Response) {
+    add_headers(
+        web.inner.options.cors_origin.as_ref(),
+        origin,
+        resp.headers_mut(),
+    );
 }
 
 /// A preflight request to the API: `204 No Content`, with the CORS headers when the

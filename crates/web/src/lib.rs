@@ -645,7 +645,8 @@ impl Web {
     }
 }
 
-type ServiceFuture =
+/// The future of [`WebService`]'s answers.
+pub(crate) type ServiceFuture =
     std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
 
 impl tower_service::Service<axum::extract::Request> for WebService {
@@ -669,12 +670,10 @@ impl tower_service::Service<axum::extract::Request> for WebService {
         {
             let path = req.uri().path();
             if path == q.query {
-                let web = q.web.clone();
-                return Box::pin(async move { Ok(api::query_direct(web, req).await) });
+                return api::query_direct(q.web.clone(), req);
             }
             if path == q.query_range {
-                let web = q.web.clone();
-                return Box::pin(async move { Ok(api::query_range_direct(web, req).await) });
+                return api::query_range_direct(q.web.clone(), req);
             }
         }
         Box::pin(tower_service::Service::call(&mut self.router, req))
