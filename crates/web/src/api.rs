@@ -55,7 +55,11 @@ impl Reply {
 type ApiResult = Result<Reply, ApiError>;
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+    let mut resp = Response::new(axum::body::Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    resp
 }
 
 /// Prometheus's `Response` envelope, fields in its order.
@@ -77,17 +81,21 @@ fn respond(r: ApiResult) -> Response {
                 out.extend_from_slice(&data);
                 out
             };
-            let mut tail = String::new();
-            if !reply.warnings.is_empty() {
-                tail.push_str(",\"warnings\":");
-                write_str_array(&mut tail, &reply.warnings);
+            // Most answers carry no annotations: then the envelope closes without a
+            // scratch string.
+            if !reply.warnings.is_empty() || !reply.infos.is_empty() {
+                let mut tail = String::new();
+                if !reply.warnings.is_empty() {
+                    tail.push_str(",\"warnings\":");
+                    write_str_array(&mut tail, &reply.warnings);
+                }
+                if !reply.infos.is_empty() {
+                    tail.push_str(",\"infos\":");
+                    write_str_array(&mut tail, &reply.infos);
+                }
+                out.extend_from_slice(tail.as_bytes());
             }
-            if !reply.infos.is_empty() {
-                tail.push_str(",\"infos\":");
-                write_str_array(&mut tail, &reply.infos);
-            }
-            tail.push('}');
-            out.extend_from_slice(tail.as_bytes());
+            out.push(b'}');
             json_response(StatusCode::OK, out)
         }
         Err(e) => {
