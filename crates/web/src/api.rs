@@ -119,11 +119,19 @@ where
     F: FnOnce(Web, Form) -> Fut,
     Fut: Future<Output = ApiResult>,
 {
-    let (web, req) = match prelude(web, req) {
-        Prelude::Answer(resp) => return resp,
-        Prelude::Ready(web, form, cors) => return answer(f(web, form), cors).await,
-        Prelude::Body(web, req) => (web, req),
-    };
+    match prelude(web, req) {
+        Prelude::Answer(resp) => resp,
+        Prelude::Ready(web, form, cors) => answer(f(web, form), cors).await,
+        Prelude::Body(web, req) => with_body(web, req, f).await,
+    }
+}
+
+/// [`handle`] for a request whose body is a form, still to be read.
+async fn with_body<F, Fut>(web: Web, req: Request, f: F) -> Response
+where
+    F: FnOnce(Web, Form) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_FORM_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
@@ -174,16 +182,15 @@ fn origin(web: &Web, headers: &axum::http::HeaderMap) -> Option<(Web, HeaderValu
         .map(|o| (web.clone(), o.clone()))
 }
 
-/// The response to the handler's result, with CORS headers for `cors`.
+/// The response to the handler's reply, with CORS headers for `cors`.
 async fn answer(
     reply: impl Future<Output = ApiResult>,
     cors: Option<(Web, HeaderValue)>,
 ) -> Response {
-    let mut resp = respond(reply.await);
-    if let Some((web, origin)) = cors {
-        cors::apply_origin(&web, &origin, &mut resp);
+    match (Answer { reply, cors }).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
     }
-    resp
 }
 
 /// An endpoint's answer for the server's front (see `WebService`): a request without a
@@ -202,13 +209,13 @@ where
             reply: f(web, form),
             cors,
         }),
-        Prelude::Body(web, req) => Box::pin(async move { Ok(handle(web, req, f).await) }),
+        Prelude::Body(web, req) => Box::pin(async move { Ok(with_body(web, req, f).await) }),
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The response to a handler's reply, with CORS headers for `cors`: [`answer`]
-    /// as a future that holds the reply's future in place.
+    /// The response to a handler's reply, with CORS headers for `cors`, as a future
+    /// that holds the reply's future in place (the one place that builds it).
     struct Answer<Fut> {
         #[pin]
         reply: Fut,
