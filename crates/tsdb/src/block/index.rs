@@ -14,6 +14,7 @@ use hashbrown::HashMap;
 use promlite_model::{Labels, LabelsBuilder, Matcher, SortedLabelsBuilder};
 
 use super::mmap::Bytes;
+use super::verified::Verified;
 use crate::encoding::{Decbuf, DecodeError};
 use crate::postings::{Postings, for_matchers};
 use crate::{Error, Result};
@@ -50,6 +51,9 @@ pub struct IndexReader {
     symbol_offsets: Vec<u32>,
     /// Label name → (value, postings list offset), values ascending.
     postings: HashMap<String, Vec<(String, u64)>>,
+    /// The series entries and postings lists whose checksum matched: each is checked
+    /// on its first read only.
+    verified: Verified,
 }
 
 impl std::fmt::Debug for IndexReader {
@@ -105,6 +109,7 @@ impl IndexReader {
         };
         let mut r = IndexReader {
             path,
+            verified: Verified::new(data.len()),
             data,
             version,
             symbol_offsets: Vec::new(),
@@ -116,8 +121,31 @@ impl IndexReader {
         Ok(r)
     }
 
-    /// A section with a 4-byte length prefix and a trailing CRC32C: its content.
+    /// A section with a 4-byte length prefix and a trailing CRC32C: its content, checksum
+    /// verified.
     fn section(&self, at: u64) -> Result<&[u8]> {
+        let (at, body, crc) = self.section_parts(at)?;
+        if crc32c::crc32c(body) != crc {
+            return Err(self.corrupt(at as u64, "section checksum mismatch"));
+        }
+        Ok(body)
+    }
+
+    /// [`Self::section`] for a section read again and again (a postings list): its
+    /// checksum is verified on its first read only.
+    fn section_once(&self, at: u64) -> Result<&[u8]> {
+        let (at, body, crc) = self.section_parts(at)?;
+        self.verified.check(at, || {
+            if crc32c::crc32c(body) == crc {
+                return Ok(());
+            }
+            Err(self.corrupt(at as u64, "section checksum mismatch"))
+        })?;
+        Ok(body)
+    }
+
+    /// A section's offset, content and stored checksum.
+    fn section_parts(&self, at: u64) -> Result<(usize, &[u8], u32)> {
         let at = usize::try_from(at)
             .ok()
             // Within the file, `at` plus a 32-bit length cannot overflow below.
@@ -137,10 +165,11 @@ impl IndexReader {
             .data
             .get(at + 4 + len..at + 8 + len)
             .ok_or_else(|| self.corrupt(at as u64, "section checksum missing"))?;
-        if crc32c::crc32c(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-            return Err(self.corrupt(at as u64, "section checksum mismatch"));
-        }
-        Ok(body)
+        Ok((
+            at,
+            body,
+            u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]),
+        ))
     }
 
     fn dec_err(&self, base: usize, e: &DecodeError) -> Error {
@@ -249,9 +278,12 @@ impl IndexReader {
         let start = d.offset();
         let body = d.bytes(len).map_err(|e| self.dec_err(at, &e))?;
         let crc = d.be32_raw().map_err(|e| self.dec_err(at, &e))?;
-        if crc32c::crc32c(body) != crc {
-            return Err(self.corrupt(at as u64, "series checksum mismatch"));
-        }
+        self.verified.check(at, || {
+            if crc32c::crc32c(body) == crc {
+                return Ok(());
+            }
+            Err(self.corrupt(at as u64, "series checksum mismatch"))
+        })?;
         let base = at + start;
         let mut d = Decbuf::new(body);
         let n = d.uvarint().map_err(|e| self.dec_err(base, &e))?;
@@ -312,7 +344,7 @@ impl IndexReader {
     }
 
     fn read_list(&self, at: u64) -> Result<Vec<u32>> {
-        let body = self.section(at)?;
+        let body = self.section_once(at)?;
         let mut d = Decbuf::new(body);
         let n = d
             .be32_count()

@@ -5,6 +5,7 @@
 pub mod chunks;
 pub mod index;
 pub(crate) mod mmap;
+mod verified;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
