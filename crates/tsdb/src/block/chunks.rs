@@ -108,12 +108,12 @@ impl Segment {
             e => return Err(bad(&format!("unknown chunk encoding {e}"))),
         };
         let body = &self.data[start..start + 1 + len];
-        let stored = u32::from_be_bytes(
-            self.data[end - 4..end]
-                .try_into()
-                .map_err(|_| bad("short checksum"))?,
-        );
         self.verified.check(offset, || {
+            let stored = u32::from_be_bytes(
+                self.data[end - 4..end]
+                    .try_into()
+                    .map_err(|_| bad("short checksum"))?,
+            );
             let actual = crc32c::crc32c(body);
             if stored == actual {
                 return Ok(());
