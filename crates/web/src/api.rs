@@ -430,19 +430,39 @@ async fn wait_for_turn(
     }
 }
 
-/// One of the evaluations running on the web runtime's own threads; it counts in
-/// `count` while it lives.
-struct InPlace<'a>(&'a AtomicUsize);
+/// One of the evaluations running on the web runtime's own threads; it counts in its
+/// counter while it lives: the server's, or its lane's on a lane's thread (see
+/// `lanes.rs`).
+struct InPlace<'a>(Counter<'a>);
+
+enum Counter<'a> {
+    Server(&'a AtomicUsize),
+    Lane(Arc<AtomicUsize>),
+}
+
+impl Counter<'_> {
+    fn get(&self) -> &AtomicUsize {
+        match self {
+            Counter::Server(c) => c,
+            Counter::Lane(c) => c,
+        }
+    }
+}
 
 impl<'a> InPlace<'a> {
     /// A slot when fewer than the runtime's threads less one are taken.
-    fn admit(count: &'a AtomicUsize) -> Option<InPlace<'a>> {
+    fn admit(server: &'a AtomicUsize) -> Option<InPlace<'a>> {
         let handle = tokio::runtime::Handle::try_current().ok()?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
             return None;
         }
         let spare = handle.metrics().num_workers().saturating_sub(1);
+        let count = match crate::lanes::in_place_count() {
+            Some(lane) => Counter::Lane(lane),
+            None => Counter::Server(server),
+        };
         count
+            .get()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < spare).then_some(n + 1)
             })
@@ -453,7 +473,7 @@ impl<'a> InPlace<'a> {
 
 impl Drop for InPlace<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.get().fetch_sub(1, Ordering::AcqRel);
     }
 }
 

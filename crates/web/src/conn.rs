@@ -36,13 +36,7 @@ impl Slots {
             match listener.accept().await {
                 Ok((mut tcp, addr)) => {
                     crate::no_delay(&mut tcp);
-                    return (
-                        Counted {
-                            io: tcp,
-                            _slot: slot,
-                        },
-                        addr,
-                    );
+                    return (Counted { io: tcp, slot }, addr);
                 }
                 Err(e) => {
                     tracing::debug!(err = %e, "accept failed");
@@ -57,7 +51,20 @@ impl Slots {
 #[derive(Debug)]
 pub(crate) struct Counted<S> {
     io: S,
-    _slot: Option<OwnedSemaphorePermit>,
+    /// Held, not read: dropping it frees the slot.
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl<S> Counted<S> {
+    /// `io` holding `slot`.
+    pub(crate) fn new(io: S, slot: Option<OwnedSemaphorePermit>) -> Counted<S> {
+        Counted { io, slot }
+    }
+
+    /// The connection and its slot, apart (to move them to another runtime).
+    pub(crate) fn into_parts(self) -> (S, Option<OwnedSemaphorePermit>) {
+        (self.io, self.slot)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {

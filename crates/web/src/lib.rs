@@ -58,6 +58,15 @@
 //!   form body is taken apart before its future is made, so that the future is one
 //!   allocation small enough for glibc's per-thread cache. Under a `--web.config.file`
 //!   every request goes through the router, which its authentication wraps.
+//! - **Connections served on the CPU their packets arrive on** (Linux, two CPUs or
+//!   more, plain HTTP): [`serve`] keeps a lane per CPU, a small runtime whose two
+//!   threads are pinned to that CPU, and hands each accepted connection to the lane of
+//!   the CPU that processed its packets (`SO_INCOMING_CPU`). A request then wakes a
+//!   thread on that CPU, where the client (on the same machine) or the receive queue
+//!   (over a network) is, instead of a thread the scheduler usually wakes on another,
+//!   halted CPU: a one-series instant query took about 50 µs instead of 90-130 µs on a
+//!   two-CPU virtual machine. Under a `--web.config.file` (TLS, authentication) the
+//!   connections are served by the server's runtime as before.
 //! - **Not ready, not serving**: until [`Web::set_ready`] the API answers 503
 //!   `Service Unavailable`, as Prometheus does while its storage opens.
 //!
@@ -93,6 +102,7 @@ mod cors;
 mod error;
 mod federate;
 mod json;
+mod lanes;
 mod lifecycle;
 mod params;
 mod remote;
@@ -689,7 +699,9 @@ impl tower_service::Service<axum::extract::Request> for WebService {
 }
 
 /// Serves `service` (a [`Router`], or [`Web::service`]) on `listener` until `shutdown`
-/// completes, then finishes the requests in flight (graceful shutdown).
+/// completes, then finishes the requests in flight (graceful shutdown). On Linux with
+/// two CPUs or more, each connection is served by a thread pinned to the CPU its
+/// packets arrive on (see the crate's design decisions); the caller's runtime accepts.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: impl Into<WebService>,
@@ -713,6 +725,9 @@ pub async fn serve_with_config(
     let plain = |listener| conn::Limited::new(listener, slots.clone());
     let service = service.into();
     let Some(config) = config else {
+        if let Some(cpus) = lanes::cpus() {
+            return lanes::serve(listener, service, shutdown, slots, &cpus).await;
+        }
         return axum::serve(plain(listener), service.into_make_service())
             .with_graceful_shutdown(shutdown)
             .await
