@@ -18,7 +18,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
@@ -51,9 +51,9 @@ thread_local! {
     static LANE: std::cell::RefCell<Option<Arc<AtomicUsize>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// One lane: its runtime and the sender of its connections.
+/// One lane, in the order of its CPU in the list served: its runtime and the sender of
+/// its connections.
 struct Lane {
-    cpu: usize,
     runtime: tokio::runtime::Runtime,
     tx: mpsc::UnboundedSender<Handoff>,
 }
@@ -118,8 +118,10 @@ pub(crate) async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut lanes = Lanes(Vec::with_capacity(cpus.len()));
     let mut done = Vec::with_capacity(cpus.len());
+    let mut pinned = Vec::with_capacity(cpus.len());
     for &cpu in cpus {
-        let runtime = lane_runtime(cpu, cpus).map_err(Error::Serve)?;
+        let (runtime, ready) = lane_runtime(cpu, cpus).map_err(Error::Serve)?;
+        pinned.push(ready);
         let (tx, rx) = mpsc::unbounded_channel();
         let mut stop = stop_rx.clone();
         let service = service.clone();
@@ -130,7 +132,12 @@ pub(crate) async fn serve(
                 })
                 .await
         }));
-        lanes.0.push(Lane { cpu, runtime, tx });
+        lanes.0.push(Lane { runtime, tx });
+    }
+    // The lanes' workers pin themselves as they first go idle, at once; the first
+    // connections wait for that (a bound keeps a stuck lane from holding the server).
+    for ready in pinned {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ready.notified()).await;
     }
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0usize;
@@ -141,14 +148,7 @@ pub(crate) async fn serve(
         };
         let (io, slot) = conn.into_parts();
         let cpu = socket2::SockRef::from(&io).cpu_affinity().ok();
-        // A CPU without a lane (none processed the packets yet, or one this process
-        // may not use): the lanes in turn.
-        let lane = cpu
-            .and_then(|c| lanes.0.iter().position(|l| l.cpu == c))
-            .unwrap_or_else(|| {
-                next = next.wrapping_add(1);
-                next % lanes.0.len()
-            });
+        let lane = lane_for(cpu, cpus, &mut next);
         match io.into_std() {
             Ok(std) => {
                 let _ = lanes.0[lane].tx.send((std, slot, addr));
@@ -168,28 +168,52 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// The lane (an index into `cpus`) for a connection whose packets `cpu` processed: that
+/// CPU's lane, or, for a CPU without one (none known yet, or one this process may not
+/// use), the lanes in turn (`next` counts the turns).
+fn lane_for(cpu: Option<usize>, cpus: &[usize], next: &mut usize) -> usize {
+    cpu.and_then(|c| cpus.iter().position(|&l| l == c))
+        .unwrap_or_else(|| {
+            *next = next.wrapping_add(1);
+            *next % cpus.len()
+        })
+}
+
 /// A lane's runtime: its worker threads pinned to `cpu` and marked as this lane's (see
-/// [`in_place_count`]). Threads inherit their creator's affinity, so every thread of the
-/// runtime starts with all of `all`; the workers narrow theirs when they first park
-/// (blocking threads never park), that is as soon as they are idle.
-fn lane_runtime(cpu: usize, all: &[usize]) -> std::io::Result<tokio::runtime::Runtime> {
+/// [`in_place_count`]), and what is notified once both are. Threads inherit their
+/// creator's affinity, so every thread of the runtime starts with all of `all`; the
+/// workers narrow theirs when they first park (blocking threads never park), that is
+/// as soon as they are idle, right after the runtime starts.
+fn lane_runtime(
+    cpu: usize,
+    all: &[usize],
+) -> std::io::Result<(tokio::runtime::Runtime, Arc<tokio::sync::Notify>)> {
     let evaluating = Arc::new(AtomicUsize::new(0));
+    let pinned = Arc::new(AtomicUsize::new(0));
+    let ready = Arc::new(tokio::sync::Notify::new());
     let all = all.to_vec();
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(LANE_WORKERS)
         .thread_name(format!("promlite-web-cpu{cpu}"))
         .on_thread_start(move || imp::pin_to(&all))
-        .on_thread_park(move || {
-            LANE.with(|l| {
-                let mut l = l.borrow_mut();
-                if l.is_none() {
-                    imp::pin_to(&[cpu]);
-                    *l = Some(Arc::clone(&evaluating));
-                }
-            });
+        .on_thread_park({
+            let ready = Arc::clone(&ready);
+            move || {
+                LANE.with(|l| {
+                    let mut l = l.borrow_mut();
+                    if l.is_none() {
+                        imp::pin_to(&[cpu]);
+                        *l = Some(Arc::clone(&evaluating));
+                        if pinned.fetch_add(1, Ordering::AcqRel) + 1 == LANE_WORKERS {
+                            ready.notify_one();
+                        }
+                    }
+                });
+            }
         })
         .enable_all()
-        .build()
+        .build()?;
+    Ok((runtime, ready))
 }
 
 #[cfg(target_os = "linux")]
@@ -241,21 +265,86 @@ mod imp {
 mod tests {
     use super::*;
 
+    /// End to end on loopback: a client pinned to a CPU connects, and its requests are
+    /// answered by a thread on that CPU, for each CPU in turn.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn requests_are_served_on_their_clients_cpu() {
+        use std::io::{Read, Write};
+        let Some(cpus) = cpus() else {
+            return;
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: `sched_getcpu` takes no arguments and only returns a number.
+        let here = || unsafe { libc::sched_getcpu() };
+        let router = axum::Router::new().route(
+            "/cpu",
+            axum::routing::get(move || async move { here().to_string() }),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let lane_cpus = cpus.clone();
+        let server = rt.spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            serve(listener, router.into(), shutdown, Slots::new(0), &lane_cpus).await
+        });
+        for &cpu in &cpus {
+            let answered = std::thread::spawn(move || {
+                imp::pin_to(&[cpu]);
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                let mut answers = Vec::new();
+                for _ in 0..3 {
+                    c.write_all(b"GET /cpu HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .unwrap();
+                    let mut buf = [0u8; 1024];
+                    let n = c.read(&mut buf).unwrap();
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    answers.push(text.rsplit("\r\n\r\n").next().unwrap_or("").to_string());
+                }
+                answers
+            })
+            .join()
+            .unwrap();
+            assert_eq!(answered, vec![cpu.to_string(); 3], "client on CPU {cpu}");
+        }
+        let _ = stop.send(());
+        rt.block_on(server).unwrap().unwrap();
+        rt.shutdown_background();
+    }
+
+    #[test]
+    fn a_connection_goes_to_its_cpus_lane_or_the_lanes_in_turn() {
+        let cpus = [0, 2, 5];
+        let mut next = 0;
+        assert_eq!(lane_for(Some(5), &cpus, &mut next), 2);
+        assert_eq!(lane_for(Some(0), &cpus, &mut next), 0);
+        let others: Vec<usize> = [None, Some(1), Some(9), None]
+            .into_iter()
+            .map(|c| lane_for(c, &cpus, &mut next))
+            .collect();
+        assert_eq!(others, [1, 2, 0, 1]);
+    }
+
     #[test]
     fn lane_workers_are_pinned_and_marked_and_blocking_threads_are_not() {
         let Some(cpus) = cpus() else {
             return;
         };
         let cpu = cpus[1];
-        let rt = lane_runtime(cpu, &cpus).unwrap();
-        // A worker that has been idle once (as during the sleep) runs on its CPU.
+        let (rt, ready) = lane_runtime(cpu, &cpus).unwrap();
         let on_worker = rt.block_on(async {
-            tokio::spawn(async {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                (imp::allowed_cpus(), in_place_count().is_some())
-            })
-            .await
-            .unwrap()
+            ready.notified().await;
+            tokio::spawn(async { (imp::allowed_cpus(), in_place_count().is_some()) })
+                .await
+                .unwrap()
         });
         assert_eq!(on_worker, (Some(vec![cpu]), true));
         // Started by a pinned worker, a blocking thread gets every CPU back.
