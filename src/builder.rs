@@ -517,6 +517,8 @@ impl MonitorBuilder {
 
     #[cfg(feature = "web")]
     fn serve_options(&mut self) -> &mut ServeOptions {
+        // The web and remote crates' defaults, which are Prometheus's.
+        let read = promlite_remote::ReadOptions::default();
         self.serve.get_or_insert_with(|| ServeOptions {
             listen: "127.0.0.1:9090".into(),
             web_config_file: None,
@@ -528,9 +530,13 @@ impl MonitorBuilder {
             query_timeout: Some(Duration::from_mins(2)),
             flags: BTreeMap::new(),
             remote_write_limits: [0; 3],
-            remote_read_limits: [50_000_000, 10, 1 << 20],
+            remote_read_limits: [
+                read.sample_limit,
+                promlite_web::DEFAULT_READ_CONCURRENCY,
+                read.max_bytes_in_frame,
+            ],
             cors_origin: None,
-            max_concurrent_queries: 20,
+            max_concurrent_queries: promlite_web::WebOptions::default().max_concurrent_queries,
             max_connections: 512,
         })
     }

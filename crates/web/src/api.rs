@@ -416,9 +416,6 @@ async fn wait_for_turn(
     timeout: Option<Duration>,
 ) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
     let closed = |_| ApiError::new(ErrorType::Internal, "query queue closed");
-    if let Ok(turn) = turns.try_acquire() {
-        return Ok(turn);
-    }
     match timeout {
         Some(t) => match tokio::time::timeout(t, turns.acquire()).await {
             Ok(turn) => turn.map_err(closed),

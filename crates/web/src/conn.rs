@@ -20,7 +20,7 @@ pub(crate) struct Slots(Option<Arc<Semaphore>>);
 
 impl Slots {
     pub(crate) fn new(max: usize) -> Slots {
-        Slots((max > 0).then(|| Arc::new(Semaphore::new(max))))
+        Slots(crate::turns(max))
     }
 
     /// Waits for a free slot, then accepts a connection into it (with `TCP_NODELAY`).

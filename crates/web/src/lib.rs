@@ -418,8 +418,9 @@ impl Default for WebOptions {
     }
 }
 
-/// Prometheus's default of `--storage.remote.read-concurrent-limit`.
-const DEFAULT_READ_CONCURRENCY: usize = 10;
+/// Prometheus's default of `--storage.remote.read-concurrent-limit`: remote reads
+/// answered at once.
+pub const DEFAULT_READ_CONCURRENCY: usize = 10;
 
 /// A semaphore of `max` turns (queries evaluated, remote reads answered at once);
 /// `None` for no limit (0).

@@ -125,9 +125,7 @@ impl IndexReader {
     /// verified.
     fn section(&self, at: u64) -> Result<&[u8]> {
         let (at, body, crc) = self.section_parts(at)?;
-        if crc32c::crc32c(body) != crc {
-            return Err(self.corrupt(at as u64, "section checksum mismatch"));
-        }
+        self.check_crc(at, body, crc, "section")?;
         Ok(body)
     }
 
@@ -135,13 +133,17 @@ impl IndexReader {
     /// checksum is verified on its first read only.
     fn section_once(&self, at: u64) -> Result<&[u8]> {
         let (at, body, crc) = self.section_parts(at)?;
-        self.verified.check(at, || {
-            if crc32c::crc32c(body) == crc {
-                return Ok(());
-            }
-            Err(self.corrupt(at as u64, "section checksum mismatch"))
-        })?;
+        self.verified
+            .check(at, || self.check_crc(at, body, crc, "section"))?;
         Ok(body)
+    }
+
+    /// Checks the CRC32C of the `what` (a section, a series entry) at `at`.
+    fn check_crc(&self, at: usize, body: &[u8], crc: u32, what: &str) -> Result<()> {
+        if crc32c::crc32c(body) == crc {
+            return Ok(());
+        }
+        Err(self.corrupt(at as u64, format!("{what} checksum mismatch")))
     }
 
     /// A section's offset, content and stored checksum.
@@ -278,12 +280,8 @@ impl IndexReader {
         let start = d.offset();
         let body = d.bytes(len).map_err(|e| self.dec_err(at, &e))?;
         let crc = d.be32_raw().map_err(|e| self.dec_err(at, &e))?;
-        self.verified.check(at, || {
-            if crc32c::crc32c(body) == crc {
-                return Ok(());
-            }
-            Err(self.corrupt(at as u64, "series checksum mismatch"))
-        })?;
+        self.verified
+            .check(at, || self.check_crc(at, body, crc, "series"))?;
         let base = at + start;
         let mut d = Decbuf::new(body);
         let n = d.uvarint().map_err(|e| self.dec_err(base, &e))?;
